@@ -1,0 +1,61 @@
+//! Causal grouped-query attention of new positions against their own row's
+//! cache: query head h reads KV head h / (n_head / n_kv_head).
+
+/// Shape of one attention call.
+pub struct AttentionShape {
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    pub head_dim: usize,
+}
+
+/// `q`: `[n_new, n_head * head_dim]` for positions `first_pos..`; `keys` and
+/// `values`: the row's cache `[len, n_kv_head * head_dim]`, already holding
+/// the new positions. Writes `[n_new, n_head * head_dim]` into `out`.
+pub fn attend(
+    shape: &AttentionShape,
+    q: &[f32],
+    first_pos: usize,
+    keys: &[f32],
+    values: &[f32],
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let hd = shape.head_dim;
+    let kv_dim = shape.n_kv_head * hd;
+    let group = shape.n_head / shape.n_kv_head;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let q_dim = shape.n_head * hd;
+    for (i, (qt, ot)) in q
+        .chunks_exact(q_dim)
+        .zip(out.chunks_exact_mut(q_dim))
+        .enumerate()
+    {
+        let span = first_pos + i + 1;
+        for h in 0..shape.n_head {
+            let g = h / group;
+            let qh = &qt[h * hd..(h + 1) * hd];
+            scores.clear();
+            let mut max = f32::NEG_INFINITY;
+            for j in 0..span {
+                let kj = &keys[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd];
+                let s = qh.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() * scale;
+                max = max.max(s);
+                scores.push(s);
+            }
+            let mut total = 0f32;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                total += *s;
+            }
+            let oh = &mut ot[h * hd..(h + 1) * hd];
+            oh.fill(0.0);
+            for (j, &p) in scores.iter().enumerate() {
+                let w = p / total;
+                let vj = &values[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd];
+                for (o, &v) in oh.iter_mut().zip(vj) {
+                    *o += w * v;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The CPU backend: the batched multi-row llama forward on flat f32 buffers,
+//! with repacked quantized matrices and SIMD block kernels (AVX2 natively,
+//! simd128 in wasm). One call runs all rows' new positions through each
+//! layer together, so every weight is read once per call.
+
+mod attention;
+pub mod kernels;
+mod kv_cache;
+mod ops;
+pub mod quant;
+mod weights;
+
+pub use weights::{CpuWeights, Linear, WeightMode};
+
+use std::collections::HashSet;
+use std::future::Future;
+
+use attention::{attend, AttentionShape};
+use kv_cache::RowCache;
+use quant::Q8Acts;
+
+use super::{Backend, BackendCounters, LogProbs, Readout, RowId, RowStep};
+use crate::model::{GgufFile, LlamaConfig};
+use crate::{Error, Result};
+
+pub struct CpuBackend {
+    weights: CpuWeights,
+    rows: Vec<Option<RowCache>>,
+    counters: BackendCounters,
+    scratch: Scratch,
+}
+
+/// Buffers reused across calls so a decode step allocates (almost) nothing.
+#[derive(Default)]
+struct Scratch {
+    x: Vec<f32>,
+    xn: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    att: Vec<f32>,
+    proj: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    scores: Vec<f32>,
+    acts: Q8Acts,
+}
+
+impl CpuBackend {
+    pub fn new(file: &GgufFile, config: &LlamaConfig, mode: WeightMode) -> Result<Self> {
+        Ok(Self {
+            weights: CpuWeights::load(file, config, mode)?,
+            rows: Vec::new(),
+            counters: BackendCounters::default(),
+            scratch: Scratch::default(),
+        })
+    }
+
+    pub fn weight_mode(&self) -> WeightMode {
+        self.weights.mode
+    }
+
+    fn cache(&self, row: RowId) -> Result<&RowCache> {
+        self.rows
+            .get(row.0)
+            .and_then(|r| r.as_ref())
+            .ok_or_else(|| Error::Backend(format!("row {} does not exist", row.0)))
+    }
+
+    fn insert(&mut self, cache: RowCache) -> RowId {
+        if let Some(i) = self.rows.iter().position(|r| r.is_none()) {
+            self.rows[i] = Some(cache);
+            RowId(i)
+        } else {
+            self.rows.push(Some(cache));
+            RowId(self.rows.len() - 1)
+        }
+    }
+
+    fn validate(&self, steps: &[RowStep<'_>]) -> Result<()> {
+        let cfg = &self.weights.config;
+        let mut seen = HashSet::new();
+        for s in steps {
+            let len = self.cache(s.row)?.len();
+            if !seen.insert(s.row) {
+                return Err(Error::Backend(format!(
+                    "row {} appears twice in one forward",
+                    s.row.0
+                )));
+            }
+            if s.tokens.is_empty() && s.readout != Readout::None {
+                return Err(Error::Backend(format!(
+                    "row {} asks for log-probs of no new token",
+                    s.row.0
+                )));
+            }
+            if let Some(&t) = s.tokens.iter().find(|&&t| t as usize >= cfg.vocab) {
+                return Err(Error::InvalidInput(format!(
+                    "token id {t} is outside the vocabulary ({})",
+                    cfg.vocab
+                )));
+            }
+            if len + s.tokens.len() > cfg.context {
+                return Err(Error::ContextOverflow {
+                    tokens: len + s.tokens.len(),
+                    context: cfg.context,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The forward pass itself; the caches of all rows grow by their steps' tokens.
+    pub fn forward_sync(&mut self, steps: &[RowStep<'_>]) -> Result<Vec<LogProbs>> {
+        self.validate(steps)?;
+        let start_lens: Vec<usize> = steps
+            .iter()
+            .map(|s| self.rows[s.row.0].as_ref().map_or(0, |c| c.len()))
+            .collect();
+        let result = self.run_layers(steps, &start_lens);
+        if result.is_err() {
+            for (s, &len) in steps.iter().zip(&start_lens) {
+                if let Some(c) = self.rows[s.row.0].as_mut() {
+                    c.truncate(len);
+                }
+            }
+        }
+        result
+    }
+
+    fn run_layers(&mut self, steps: &[RowStep<'_>], start_lens: &[usize]) -> Result<Vec<LogProbs>> {
+        let cfg = self.weights.config.clone();
+        let (h, kv, hd) = (cfg.hidden, cfg.kv_dim(), cfg.head_dim);
+        let total: usize = steps.iter().map(|s| s.tokens.len()).sum();
+        let w = &self.weights;
+        let sc = &mut self.scratch;
+
+        // Embeddings and rotary tables of every new position.
+        sc.x.resize(total * h, 0.0);
+        let mut cos = Vec::with_capacity(total * hd / 2);
+        let mut sin = Vec::with_capacity(total * hd / 2);
+        let (mut c1, mut s1) = (Vec::new(), Vec::new());
+        let mut t = 0;
+        for (s, &len) in steps.iter().zip(start_lens) {
+            for (i, &tok) in s.tokens.iter().enumerate() {
+                w.embed.row(tok as usize, &mut sc.x[t * h..(t + 1) * h])?;
+                ops::rope_table(len + i, hd, cfg.rope_base, &mut c1, &mut s1);
+                cos.extend_from_slice(&c1);
+                sin.extend_from_slice(&s1);
+                t += 1;
+            }
+        }
+        let half = hd / 2;
+        let shape = AttentionShape {
+            n_head: cfg.n_head,
+            n_kv_head: cfg.n_kv_head,
+            head_dim: hd,
+        };
+
+        for (l, lw) in w.layers.iter().enumerate() {
+            ops::rms_norm(&sc.x, &lw.attn_norm, cfg.rms_eps, &mut sc.xn);
+            lw.wq.forward(&sc.xn, &mut sc.q, &mut sc.acts)?;
+            lw.wk.forward(&sc.xn, &mut sc.k, &mut sc.acts)?;
+            lw.wv.forward(&sc.xn, &mut sc.v, &mut sc.acts)?;
+            for t in 0..total {
+                let (c, s) = (
+                    &cos[t * half..(t + 1) * half],
+                    &sin[t * half..(t + 1) * half],
+                );
+                ops::rope(&mut sc.q[t * h..(t + 1) * h], hd, c, s);
+                ops::rope(&mut sc.k[t * kv..(t + 1) * kv], hd, c, s);
+            }
+            sc.att.resize(total * h, 0.0);
+            let mut t0 = 0;
+            for (s, &len) in steps.iter().zip(start_lens) {
+                let n = s.tokens.len();
+                let cache = self.rows[s.row.0].as_mut().expect("validated row");
+                cache.append(
+                    l,
+                    &sc.k[t0 * kv..(t0 + n) * kv],
+                    &sc.v[t0 * kv..(t0 + n) * kv],
+                );
+                attend(
+                    &shape,
+                    &sc.q[t0 * h..(t0 + n) * h],
+                    len,
+                    cache.keys(l),
+                    cache.values(l),
+                    &mut sc.scores,
+                    &mut sc.att[t0 * h..(t0 + n) * h],
+                );
+                t0 += n;
+            }
+            lw.wo.forward(&sc.att, &mut sc.proj, &mut sc.acts)?;
+            sc.x.iter_mut().zip(&sc.proj).for_each(|(x, p)| *x += p);
+
+            ops::rms_norm(&sc.x, &lw.ffn_norm, cfg.rms_eps, &mut sc.xn);
+            lw.w_gate.forward(&sc.xn, &mut sc.gate, &mut sc.acts)?;
+            lw.w_up.forward(&sc.xn, &mut sc.up, &mut sc.acts)?;
+            ops::swiglu(&mut sc.gate, &sc.up);
+            lw.w_down.forward(&sc.gate, &mut sc.proj, &mut sc.acts)?;
+            sc.x.iter_mut().zip(&sc.proj).for_each(|(x, p)| *x += p);
+        }
+        for (s, &len) in steps.iter().zip(start_lens) {
+            self.rows[s.row.0]
+                .as_mut()
+                .expect("validated row")
+                .commit(len + s.tokens.len());
+        }
+
+        // Output projection only for the positions someone reads.
+        let mut picked = Vec::new();
+        let mut t0 = 0;
+        for s in steps {
+            let n = s.tokens.len();
+            match s.readout {
+                Readout::None => {}
+                Readout::Last => picked.push(t0 + n - 1),
+                Readout::All => picked.extend(t0..t0 + n),
+            }
+            t0 += n;
+        }
+        let mut sel = Vec::with_capacity(picked.len() * h);
+        for &t in &picked {
+            sel.extend_from_slice(&sc.x[t * h..(t + 1) * h]);
+        }
+        ops::rms_norm(&sel, &w.output_norm, cfg.rms_eps, &mut sc.xn);
+        let mut logits = Vec::new();
+        w.output().forward(&sc.xn, &mut logits, &mut sc.acts)?;
+        for row in logits.chunks_exact_mut(cfg.vocab) {
+            ops::log_softmax(row);
+        }
+
+        self.counters.forward_calls += 1;
+        self.counters.row_evaluations += steps.len() as u64;
+        self.counters.positions += total as u64;
+
+        let mut out = Vec::with_capacity(steps.len());
+        let mut offset = 0;
+        for s in steps {
+            let n = match s.readout {
+                Readout::None => 0,
+                Readout::Last => 1,
+                Readout::All => s.tokens.len(),
+            };
+            out.push(LogProbs {
+                vocab: cfg.vocab,
+                data: logits[offset * cfg.vocab..(offset + n) * cfg.vocab].to_vec(),
+            });
+            offset += n;
+        }
+        Ok(out)
+    }
+}
+
+impl Backend for CpuBackend {
+    fn name(&self) -> String {
+        match self.weights.mode {
+            WeightMode::Quantized => format!("cpu ({})", kernels::active().name),
+            WeightMode::Dequantized => "cpu (f32 dequantized)".to_string(),
+        }
+    }
+
+    fn config(&self) -> &LlamaConfig {
+        &self.weights.config
+    }
+
+    fn new_row(&mut self) -> Result<RowId> {
+        let cfg = &self.weights.config;
+        let cache = RowCache::new(cfg.n_layer, cfg.kv_dim());
+        Ok(self.insert(cache))
+    }
+
+    fn fork_row(&mut self, src: RowId, len: usize) -> Result<RowId> {
+        let cache = self.cache(src)?;
+        if len > cache.len() {
+            return Err(Error::Backend(format!(
+                "cannot fork {len} positions from row {} holding {}",
+                src.0,
+                cache.len()
+            )));
+        }
+        let copy = cache.prefix(len);
+        Ok(self.insert(copy))
+    }
+
+    fn truncate_row(&mut self, row: RowId, len: usize) -> Result<()> {
+        self.cache(row)?;
+        if let Some(c) = self.rows[row.0].as_mut() {
+            c.truncate(len);
+        }
+        Ok(())
+    }
+
+    fn free_row(&mut self, row: RowId) {
+        if let Some(slot) = self.rows.get_mut(row.0) {
+            *slot = None;
+        }
+    }
+
+    fn row_len(&self, row: RowId) -> Result<usize> {
+        Ok(self.cache(row)?.len())
+    }
+
+    fn forward(&mut self, steps: &[RowStep<'_>]) -> impl Future<Output = Result<Vec<LogProbs>>> {
+        std::future::ready(self.forward_sync(steps))
+    }
+
+    fn counters(&self) -> BackendCounters {
+        self.counters
+    }
+}

@@ -1,0 +1,91 @@
+//! The compute interface every backend implements: rows (one per view), each
+//! with its own KV cache and length; one batched forward evaluates any number
+//! of rows and any number of new positions per row, reading each weight once,
+//! and returns log-probs where asked. Async because WebGPU readback is.
+
+pub mod cpu;
+
+use std::future::Future;
+
+use crate::model::LlamaConfig;
+use crate::Result;
+
+/// A row of the batch: one view's KV cache. Ids are reused after `free_row`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct RowId(pub usize);
+
+/// Which new positions of a row need log-probs back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readout {
+    /// None (prefill of a prefix that only fills the cache).
+    None,
+    /// The last new position only (prompt prefill before sampling).
+    Last,
+    /// Every new position (scoring a chunk).
+    All,
+}
+
+/// New tokens for one row in a batched forward.
+#[derive(Debug, Clone, Copy)]
+pub struct RowStep<'a> {
+    pub row: RowId,
+    pub tokens: &'a [u32],
+    pub readout: Readout,
+}
+
+/// Log-probabilities over the vocabulary, one row per read-out position.
+#[derive(Debug, Clone, Default)]
+pub struct LogProbs {
+    pub vocab: usize,
+    pub data: Vec<f32>,
+}
+
+impl LogProbs {
+    pub fn positions(&self) -> usize {
+        if self.vocab == 0 {
+            0
+        } else {
+            self.data.len() / self.vocab
+        }
+    }
+
+    /// Log-probs at read-out position `i` (0 = first returned position).
+    pub fn position(&self, i: usize) -> &[f32] {
+        &self.data[i * self.vocab..(i + 1) * self.vocab]
+    }
+
+    /// Log-probs at the last returned position.
+    pub fn last(&self) -> &[f32] {
+        self.position(self.positions() - 1)
+    }
+}
+
+/// Counters a method reports as its cost (the paper's Table 3, and ours).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct BackendCounters {
+    /// Batched forward calls: each reads the weights once.
+    pub forward_calls: u64,
+    /// Rows evaluated, summed over calls (the paper's "model evaluations").
+    pub row_evaluations: u64,
+    /// Token positions pushed through the network.
+    pub positions: u64,
+}
+
+/// The compute behind the engine: the CPU backend now, WebGPU next.
+pub trait Backend {
+    /// Human-readable name shown in the page and the CLI ("cpu (avx2)", ...).
+    fn name(&self) -> String;
+    fn config(&self) -> &LlamaConfig;
+    fn new_row(&mut self) -> Result<RowId>;
+    /// A new row holding the first `len` cached positions of `src`.
+    fn fork_row(&mut self, src: RowId, len: usize) -> Result<RowId>;
+    /// Forgets every cached position from `len` on.
+    fn truncate_row(&mut self, row: RowId, len: usize) -> Result<()>;
+    fn free_row(&mut self, row: RowId);
+    /// Cached positions in `row`.
+    fn row_len(&self, row: RowId) -> Result<usize>;
+    /// Appends each step's tokens to its row (one weight read for all rows)
+    /// and returns, per step, the log-probs its readout asked for.
+    fn forward(&mut self, steps: &[RowStep<'_>]) -> impl Future<Output = Result<Vec<LogProbs>>>;
+    fn counters(&self) -> BackendCounters;
+}

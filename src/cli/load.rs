@@ -1,0 +1,58 @@
+//! Model loading for the CLI, with a progress bar while the file is read.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::backend::cpu::{CpuBackend, WeightMode};
+use crate::engine::Engine;
+use crate::model::GgufFile;
+use crate::{Error, Result};
+
+/// `assets/models/SmolLM2-135M-Instruct.Q4_1.gguf` under the project root
+/// (or `$PERSONA_MODEL` when set).
+pub fn default_model_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("PERSONA_MODEL") {
+        return PathBuf::from(p);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+/// Reads the file with a progress bar on stderr (hidden when not a terminal).
+pub fn read_model(path: &Path) -> Result<GgufFile> {
+    let mut f = std::fs::File::open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::ModelFile(format!(
+                "no file at {}; run `scripts/setup.sh model` to fetch SmolLM2-135M-Instruct, or pass --model PATH",
+                path.display()
+            ))
+        } else {
+            Error::ModelFile(format!("{}: {e}", path.display()))
+        }
+    })?;
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = ProgressBar::new(size).with_style(
+        ProgressStyle::with_template("loading model {bar:30} {binary_bytes}/{binary_total_bytes}")
+            .expect("valid template"),
+    );
+    let mut bytes = Vec::with_capacity(size as usize);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| Error::ModelFile(format!("{}: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&buf[..n]);
+        bar.inc(n as u64);
+    }
+    bar.finish_and_clear();
+    GgufFile::from_bytes(bytes)
+}
+
+pub fn load_engine(path: &Path, mode: WeightMode) -> Result<Engine<CpuBackend>> {
+    let file = read_model(path)?;
+    Engine::load_cpu(&file, mode)
+}

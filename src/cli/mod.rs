@@ -1,0 +1,66 @@
+//! The `persona` command line (native only): the same engine as the page,
+//! for tokenizing, generating, and benchmarking.
+
+mod bench;
+mod generate;
+mod load;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use load::default_model_path;
+
+#[derive(Parser)]
+#[command(
+    name = "persona",
+    version,
+    about = "Decoding-time persona steering for SmolLM2: the playground's engine on the command line"
+)]
+struct Cli {
+    /// GGUF model file (default: the one `scripts/setup.sh model` fetches).
+    #[arg(long, global = true)]
+    model: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the token ids of a text as a JSON list.
+    Tokenize {
+        #[arg(long)]
+        text: String,
+    },
+    /// Answer one chat message, streaming the text.
+    Generate(generate::GenerateArgs),
+    /// Measure prefill and decode speed (and llama.cpp's, side by side).
+    Bench(bench::BenchArgs),
+}
+
+/// Runs the CLI; errors are printed as one readable line, never a panic trace.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let model = cli.model.unwrap_or_else(default_model_path);
+    let result = match cli.command {
+        Command::Tokenize { text } => tokenize(&model, &text),
+        Command::Generate(args) => generate::run(&model, args),
+        Command::Bench(args) => bench::run(&model, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn tokenize(model: &std::path::Path, text: &str) -> crate::Result<()> {
+    let file = load::read_model(model)?;
+    let tokenizer = crate::model::Tokenizer::from_gguf(&file)?;
+    let ids = tokenizer.encode(text)?;
+    println!("{}", serde_json::to_string(&ids).expect("ids serialise"));
+    Ok(())
+}

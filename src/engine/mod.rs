@@ -1,0 +1,92 @@
+//! The engine: a loaded model (tokenizer, chat template, compute backend)
+//! and the decoding loop over its rows. The CLI and the Web Worker both drive
+//! it; the steering methods ask it for log-probs of views.
+
+pub mod clock;
+pub mod generate;
+pub mod sampling;
+
+pub use generate::{GenerateParams, Generation, GenerationSummary, StopReason, TokenEvent};
+pub use sampling::Sampling;
+
+use crate::backend::cpu::{CpuBackend, WeightMode};
+use crate::backend::Backend;
+use crate::model::{ChatMessage, ChatTemplate, GgufFile, LlamaConfig, Tokenizer};
+use crate::{Error, Result};
+
+pub struct Engine<B: Backend> {
+    pub tokenizer: Tokenizer,
+    pub template: ChatTemplate,
+    pub backend: B,
+}
+
+impl Engine<CpuBackend> {
+    /// Loads a GGUF onto the CPU backend.
+    pub fn load_cpu(file: &GgufFile, mode: WeightMode) -> Result<Self> {
+        let config = LlamaConfig::from_gguf(file)?;
+        let tokenizer = Tokenizer::from_gguf(file)?;
+        let template = ChatTemplate::from_gguf(
+            file,
+            tokenizer.token_text(tokenizer.bos_id),
+            tokenizer.token_text(tokenizer.eos_id),
+        )?;
+        let backend = CpuBackend::new(file, &config, mode)?;
+        Ok(Self {
+            tokenizer,
+            template,
+            backend,
+        })
+    }
+}
+
+impl<B: Backend> Engine<B> {
+    pub fn config(&self) -> &LlamaConfig {
+        self.backend.config()
+    }
+
+    /// Token ids of a one-turn chat: optional system prompt, then the user's message.
+    pub fn chat_prompt(&self, system: Option<&str>, user: &str) -> Result<Vec<u32>> {
+        let mut messages = Vec::new();
+        if let Some(s) = system {
+            messages.push(ChatMessage::new("system", s));
+        }
+        messages.push(ChatMessage::new("user", user));
+        self.chat_prompt_messages(&messages)
+    }
+
+    /// Token ids of a whole conversation (the last message is the user's).
+    pub fn chat_prompt_messages(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
+        match messages.last() {
+            Some(m) if m.role == "user" && !m.content.trim().is_empty() => {}
+            Some(m) if m.role == "user" => {
+                return Err(Error::InvalidInput(
+                    "the message is empty; type something to send".into(),
+                ))
+            }
+            _ => {
+                return Err(Error::InvalidInput(
+                    "a conversation must end with a user message".into(),
+                ))
+            }
+        }
+        let text = self.template.render(messages)?;
+        let ids = self.tokenizer.encode(&text)?;
+        let context = self.config().context;
+        if ids.len() >= context {
+            return Err(Error::ContextOverflow {
+                tokens: ids.len(),
+                context,
+            });
+        }
+        Ok(ids)
+    }
+
+    /// Starts a generation from `prompt` on a fresh row.
+    pub fn generate(
+        &mut self,
+        prompt: Vec<u32>,
+        params: GenerateParams,
+    ) -> Result<Generation<'_, B>> {
+        Generation::new(self, prompt, params)
+    }
+}

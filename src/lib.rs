@@ -1,0 +1,16 @@
+//! persona: decoding-time persona steering for SmolLM2 (PDD and MPG/SCR),
+//! one engine shared by the command line, the Web Worker and the playground.
+//!
+//! Map: `model` reads formats (GGUF, tokenizer, chat template), `backend`
+//! runs the batched multi-row llama forward, `engine` holds views (rows) and
+//! the decoding loop. See docs/ARCHITECTURE.md.
+
+pub mod backend;
+pub mod engine;
+pub mod error;
+pub mod model;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
+
+pub use error::{Error, Result};
