@@ -1,5 +1,291 @@
-pub fn run(_m: &std::path::Path, _a: BenchArgs) -> crate::Result<()> {
+//! `persona bench`: prefill and decode speed of the engine, side by side with
+//! llama.cpp (llama-cpp-python, one thread, same GGUF) in one run, repeats
+//! interleaved so both see the same machine load; writes docs/BENCHMARKS.md.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use clap::Args;
+use indicatif::ProgressBar;
+
+use super::load::load_engine;
+use crate::backend::cpu::{kernels, WeightMode};
+use crate::backend::{Backend, Readout, RowStep};
+use crate::engine::clock::now_ms;
+use crate::engine::sampling::argmax;
+use crate::{Error, Result};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Prompt length for the prefill measurement.
+    #[arg(long, default_value_t = 64)]
+    prefill_tokens: usize,
+    /// Tokens generated (one forward each) for the decode measurement.
+    #[arg(long, default_value_t = 128)]
+    decode_tokens: usize,
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Python with llama-cpp-python installed (`scripts/setup.sh refs` makes .venv).
+    #[arg(long, default_value = ".venv/bin/python")]
+    python: PathBuf,
+    /// Skip llama.cpp (report the engine alone).
+    #[arg(long)]
+    no_llama_cpp: bool,
+    /// Markdown report to write.
+    #[arg(long, default_value = "docs/BENCHMARKS.md")]
+    out: PathBuf,
+}
+
+/// A synthetic prompt of `n` ids (the same ids the llama.cpp script uses).
+fn prompt_ids(n: usize) -> Vec<u32> {
+    std::iter::once(1)
+        .chain((0..n.saturating_sub(1)).map(|i| ((17 + 37 * i) % 40000 + 100) as u32))
+        .collect()
+}
+
+struct Timing {
+    prefill_ms: f64,
+    decode_ms: f64,
+}
+
+fn run_engine(
+    engine: &mut crate::engine::Engine<crate::backend::cpu::CpuBackend>,
+    n_prefill: usize,
+    n_decode: usize,
+) -> Result<Timing> {
+    let b = &mut engine.backend;
+    let row = b.new_row()?;
+    let prompt = prompt_ids(n_prefill);
+    let t0 = now_ms();
+    let out = pollster::block_on(b.forward(&[RowStep {
+        row,
+        tokens: &prompt,
+        readout: Readout::Last,
+    }]))?;
+    let t1 = now_ms();
+    let mut token = argmax(out[0].last());
+    for _ in 0..n_decode {
+        let out = pollster::block_on(b.forward(&[RowStep {
+            row,
+            tokens: &[token],
+            readout: Readout::Last,
+        }]))?;
+        token = argmax(out[0].last());
+    }
+    let t2 = now_ms();
+    b.free_row(row);
+    Ok(Timing {
+        prefill_ms: t1 - t0,
+        decode_ms: t2 - t1,
+    })
+}
+
+/// Time of one decode step with `rows` rows (one new token each), in ms.
+fn multi_row_step(
+    engine: &mut crate::engine::Engine<crate::backend::cpu::CpuBackend>,
+    rows: usize,
+    steps: usize,
+) -> Result<f64> {
+    let b = &mut engine.backend;
+    let prompt = prompt_ids(32);
+    let ids: Vec<_> = (0..rows).map(|_| b.new_row()).collect::<Result<_>>()?;
+    let prefill: Vec<RowStep> = ids
+        .iter()
+        .map(|&row| RowStep {
+            row,
+            tokens: &prompt,
+            readout: Readout::None,
+        })
+        .collect();
+    pollster::block_on(b.forward(&prefill))?;
+    let tokens: Vec<[u32; 1]> = (0..rows).map(|i| [100 + i as u32]).collect();
+    let t0 = now_ms();
+    for _ in 0..steps {
+        let step: Vec<RowStep> = ids
+            .iter()
+            .zip(&tokens)
+            .map(|(&row, t)| RowStep {
+                row,
+                tokens: t,
+                readout: Readout::Last,
+            })
+            .collect();
+        pollster::block_on(b.forward(&step))?;
+    }
+    let ms = (now_ms() - t0) / steps as f64;
+    ids.into_iter().for_each(|r| b.free_row(r));
+    Ok(ms)
+}
+
+struct LlamaCpp {
+    child: std::process::Child,
+    stdout: BufReader<std::process::ChildStdout>,
+    version: String,
+}
+
+impl LlamaCpp {
+    fn start(python: &Path, model: &Path) -> Result<Self> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_llamacpp.py");
+        let mut child = Command::new(python)
+            .arg(script)
+            .arg(model)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                Error::InvalidInput(format!(
+                    "cannot start {} ({e}); run `scripts/setup.sh refs` or pass --no-llama-cpp",
+                    python.display()
+                ))
+            })?;
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let ready = read_json(&mut stdout)?;
+        let version = ready["version"].as_str().unwrap_or("?").to_string();
+        Ok(Self {
+            child,
+            stdout,
+            version,
+        })
+    }
+
+    fn run(&mut self, n_prefill: usize, n_decode: usize) -> Result<Timing> {
+        let stdin = self.child.stdin.as_mut().expect("piped");
+        writeln!(stdin, "{n_prefill} {n_decode}")
+            .and_then(|_| stdin.flush())
+            .map_err(|e| Error::Backend(format!("llama.cpp bench: {e}")))?;
+        let v = read_json(&mut self.stdout)?;
+        Ok(Timing {
+            prefill_ms: v["prefill_ms"].as_f64().unwrap_or(f64::NAN),
+            decode_ms: v["decode_ms"].as_f64().unwrap_or(f64::NAN),
+        })
+    }
+}
+
+fn read_json(r: &mut impl BufRead) -> Result<serde_json::Value> {
+    let mut line = String::new();
+    r.read_line(&mut line)
+        .map_err(|e| Error::Backend(format!("llama.cpp bench: {e}")))?;
+    serde_json::from_str(&line)
+        .map_err(|_| Error::Backend(format!("llama.cpp bench printed {line:?}")))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+pub fn run(model: &Path, args: BenchArgs) -> Result<()> {
+    if args.repeats == 0 || args.decode_tokens == 0 || args.prefill_tokens == 0 {
+        return Err(Error::InvalidInput(
+            "repeats, prefill and decode tokens must be at least 1".into(),
+        ));
+    }
+    let mut engine = load_engine(model, WeightMode::Quantized)?;
+    let mut llama = if args.no_llama_cpp {
+        None
+    } else {
+        Some(LlamaCpp::start(&args.python, model)?)
+    };
+    // Warm-up both, then interleave the measured repeats.
+    run_engine(&mut engine, 8, 4)?;
+    if let Some(l) = llama.as_mut() {
+        l.run(8, 4)?;
+    }
+    let bar = ProgressBar::new(args.repeats as u64);
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..args.repeats {
+        ours.push(run_engine(
+            &mut engine,
+            args.prefill_tokens,
+            args.decode_tokens,
+        )?);
+        if let Some(l) = llama.as_mut() {
+            theirs.push(l.run(args.prefill_tokens, args.decode_tokens)?);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let one = multi_row_step(&mut engine, 1, 32)?;
+    let three = multi_row_step(&mut engine, 3, 32)?;
+
+    let rate = |t: &[Timing], prefill: bool| {
+        median(
+            t.iter()
+                .map(|t| {
+                    if prefill {
+                        args.prefill_tokens as f64 * 1e3 / t.prefill_ms
+                    } else {
+                        args.decode_tokens as f64 * 1e3 / t.decode_ms
+                    }
+                })
+                .collect(),
+        )
+    };
+    let (our_pre, our_dec) = (rate(&ours, true), rate(&ours, false));
+    let mut table = format!(
+        "| engine | prefill tok/s ({} tokens) | decode tok/s ({} tokens) |\n|---|---:|---:|\n| persona ({}) | {our_pre:.1} | {our_dec:.1} |\n",
+        args.prefill_tokens,
+        args.decode_tokens,
+        engine.backend.name()
+    );
+    let mut ratios = String::new();
+    if let Some(l) = &llama {
+        let (lp, ld) = (rate(&theirs, true), rate(&theirs, false));
+        table += &format!(
+            "| llama.cpp (llama-cpp-python {}) | {lp:.1} | {ld:.1} |\n",
+            l.version
+        );
+        ratios = format!(
+            "\nRatio persona / llama.cpp: prefill **{:.2}x**, decode **{:.2}x**.\n",
+            our_pre / lp,
+            our_dec / ld
+        );
+    }
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let report = format!(
+        "## CPU decode and prefill, side by side\n\nOne thread each (ours is single-threaded; llama.cpp `n_threads=1`), same GGUF ({}), \
+         median of {} interleaved repeats, kernels `{}`, {cpu}. Produced by `persona bench`.\n\n{table}{ratios}\n\
+         Batched decode step (one new token per row, 32-token context): 1 row {one:.2} ms, 3 rows {three:.2} ms \
+         (**{:.2}x** the 1-row cost for 3x the rows).\n",
+        model.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        args.repeats,
+        kernels::active().name,
+        three / one
+    );
+    println!("{report}");
+    write_section(
+        &args.out,
+        "## CPU decode and prefill, side by side",
+        &report,
+    )?;
+    if let Some(mut l) = llama {
+        let _ = l.child.kill();
+    }
     Ok(())
 }
-#[derive(clap::Args)]
-pub struct BenchArgs {}
+
+/// Replaces the section starting with `heading` in the markdown file (or appends it).
+fn write_section(path: &Path, heading: &str, section: &str) -> Result<()> {
+    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());
+    let new = match old.find(heading) {
+        Some(start) => {
+            let rest = &old[start + heading.len()..];
+            let end = rest
+                .find("\n## ")
+                .map(|i| start + heading.len() + i + 1)
+                .unwrap_or(old.len());
+            format!("{}{}{}", &old[..start], section, &old[end..])
+        }
+        None => format!("{}\n{}", old.trim_end(), section),
+    };
+    std::fs::write(path, new)
+        .map_err(|e| Error::InvalidInput(format!("writing {}: {e}", path.display())))
+}

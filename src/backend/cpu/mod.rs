@@ -1,6 +1,6 @@
 //! The CPU backend: the batched multi-row llama forward on flat f32 buffers,
-//! with repacked quantized matrices and SIMD block kernels (AVX2 natively,
-//! simd128 in wasm). One call runs all rows' new positions through each
+//! with repacked quantized matrices and SIMD kernels (AVX2 natively, simd128
+//! in wasm) that widen the weights to f32 in registers. One call runs all rows' new positions through each
 //! layer together, so every weight is read once per call.
 
 mod attention;
@@ -17,7 +17,6 @@ use std::future::Future;
 
 use attention::{attend, AttentionShape};
 use kv_cache::RowCache;
-use quant::Q8Acts;
 
 use super::{Backend, BackendCounters, LogProbs, Readout, RowId, RowStep};
 use crate::model::{GgufFile, LlamaConfig};
@@ -43,7 +42,7 @@ struct Scratch {
     gate: Vec<f32>,
     up: Vec<f32>,
     scores: Vec<f32>,
-    acts: Q8Acts,
+    sums: Vec<f32>,
 }
 
 impl CpuBackend {
@@ -159,9 +158,9 @@ impl CpuBackend {
 
         for (l, lw) in w.layers.iter().enumerate() {
             ops::rms_norm(&sc.x, &lw.attn_norm, cfg.rms_eps, &mut sc.xn);
-            lw.wq.forward(&sc.xn, &mut sc.q, &mut sc.acts)?;
-            lw.wk.forward(&sc.xn, &mut sc.k, &mut sc.acts)?;
-            lw.wv.forward(&sc.xn, &mut sc.v, &mut sc.acts)?;
+            lw.wq.forward(&sc.xn, &mut sc.q, &mut sc.sums)?;
+            lw.wk.forward(&sc.xn, &mut sc.k, &mut sc.sums)?;
+            lw.wv.forward(&sc.xn, &mut sc.v, &mut sc.sums)?;
             for t in 0..total {
                 let (c, s) = (
                     &cos[t * half..(t + 1) * half],
@@ -191,14 +190,14 @@ impl CpuBackend {
                 );
                 t0 += n;
             }
-            lw.wo.forward(&sc.att, &mut sc.proj, &mut sc.acts)?;
+            lw.wo.forward(&sc.att, &mut sc.proj, &mut sc.sums)?;
             sc.x.iter_mut().zip(&sc.proj).for_each(|(x, p)| *x += p);
 
             ops::rms_norm(&sc.x, &lw.ffn_norm, cfg.rms_eps, &mut sc.xn);
-            lw.w_gate.forward(&sc.xn, &mut sc.gate, &mut sc.acts)?;
-            lw.w_up.forward(&sc.xn, &mut sc.up, &mut sc.acts)?;
+            lw.w_gate.forward(&sc.xn, &mut sc.gate, &mut sc.sums)?;
+            lw.w_up.forward(&sc.xn, &mut sc.up, &mut sc.sums)?;
             ops::swiglu(&mut sc.gate, &sc.up);
-            lw.w_down.forward(&sc.gate, &mut sc.proj, &mut sc.acts)?;
+            lw.w_down.forward(&sc.gate, &mut sc.proj, &mut sc.sums)?;
             sc.x.iter_mut().zip(&sc.proj).for_each(|(x, p)| *x += p);
         }
         for (s, &len) in steps.iter().zip(start_lens) {
@@ -226,7 +225,7 @@ impl CpuBackend {
         }
         ops::rms_norm(&sel, &w.output_norm, cfg.rms_eps, &mut sc.xn);
         let mut logits = Vec::new();
-        w.output().forward(&sc.xn, &mut logits, &mut sc.acts)?;
+        w.output().forward(&sc.xn, &mut logits, &mut sc.sums)?;
         for row in logits.chunks_exact_mut(cfg.vocab) {
             ops::log_softmax(row);
         }

@@ -1,7 +1,6 @@
-//! Quantized matrices repacked at load for SIMD dot products, and the
-//! activation quantizer. Same arithmetic as llama.cpp's CPU path: Q4_1
-//! weights against Q8_1 activations, Q8_0 weights against Q8_0 activations,
-//! 32-wide blocks with f16-rounded activation scales.
+//! Quantized matrices repacked at load (scales as f32, quants contiguous)
+//! and their products with f32 activations: the weights stay 4.5 / 8.5 bits
+//! in memory, the arithmetic is the dequantized model's (see `kernels`).
 
 use half::f16;
 
@@ -106,71 +105,55 @@ impl Q80Matrix {
     }
 }
 
-/// Activations quantized to 8 bits per 32-block: scale `d`, and `s = d * Σq`
-/// (the Q8_1 term that carries Q4_1's minimum), both rounded through f16.
-#[derive(Default)]
-pub struct Q8Acts {
-    pub n: usize,
-    pub cols: usize,
-    pub d: Vec<f32>,
-    pub s: Vec<f32>,
-    pub qs: Vec<i8>,
+/// Per 32-block sums of each activation vector (Q4_1's minimum term).
+fn block_sums(x: &[f32], out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(x.chunks_exact(BLOCK).map(|b| b.iter().sum::<f32>()));
 }
 
-impl Q8Acts {
-    /// Quantizes `n` vectors of `cols` values (row-major `x`).
-    pub fn quantize(&mut self, x: &[f32], cols: usize) {
-        let n = x.len() / cols;
-        let nb = x.len() / BLOCK;
-        self.n = n;
-        self.cols = cols;
-        self.d.clear();
-        self.s.clear();
-        self.qs.clear();
-        self.qs.reserve(x.len());
-        for block in x.chunks_exact(BLOCK) {
-            let amax = block.iter().fold(0f32, |a, &v| a.max(v.abs()));
-            let d = amax / 127.0;
-            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-            let mut sum = 0i32;
-            for &v in block {
-                let q = (v * id).round() as i32;
-                sum += q;
-                self.qs.push(q as i8);
-            }
-            self.d.push(f16::from_f32(d).to_f32());
-            self.s.push(f16::from_f32(d * sum as f32).to_f32());
-        }
-        debug_assert_eq!(self.d.len(), nb);
-    }
-}
-
-/// `out[t, r] = Σ_c w[r, c] x[t, c]` for every activation vector t.
-pub fn matmul_q4_1(w: &Q41Matrix, a: &Q8Acts, out: &mut [f32]) {
+/// `out[t, r] = Σ_c w[r, c] x[t, c]` for the `n` row vectors of `x`.
+pub fn matmul_q4_1(w: &Q41Matrix, x: &[f32], out: &mut [f32], scratch: &mut Vec<f32>) {
     let nb = w.cols / BLOCK;
+    let n = x.len() / w.cols;
     let k = kernels::active();
+    block_sums(x, scratch);
+    let mut row_out = vec![0f32; n];
     for r in 0..w.rows {
-        let (wd, wm) = (&w.d[r * nb..(r + 1) * nb], &w.m[r * nb..(r + 1) * nb]);
-        let wq = &w.qs[r * nb * 16..(r + 1) * nb * 16];
-        for t in 0..a.n {
-            let (ad, as_) = (&a.d[t * nb..(t + 1) * nb], &a.s[t * nb..(t + 1) * nb]);
-            let aq = &a.qs[t * w.cols..(t + 1) * w.cols];
-            out[t * w.rows + r] = kernels::dot_q4_1(k, wd, wm, wq, ad, as_, aq);
+        let (d, m) = (&w.d[r * nb..(r + 1) * nb], &w.m[r * nb..(r + 1) * nb]);
+        (k.q4_1)(
+            d,
+            &w.qs[r * nb * 16..(r + 1) * nb * 16],
+            x,
+            w.cols,
+            &mut row_out,
+        );
+        for (t, &v) in row_out.iter().enumerate() {
+            let sums = &scratch[t * nb..(t + 1) * nb];
+            let mut acc = [0f32; 8];
+            for (b, (&mb, &sb)) in m.iter().zip(sums).enumerate() {
+                acc[b % 8] += mb * sb;
+            }
+            out[t * w.rows + r] = v + kernels::combine(acc);
         }
     }
 }
 
 /// As [`matmul_q4_1`] for a Q8_0 matrix.
-pub fn matmul_q8_0(w: &Q80Matrix, a: &Q8Acts, out: &mut [f32]) {
+pub fn matmul_q8_0(w: &Q80Matrix, x: &[f32], out: &mut [f32]) {
     let nb = w.cols / BLOCK;
+    let n = x.len() / w.cols;
     let k = kernels::active();
+    let mut row_out = vec![0f32; n];
     for r in 0..w.rows {
-        let wd = &w.d[r * nb..(r + 1) * nb];
-        let wq = &w.qs[r * w.cols..(r + 1) * w.cols];
-        for t in 0..a.n {
-            let ad = &a.d[t * nb..(t + 1) * nb];
-            let aq = &a.qs[t * w.cols..(t + 1) * w.cols];
-            out[t * w.rows + r] = kernels::dot_q8_0(k, wd, wq, ad, aq);
+        (k.q8_0)(
+            &w.d[r * nb..(r + 1) * nb],
+            &w.qs[r * w.cols..(r + 1) * w.cols],
+            x,
+            w.cols,
+            &mut row_out,
+        );
+        for (t, &v) in row_out.iter().enumerate() {
+            out[t * w.rows + r] = v;
         }
     }
 }

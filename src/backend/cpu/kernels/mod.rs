@@ -1,10 +1,22 @@
-//! Block dot-product kernels, chosen once per process: AVX2 on x86-64 when
-//! the CPU has it (runtime check), simd128 in wasm builds, scalar otherwise.
+//! Row-times-vectors kernels for quantized weights and f32 activations,
+//! chosen once per process: AVX2 on x86-64 when the CPU has it (runtime
+//! check), simd128 in wasm builds, scalar otherwise.
 //!
-//! The SIMD part computes exact integer sums per 32-block; the scaling and
-//! accumulation in f32 is shared code with one fixed order. So every kernel
-//! gives bit-identical results, and the browser's greedy tokens equal the
-//! command line's.
+//! Weights stay quantized in memory (Q4_1: 4.5 bits, Q8_0: 8.5 bits) and are
+//! widened to f32 in registers; activations stay f32, so the quantized path
+//! computes the dequantized model's math (no 8-bit activation rounding).
+//! Every kernel follows one canonical order of float operations:
+//!
+//! ```text
+//! for each block b, lane j in 0..8:
+//!     s_j = q[j]·a[j] + q[8+j]·a[8+j] + q[16+j]·a[16+j] + q[24+j]·a[24+j]   (left to right)
+//!     acc_j = acc_j + d_b · s_j
+//! dot = ((acc_0+acc_1)+(acc_2+acc_3)) + ((acc_4+acc_5)+(acc_6+acc_7))
+//! ```
+//!
+//! with separate multiplies and adds (no FMA), so results are bit-identical on
+//! every target and the browser's greedy tokens equal the command line's.
+//! Q4_1's minimum term `Σ_b m_b·Σ_e a_e` is added by the caller.
 
 pub mod scalar;
 #[cfg(target_arch = "wasm32")]
@@ -14,23 +26,23 @@ pub mod x86;
 
 use std::sync::OnceLock;
 
-/// Integer dot product of each Q4_1 block's nibbles (16 bytes) with the
-/// matching 32 activation bytes: `out[b] = Σ_j q_w[j]·q_a[j]`.
-pub type BlockSumsQ41 = fn(wq: &[u8], aq: &[i8], out: &mut [i32]);
-/// Integer dot product of each Q8_0 block (32 bytes) with 32 activation bytes.
-pub type BlockSumsQ80 = fn(wq: &[i8], aq: &[i8], out: &mut [i32]);
+/// One Q4_1 row (`d` per block, 16 nibble bytes per block) against `out.len()`
+/// activation vectors laid out `stride` apart in `acts`.
+pub type RowQ41 = fn(d: &[f32], qs: &[u8], acts: &[f32], stride: usize, out: &mut [f32]);
+/// One Q8_0 row (`d` per block, 32 signed bytes per block) against vectors.
+pub type RowQ80 = fn(d: &[f32], qs: &[i8], acts: &[f32], stride: usize, out: &mut [f32]);
 
 #[derive(Clone, Copy)]
 pub struct Kernels {
     pub name: &'static str,
-    pub q4_1: BlockSumsQ41,
-    pub q8_0: BlockSumsQ80,
+    pub q4_1: RowQ41,
+    pub q8_0: RowQ80,
 }
 
 pub const SCALAR: Kernels = Kernels {
     name: "scalar",
-    q4_1: scalar::block_sums_q4_1,
-    q8_0: scalar::block_sums_q8_0,
+    q4_1: scalar::row_q4_1,
+    q8_0: scalar::row_q8_0,
 };
 
 /// The fastest kernels this machine runs.
@@ -51,52 +63,10 @@ fn detect() -> Kernels {
     SCALAR
 }
 
-/// Blocks handled per kernel call (a stack buffer of integer sums).
-const CHUNK: usize = 64;
-
-/// `Σ_b (wd_b·ad_b)·isum_b + wm_b·as_b`: one Q4_1 row against one Q8_1 vector.
-pub fn dot_q4_1(
-    k: &Kernels,
-    wd: &[f32],
-    wm: &[f32],
-    wq: &[u8],
-    ad: &[f32],
-    as_: &[f32],
-    aq: &[i8],
-) -> f32 {
-    let mut isum = [0i32; CHUNK];
-    let mut sum = 0f32;
-    for b0 in (0..wd.len()).step_by(CHUNK) {
-        let n = CHUNK.min(wd.len() - b0);
-        (k.q4_1)(
-            &wq[b0 * 16..(b0 + n) * 16],
-            &aq[b0 * 32..(b0 + n) * 32],
-            &mut isum[..n],
-        );
-        for b in 0..n {
-            let i = b0 + b;
-            sum += wd[i] * ad[i] * isum[b] as f32 + wm[i] * as_[i];
-        }
-    }
-    sum
-}
-
-/// `Σ_b (wd_b·ad_b)·isum_b`: one Q8_0 row against one Q8_0 vector.
-pub fn dot_q8_0(k: &Kernels, wd: &[f32], wq: &[i8], ad: &[f32], aq: &[i8]) -> f32 {
-    let mut isum = [0i32; CHUNK];
-    let mut sum = 0f32;
-    for b0 in (0..wd.len()).step_by(CHUNK) {
-        let n = CHUNK.min(wd.len() - b0);
-        (k.q8_0)(
-            &wq[b0 * 32..(b0 + n) * 32],
-            &aq[b0 * 32..(b0 + n) * 32],
-            &mut isum[..n],
-        );
-        for b in 0..n {
-            sum += wd[b0 + b] * ad[b0 + b] * isum[b] as f32;
-        }
-    }
-    sum
+/// The canonical lane combination.
+#[inline(always)]
+pub fn combine(acc: [f32; 8]) -> f32 {
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 }
 
 #[cfg(test)]
@@ -105,54 +75,47 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     #[test]
-    fn active_kernels_equal_scalar_exactly() {
+    fn active_kernels_equal_scalar_bit_for_bit() {
         let k = active();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        for nb in [1usize, 2, 18, 48, 130] {
-            let wq4: Vec<u8> = (0..nb * 16).map(|_| rng.random()).collect();
-            let wq8: Vec<i8> = (0..nb * 32).map(|_| rng.random()).collect();
-            let aq: Vec<i8> = (0..nb * 32).map(|_| rng.random_range(-127..=127)).collect();
-            let (mut want, mut got) = (vec![0; nb], vec![0; nb]);
-            scalar::block_sums_q4_1(&wq4, &aq, &mut want);
-            (k.q4_1)(&wq4, &aq, &mut got);
-            assert_eq!(want, got, "{} q4_1 nb={nb}", k.name);
-            scalar::block_sums_q8_0(&wq8, &aq, &mut want);
-            (k.q8_0)(&wq8, &aq, &mut got);
-            assert_eq!(want, got, "{} q8_0 nb={nb}", k.name);
+        for (nb, n) in [(1usize, 1usize), (2, 3), (18, 4), (48, 5), (130, 9)] {
+            let d: Vec<f32> = (0..nb).map(|_| rng.random_range(-0.1..0.1)).collect();
+            let q4: Vec<u8> = (0..nb * 16).map(|_| rng.random()).collect();
+            let q8: Vec<i8> = (0..nb * 32).map(|_| rng.random()).collect();
+            let stride = nb * 32 + 3;
+            let acts: Vec<f32> = (0..n * stride)
+                .map(|_| rng.random_range(-4.0..4.0))
+                .collect();
+            let (mut want, mut got) = (vec![0f32; n], vec![0f32; n]);
+            scalar::row_q4_1(&d, &q4, &acts, stride, &mut want);
+            (k.q4_1)(&d, &q4, &acts, stride, &mut got);
+            assert_eq!(want, got, "{} q4_1 nb={nb} n={n}", k.name);
+            scalar::row_q8_0(&d, &q8, &acts, stride, &mut want);
+            (k.q8_0)(&d, &q8, &acts, stride, &mut got);
+            assert_eq!(want, got, "{} q8_0 nb={nb} n={n}", k.name);
         }
     }
 
     #[test]
-    fn q4_1_dot_equals_dequantized_dot() {
+    fn q4_1_row_equals_dequantized_dot() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         let nb = 70;
-        let wd: Vec<f32> = (0..nb).map(|_| rng.random_range(-0.1..0.1)).collect();
-        let wm: Vec<f32> = (0..nb).map(|_| rng.random_range(-0.1..0.1)).collect();
-        let wq: Vec<u8> = (0..nb * 16).map(|_| rng.random()).collect();
-        let ad: Vec<f32> = (0..nb).map(|_| rng.random_range(0.0..0.1)).collect();
-        let aq: Vec<i8> = (0..nb * 32).map(|_| rng.random_range(-127..=127)).collect();
-        let as_: Vec<f32> = (0..nb)
-            .map(|b| {
-                ad[b]
-                    * aq[b * 32..b * 32 + 32]
-                        .iter()
-                        .map(|&q| q as f32)
-                        .sum::<f32>()
-            })
-            .collect();
+        let d: Vec<f32> = (0..nb).map(|_| rng.random_range(-0.1..0.1)).collect();
+        let qs: Vec<u8> = (0..nb * 16).map(|_| rng.random()).collect();
+        let a: Vec<f32> = (0..nb * 32).map(|_| rng.random_range(-1.0..1.0)).collect();
         let mut want = 0f64;
         for b in 0..nb {
             for j in 0..16 {
-                let lo = (wd[b] * (wq[b * 16 + j] & 15) as f32 + wm[b]) as f64;
-                let hi = (wd[b] * (wq[b * 16 + j] >> 4) as f32 + wm[b]) as f64;
-                want += lo * (ad[b] * aq[b * 32 + j] as f32) as f64;
-                want += hi * (ad[b] * aq[b * 32 + j + 16] as f32) as f64;
+                want += (d[b] * (qs[b * 16 + j] & 15) as f32) as f64 * a[b * 32 + j] as f64;
+                want += (d[b] * (qs[b * 16 + j] >> 4) as f32) as f64 * a[b * 32 + j + 16] as f64;
             }
         }
-        let got = dot_q4_1(active(), &wd, &wm, &wq, &ad, &as_, &aq) as f64;
+        let mut got = [0f32];
+        (active().q4_1)(&d, &qs, &a, nb * 32, &mut got);
         assert!(
-            (want - got).abs() < 1e-4 * want.abs().max(1.0),
-            "{want} vs {got}"
+            (want - got[0] as f64).abs() < 1e-5 * want.abs().max(1.0),
+            "{want} vs {}",
+            got[0]
         );
     }
 }

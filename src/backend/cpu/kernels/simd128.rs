@@ -1,6 +1,6 @@
-//! WebAssembly simd128 kernels: bytes widened to i16 and multiplied with
-//! `i32x4.dot_i16x8_s`, summed per block. Compiled in when the build enables
-//! `+simd128` (.cargo/config.toml does).
+//! WebAssembly simd128 kernels: the canonical 8-lane order as two 4-lane
+//! halves, weights widened to f32 once per block and reused for up to four
+//! activation vectors. Compiled in when the build enables `+simd128`.
 
 use super::Kernels;
 
@@ -8,8 +8,8 @@ use super::Kernels;
 pub fn detect() -> Option<Kernels> {
     Some(Kernels {
         name: "simd128",
-        q4_1: imp::block_sums_q4_1,
-        q8_0: imp::block_sums_q8_0,
+        q4_1: imp::row_q4_1,
+        q8_0: imp::row_q8_0,
     })
 }
 
@@ -22,62 +22,94 @@ pub fn detect() -> Option<Kernels> {
 mod imp {
     use core::arch::wasm32::*;
 
-    #[inline(always)]
-    fn hsum_i32(v: v128) -> i32 {
-        i32x4_extract_lane::<0>(v)
-            + i32x4_extract_lane::<1>(v)
-            + i32x4_extract_lane::<2>(v)
-            + i32x4_extract_lane::<3>(v)
+    fn check(nb: usize, qs_len: usize, qs_per_block: usize, acts: &[f32], stride: usize, n: usize) {
+        assert!(qs_len >= nb * qs_per_block);
+        assert!(n == 0 || acts.len() >= (n - 1) * stride + nb * 32);
     }
 
-    #[inline(always)]
-    fn dot_u8_i8(w: v128, a: v128) -> v128 {
-        i32x4_add(
-            i32x4_dot_i16x8(u16x8_extend_low_u8x16(w), i16x8_extend_low_i8x16(a)),
-            i32x4_dot_i16x8(u16x8_extend_high_u8x16(w), i16x8_extend_high_i8x16(a)),
-        )
+    pub fn row_q4_1(d: &[f32], qs: &[u8], acts: &[f32], stride: usize, out: &mut [f32]) {
+        check(d.len(), qs.len(), 16, acts, stride, out.len());
+        row::<true>(d, qs.as_ptr(), acts, stride, out)
     }
 
-    #[inline(always)]
-    fn dot_i8_i8(w: v128, a: v128) -> v128 {
-        i32x4_add(
-            i32x4_dot_i16x8(i16x8_extend_low_i8x16(w), i16x8_extend_low_i8x16(a)),
-            i32x4_dot_i16x8(i16x8_extend_high_i8x16(w), i16x8_extend_high_i8x16(a)),
-        )
+    pub fn row_q8_0(d: &[f32], qs: &[i8], acts: &[f32], stride: usize, out: &mut [f32]) {
+        check(d.len(), qs.len(), 32, acts, stride, out.len());
+        row::<false>(d, qs.as_ptr() as *const u8, acts, stride, out)
     }
 
-    pub fn block_sums_q4_1(wq: &[u8], aq: &[i8], out: &mut [i32]) {
-        assert!(wq.len() >= out.len() * 16 && aq.len() >= out.len() * 32);
-        let mask = u8x16_splat(0x0F);
-        for (b, o) in out.iter_mut().enumerate() {
-            // SAFETY: the assert above keeps every 16-byte load in bounds.
-            let (raw, a0, a1) = unsafe {
+    /// The block's 32 weights as eight f32x4 (elements 0-3, 4-7, ..., 28-31).
+    #[inline(always)]
+    fn widen<const Q4: bool>(qs: *const u8, b: usize) -> [v128; 8] {
+        // SAFETY: `check` keeps the block's bytes in bounds.
+        let (lo, hi) = unsafe {
+            if Q4 {
+                let raw = v128_load(qs.add(b * 16) as *const v128);
+                (v128_and(raw, u8x16_splat(0x0F)), u8x16_shr(raw, 4))
+            } else {
                 (
-                    v128_load(wq.as_ptr().add(b * 16) as *const v128),
-                    v128_load(aq.as_ptr().add(b * 32) as *const v128),
-                    v128_load(aq.as_ptr().add(b * 32 + 16) as *const v128),
+                    v128_load(qs.add(b * 32) as *const v128),
+                    v128_load(qs.add(b * 32 + 16) as *const v128),
                 )
+            }
+        };
+        let mut w = [f32x4_splat(0.0); 8];
+        for (h, v) in [lo, hi].into_iter().enumerate() {
+            let (a, b) = if Q4 {
+                (u16x8_extend_low_u8x16(v), u16x8_extend_high_u8x16(v))
+            } else {
+                (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v))
             };
-            *o = hsum_i32(i32x4_add(
-                dot_u8_i8(v128_and(raw, mask), a0),
-                dot_u8_i8(u8x16_shr(raw, 4), a1),
-            ));
+            w[h * 4] = f32x4_convert_i32x4(i32x4_extend_low_i16x8(a));
+            w[h * 4 + 1] = f32x4_convert_i32x4(i32x4_extend_high_i16x8(a));
+            w[h * 4 + 2] = f32x4_convert_i32x4(i32x4_extend_low_i16x8(b));
+            w[h * 4 + 3] = f32x4_convert_i32x4(i32x4_extend_high_i16x8(b));
+        }
+        w
+    }
+
+    /// Lanes 0-3 (`half` 0) or 4-7 (`half` 1) of the canonical block sum.
+    #[inline(always)]
+    fn block_sum(w: &[v128; 8], a: *const f32, half: usize) -> v128 {
+        // SAFETY: `check` keeps the 32 activations of the block in bounds.
+        unsafe {
+            let mut s = f32x4_mul(w[half], v128_load(a.add(4 * half) as *const v128));
+            for g in 1..4 {
+                let i = 2 * g + half;
+                s = f32x4_add(s, f32x4_mul(w[i], v128_load(a.add(4 * i) as *const v128)));
+            }
+            s
         }
     }
 
-    pub fn block_sums_q8_0(wq: &[i8], aq: &[i8], out: &mut [i32]) {
-        assert!(wq.len() >= out.len() * 32 && aq.len() >= out.len() * 32);
-        for (b, o) in out.iter_mut().enumerate() {
-            // SAFETY: the assert above keeps every 16-byte load in bounds.
-            let (w0, w1, a0, a1) = unsafe {
-                (
-                    v128_load(wq.as_ptr().add(b * 32) as *const v128),
-                    v128_load(wq.as_ptr().add(b * 32 + 16) as *const v128),
-                    v128_load(aq.as_ptr().add(b * 32) as *const v128),
-                    v128_load(aq.as_ptr().add(b * 32 + 16) as *const v128),
-                )
-            };
-            *o = hsum_i32(i32x4_add(dot_i8_i8(w0, a0), dot_i8_i8(w1, a1)));
+    fn row<const Q4: bool>(d: &[f32], qs: *const u8, acts: &[f32], stride: usize, out: &mut [f32]) {
+        const GROUP: usize = 4;
+        for t0 in (0..out.len()).step_by(GROUP) {
+            let n = GROUP.min(out.len() - t0);
+            let mut acc = [[f32x4_splat(0.0); 2]; GROUP];
+            for (b, &db) in d.iter().enumerate() {
+                let w = widen::<Q4>(qs, b);
+                let dv = f32x4_splat(db);
+                for (i, acc) in acc.iter_mut().enumerate().take(n) {
+                    let a = acts[(t0 + i) * stride + b * 32..].as_ptr();
+                    for (half, acc) in acc.iter_mut().enumerate() {
+                        *acc = f32x4_add(*acc, f32x4_mul(dv, block_sum(&w, a, half)));
+                    }
+                }
+            }
+            for (i, acc) in acc.iter().enumerate().take(n) {
+                let mut lanes = [0f32; 8];
+                for (half, v) in acc.iter().enumerate() {
+                    for l in 0..4 {
+                        lanes[4 * half + l] = match l {
+                            0 => f32x4_extract_lane::<0>(*v),
+                            1 => f32x4_extract_lane::<1>(*v),
+                            2 => f32x4_extract_lane::<2>(*v),
+                            _ => f32x4_extract_lane::<3>(*v),
+                        };
+                    }
+                }
+                out[t0 + i] = super::super::combine(lanes);
+            }
         }
     }
 }

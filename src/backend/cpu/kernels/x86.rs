@@ -1,5 +1,5 @@
-//! AVX2 kernels: unsigned-by-signed byte products (`maddubs`) widened to
-//! i32 and summed per block, as in llama.cpp's Q4_1 x Q8_1 path.
+//! AVX2 kernels: a block's 32 weights widened to four 8-lane f32 vectors once,
+//! then multiplied with up to four activation vectors (canonical order, no FMA).
 
 use std::arch::x86_64::*;
 
@@ -9,58 +9,97 @@ pub fn detect() -> Option<Kernels> {
     if is_x86_feature_detected!("avx2") {
         Some(Kernels {
             name: "avx2",
-            q4_1: block_sums_q4_1,
-            q8_0: block_sums_q8_0,
+            q4_1: row_q4_1,
+            q8_0: row_q8_0,
         })
     } else {
         None
     }
 }
 
-fn block_sums_q4_1(wq: &[u8], aq: &[i8], out: &mut [i32]) {
-    assert!(wq.len() >= out.len() * 16 && aq.len() >= out.len() * 32);
+fn check(nb: usize, qs_len: usize, qs_per_block: usize, acts: &[f32], stride: usize, n: usize) {
+    assert!(qs_len >= nb * qs_per_block);
+    assert!(n == 0 || acts.len() >= (n - 1) * stride + nb * 32);
+}
+
+fn row_q4_1(d: &[f32], qs: &[u8], acts: &[f32], stride: usize, out: &mut [f32]) {
+    check(d.len(), qs.len(), 16, acts, stride, out.len());
     // SAFETY: `detect` hands this out only when AVX2 is present; bounds checked above.
-    unsafe { q4_1_avx2(wq, aq, out) }
+    unsafe { row_avx2::<true>(d, qs.as_ptr(), acts, stride, out) }
 }
 
-fn block_sums_q8_0(wq: &[i8], aq: &[i8], out: &mut [i32]) {
-    assert!(wq.len() >= out.len() * 32 && aq.len() >= out.len() * 32);
+fn row_q8_0(d: &[f32], qs: &[i8], acts: &[f32], stride: usize, out: &mut [f32]) {
+    check(d.len(), qs.len(), 32, acts, stride, out.len());
     // SAFETY: as above.
-    unsafe { q8_0_avx2(wq, aq, out) }
+    unsafe { row_avx2::<false>(d, qs.as_ptr() as *const u8, acts, stride, out) }
 }
 
+/// The block's 32 weights as four f32 vectors (elements 0-7, 8-15, 16-23, 24-31).
 #[target_feature(enable = "avx2")]
-unsafe fn hsum_i32(v: __m256i) -> i32 {
-    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
-    _mm_cvtsi128_si32(s)
+unsafe fn widen<const Q4: bool>(qs: *const u8, b: usize) -> [__m256; 4] {
+    let (lo, hi) = if Q4 {
+        let raw = _mm_loadu_si128(qs.add(b * 16) as *const __m128i);
+        let mask = _mm_set1_epi8(0x0F);
+        (
+            _mm_and_si128(raw, mask),
+            _mm_and_si128(_mm_srli_epi16(raw, 4), mask),
+        )
+    } else {
+        (
+            _mm_loadu_si128(qs.add(b * 32) as *const __m128i),
+            _mm_loadu_si128(qs.add(b * 32 + 16) as *const __m128i),
+        )
+    };
+    [
+        cvt::<Q4>(lo),
+        cvt::<Q4>(_mm_srli_si128(lo, 8)),
+        cvt::<Q4>(hi),
+        cvt::<Q4>(_mm_srli_si128(hi, 8)),
+    ]
 }
 
+/// The low 8 bytes of `v` as f32 (unsigned nibbles or signed bytes).
 #[target_feature(enable = "avx2")]
-unsafe fn q4_1_avx2(wq: &[u8], aq: &[i8], out: &mut [i32]) {
-    let mask = _mm_set1_epi8(0x0F);
-    let ones = _mm256_set1_epi16(1);
-    for (b, o) in out.iter_mut().enumerate() {
-        let raw = _mm_loadu_si128(wq.as_ptr().add(b * 16) as *const __m128i);
-        let lo = _mm_and_si128(raw, mask);
-        let hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
-        let w = _mm256_set_m128i(hi, lo);
-        let a = _mm256_loadu_si256(aq.as_ptr().add(b * 32) as *const __m256i);
-        // Nibbles are at most 15, so the i16 pair sums cannot saturate.
-        *o = hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(w, a), ones));
+unsafe fn cvt<const Q4: bool>(v: __m128i) -> __m256 {
+    if Q4 {
+        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v))
+    } else {
+        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v))
     }
 }
 
 #[target_feature(enable = "avx2")]
-unsafe fn q8_0_avx2(wq: &[i8], aq: &[i8], out: &mut [i32]) {
-    let ones = _mm256_set1_epi16(1);
-    for (b, o) in out.iter_mut().enumerate() {
-        let w = _mm256_loadu_si256(wq.as_ptr().add(b * 32) as *const __m256i);
-        let a = _mm256_loadu_si256(aq.as_ptr().add(b * 32) as *const __m256i);
-        // |w| (unsigned) times a·sign(w) (signed) = w·a in maddubs' operand order;
-        // |w| <= 128 and |a| <= 127 keep each i16 pair sum below 32767.
-        let p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
-        *o = hsum_i32(_mm256_madd_epi16(p, ones));
+unsafe fn block_sum(w: &[__m256; 4], a: *const f32) -> __m256 {
+    let mut s = _mm256_mul_ps(w[0], _mm256_loadu_ps(a));
+    s = _mm256_add_ps(s, _mm256_mul_ps(w[1], _mm256_loadu_ps(a.add(8))));
+    s = _mm256_add_ps(s, _mm256_mul_ps(w[2], _mm256_loadu_ps(a.add(16))));
+    _mm256_add_ps(s, _mm256_mul_ps(w[3], _mm256_loadu_ps(a.add(24))))
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn row_avx2<const Q4: bool>(
+    d: &[f32],
+    qs: *const u8,
+    acts: &[f32],
+    stride: usize,
+    out: &mut [f32],
+) {
+    const GROUP: usize = 4;
+    for t0 in (0..out.len()).step_by(GROUP) {
+        let n = GROUP.min(out.len() - t0);
+        let mut acc = [_mm256_setzero_ps(); GROUP];
+        for (b, &db) in d.iter().enumerate() {
+            let w = widen::<Q4>(qs, b);
+            let dv = _mm256_set1_ps(db);
+            for (i, acc) in acc.iter_mut().enumerate().take(n) {
+                let a = acts.as_ptr().add((t0 + i) * stride + b * 32);
+                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(dv, block_sum(&w, a)));
+            }
+        }
+        for (i, acc) in acc.iter().enumerate().take(n) {
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), *acc);
+            out[t0 + i] = super::combine(lanes);
+        }
     }
 }

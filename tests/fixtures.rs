@@ -1,0 +1,240 @@
+//! The engine against references this project did not write (see
+//! tests/fixtures/README.md): llama.cpp's tokenizer ids and greedy tokens,
+//! and a float64 NumPy forward's log-probs.
+
+mod common;
+
+use common::{fixture, ids, model_file};
+use persona::backend::cpu::{CpuBackend, WeightMode};
+use persona::backend::{Backend, Readout, RowStep};
+use persona::engine::sampling::argmax;
+use persona::engine::Engine;
+use persona::model::{LlamaConfig, Tokenizer};
+
+#[test]
+fn tokenizer_ids_equal_llama_cpp() {
+    let tokenizer = Tokenizer::from_gguf(&model_file()).unwrap();
+    let cases = fixture("tokenizer.json")["cases"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(cases.len() >= 30);
+    let mut mismatches = Vec::new();
+    for case in &cases {
+        let text = case["text"].as_str().unwrap();
+        let got = tokenizer.encode(text).unwrap();
+        if got != ids(&case["ids"]) {
+            mismatches.push(format!(
+                "{text:?}: ours {got:?}, llama.cpp {:?}",
+                ids(&case["ids"])
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} differ:\n{}",
+        mismatches.len(),
+        cases.len(),
+        mismatches.join("\n")
+    );
+}
+
+#[test]
+fn chat_template_renders_like_jinja2() {
+    let engine = Engine::load_cpu(&model_file(), WeightMode::Quantized).unwrap();
+    for case in fixture("greedy.json")["cases"].as_array().unwrap() {
+        let system = case["system"].as_str();
+        let user = case["user"].as_str().unwrap();
+        let mut messages = Vec::new();
+        if let Some(s) = system {
+            messages.push(persona::model::ChatMessage::new("system", s));
+        }
+        messages.push(persona::model::ChatMessage::new("user", user));
+        assert_eq!(
+            engine.template.render(&messages).unwrap(),
+            case["prompt_text"].as_str().unwrap()
+        );
+        assert_eq!(
+            engine.chat_prompt(system, user).unwrap(),
+            ids(&case["prompt_ids"])
+        );
+    }
+}
+
+/// Gap between the two largest log-probs.
+fn top2_gap(lp: &[f32]) -> f32 {
+    let mut best = [f32::NEG_INFINITY; 2];
+    for &v in lp {
+        if v > best[0] {
+            best = [v, best[0]];
+        } else if v > best[1] {
+            best[1] = v;
+        }
+    }
+    best[0] - best[1]
+}
+
+/// Greedy tokens equal llama.cpp's (f32 KV cache). llama.cpp quantizes
+/// activations to 8 bits and so deviates up to ~0.25 nats from the exact math
+/// that our kernels compute; a case may therefore part ways only at a
+/// near-tie (our top-2 gap under 0.35 nats), and the continuation after such
+/// a fork is not compared. At least three cases must agree on all 64 tokens
+/// (fixtures/README.md: the float64 reference itself forks from llama.cpp in
+/// cases 3 and 4).
+#[test]
+fn greedy_tokens_equal_llama_cpp() {
+    let file = model_file();
+    let mut backend = CpuBackend::new(
+        &file,
+        &LlamaConfig::from_gguf(&file).unwrap(),
+        WeightMode::Quantized,
+    )
+    .unwrap();
+    let cases = fixture("greedy.json")["cases"].as_array().unwrap().clone();
+    assert!(cases.len() >= 3);
+    let (mut sum_diff, mut n_diff, mut full) = (0f64, 0, 0);
+    for (c, case) in cases.iter().enumerate() {
+        let want = ids(&case["greedy_ids"]);
+        let want_lp: Vec<f64> = case["greedy_logprobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(want.len(), 64);
+        let row = backend.new_row().unwrap();
+        let prompt = ids(&case["prompt_ids"]);
+        let mut lp = pollster::block_on(backend.forward(&[RowStep {
+            row,
+            tokens: &prompt,
+            readout: Readout::Last,
+        }]))
+        .unwrap()[0]
+            .last()
+            .to_vec();
+        let mut agreed = 0;
+        for (i, &w) in want.iter().enumerate() {
+            let got = argmax(&lp);
+            if got != w {
+                let gap = top2_gap(&lp);
+                assert!(gap < 0.35, "case {c} step {i}: ours {got}, llama.cpp {w}, and our top-2 gap is {gap} nats: not a near-tie");
+                eprintln!("case {c}: forks from llama.cpp at step {i} (near-tie, top-2 gap {gap:.3} nats)");
+                break;
+            }
+            let diff = (lp[got as usize] as f64 - want_lp[i]).abs();
+            assert!(
+                diff <= 0.35,
+                "case {c} step {i}: top-1 log-prob {} vs llama.cpp {} (diff {diff})",
+                lp[got as usize],
+                want_lp[i]
+            );
+            (sum_diff, n_diff, agreed) = (sum_diff + diff, n_diff + 1, agreed + 1);
+            lp = pollster::block_on(backend.forward(&[RowStep {
+                row,
+                tokens: &[got],
+                readout: Readout::Last,
+            }]))
+            .unwrap()[0]
+                .last()
+                .to_vec();
+        }
+        full += usize::from(agreed == want.len());
+        backend.free_row(row);
+    }
+    let mean = sum_diff / n_diff as f64;
+    eprintln!(
+        "{full} of {} cases identical for 64 tokens; mean top-1 log-prob difference {mean:.4}",
+        cases.len()
+    );
+    assert!(full >= 3, "only {full} cases agree on all 64 greedy tokens");
+    assert!(
+        mean <= 0.05,
+        "mean top-1 log-prob difference to llama.cpp {mean}"
+    );
+}
+
+#[test]
+fn dequantized_logprobs_match_float64_numpy() {
+    let file = model_file();
+    let mut backend = CpuBackend::new(
+        &file,
+        &LlamaConfig::from_gguf(&file).unwrap(),
+        WeightMode::Dequantized,
+    )
+    .unwrap();
+    let mut worst = 0f64;
+    for case in fixture("logprobs_f64.json")["cases"].as_array().unwrap() {
+        let tokens = ids(&case["ids"]);
+        let row = backend.new_row().unwrap();
+        let out = pollster::block_on(backend.forward(&[RowStep {
+            row,
+            tokens: &tokens,
+            readout: Readout::All,
+        }]))
+        .unwrap();
+        let (top_ids, top_lps) = (
+            case["top_ids"].as_array().unwrap(),
+            case["top_logprobs"].as_array().unwrap(),
+        );
+        assert_eq!(top_ids.len(), tokens.len());
+        for p in 0..tokens.len() {
+            let ours = out[0].position(p);
+            for (id, lp) in ids(&top_ids[p])
+                .into_iter()
+                .zip(top_lps[p].as_array().unwrap())
+            {
+                let d = (ours[id as usize] as f64 - lp.as_f64().unwrap()).abs();
+                worst = worst.max(d);
+                assert!(
+                    d <= 1e-4,
+                    "position {p} token {id}: ours {} vs float64 {} (diff {d:e})",
+                    ours[id as usize],
+                    lp
+                );
+            }
+        }
+        backend.free_row(row);
+    }
+    eprintln!("max |log-prob difference| over the top 10 at every position: {worst:e}");
+}
+
+/// The fast path keeps Q4_1/Q8_0 weights but computes in f32: it must give
+/// the dequantized model's log-probs (the issue asks top-1 within 0.25; we
+/// hold every top-10 log-prob to 1e-3).
+#[test]
+fn quantized_logprobs_match_float64_numpy() {
+    let file = model_file();
+    let mut backend = CpuBackend::new(
+        &file,
+        &LlamaConfig::from_gguf(&file).unwrap(),
+        WeightMode::Quantized,
+    )
+    .unwrap();
+    let mut worst = 0f64;
+    for case in fixture("logprobs_f64.json")["cases"].as_array().unwrap() {
+        let tokens = ids(&case["ids"]);
+        let row = backend.new_row().unwrap();
+        let out = pollster::block_on(backend.forward(&[RowStep {
+            row,
+            tokens: &tokens,
+            readout: Readout::All,
+        }]))
+        .unwrap();
+        for p in 0..tokens.len() {
+            for (id, lp) in ids(&case["top_ids"][p])
+                .into_iter()
+                .zip(case["top_logprobs"][p].as_array().unwrap())
+            {
+                let d = (out[0].position(p)[id as usize] as f64 - lp.as_f64().unwrap()).abs();
+                worst = worst.max(d);
+                assert!(
+                    d <= 1e-3,
+                    "position {p} token {id}: quantized path {} vs float64 {lp}",
+                    out[0].position(p)[id as usize]
+                );
+            }
+        }
+        backend.free_row(row);
+    }
+    eprintln!("quantized path: max |log-prob - float64| over the top 10 = {worst:e}");
+}
