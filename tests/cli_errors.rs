@@ -1,0 +1,107 @@
+//! Bad input through the `persona` binary: a readable one-line error and a
+//! non-zero exit, never a panic trace.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+
+fn persona(args: &[&str], model: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_persona")).arg("--model").arg(model).args(args).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "panic trace: {stderr}");
+    (out.status.success(), stderr)
+}
+
+fn expect_error(args: &[&str], model: &Path, needle: &str) {
+    let (ok, stderr) = persona(args, model);
+    assert!(!ok, "expected failure for {args:?} with {}", model.display());
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains(needle), "expected {needle:?} in {stderr:?}");
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("persona-cli-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn real_model() -> PathBuf {
+    persona::cli::default_model_path()
+}
+
+#[test]
+fn missing_model_file() {
+    expect_error(&["tokenize", "--text", "hi"], Path::new("/nonexistent/model.gguf"), "scripts/setup.sh model");
+}
+
+#[test]
+fn truncated_model_file() {
+    let bytes = std::fs::read(real_model()).unwrap();
+    let path = scratch("truncated.gguf");
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    expect_error(&["generate", "--user", "hi"], &path, "truncated");
+}
+
+#[test]
+fn not_a_gguf_file() {
+    let path = scratch("notes.gguf");
+    std::fs::write(&path, b"this is a text file, not a model").unwrap();
+    expect_error(&["generate", "--user", "hi"], &path, "not a GGUF file");
+}
+
+#[test]
+fn corrupt_header() {
+    let mut bytes = std::fs::read(real_model()).unwrap();
+    bytes.truncate(4096);
+    for b in &mut bytes[8..64] {
+        *b = 0xff;
+    }
+    let path = scratch("corrupt.gguf");
+    std::fs::write(&path, &bytes).unwrap();
+    expect_error(&["generate", "--user", "hi"], &path, "corrupt or truncated");
+}
+
+#[test]
+fn gguf_of_another_architecture() {
+    let path = scratch("qwen.gguf");
+    let tensor = QTensor::quantize(&Tensor::zeros((4, 32), candle_core::DType::F32, &Device::Cpu).unwrap(), GgmlDType::F32).unwrap();
+    let arch = Value::String("qwen2".into());
+    let mut f = std::fs::File::create(&path).unwrap();
+    gguf_file::write(&mut f, &[("general.architecture", &arch)], &[("token_embd.weight", &tensor)]).unwrap();
+    drop(f);
+    expect_error(&["generate", "--user", "hi"], &path, "'qwen2' model");
+}
+
+#[test]
+fn empty_message() {
+    expect_error(&["generate", "--user", "   "], &real_model(), "empty");
+}
+
+#[test]
+fn prompt_longer_than_the_context() {
+    let long = "many words ".repeat(5000);
+    expect_error(&["generate", "--user", &long], &real_model(), "context holds 8192");
+}
+
+#[test]
+fn nonsense_sampling_settings() {
+    expect_error(&["generate", "--user", "hi", "--temperature=-1"], &real_model(), "temperature");
+    expect_error(&["generate", "--user", "hi", "--max-tokens", "0"], &real_model(), "max tokens");
+}
+
+#[test]
+fn generate_json_reports_ids_text_and_speed() {
+    let out = Command::new(env!("CARGO_BIN_EXE_persona"))
+        .args(["generate", "--user", "Name three colours.", "--max-tokens", "8", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["generated_ids"].as_array().unwrap().len(), 8);
+    assert_eq!(v["prompt_ids"][0], 1, "ChatML starts with <|im_start|>");
+    assert!(!v["text"].as_str().unwrap().is_empty());
+    assert!(v["tokens_per_second"].as_f64().unwrap() > 0.0);
+}
