@@ -63,7 +63,7 @@ setup_wasm() {
   if ! trunk --version 2>/dev/null | grep -q "$TRUNK_VERSION"; then
     log "cargo install trunk $TRUNK_VERSION (no LTO: minutes, not twenty)"
     CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-      cargo install --quiet trunk --version "$TRUNK_VERSION" --locked --force
+      cargo install --quiet trunk --version "$TRUNK_VERSION" --locked --force --ignore-rust-version
   fi
   npm_tools
 }

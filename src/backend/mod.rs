@@ -42,11 +42,7 @@ pub struct LogProbs {
 
 impl LogProbs {
     pub fn positions(&self) -> usize {
-        if self.vocab == 0 {
-            0
-        } else {
-            self.data.len() / self.vocab
-        }
+        self.data.len().checked_div(self.vocab).unwrap_or(0)
     }
 
     /// Log-probs at read-out position `i` (0 = first returned position).

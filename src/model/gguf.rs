@@ -58,7 +58,7 @@ impl GgufFile {
         for (name, info) in &content.tensor_infos {
             let n = info.shape.elem_count();
             let bs = info.ggml_dtype.block_size();
-            if n % bs != 0 {
+            if !n.is_multiple_of(bs) {
                 return Err(Error::ModelFile(format!(
                     "tensor {name} has {n} elements, not a multiple of its block size {bs}"
                 )));

@@ -35,7 +35,7 @@ impl Q41Matrix {
     /// Repacks GGUF Q4_1 blocks (`f16 d, f16 m, 16 bytes`).
     pub fn from_gguf(rows: usize, cols: usize, raw: &[u8]) -> Result<Self> {
         let nb = rows * cols / BLOCK;
-        if cols % BLOCK != 0 || raw.len() != nb * 20 {
+        if !cols.is_multiple_of(BLOCK) || raw.len() != nb * 20 {
             return Err(Error::UnsupportedModel(format!(
                 "Q4_1 tensor [{rows}, {cols}] has {} bytes, expected {}",
                 raw.len(),
@@ -74,7 +74,7 @@ impl Q80Matrix {
     /// Repacks GGUF Q8_0 blocks (`f16 d, 32 i8`).
     pub fn from_gguf(rows: usize, cols: usize, raw: &[u8]) -> Result<Self> {
         let nb = rows * cols / BLOCK;
-        if cols % BLOCK != 0 || raw.len() != nb * 34 {
+        if !cols.is_multiple_of(BLOCK) || raw.len() != nb * 34 {
             return Err(Error::UnsupportedModel(format!(
                 "Q8_0 tensor [{rows}, {cols}] has {} bytes, expected {}",
                 raw.len(),

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Every test, from a fresh machine: installs what is missing (idempotent),
+# then formatting, lints, native tests against the reference fixtures, the
+# wasm build, and the end-to-end test in headless Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
+
+scripts/setup.sh model wasm browser
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy (native, warnings denied)"
+cargo clippy --release --all-targets -- -D warnings
+echo "== cargo clippy (wasm32, warnings denied)"
+CARGO_TARGET_DIR="$PWD/target/wasm" cargo clippy --release --target wasm32-unknown-unknown --lib --bins -- -D warnings
+echo "== cargo test (unit, fixtures, CLI)"
+cargo test --release
+echo "== wasm build (trunk)"
+tests/e2e/build.sh
+echo "== browser end-to-end (headless Chromium)"
+node tests/e2e/chat.test.mjs
