@@ -13,4 +13,9 @@ pub mod model;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 
+#[cfg(target_arch = "wasm32")]
+pub mod app;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;
+
 pub use error::{Error, Result};

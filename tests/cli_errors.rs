@@ -9,7 +9,12 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
 fn persona(args: &[&str], model: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_persona")).arg("--model").arg(model).args(args).output().expect("runs");
+    let out = Command::new(env!("CARGO_BIN_EXE_persona"))
+        .arg("--model")
+        .arg(model)
+        .args(args)
+        .output()
+        .expect("runs");
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!stderr.contains("panicked"), "panic trace: {stderr}");
     (out.status.success(), stderr)
@@ -17,7 +22,11 @@ fn persona(args: &[&str], model: &Path) -> (bool, String) {
 
 fn expect_error(args: &[&str], model: &Path, needle: &str) {
     let (ok, stderr) = persona(args, model);
-    assert!(!ok, "expected failure for {args:?} with {}", model.display());
+    assert!(
+        !ok,
+        "expected failure for {args:?} with {}",
+        model.display()
+    );
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(stderr.contains(needle), "expected {needle:?} in {stderr:?}");
 }
@@ -34,7 +43,11 @@ fn real_model() -> PathBuf {
 
 #[test]
 fn missing_model_file() {
-    expect_error(&["tokenize", "--text", "hi"], Path::new("/nonexistent/model.gguf"), "scripts/setup.sh model");
+    expect_error(
+        &["tokenize", "--text", "hi"],
+        Path::new("/nonexistent/model.gguf"),
+        "scripts/setup.sh model",
+    );
 }
 
 #[test]
@@ -67,10 +80,19 @@ fn corrupt_header() {
 #[test]
 fn gguf_of_another_architecture() {
     let path = scratch("qwen.gguf");
-    let tensor = QTensor::quantize(&Tensor::zeros((4, 32), candle_core::DType::F32, &Device::Cpu).unwrap(), GgmlDType::F32).unwrap();
+    let tensor = QTensor::quantize(
+        &Tensor::zeros((4, 32), candle_core::DType::F32, &Device::Cpu).unwrap(),
+        GgmlDType::F32,
+    )
+    .unwrap();
     let arch = Value::String("qwen2".into());
     let mut f = std::fs::File::create(&path).unwrap();
-    gguf_file::write(&mut f, &[("general.architecture", &arch)], &[("token_embd.weight", &tensor)]).unwrap();
+    gguf_file::write(
+        &mut f,
+        &[("general.architecture", &arch)],
+        &[("token_embd.weight", &tensor)],
+    )
+    .unwrap();
     drop(f);
     expect_error(&["generate", "--user", "hi"], &path, "'qwen2' model");
 }
@@ -83,19 +105,38 @@ fn empty_message() {
 #[test]
 fn prompt_longer_than_the_context() {
     let long = "many words ".repeat(5000);
-    expect_error(&["generate", "--user", &long], &real_model(), "context holds 8192");
+    expect_error(
+        &["generate", "--user", &long],
+        &real_model(),
+        "context holds 8192",
+    );
 }
 
 #[test]
 fn nonsense_sampling_settings() {
-    expect_error(&["generate", "--user", "hi", "--temperature=-1"], &real_model(), "temperature");
-    expect_error(&["generate", "--user", "hi", "--max-tokens", "0"], &real_model(), "max tokens");
+    expect_error(
+        &["generate", "--user", "hi", "--temperature=-1"],
+        &real_model(),
+        "temperature",
+    );
+    expect_error(
+        &["generate", "--user", "hi", "--max-tokens", "0"],
+        &real_model(),
+        "max tokens",
+    );
 }
 
 #[test]
 fn generate_json_reports_ids_text_and_speed() {
     let out = Command::new(env!("CARGO_BIN_EXE_persona"))
-        .args(["generate", "--user", "Name three colours.", "--max-tokens", "8", "--json"])
+        .args([
+            "generate",
+            "--user",
+            "Name three colours.",
+            "--max-tokens",
+            "8",
+            "--json",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());

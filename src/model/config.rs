@@ -52,7 +52,10 @@ impl LlamaConfig {
             rope_base: file.get_f32("llama.rope.freq_base").unwrap_or(10000.0),
             rms_eps: file.get_f32("llama.attention.layer_norm_rms_epsilon")?,
         };
-        if !cfg.head_dim.is_multiple_of(2) || !cfg.hidden.is_multiple_of(32) || !cfg.ffn.is_multiple_of(32) {
+        if !cfg.head_dim.is_multiple_of(2)
+            || !cfg.hidden.is_multiple_of(32)
+            || !cfg.ffn.is_multiple_of(32)
+        {
             return Err(Error::UnsupportedModel(format!(
                 "hidden {} / ffn {} / head dim {} are not multiples of the 32-wide quantization blocks",
                 cfg.hidden, cfg.ffn, cfg.head_dim

@@ -1,0 +1,114 @@
+//! The error banner: what went wrong in words, what to do next, and a way to
+//! dismiss it. The page stays usable underneath; `describe` turns an error
+//! kind from the worker into a title and a hint.
+
+use leptos::prelude::*;
+
+use super::state::{AppState, Banner};
+
+/// Title and advice for an error `kind` from the worker or the page.
+pub fn describe(kind: &str, message: &str) -> Banner {
+    let (title, hint) = match kind {
+        "invalid_input" => (
+            "That message can't be sent",
+            "Type a message in the box below, then press Enter or Send.",
+        ),
+        "invalid_settings" => (
+            "A setting is out of range",
+            "Fix the value under “Advanced settings”, then send again.",
+        ),
+        "context_overflow" => (
+            "The conversation is too long",
+            "Start a new chat or shorten the message or system prompt.",
+        ),
+        "model_fetch" => (
+            "The model could not be downloaded",
+            "Check your connection, then press “Try again”.",
+        ),
+        "model_file" | "unsupported_model" | "tokenizer" | "template" => (
+            "The model file could not be used",
+            "The file may be damaged or a different model; press “Try again” to download it again.",
+        ),
+        "not_ready" => (
+            "The model is still loading",
+            "Wait until the progress bar says the model is ready, then send again.",
+        ),
+        "busy" => (
+            "Still answering",
+            "Wait for the current answer, or press Cancel first.",
+        ),
+        "panic" | "worker_crashed" => (
+            "The model worker stopped unexpectedly",
+            "It is restarting by itself; your conversation is kept. Send your message again once the model is ready.",
+        ),
+        "worker_gave_up" => (
+            "The model worker keeps crashing",
+            "Reload the page. If it happens again, your browser may be out of memory.",
+        ),
+        _ => (
+            "Something went wrong",
+            "Try again; if it persists, reload the page.",
+        ),
+    };
+    Banner {
+        kind: kind.to_string(),
+        title: title.to_string(),
+        message: capitalize(message),
+        hint: hint.to_string(),
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[component]
+pub fn ErrorBanner(
+    /// Shown as a "Try again" button for errors that a retry can fix.
+    on_retry: Callback<()>,
+) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    move || {
+        state.banner.get().map(|b| {
+            let retry = matches!(
+                b.kind.as_str(),
+                "model_fetch" | "model_file" | "unsupported_model" | "tokenizer" | "template"
+            );
+            view! {
+                <div class="banner" role="alert" data-kind=b.kind.clone()>
+                    <div class="banner-body">
+                        <p class="banner-title">{b.title.clone()}</p>
+                        <p class="banner-message">{b.message.clone()}</p>
+                        <p class="banner-hint">{b.hint.clone()}</p>
+                    </div>
+                    <div class="banner-actions">
+                        {retry
+                            .then(|| {
+                                view! {
+                                    <button
+                                        type="button"
+                                        class="button"
+                                        on:click=move |_| on_retry.run(())
+                                    >
+                                        "Try again"
+                                    </button>
+                                }
+                            })}
+                        <button
+                            type="button"
+                            class="button quiet"
+                            aria-label="Dismiss the error"
+                            on:click=move |_| state.banner.set(None)
+                        >
+                            "Dismiss"
+                        </button>
+                    </div>
+                </div>
+            }
+        })
+    }
+}

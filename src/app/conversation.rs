@@ -1,0 +1,185 @@
+//! The conversation: user and assistant turns in order, the answer in
+//! progress growing token by token (announced politely to screen readers
+//! once it settles), and each answer's speed and stop reason underneath.
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::format;
+use super::state::{AnswerStats, AppState, GenStatus, Role, Turn};
+use crate::engine::StopReason;
+
+const LOG_ID: &str = "log";
+
+fn log_element() -> Option<web_sys::HtmlElement> {
+    web_sys::window()?
+        .document()?
+        .get_element_by_id(LOG_ID)?
+        .dyn_into()
+        .ok()
+}
+
+/// Whether the log is scrolled (nearly) to its end, so new text should follow.
+pub fn near_bottom() -> bool {
+    log_element()
+        .map(|el| el.scroll_height() - el.scroll_top() - el.client_height() < 96)
+        .unwrap_or(false)
+}
+
+/// Scrolls the log to its end after the next render.
+pub fn scroll_log_to_end() {
+    request_animation_frame(|| {
+        if let Some(el) = log_element() {
+            el.set_scroll_top(el.scroll_height());
+        }
+    });
+}
+
+#[component]
+pub fn Conversation() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let empty = move || state.turns.with(|t| t.is_empty());
+    view! {
+        <section id=LOG_ID class="log" aria-label="Conversation" tabindex="0">
+            <Show when=empty>
+                <div class="empty">
+                    <p class="empty-title">"Ask SmolLM2 anything."</p>
+                    <p>
+                        "The model runs entirely in this tab, on your CPU. "
+                        "Answers are greedy (the same every time) unless you change it under "
+                        "“Advanced settings”."
+                    </p>
+                </div>
+            </Show>
+            <ol class="turns">
+                <For each=move || state.turns.get() key=|turn| turn.id let(turn)>
+                    <TurnView turn=turn />
+                </For>
+            </ol>
+        </section>
+    }
+}
+
+#[component]
+fn TurnView(turn: Turn) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let role = turn.role;
+    let text = turn.text.clone();
+    let streaming = turn.streaming.clone();
+    let stats = turn.stats.clone();
+    let live = turn.live_tps.clone();
+    let label = match role {
+        Role::User => "You",
+        Role::Assistant => "SmolLM2",
+    };
+    let body = {
+        let text = text.clone();
+        let streaming = streaming.clone();
+        move || {
+            let t = text.get();
+            if t.is_empty() && streaming.get() {
+                None
+            } else {
+                Some(t)
+            }
+        }
+    };
+    let pending = {
+        let text = text.clone();
+        let streaming = streaming.clone();
+        move || {
+            if !(streaming.get() && text.with(|t| t.is_empty())) {
+                return None;
+            }
+            let what = match state.generation.get() {
+                GenStatus::Prefill {
+                    prompt_tokens: Some(n),
+                } => format!("Reading the prompt ({n} tokens)…"),
+                GenStatus::Cancelling => "Stopping…".to_string(),
+                _ => "Thinking…".to_string(),
+            };
+            Some(view! { <span class="pending">{what}</span> })
+        }
+    };
+    let meta = {
+        let streaming = streaming.clone();
+        move || {
+            if role == Role::User {
+                return None;
+            }
+            if streaming.get() {
+                let tps = live.get();
+                return Some(
+                    view! {
+                        <p class="meta live" data-tps=tps.map(|r| format!("{r:.2}"))>
+                            <span class="dot" aria-hidden="true"></span>
+                            {match tps {
+                                Some(r) => format!("Writing · {}", format::rate(r)),
+                                None => "Writing…".to_string(),
+                            }}
+                        </p>
+                    }
+                    .into_any(),
+                );
+            }
+            stats.get().map(|s| stats_view(&s).into_any())
+        }
+    };
+    let streaming_attr = streaming.clone();
+    view! {
+        <li
+            class=format!("turn {}", role.as_str())
+            data-role=role.as_str()
+            data-state=move || if streaming_attr.get() { "streaming" } else { "done" }
+        >
+            <p class="who">{label}</p>
+            <div
+                class="bubble"
+                aria-live=if role == Role::Assistant { Some("polite") } else { None }
+                aria-busy=move || if streaming.get() { "true" } else { "false" }
+            >
+                {pending}
+                <span class="text">{body}</span>
+            </div>
+            {meta}
+        </li>
+    }
+}
+
+fn stop_words(stop: StopReason) -> &'static str {
+    match stop {
+        StopReason::Eos => "finished",
+        StopReason::MaxTokens => "stopped at the token limit",
+        StopReason::Context => "stopped: context full",
+        StopReason::Cancelled => "cancelled",
+    }
+}
+
+fn stop_code(stop: StopReason) -> &'static str {
+    match stop {
+        StopReason::Eos => "eos",
+        StopReason::MaxTokens => "max_tokens",
+        StopReason::Context => "context",
+        StopReason::Cancelled => "cancelled",
+    }
+}
+
+fn stats_view(s: &AnswerStats) -> impl IntoView {
+    let text = format!(
+        "{} tokens · {} · prompt {} tokens at {} · {}",
+        s.tokens,
+        format::rate(s.tokens_per_second),
+        s.prompt_tokens,
+        format::rate(s.prefill_tokens_per_second),
+        stop_words(s.stop)
+    );
+    view! {
+        <p
+            class="meta"
+            data-tps=format!("{:.2}", s.tokens_per_second)
+            data-stop=stop_code(s.stop)
+        >
+            {text}
+        </p>
+    }
+}

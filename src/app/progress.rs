@@ -1,0 +1,144 @@
+//! The model status line: a progress bar with bytes, percentage and time
+//! left while the model downloads (or is read back from the browser cache),
+//! then the backend, load time and where the model came from.
+
+use leptos::prelude::*;
+
+use super::format;
+use super::state::{AppState, LoadStatus};
+
+fn cache_words(cache: &str) -> String {
+    match cache {
+        "hit" => "from the browser cache".to_string(),
+        "stored" => "downloaded and saved for next time".to_string(),
+        other => match other.strip_prefix("memory-only") {
+            Some(reason) => format!("downloaded, but not saved for next time {}", reason.trim()),
+            None => other.to_string(),
+        },
+    }
+}
+
+#[component]
+pub fn ModelStatus() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let status_attr = move || match state.load.get() {
+        LoadStatus::Starting => "starting",
+        LoadStatus::Downloading { .. } => "downloading",
+        LoadStatus::Preparing { .. } => "preparing",
+        LoadStatus::Ready { .. } => "ready",
+        LoadStatus::Failed => "failed",
+    };
+    let cache_attr = move || match state.load.get() {
+        LoadStatus::Ready { cache, .. } => Some(
+            cache
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        _ => None,
+    };
+    let backend_attr = move || match state.load.get() {
+        LoadStatus::Ready { backend, .. } => Some(backend),
+        _ => None,
+    };
+    // Screen readers hear the phases, not every progress tick.
+    let announce = move || match state.load.get() {
+        LoadStatus::Starting => "Starting the model",
+        LoadStatus::Downloading {
+            from_cache: true, ..
+        } => "Reading the model from the cache",
+        LoadStatus::Downloading { .. } => "Downloading the model",
+        LoadStatus::Preparing { .. } => "Preparing the model",
+        LoadStatus::Ready { .. } => "Model ready",
+        LoadStatus::Failed => "The model could not be loaded",
+    };
+    let body = move || match state.load.get() {
+        LoadStatus::Starting => view! {
+            <p class="status-line">"Starting the model worker…"</p>
+            <progress class="bar" aria-label="Model loading"></progress>
+        }
+        .into_any(),
+        LoadStatus::Downloading {
+            loaded,
+            total,
+            from_cache,
+            started_ms,
+        } => {
+            let verb = if from_cache {
+                "Reading the model from the browser cache"
+            } else {
+                "Downloading the model"
+            };
+            let detail = match total {
+                Some(t) => {
+                    let pct = format::percent(loaded, t);
+                    let eta = format::eta_ms(loaded, t, js_sys::Date::now() - started_ms)
+                        .map(|ms| format!(" · about {} left", format::duration_ms(ms)))
+                        .unwrap_or_default();
+                    format!(
+                        "{} of {} · {pct:.0}%{eta}",
+                        format::bytes(loaded),
+                        format::bytes(t)
+                    )
+                }
+                None => format!("{} so far", format::bytes(loaded)),
+            };
+            let value = total.map(|t| format::percent(loaded, t));
+            view! {
+                <p class="status-line">
+                    <span>{verb}</span>
+                    <span class="status-detail">{detail}</span>
+                </p>
+                <progress class="bar" max="100" value=value aria-label="Model download"></progress>
+            }
+            .into_any()
+        }
+        LoadStatus::Preparing { from_cache } => view! {
+            <p class="status-line">
+                <span>"Preparing the model…"</span>
+                <span class="status-detail">
+                    {if from_cache { "read from the browser cache" } else { "download complete" }}
+                </span>
+            </p>
+            <progress class="bar" aria-label="Preparing the model"></progress>
+        }
+        .into_any(),
+        LoadStatus::Ready {
+            backend,
+            load_ms,
+            cache,
+            bytes,
+        } => view! {
+            <p class="status-line ready">
+                <span class="ok-dot" aria-hidden="true"></span>
+                <span>"Model ready"</span>
+                <span class="status-detail">
+                    {format!(
+                        "SmolLM2-135M Q4_1 · {} · {backend} · loaded in {} · {}",
+                        format::bytes(bytes),
+                        format::duration_ms(load_ms),
+                        cache_words(&cache),
+                    )}
+                </span>
+            </p>
+        }
+        .into_any(),
+        LoadStatus::Failed => view! {
+            <p class="status-line failed">"The model is not loaded — see the message below."</p>
+        }
+        .into_any(),
+    };
+    view! {
+        <section
+            class="model-status"
+            aria-label="Model status"
+            data-status=status_attr
+            data-cache=cache_attr
+            data-backend=backend_attr
+        >
+            {body}
+            <span class="sr-only" aria-live="polite">{announce}</span>
+        </section>
+    }
+}

@@ -1,0 +1,189 @@
+//! The model worker: a dedicated Web Worker running the engine in wasm so
+//! the page never blocks. It answers the page's [`protocol::Command`]s with
+//! [`protocol::Event`]s: load the model (Cache API, then network, with
+//! progress), generate an answer token by token, cancel it. Failures become
+//! `error` events; a panic is reported as kind `panic` before the worker
+//! dies, and the page then starts a new one.
+
+pub mod engine_error;
+pub mod loader;
+pub mod protocol;
+pub mod session;
+pub mod yield_now;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+use crate::backend::cpu::{CpuBackend, WeightMode};
+use crate::backend::Backend;
+use crate::engine::clock::now_ms;
+use crate::engine::Engine;
+use crate::model::GgufFile;
+use engine_error::WorkerError;
+use loader::CacheOutcome;
+use protocol::{Command, Event, GenerateRequest};
+
+/// Posts one event to the page (dropped with a console note if it cannot be encoded).
+pub fn post(event: &Event) {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    match event.to_js() {
+        Ok(value) => {
+            if let Err(e) = scope.post_message(&value) {
+                web_sys::console::error_2(&"worker: postMessage failed".into(), &e);
+            }
+        }
+        Err(e) => web_sys::console::error_1(&format!("worker: cannot encode event: {e}").into()),
+    }
+}
+
+/// What the worker is doing: one job at a time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Job {
+    #[default]
+    Idle,
+    Loading,
+    Generating,
+}
+
+#[derive(Default)]
+struct State {
+    engine: RefCell<Option<Engine<CpuBackend>>>,
+    job: Cell<Job>,
+    cancel: Cell<bool>,
+}
+
+/// Entry point of the worker binary.
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        post(&Event::error(
+            "panic",
+            format!("the model worker crashed ({info})"),
+        ));
+    }));
+
+    let state = Rc::new(State::default());
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |msg: MessageEvent| {
+        match Command::from_js(msg.data()) {
+            Ok(command) => handle(&state, command),
+            Err(e) => post(&Event::error(
+                "bad_command",
+                format!("the worker did not understand a message: {e}"),
+            )),
+        }
+    });
+    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    post(&Event::Alive);
+}
+
+fn handle(state: &Rc<State>, command: Command) {
+    match command {
+        Command::Cancel => state.cancel.set(true),
+        Command::Load { url } => {
+            if state.job.get() != Job::Idle {
+                post(&busy_error());
+                return;
+            }
+            state.job.set(Job::Loading);
+            let state = state.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Err(e) = load(&state, &url).await {
+                    post(&e.event());
+                }
+                state.job.set(Job::Idle);
+            });
+        }
+        Command::Generate(req) => {
+            match state.job.get() {
+                Job::Generating => return post(&busy_error()),
+                Job::Loading => return post(&not_ready()),
+                Job::Idle if state.engine.borrow().is_none() => return post(&not_ready()),
+                Job::Idle => {}
+            }
+            state.job.set(Job::Generating);
+            state.cancel.set(false);
+            let state = state.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Err(e) = generate(&state, req).await {
+                    post(&e.event());
+                }
+                state.job.set(Job::Idle);
+            });
+        }
+    }
+}
+
+fn not_ready() -> Event {
+    Event::error(
+        "not_ready",
+        "the model is not loaded yet; wait until it is ready, then send again",
+    )
+}
+
+fn busy_error() -> Event {
+    Event::error(
+        "busy",
+        "the worker is busy with another request; wait for it to finish or press Cancel",
+    )
+}
+
+async fn load(state: &State, url: &str) -> Result<(), WorkerError> {
+    let t0 = now_ms();
+    // Drop any previous engine before building the new one (memory).
+    state.engine.borrow_mut().take();
+    let mut skip_cache = false;
+    let (engine, cache, size) = loop {
+        let loaded = loader::load_model(url, skip_cache, &mut |loaded, total, from_cache| {
+            post(&Event::Progress {
+                loaded,
+                total,
+                from_cache,
+            })
+        })
+        .await?;
+        let size = loaded.bytes.len() as f64;
+        match prepare(loaded.bytes) {
+            Ok(engine) => break (engine, loaded.cache, size),
+            // A damaged cached copy: forget it and download once more.
+            Err(e) if loaded.cache == CacheOutcome::Hit && !skip_cache => {
+                web_sys::console::warn_1(
+                    &format!("cached model unusable ({e}); downloading it again").into(),
+                );
+                loader::forget(url).await;
+                skip_cache = true;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let backend = engine.backend.name();
+    *state.engine.borrow_mut() = Some(engine);
+    post(&Event::Ready {
+        backend,
+        load_ms: now_ms() - t0,
+        cache: cache.label(),
+        bytes: size,
+    });
+    Ok(())
+}
+
+/// Parses the GGUF and builds the CPU engine (quantized weights).
+fn prepare(bytes: Vec<u8>) -> crate::Result<Engine<CpuBackend>> {
+    let file = GgufFile::from_bytes(bytes)?;
+    Engine::load_cpu(&file, WeightMode::Quantized)
+}
+
+async fn generate(state: &State, req: GenerateRequest) -> Result<(), WorkerError> {
+    // Take the engine out so no RefCell borrow lives across awaits.
+    let Some(mut engine) = state.engine.borrow_mut().take() else {
+        return Err(WorkerError::new("not_ready", "the model is not loaded yet"));
+    };
+    let result = session::run(&mut engine, req, &state.cancel, &post).await;
+    *state.engine.borrow_mut() = Some(engine);
+    result
+}

@@ -1,0 +1,522 @@
+// End-to-end test of the playground in headless Chromium.
+//
+// Serves dist/ (built by tests/e2e/build.sh) on 127.0.0.1 with its own tiny
+// static server, drives the page with playwright-core (Debian's chromium, no
+// browser download), and checks: the model loads with visible progress and
+// is stored in the Cache API; a greedy answer streams token by token and
+// equals the CLI's answer for the same prompt; the main thread has no long
+// tasks while streaming; Cancel stops an answer; an empty message shows a
+// readable error and the page keeps working (multi-turn); a reload reads the
+// model from the Cache API, not the network; a missing model shows an error.
+//
+// Run: node tests/e2e/chat.test.mjs      (env: CHROMIUM, PERSONA_BIN, HEADFUL=1)
+// Prints one line per check and a final `N passed, M failed`; exits 1 on failure.
+
+import { createRequire } from "node:module";
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, statSync, createReadStream, existsSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, extname, join, normalize, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, "../..");
+const DIST = resolve(process.env.DIST || join(ROOT, "dist"));
+const ARTIFACTS = join(HERE, "artifacts");
+const MODEL_PATH = "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+const PROMPT = "What is the capital of France?";
+const MAX_TOKENS = 32;
+const CHROMIUM = process.env.CHROMIUM || "/usr/lib/chromium/chromium";
+const PERSONA_BIN = process.env.PERSONA_BIN || join(ROOT, "target/release/persona");
+const DEADLINE_MS = 170_000;
+
+const require = createRequire(join(ROOT, ".tools/node_modules/"));
+const { chromium } = require("playwright-core");
+
+// ---------------------------------------------------------------- reporting
+
+const results = [];
+const facts = {};
+function pass(name, detail = "", ms) {
+  results.push({ name, ok: true });
+  const time = ms === undefined ? "" : ` [${(ms / 1000).toFixed(1)} s]`;
+  console.log(`PASS ${name}${time}${detail ? ` — ${detail}` : ""}`);
+}
+function fail(name, error, ms) {
+  results.push({ name, ok: false });
+  const time = ms === undefined ? "" : ` [${(ms / 1000).toFixed(1)} s]`;
+  console.log(`FAIL ${name}${time} — ${error && error.message ? error.message : error}`);
+}
+async function check(name, fn) {
+  const t0 = Date.now();
+  try {
+    const detail = await fn();
+    pass(name, detail, Date.now() - t0);
+    return true;
+  } catch (e) {
+    fail(name, e, Date.now() - t0);
+    return false;
+  }
+}
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+// ------------------------------------------------------------ static server
+
+const MIME = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".wasm": "application/wasm",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".ico": "image/x-icon",
+  ".gguf": "application/octet-stream",
+};
+
+function serve(root) {
+  const hits = new Map();
+  const server = createServer((req, res) => {
+    const url = new URL(req.url, "http://localhost");
+    const path = decodeURIComponent(url.pathname);
+    hits.set(path, (hits.get(path) || 0) + 1);
+    let file = normalize(join(root, path === "/" ? "index.html" : path));
+    if (!file.startsWith(root + sep)) {
+      res.writeHead(403).end();
+      return;
+    }
+    let size;
+    try {
+      const st = statSync(file);
+      if (st.isDirectory()) file = join(file, "index.html");
+      size = statSync(file).size;
+    } catch {
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found");
+      return;
+    }
+    res.writeHead(200, {
+      "content-type": MIME[extname(file)] || "application/octet-stream",
+      "content-length": size,
+      // Only the Cache API may keep the model: the HTTP cache must not hide a refetch.
+      "cache-control": "no-store",
+    });
+    if (req.method === "HEAD") {
+      res.end();
+      return;
+    }
+    const stream = createReadStream(file, url.searchParams.has("slow") ? { highWaterMark: 1 << 16 } : {});
+    res.on("close", () => stream.destroy());
+    if (url.searchParams.has("slow")) {
+      // About 6 MB/s, so the progress bar can be seen (and photographed).
+      stream.on("data", (chunk) => {
+        stream.pause();
+        res.write(chunk);
+        setTimeout(() => stream.resume(), 10);
+      });
+      stream.on("end", () => res.end());
+    } else {
+      stream.pipe(res);
+    }
+  });
+  return new Promise((ok) =>
+    server.listen(0, "127.0.0.1", () => ok({ server, hits, port: server.address().port })),
+  );
+}
+
+// ------------------------------------------------------------ CLI reference
+
+function cliAnswer() {
+  return new Promise((ok, ko) => {
+    execFile(
+      PERSONA_BIN,
+      ["generate", "--user", PROMPT, "--max-tokens", String(MAX_TOKENS), "--greedy", "--json"],
+      { cwd: ROOT, maxBuffer: 1 << 24, timeout: 120_000 },
+      (err, stdout, stderr) => {
+        if (err) return ko(new Error(`${PERSONA_BIN} failed: ${err.message}\n${stderr}`));
+        try {
+          ok(JSON.parse(stdout));
+        } catch (e) {
+          ko(new Error(`CLI output is not JSON: ${stdout.slice(0, 200)}`));
+        }
+      },
+    );
+  });
+}
+
+// ------------------------------------------------------------ page helpers
+
+// Installed before any page script: records long tasks and model-status texts.
+const INIT_SCRIPT = () => {
+  window.__longTasks = [];
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.__longTasks.push({ start: e.startTime, duration: e.duration });
+    }).observe({ type: "longtask", buffered: true });
+  } catch (e) {
+    window.__longTasks = null;
+  }
+  // Lengths of the newest answer's text, one entry per change (token renders).
+  window.__answerLengths = [];
+  window.__liveRates = [];
+  new MutationObserver(() => {
+    const answers = document.querySelectorAll(".turn.assistant");
+    const last = answers[answers.length - 1];
+    if (!last) return;
+    const len = last.querySelector(".text").textContent.length;
+    const all = window.__answerLengths;
+    if (all[all.length - 1] !== len) all.push(len);
+    const live = last.querySelector(".meta.live");
+    if (live && live.dataset.tps) window.__liveRates.push(Number(live.dataset.tps));
+  }).observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
+  window.__statusTexts = [];
+  new MutationObserver(() => {
+    const el = document.querySelector(".model-status");
+    if (!el) return;
+    const t = el.textContent.trim();
+    const all = window.__statusTexts;
+    if (all[all.length - 1] !== t) all.push(t);
+  }).observe(document, { subtree: true, childList: true, characterData: true });
+};
+
+async function waitReady(page, timeout = 120_000) {
+  await page.waitForSelector('.model-status[data-status="ready"], .model-status[data-status="failed"]', {
+    timeout,
+  });
+  const status = await page.getAttribute(".model-status", "data-status");
+  if (status !== "ready") {
+    const banner = await page.textContent(".banner").catch(() => "");
+    throw new Error(`model failed to load: ${banner}`);
+  }
+  return {
+    cache: await page.getAttribute(".model-status", "data-cache"),
+    backend: await page.getAttribute(".model-status", "data-backend"),
+    text: (await page.innerText(".model-status")).replace(/\s*\n+\s*/g, " ").trim(),
+  };
+}
+
+async function setMaxTokens(page, n) {
+  const open = await page.$eval("details.advanced", (d) => d.open);
+  if (!open) await page.click("details.advanced summary");
+  await page.fill("#max-tokens", String(n));
+}
+
+async function turnCount(page) {
+  return page.$$eval(".turn", (ts) => ts.length);
+}
+
+/** Sends `text` with Enter and waits for the new answer to finish; returns what was seen. */
+async function ask(page, text, { timeout = 120_000 } = {}) {
+  const before = await turnCount(page);
+  await page.fill("#message", text);
+  await page.evaluate(() => {
+    window.__longTasks && (window.__longTasks.length = 0);
+    window.__answerLengths = [];
+    window.__liveRates = [];
+  });
+  await page.press("#message", "Enter");
+  await page.waitForFunction((n) => document.querySelectorAll(".turn").length >= n + 2, before, {
+    timeout: 10_000,
+  });
+  const answer = page.locator(".turn.assistant").last();
+  await page
+    .waitForFunction(
+      () => [...document.querySelectorAll(".turn.assistant")].pop().dataset.state === "done",
+      null,
+      { timeout, polling: 100 },
+    )
+    .catch(() => {
+      throw new Error(`no answer within ${timeout / 1000} s`);
+    });
+  return {
+    answer,
+    lengths: await page.evaluate(() => window.__answerLengths),
+    lives: await page.evaluate(() => window.__liveRates),
+    text: await answer.locator(".text").textContent(),
+    tps: Number(await answer.locator(".meta").getAttribute("data-tps")),
+    stop: await answer.locator(".meta").getAttribute("data-stop"),
+    meta: (await answer.locator(".meta").textContent()).trim(),
+    longTasks: await page.evaluate(() => window.__longTasks),
+  };
+}
+
+// ------------------------------------------------------------------- main
+
+async function main() {
+  const started = Date.now();
+  const killer = setTimeout(() => {
+    console.log(`FAIL overall deadline — the run took more than ${DEADLINE_MS / 1000} s`);
+    console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
+    process.exit(1);
+  }, DEADLINE_MS);
+
+  if (!existsSync(join(DIST, "index.html")) || !existsSync(join(DIST, MODEL_PATH))) {
+    fail("dist/ is built", "dist/index.html or the model is missing; run tests/e2e/build.sh first");
+    console.log(`0 passed, 1 failed`);
+    process.exit(1);
+  }
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const cliPromise = cliAnswer();
+  cliPromise.catch(() => {});
+  const { server, hits, port } = await serve(DIST);
+  const base = `http://127.0.0.1:${port}/`;
+  const profile = mkdtempSync(join(tmpdir(), "persona-e2e-"));
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: !process.env.HEADFUL,
+    args: [
+      "--no-sandbox",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+  const context = await browser.newContext({ viewport: { width: 1200, height: 820 } });
+  const page = await context.newPage();
+  const pageErrors = [];
+  const consoleErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
+  await page.addInitScript(INIT_SCRIPT);
+
+  try {
+    // 1. First visit: download with progress, store in the Cache API.
+    await check("first visit loads the model from the network with progress", async () => {
+      await page.goto(base);
+      const ready = await waitReady(page);
+      const texts = await page.evaluate(() => window.__statusTexts);
+      const progress = texts.find((t) => /Downloading the model.*MB of .*MB · \d+%/.test(t));
+      assert(progress, `no progress text with bytes and percent was shown; saw: ${texts.slice(0, 5).join(" | ")}`);
+      assert(hits.get(MODEL_PATH) === 1, `the model was requested ${hits.get(MODEL_PATH) || 0} times`);
+      assert(ready.cache === "stored", `ready.cache = ${ready.cache} (want "stored")`);
+      facts.backend = ready.backend;
+      facts.firstLoad = ready.text;
+      const tasks = (await page.evaluate(() => window.__longTasks)) || [];
+      const longest = tasks.reduce((m, t) => Math.max(m, t.duration), 0);
+      return `"${progress}"; "${ready.text}"; longest main-thread task during start-up ${longest.toFixed(0)} ms`;
+    });
+
+    // 2. Greedy answer, streamed, equal to the CLI.
+    let first;
+    await check(`greedy answer to "${PROMPT}" (${MAX_TOKENS} tokens) equals the CLI's`, async () => {
+      assert(await page.isChecked("#greedy"), "greedy decoding is not the default");
+      await setMaxTokens(page, MAX_TOKENS);
+      first = await ask(page, PROMPT);
+      const cli = await cliPromise;
+      facts.cli = cli;
+      assert(
+        first.text === cli.text,
+        `browser: ${JSON.stringify(first.text)}\n       cli:     ${JSON.stringify(cli.text)}`,
+      );
+      assert(first.stop === cli.stop_reason, `stop ${first.stop} vs CLI ${cli.stop_reason}`);
+      return JSON.stringify(first.text);
+    });
+
+    if (first) {
+      await check("the answer streamed token by token with live tokens/s", async () => {
+        // One render per token that completed text (a few tokens complete none).
+        const growing = first.lengths.filter((l) => l > 0).length;
+        const tokens = facts.cli ? facts.cli.generated_ids.length : 8;
+        assert(
+          growing >= Math.min(5, tokens - 2),
+          `only ${growing} renders for ${tokens} tokens: ${first.lengths.join(",")}`,
+        );
+        assert(first.lives.length > 0, "no live tokens/s was shown while streaming");
+        facts.tps = first.tps;
+        facts.liveTps = first.lives[first.lives.length - 1];
+        return `${growing} renders for ${tokens} tokens (lengths ${first.lengths.join(",")}); live ${facts.liveTps.toFixed(1)} tokens/s; final: ${first.meta}`;
+      });
+
+      await check("no long main-thread task while streaming", async () => {
+        const tasks = first.longTasks;
+        assert(tasks !== null, "PerformanceObserver longtask is not supported");
+        const longest = tasks.reduce((m, t) => Math.max(m, t.duration), 0);
+        facts.longestTask = longest;
+        assert(longest < 200, `longest task ${longest.toFixed(0)} ms`);
+        return `${tasks.length} long tasks (>50 ms), longest ${longest.toFixed(0)} ms`;
+      });
+    }
+
+    await page.screenshot({ path: join(ARTIFACTS, "answer.png") });
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.waitForTimeout(400); // let the colour transitions settle
+    await page.screenshot({ path: join(ARTIFACTS, "answer-dark.png") });
+    await page.emulateMedia({ colorScheme: "light" });
+
+    // 3. Empty message: readable error, then the page still works (second turn).
+    await check("an empty message shows a readable error and the page keeps working", async () => {
+      const before = await turnCount(page);
+      await page.fill("#message", "");
+      await page.press("#message", "Enter");
+      const banner = page.locator(".banner[role=alert]");
+      await banner.waitFor({ timeout: 10_000 });
+      const text = (await banner.innerText()).replace(/\s*\n+\s*/g, " / ").trim();
+      assert(/empty/i.test(text), `banner text: ${text}`);
+      assert(/type/i.test(text), `banner gives no advice: ${text}`);
+      assert((await turnCount(page)) === before, "the failed message stayed in the conversation");
+      await page.screenshot({ path: join(ARTIFACTS, "error.png") });
+      await setMaxTokens(page, 12);
+      const second = await ask(page, "And of Germany?");
+      assert(second.text.length > 0, "no answer after the error");
+      assert((await banner.count()) === 0, "the banner did not go away after a successful send");
+      assert((await turnCount(page)) === before + 2, "the follow-up is not a new turn");
+      return `banner: "${text}"; follow-up answer: ${JSON.stringify(second.text)}`;
+    });
+
+    // 4. Cancel mid-answer.
+    await check("Cancel stops an answer mid-stream", async () => {
+      await setMaxTokens(page, 400);
+      await page.fill("#message", "Write a long story about a lighthouse keeper.");
+      await page.press("#message", "Enter");
+      const answer = page.locator(".turn.assistant").last();
+      await page.waitForFunction(
+        () => {
+          const a = [...document.querySelectorAll(".turn.assistant")].pop();
+          return a && a.querySelector(".text").textContent.length > 240;
+        },
+        null,
+        { timeout: 60_000 },
+      );
+      const live = Number(await answer.locator(".meta.live").getAttribute("data-tps"));
+      facts.sustainedTps = live;
+      await page.screenshot({ path: join(ARTIFACTS, "streaming.png") });
+      const t0 = Date.now();
+      await page.click("button.danger");
+      await page.waitForFunction(
+        () => [...document.querySelectorAll(".turn.assistant")].pop().dataset.state === "done",
+        null,
+        { timeout: 10_000 },
+      );
+      const ms = Date.now() - t0;
+      const stop = await answer.locator(".meta").getAttribute("data-stop");
+      assert(stop === "cancelled", `stop reason ${stop}`);
+      assert(await page.isVisible("button[type=submit]"), "Send did not come back");
+      return `stopped ${ms} ms after the click; live speed before it ${live.toFixed(1)} tokens/s`;
+    });
+
+    // 5. Reload: the model comes from the Cache API.
+    await check("a reload reads the model from the Cache API, not the network", async () => {
+      const before = hits.get(MODEL_PATH) || 0;
+      await page.reload();
+      const ready = await waitReady(page);
+      const texts = await page.evaluate(() => window.__statusTexts);
+      assert(ready.cache === "hit", `ready.cache = ${ready.cache} (want "hit")`);
+      assert((hits.get(MODEL_PATH) || 0) === before, "the model was downloaded again");
+      assert(
+        texts.some((t) => /browser cache/.test(t)),
+        "the page never said the model came from the browser cache",
+      );
+      facts.secondLoad = ready.text;
+      return ready.text;
+    });
+
+    // 6. A worker that dies is replaced; the model comes back from the cache.
+    await check("a crashed worker is replaced and the chat goes on", async () => {
+      const workers = page.workers();
+      assert(workers.length > 0, "Playwright sees no worker");
+      const before = hits.get(MODEL_PATH) || 0;
+      await workers[workers.length - 1].evaluate(() => {
+        setTimeout(() => {
+          throw new Error("simulated crash");
+        }, 0);
+      });
+      const banner = page.locator('.banner[data-kind="worker_crashed"]');
+      await banner.waitFor({ timeout: 10_000 });
+      const text = (await banner.innerText()).replace(/\s*\n+\s*/g, " / ").trim();
+      await page.screenshot({ path: join(ARTIFACTS, "crash.png") });
+      const ready = await waitReady(page);
+      assert(ready.cache === "hit", `the new worker got the model from ${ready.cache}`);
+      assert((hits.get(MODEL_PATH) || 0) === before, "the model was downloaded again");
+      await banner.waitFor({ state: "detached", timeout: 5_000 });
+      await setMaxTokens(page, 8);
+      const after = await ask(page, "Hello!");
+      assert(after.text.length > 0, "no answer from the new worker");
+      return `banner: "${text}"; then answered ${JSON.stringify(after.text)}`;
+    });
+
+    // 7. A slow download shows bytes, percent and time left.
+    await check("a slow download shows bytes, percent and time left", async () => {
+      const p3 = await context.newPage();
+      await p3.goto(`${base}?model=${encodeURIComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf?slow=1")}`);
+      await p3.waitForFunction(() => /left/.test(document.querySelector(".model-status")?.textContent || ""), null, {
+        timeout: 20_000,
+      });
+      const text = (await p3.innerText(".model-status")).replace(/\s*\n+\s*/g, " ").trim();
+      const value = await p3.getAttribute(".model-status progress", "value");
+      assert(/MB of 98\.4 MB · \d+% · about .* left/.test(text), `status: ${text}`);
+      assert(Number(value) >= 0, `progress value ${value}`);
+      await p3.screenshot({ path: join(ARTIFACTS, "loading.png") });
+      await p3.close();
+      return `"${text}"`;
+    });
+
+    // 8. A missing model file: an error that says what to do.
+    await check("a missing model file shows an error with a retry", async () => {
+      const p2 = await context.newPage();
+      await p2.goto(`${base}?model=models/missing.gguf`);
+      const banner = p2.locator('.banner[data-kind="model_fetch"]');
+      await banner.waitFor({ timeout: 30_000 });
+      const text = (await banner.innerText()).replace(/\s*\n+\s*/g, " / ").trim();
+      assert(/404/.test(text), `banner: ${text}`);
+      assert(await p2.isVisible("text=Try again"), "no Try again button");
+      await p2.screenshot({ path: join(ARTIFACTS, "load-error.png") });
+      await p2.close();
+      return `"${text}"`;
+    });
+
+    // 9. No room in the Cache API: the model still loads, from memory, and the page says so.
+    await check("a full storage quota keeps the model in memory and says so", async () => {
+      const ctx = await browser.newContext({ viewport: { width: 1200, height: 820 } });
+      const p4 = await ctx.newPage();
+      const cdp = await ctx.newCDPSession(p4);
+      await cdp.send("Storage.overrideQuotaForOrigin", {
+        origin: base.replace(/\/$/, ""),
+        quotaSize: 8 * 1024 * 1024,
+      });
+      await p4.goto(base);
+      const ready = await waitReady(p4);
+      assert(ready.cache === "memory-only", `ready.cache = ${ready.cache}`);
+      assert(/not saved/.test(ready.text), `status: ${ready.text}`);
+      await ctx.close();
+      return `"${ready.text}"`;
+    });
+
+    await page.setViewportSize({ width: 420, height: 860 });
+    await page.waitForTimeout(200);
+    await page.screenshot({ path: join(ARTIFACTS, "narrow.png"), fullPage: true });
+
+    await check("no uncaught page errors", async () => {
+      assert(pageErrors.length === 0, pageErrors.join("\n"));
+      return consoleErrors.length ? `${consoleErrors.length} console errors (expected: the 404)` : "";
+    });
+  } catch (e) {
+    fail("unexpected", e);
+  } finally {
+    await browser.close().catch(() => {});
+    server.close();
+    rmSync(profile, { recursive: true, force: true });
+    clearTimeout(killer);
+  }
+
+  console.log("");
+  if (facts.backend) console.log(`backend: ${facts.backend}`);
+  if (facts.tps) console.log(`browser decode speed: ${facts.tps.toFixed(1)} tokens/s (live display ${facts.liveTps?.toFixed(1)})`);
+  if (facts.sustainedTps) console.log(`browser decode speed on a long answer (~60 tokens): ${facts.sustainedTps.toFixed(1)} tokens/s`);
+  if (facts.cli) console.log(`CLI (${facts.cli.backend}) decode speed: ${facts.cli.tokens_per_second.toFixed(1)} tokens/s`);
+  if (facts.longestTask !== undefined) console.log(`longest main-thread task while streaming: ${facts.longestTask.toFixed(0)} ms`);
+  console.log(`runtime: ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${ARTIFACTS}`);
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.log(`FAIL harness — ${e.stack || e}`);
+  console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
+  process.exit(1);
+});
