@@ -9,6 +9,7 @@ pub mod backend;
 pub mod engine;
 pub mod error;
 pub mod model;
+pub mod steer;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;

@@ -1,0 +1,150 @@
+//! SCR's online rejection bound `log M` (MPG paper §3.3 "sliding window";
+//! ALGORITHMS.md step 6): warm-up at `log M0` while the buffer holds at most
+//! W scores, then `max(last W) + log γ`, frozen while the window's variance
+//! is below τ and unfrozen when it rises again. A fixed bound is available
+//! for exact tests.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BoundConfig {
+    pub window: usize,
+    pub gamma: f64,
+    pub tau: f64,
+    /// `log M0`, used during warm-up.
+    pub log_m0: f64,
+    /// A known true bound: never estimated (exact rejection sampling).
+    pub fixed: Option<f64>,
+}
+
+impl Default for BoundConfig {
+    /// W = 20, γ = 1.2, τ = 0.01 (the MPG paper's settings); `log M0 = 2`: the
+    /// paper only calls it "conservative". With α summing to about 1 a chunk
+    /// scores `S ≈ Σ log-ratios`, typically within ±2 nats for prompt experts
+    /// on a 4-token chunk, so e² accepts most chunks that the experts favour
+    /// while rejecting those they dislike during the first W chunks.
+    fn default() -> Self {
+        Self {
+            window: 20,
+            gamma: 1.2,
+            tau: 0.01,
+            log_m0: 2.0,
+            fixed: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Bound {
+    config: BoundConfig,
+    buffer: Vec<f64>,
+    log_m: f64,
+    frozen: bool,
+}
+
+impl Bound {
+    pub fn new(config: BoundConfig) -> Self {
+        Self {
+            log_m: config.fixed.unwrap_or(config.log_m0),
+            config,
+            buffer: Vec::new(),
+            frozen: false,
+        }
+    }
+
+    pub fn log_m(&self) -> f64 {
+        self.log_m
+    }
+
+    pub fn frozen(&self) -> bool {
+        self.frozen
+    }
+
+    /// Records the S of an accepted candidate and updates the bound.
+    pub fn push(&mut self, s: f64) {
+        if !s.is_finite() {
+            return;
+        }
+        self.buffer.push(s);
+        if self.config.fixed.is_some() {
+            return;
+        }
+        let w = self.config.window;
+        if self.buffer.len() <= w {
+            self.log_m = self.config.log_m0;
+            return;
+        }
+        let last = &self.buffer[self.buffer.len() - w..];
+        let mean = last.iter().sum::<f64>() / w as f64;
+        let var = last.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / w as f64;
+        if self.frozen {
+            if var >= self.config.tau {
+                self.frozen = false;
+            }
+        } else {
+            self.log_m =
+                last.iter().copied().fold(f64::NEG_INFINITY, f64::max) + self.config.gamma.ln();
+            if var < self.config.tau {
+                self.frozen = true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> BoundConfig {
+        BoundConfig {
+            window: 3,
+            gamma: 1.5,
+            tau: 0.01,
+            log_m0: 5.0,
+            fixed: None,
+        }
+    }
+
+    #[test]
+    fn warm_up_keeps_m0_until_the_window_is_full() {
+        let mut b = Bound::new(cfg());
+        for s in [0.1, 0.9, 0.3] {
+            b.push(s);
+            assert_eq!(b.log_m(), 5.0);
+        }
+        b.push(0.2); // buffer 4 > W: estimation from the last 3 (0.9, 0.3, 0.2)
+        assert!((b.log_m() - (0.9 + 1.5f64.ln())).abs() < 1e-12);
+        assert!(!b.frozen());
+    }
+
+    #[test]
+    fn freezes_on_low_variance_and_unfreezes_on_high() {
+        let mut b = Bound::new(cfg());
+        for s in [1.0, 1.0, 1.0, 1.0] {
+            b.push(s);
+        }
+        // The estimate is taken, then frozen because Var(1, 1, 1) = 0 < τ.
+        assert!(b.frozen());
+        let frozen_at = b.log_m();
+        assert!((frozen_at - (1.0 + 1.5f64.ln())).abs() < 1e-12);
+        b.push(1.0);
+        assert_eq!(b.log_m(), frozen_at, "frozen: no update");
+        b.push(3.0); // window (1, 1, 3): variance 0.89 >= τ: unfreeze, no update this time
+        assert!(!b.frozen());
+        assert_eq!(b.log_m(), frozen_at);
+        b.push(2.0); // estimation again: max(1, 3, 2) + log γ
+        assert!((b.log_m() - (3.0 + 1.5f64.ln())).abs() < 1e-12);
+    }
+
+    #[test]
+    fn fixed_bound_never_moves_and_minus_infinity_is_ignored() {
+        let mut b = Bound::new(BoundConfig {
+            fixed: Some(0.7),
+            ..cfg()
+        });
+        for s in [9.0, 9.0, 9.0, 9.0, f64::NEG_INFINITY] {
+            b.push(s);
+        }
+        assert_eq!(b.log_m(), 0.7);
+    }
+}

@@ -1,0 +1,96 @@
+//! Pieces every policy shares: stopping rules, the run outcome, top-k
+//! alternatives for the UI, and log-space normalisation.
+
+use crate::engine::sampling::Sampling;
+
+/// When a response ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_tokens: usize,
+    pub eos: u32,
+}
+
+/// What a policy produced, besides its events.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub tokens: Vec<u32>,
+    pub stop_reason: &'static str,
+    pub proposed: u64,
+    pub rejected: u64,
+    pub fallback_tokens: u64,
+    pub forced_tokens: u64,
+}
+
+impl Outcome {
+    /// Records an emitted token; true when the response is complete.
+    pub fn push(&mut self, token: u32, limits: &Limits) -> bool {
+        self.tokens.push(token);
+        if token == limits.eos {
+            self.stop_reason = "eos";
+            true
+        } else if self.tokens.len() >= limits.max_tokens {
+            self.stop_reason = "max_tokens";
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn done(&self, limits: &Limits) -> bool {
+        self.tokens.last() == Some(&limits.eos) || self.tokens.len() >= limits.max_tokens
+    }
+}
+
+/// `x - logsumexp(x)`, in f64.
+pub fn normalise(x: &mut [f64]) {
+    let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let lse = max + x.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+    x.iter_mut().for_each(|v| *v -= lse);
+}
+
+/// The `n` most likely ids under `logp` (ties to the lower id).
+pub fn top_ids(logp: &[f64], n: usize) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..logp.len() as u32).collect();
+    let n = n.min(idx.len());
+    idx.select_nth_unstable_by(n.saturating_sub(1), |&a, &b| {
+        logp[b as usize]
+            .total_cmp(&logp[a as usize])
+            .then(a.cmp(&b))
+    });
+    idx.truncate(n);
+    idx.sort_by(|&a, &b| {
+        logp[b as usize]
+            .total_cmp(&logp[a as usize])
+            .then(a.cmp(&b))
+    });
+    idx
+}
+
+/// Top-5 alternatives: steered probability and the base model's.
+pub fn alternatives(base_lp: &[f32], steered_logp: &[f64]) -> Vec<super::events::Alternative> {
+    top_ids(steered_logp, 5)
+        .into_iter()
+        .map(|id| super::events::Alternative {
+            id,
+            text: String::new(),
+            base_p: (base_lp[id as usize] as f64).exp(),
+            steered_p: steered_logp[id as usize].exp(),
+        })
+        .collect()
+}
+
+/// Chooses from a normalised f64 log-distribution with the run's sampling.
+pub fn choose(logp: &[f64], sampling: &Sampling, rng: &mut rand_chacha::ChaCha8Rng) -> u32 {
+    let as_f32: Vec<f32> = logp.iter().map(|&v| v as f32).collect();
+    crate::engine::sampling::sample(&as_f32, sampling, rng)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_ids_orders_and_breaks_ties_low() {
+        assert_eq!(top_ids(&[0.1, 0.5, 0.5, -1.0, 0.3], 3), vec![1, 2, 4]);
+    }
+}

@@ -1,0 +1,86 @@
+//! What a run emits, step by step: the events the playground draws and the
+//! CLI writes to a trace (importance, tokens with rewards, chunk decisions,
+//! statistics). Serialised as tagged JSON.
+
+use serde::{Deserialize, Serialize};
+
+/// A candidate the UI shows on hover: probability before and after steering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alternative {
+    pub id: u32,
+    #[serde(default)]
+    pub text: String,
+    pub base_p: f64,
+    pub steered_p: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// PDD's PIE pass: importance of each attribute and the ones used.
+    Importance {
+        attributes: Vec<String>,
+        /// Raw `I_i = log P(G|T) - log P(G|T_i)`, nats.
+        raw: Vec<f64>,
+        /// The weights the decoder uses (scaled, or the user's sliders).
+        weights: Vec<f64>,
+        selected: Vec<usize>,
+        /// `G`, the greedy answer under the full persona prompt (the PP answer).
+        pie_tokens: Vec<u32>,
+        #[serde(default)]
+        pie_text: String,
+    },
+    /// One emitted token.
+    Token {
+        index: usize,
+        id: u32,
+        #[serde(default)]
+        text: String,
+        /// PDD: `R` of the token; SCR/RS: its summed expert log-ratio weighted by α.
+        reward: Option<f64>,
+        /// Per attribute (PDD, selected order) or per expert (SCR/MOD/RS).
+        rewards: Vec<f64>,
+        top: Vec<Alternative>,
+        /// The chunk that carried it (SCR), if any.
+        chunk: Option<usize>,
+    },
+    /// One SCR chunk decision.
+    Chunk {
+        index: usize,
+        proposed: Vec<u32>,
+        accepted: usize,
+        /// `S(j)` for prefixes j = 1..=k (−inf when Score <= 0).
+        s: Vec<f64>,
+        log_m: f64,
+        /// Per expert, per proposed token: `log π_di − log π_ref`.
+        log_ratios: Vec<Vec<f64>>,
+        fallback: bool,
+        forced: bool,
+    },
+    /// The run's statistics (last event).
+    Done { stats: RunStats },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunStats {
+    pub method: String,
+    pub tokens: usize,
+    pub elapsed_ms: f64,
+    pub tokens_per_second: f64,
+    /// Batched forward calls after the prompt prefill (weight reads).
+    pub forward_calls: u64,
+    /// Rows evaluated after the prefill (the paper's model evaluations).
+    pub row_evaluations: u64,
+    pub forward_calls_per_token: f64,
+    pub evaluations_per_token: f64,
+    /// Proposed and rejected tokens (rejection-sampling methods).
+    pub proposed: u64,
+    pub rejected: u64,
+    pub rejection_rate: f64,
+    pub fallback_tokens: u64,
+    pub forced_tokens: u64,
+    /// Prompt positions prefilled, and without prefix sharing.
+    pub prefill_positions: usize,
+    pub prefill_positions_unshared: usize,
+    pub stop_reason: String,
+}

@@ -1,0 +1,60 @@
+//! MOD (multi-objective decoding, MPG paper's baseline; ALGORITHMS.md
+//! "Baselines"): `p(v) ∝ exp(Σ_i α_i log π_di(v))`, one row per expert per
+//! step, all experts in one batched call.
+
+use rand_chacha::ChaCha8Rng;
+
+use super::common::{alternatives, choose, normalise, Limits, Outcome};
+use super::events::Event;
+use super::view_model::ViewModel;
+use crate::backend::Readout;
+use crate::engine::sampling::Sampling;
+use crate::Result;
+
+/// The MOD distribution over the vocabulary (normalised log-probs).
+pub fn mod_logp(expert_lps: &[&[f32]], alpha: &[f64]) -> Vec<f64> {
+    let mut logp = vec![0f64; expert_lps[0].len()];
+    for (lp, &a) in expert_lps.iter().zip(alpha) {
+        for (o, &v) in logp.iter_mut().zip(lp.iter()) {
+            *o += a * v as f64;
+        }
+    }
+    normalise(&mut logp);
+    logp
+}
+
+/// Views `0..alpha.len()` are the experts; the base probability shown in the
+/// UI is the first expert's.
+pub async fn decode<M: ViewModel>(
+    m: &mut M,
+    alpha: &[f64],
+    sampling: &Sampling,
+    limits: Limits,
+    rng: &mut ChaCha8Rng,
+    sink: &mut dyn FnMut(Event),
+) -> Result<Outcome> {
+    let mut out = Outcome::default();
+    let views: Vec<usize> = (0..alpha.len()).collect();
+    loop {
+        let lps: Vec<Vec<f32>> = views.iter().map(|&v| m.next(v).to_vec()).collect();
+        let refs: Vec<&[f32]> = lps.iter().map(Vec::as_slice).collect();
+        let logp = mod_logp(&refs, alpha);
+        let token = choose(&logp, sampling, rng);
+        let rewards = lps.iter().map(|lp| lp[token as usize] as f64).collect();
+        sink(Event::Token {
+            index: out.tokens.len(),
+            id: token,
+            text: String::new(),
+            reward: None,
+            rewards,
+            top: alternatives(&lps[0], &logp),
+            chunk: None,
+        });
+        if out.push(token, &limits) {
+            return Ok(out);
+        }
+        let t = [token];
+        let items: Vec<(usize, &[u32])> = views.iter().map(|&v| (v, &t[..])).collect();
+        m.append(&items, Readout::Last).await?;
+    }
+}

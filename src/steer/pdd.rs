@@ -1,0 +1,200 @@
+//! PDD — Persona Dynamic Decoding (PDD paper; ALGORITHMS.md "PDD"): PIE
+//! importance from leave-one-out prompts, top-K selection, per-token
+//! two-step rewards, L2 normalisation and `exp(R/β)` reweighting.
+//! Views: 0 is `T` (all attributes), `1 + i` is `T_i` (attribute i removed).
+
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::common::{alternatives, choose, normalise, Limits, Outcome};
+use super::events::Event;
+use super::view_model::ViewModel;
+use crate::backend::Readout;
+use crate::engine::sampling::{argmax, Sampling};
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PddConfig {
+    pub beta: f64,
+    pub top_k: usize,
+    /// Length of the greedy PIE answer `G`.
+    pub pie_tokens: usize,
+    /// Scale the importance vector to unit L1 norm (default; `false` keeps the
+    /// paper's raw nats, which can be tens and swamp the base model).
+    pub unit_importance: bool,
+    /// Weights set by the user (sliders): used instead of PIE's; every
+    /// non-zero weight counts as selected.
+    pub weights: Option<Vec<f64>>,
+    pub sampling: Sampling,
+}
+
+impl Default for PddConfig {
+    fn default() -> Self {
+        Self {
+            beta: 1.0,
+            top_k: 2,
+            pie_tokens: 48,
+            unit_importance: true,
+            weights: None,
+            sampling: Sampling::Greedy,
+        }
+    }
+}
+
+/// Indices of the K largest values (ties: lower index first).
+pub fn select_top_k(importance: &[f64], k: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..importance.len()).collect();
+    idx.sort_by(|&a, &b| importance[b].total_cmp(&importance[a]).then(a.cmp(&b)));
+    idx.truncate(k);
+    idx
+}
+
+/// The reweighted next-token distribution (normalised log-probs) and, per
+/// token, `R(v)` and each selected `r_i(v)`.
+pub struct Reweighted {
+    pub logp: Vec<f64>,
+    pub reward: Vec<f64>,
+}
+
+/// `R(v) = Σ_i w_i r_i(v) / ‖r(v)‖₂` with `r_i(v) = δ_i + log π(v|T) − log π(v|T_i)`,
+/// `R = 0` when `‖r‖₂ < 1e-6`; `p(v) ∝ π(v|T) exp(R(v)/β)`.
+pub fn reweight(
+    full: &[f32],
+    loo: &[&[f32]],
+    delta: &[f64],
+    weights: &[f64],
+    beta: f64,
+) -> Reweighted {
+    let mut logp = Vec::with_capacity(full.len());
+    let mut reward = Vec::with_capacity(full.len());
+    for v in 0..full.len() {
+        let mut dot = 0f64;
+        let mut norm2 = 0f64;
+        for ((lp, d), w) in loo.iter().zip(delta).zip(weights) {
+            let r = d + full[v] as f64 - lp[v] as f64;
+            dot += w * r;
+            norm2 += r * r;
+        }
+        let norm = norm2.sqrt();
+        let big_r = if norm < 1e-6 { 0.0 } else { dot / norm };
+        reward.push(big_r);
+        logp.push(full[v] as f64 + big_r / beta);
+    }
+    normalise(&mut logp);
+    Reweighted { logp, reward }
+}
+
+pub async fn decode<M: ViewModel>(
+    m: &mut M,
+    attributes: &[String],
+    cfg: &PddConfig,
+    limits: Limits,
+    rng: &mut ChaCha8Rng,
+    sink: &mut dyn FnMut(Event),
+) -> Result<Outcome> {
+    let n = attributes.len();
+    if m.views() != n + 1 {
+        return Err(Error::InvalidInput(format!(
+            "PDD needs {} views (T and one per attribute), got {}",
+            n + 1,
+            m.views()
+        )));
+    }
+    // 1. PIE: G greedily under T, then scored under every T_i in one call.
+    let start: Vec<Vec<f32>> = (0..=n).map(|v| m.next(v).to_vec()).collect();
+    let mut g = Vec::new();
+    let mut lp_t = 0f64;
+    while g.len() < cfg.pie_tokens.max(1) {
+        let lp = m.next(0);
+        let tok = argmax(lp);
+        lp_t += lp[tok as usize] as f64;
+        g.push(tok);
+        if tok == limits.eos || g.len() == cfg.pie_tokens.max(1) {
+            break;
+        }
+        m.append(&[(0, &[tok])], Readout::Last).await?;
+    }
+    let items: Vec<(usize, &[u32])> = (1..=n).map(|v| (v, &g[..])).collect();
+    let scored = m.append(&items, Readout::All).await?;
+    let raw: Vec<f64> = (0..n)
+        .map(|i| {
+            let lp_ti: f64 = (0..g.len()).map(|t| if t == 0 { start[i + 1][g[0] as usize] } else { scored[i].position(t - 1)[g[t] as usize] } as f64).sum();
+            lp_t - lp_ti
+        })
+        .collect();
+    for (v, next) in start.iter().enumerate() {
+        m.truncate(v, 0, next.clone())?;
+    }
+
+    // 2. Weights and selection.
+    let (weights, selected) = match &cfg.weights {
+        Some(w) => {
+            if w.len() != n {
+                return Err(Error::InvalidInput(format!(
+                    "{} importance weights for {n} attributes",
+                    w.len()
+                )));
+            }
+            (
+                w.clone(),
+                (0..n).filter(|&i| w[i] != 0.0).collect::<Vec<_>>(),
+            )
+        }
+        None => {
+            let l1: f64 = raw.iter().map(|x| x.abs()).sum();
+            let w = if cfg.unit_importance && l1 > 0.0 {
+                raw.iter().map(|x| x / l1).collect()
+            } else {
+                raw.clone()
+            };
+            let sel = select_top_k(&w, cfg.top_k);
+            (w, sel)
+        }
+    };
+    sink(Event::Importance {
+        attributes: attributes.to_vec(),
+        raw,
+        weights: weights.clone(),
+        selected: selected.clone(),
+        pie_tokens: g,
+        pie_text: String::new(),
+    });
+
+    // 3-6. Decode with 1 + |selected| rows per step.
+    let sel_w: Vec<f64> = selected.iter().map(|&i| weights[i]).collect();
+    let mut delta = vec![0f64; selected.len()];
+    let mut out = Outcome::default();
+    loop {
+        let full = m.next(0).to_vec();
+        let loo: Vec<Vec<f32>> = selected.iter().map(|&i| m.next(i + 1).to_vec()).collect();
+        let loo_refs: Vec<&[f32]> = loo.iter().map(Vec::as_slice).collect();
+        let rw = reweight(&full, &loo_refs, &delta, &sel_w, cfg.beta);
+        let tok = choose(&rw.logp, &cfg.sampling, rng);
+        let rewards: Vec<f64> = loo
+            .iter()
+            .zip(&delta)
+            .map(|(lp, d)| d + full[tok as usize] as f64 - lp[tok as usize] as f64)
+            .collect();
+        // δ_i(t) is the plain log-ratio of the emitted token (the two-step window).
+        delta = loo
+            .iter()
+            .map(|lp| full[tok as usize] as f64 - lp[tok as usize] as f64)
+            .collect();
+        sink(Event::Token {
+            index: out.tokens.len(),
+            id: tok,
+            text: String::new(),
+            reward: Some(rw.reward[tok as usize]),
+            rewards,
+            top: alternatives(&full, &rw.logp),
+            chunk: None,
+        });
+        if out.push(tok, &limits) {
+            return Ok(out);
+        }
+        let t = [tok];
+        let mut items: Vec<(usize, &[u32])> = vec![(0, &t[..])];
+        items.extend(selected.iter().map(|&i| (i + 1, &t[..])));
+        m.append(&items, Readout::Last).await?;
+    }
+}

@@ -1,0 +1,413 @@
+//! Rejection sampling against the MPG target `π_ref · max(0, Σ α_i r_i) / M`
+//! (MPG paper §3.2, ALGORITHMS.md "Baselines"): the single-token test that
+//! SCR falls back to, Token-RS built on it, and sequence-level Seq-RS.
+//! Views: 0 is the reference (the proposal), 1..=N the experts.
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::bound::Bound;
+use super::common::{alternatives, Limits, Outcome};
+use super::events::Event;
+use super::score::log_score;
+use super::view_model::ViewModel;
+use crate::backend::Readout;
+use crate::engine::sampling::{sample, Sampling};
+use crate::Result;
+
+/// `log u` for a fresh uniform in (0, 1).
+pub fn log_uniform(rng: &mut ChaCha8Rng) -> f64 {
+    let u: f64 = rng.random();
+    (u.max(f64::MIN_POSITIVE)).ln()
+}
+
+/// Per-expert `log π_di(v) − log π_ref(v)` from next-token log-probs.
+pub fn log_ratios(ref_lp: &[f32], expert_lps: &[&[f32]], v: u32) -> Vec<f64> {
+    expert_lps
+        .iter()
+        .map(|lp| lp[v as usize] as f64 - ref_lp[v as usize] as f64)
+        .collect()
+}
+
+/// The token-level MPG target, normalised (for the UI's steered probabilities).
+pub fn token_target(ref_lp: &[f32], expert_lps: &[&[f32]], alpha: &[f64]) -> Vec<f64> {
+    let mut logp: Vec<f64> = (0..ref_lp.len())
+        .map(|v| ref_lp[v] as f64 + log_score(alpha, &log_ratios(ref_lp, expert_lps, v as u32)))
+        .collect();
+    if logp.iter().all(|x| *x == f64::NEG_INFINITY) {
+        return ref_lp.iter().map(|&x| x as f64).collect();
+    }
+    super::common::normalise(&mut logp);
+    logp
+}
+
+/// Result of one single-token rejection-sampling step.
+pub struct Rs1 {
+    pub token: u32,
+    pub s: f64,
+    pub tries: usize,
+    pub forced: bool,
+}
+
+/// Draws from the reference's next distribution until the SCR test accepts
+/// (at most `max_tries`), scoring with the experts' next distributions (no
+/// forward needed); falls back to the best-scoring candidate seen.
+pub fn rs1(
+    m: &impl ViewModel,
+    alpha: &[f64],
+    log_m: f64,
+    proposal: &Sampling,
+    max_tries: usize,
+    rng: &mut ChaCha8Rng,
+) -> Rs1 {
+    let ref_lp = m.next(0);
+    let experts: Vec<&[f32]> = (1..=alpha.len()).map(|v| m.next(v)).collect();
+    let mut best = (0u32, f64::NEG_INFINITY);
+    for tries in 1..=max_tries.max(1) {
+        let c = sample(ref_lp, proposal, rng);
+        let s = log_score(alpha, &log_ratios(ref_lp, &experts, c));
+        if log_uniform(rng) < s - log_m {
+            return Rs1 {
+                token: c,
+                s,
+                tries,
+                forced: false,
+            };
+        }
+        if s > best.1 || tries == 1 {
+            best = (c, s);
+        }
+    }
+    Rs1 {
+        token: best.0,
+        s: best.1,
+        tries: max_tries.max(1),
+        forced: true,
+    }
+}
+
+/// Emits one token accepted by `rs1`, with its rewards, and appends it to every view.
+pub async fn emit_rs1<M: ViewModel>(
+    m: &mut M,
+    alpha: &[f64],
+    step: &Rs1,
+    chunk: Option<usize>,
+    out: &mut Outcome,
+    limits: &Limits,
+    sink: &mut dyn FnMut(Event),
+) -> Result<bool> {
+    let n = alpha.len();
+    let ref_lp = m.next(0).to_vec();
+    let experts: Vec<Vec<f32>> = (1..=n).map(|v| m.next(v).to_vec()).collect();
+    let refs: Vec<&[f32]> = experts.iter().map(Vec::as_slice).collect();
+    let ratios = log_ratios(&ref_lp, &refs, step.token);
+    let reward = ratios.iter().zip(alpha).map(|(r, a)| r * a).sum();
+    let top = alternatives(&ref_lp, &token_target(&ref_lp, &refs, alpha));
+    sink(Event::Token {
+        index: out.tokens.len(),
+        id: step.token,
+        text: String::new(),
+        reward: Some(reward),
+        rewards: ratios,
+        top,
+        chunk,
+    });
+    out.proposed += step.tries as u64;
+    out.rejected += (step.tries - usize::from(!step.forced)) as u64;
+    out.forced_tokens += u64::from(step.forced);
+    if out.push(step.token, limits) {
+        return Ok(true);
+    }
+    let t = [step.token];
+    let items: Vec<(usize, &[u32])> = (0..=n).map(|v| (v, &t[..])).collect();
+    m.append(&items, Readout::Last).await?;
+    Ok(false)
+}
+
+/// Token-RS: every token by the single-token test; one batched call per token.
+#[allow(clippy::too_many_arguments)]
+pub async fn token_rs<M: ViewModel>(
+    m: &mut M,
+    alpha: &[f64],
+    bound: &mut Bound,
+    proposal: &Sampling,
+    max_tries: usize,
+    limits: Limits,
+    rng: &mut ChaCha8Rng,
+    sink: &mut dyn FnMut(Event),
+) -> Result<Outcome> {
+    let mut out = Outcome::default();
+    loop {
+        let step = rs1(m, alpha, bound.log_m(), proposal, max_tries, rng);
+        if !step.forced {
+            bound.push(step.s);
+        }
+        if emit_rs1(m, alpha, &step, None, &mut out, &limits, sink).await? {
+            return Ok(out);
+        }
+    }
+}
+
+/// Seq-RS: whole responses from the reference, accepted on `Score/M` of the
+/// whole response; at most `max_tries`, else the best one.
+#[allow(clippy::too_many_arguments)]
+pub async fn seq_rs<M: ViewModel>(
+    m: &mut M,
+    alpha: &[f64],
+    bound: &mut Bound,
+    proposal: &Sampling,
+    max_tries: usize,
+    limits: Limits,
+    rng: &mut ChaCha8Rng,
+    sink: &mut dyn FnMut(Event),
+) -> Result<Outcome> {
+    let n = alpha.len();
+    let start: Vec<Vec<f32>> = (0..=n).map(|v| m.next(v).to_vec()).collect();
+    let mut out = Outcome::default();
+    let mut best: (Vec<u32>, Vec<Vec<f64>>, f64) = (Vec::new(), Vec::new(), f64::NEG_INFINITY);
+    let mut chosen = None;
+    for attempt in 0..max_tries.max(1) {
+        // Propose a whole response from the reference.
+        let mut resp = Vec::new();
+        let mut ref_lp = Vec::new();
+        loop {
+            let lp = m.next(0);
+            let c = sample(lp, proposal, rng);
+            ref_lp.push(lp[c as usize] as f64);
+            resp.push(c);
+            if c == limits.eos || resp.len() >= limits.max_tokens {
+                break;
+            }
+            m.append(&[(0, &[c])], Readout::Last).await?;
+        }
+        // Score it with every expert in one call.
+        let items: Vec<(usize, &[u32])> = (1..=n).map(|v| (v, &resp[..])).collect();
+        let scored = m.append(&items, Readout::All).await?;
+        let ratios: Vec<Vec<f64>> = (0..n)
+            .map(|i| {
+                (0..resp.len())
+                    .map(|t| {
+                        let lp = if t == 0 {
+                            start[i + 1][resp[0] as usize]
+                        } else {
+                            scored[i].position(t - 1)[resp[t] as usize]
+                        };
+                        lp as f64 - ref_lp[t]
+                    })
+                    .collect()
+            })
+            .collect();
+        let totals: Vec<f64> = ratios.iter().map(|r| r.iter().sum()).collect();
+        let s = log_score(alpha, &totals);
+        out.proposed += resp.len() as u64;
+        for (v, next) in start.iter().enumerate() {
+            m.truncate(v, 0, next.clone())?;
+        }
+        if log_uniform(rng) < s - bound.log_m() {
+            bound.push(s);
+            chosen = Some((resp, ratios));
+            break;
+        }
+        out.rejected += resp.len() as u64;
+        if s > best.2 || attempt == 0 {
+            best = (resp, ratios, s);
+        }
+    }
+    let (resp, ratios) = chosen.unwrap_or_else(|| {
+        out.forced_tokens += best.0.len() as u64;
+        (best.0, best.1)
+    });
+    for (t, &tok) in resp.iter().enumerate() {
+        let rewards: Vec<f64> = ratios.iter().map(|r| r[t]).collect();
+        let reward = rewards.iter().zip(alpha).map(|(r, a)| r * a).sum();
+        sink(Event::Token {
+            index: t,
+            id: tok,
+            text: String::new(),
+            reward: Some(reward),
+            rewards,
+            top: vec![],
+            chunk: None,
+        });
+        out.push(tok, &limits);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use rand::SeedableRng;
+
+    use super::super::bound::BoundConfig;
+    use super::super::tabular::{chi_square, chi_square_critical_001, TabularViews};
+    use super::*;
+
+    /// Reference and two experts over 4 tokens; the experts' tables depend on
+    /// the previous token so that sequences are not products of marginals.
+    pub fn table() -> super::super::tabular::Table {
+        Box::new(|view: usize, seq: &[u32]| {
+            let last = seq.last().copied().unwrap_or(0) as usize;
+            let mut p = match view {
+                0 => vec![0.4, 0.3, 0.2, 0.1],
+                1 => vec![0.1, 0.2, 0.3, 0.4],
+                _ => vec![0.25, 0.25, 0.25, 0.25],
+            };
+            if view > 0 {
+                p[last] += 0.2;
+            }
+            let s: f64 = p.iter().sum();
+            p.iter().map(|x| x / s).collect()
+        })
+    }
+
+    pub const ALPHA: [f64; 2] = [1.2, -0.4];
+    pub const EXACT: Sampling = Sampling::TopP {
+        temperature: 1.0,
+        top_p: 1.0,
+        seed: 0,
+    };
+
+    /// `max(0, Σ α_i Π_t p_i/p_ref)` of a continuation `c` after `prefix`.
+    pub fn score(prefix: &[u32], c: &[u32]) -> f64 {
+        let t = table();
+        let mut ratio = [1f64; 2];
+        let mut q = 1f64;
+        let mut seq = prefix.to_vec();
+        for &tok in c {
+            let r = t(0, &seq)[tok as usize];
+            q *= r;
+            for (i, ratio) in ratio.iter_mut().enumerate() {
+                *ratio *= t(i + 1, &seq)[tok as usize] / r;
+            }
+            seq.push(tok);
+        }
+        let _ = q;
+        (ALPHA[0] * ratio[0] + ALPHA[1] * ratio[1]).max(0.0)
+    }
+
+    /// A true bound over every 1- and 2-token continuation from any prefix.
+    pub fn true_log_m() -> f64 {
+        let mut m = 0f64;
+        for a in 0..4 {
+            for b in 0..4 {
+                for prefix in [vec![], vec![0], vec![1], vec![2], vec![3]] {
+                    m = m.max(score(&prefix, &[a])).max(score(&prefix, &[a, b]));
+                }
+            }
+        }
+        (m * 1.01).ln()
+    }
+
+    pub fn q(prefix: &[u32], c: &[u32]) -> f64 {
+        let t = table();
+        let mut seq = prefix.to_vec();
+        let mut p = 1.0;
+        for &tok in c {
+            p *= t(0, &seq)[tok as usize];
+            seq.push(tok);
+        }
+        p
+    }
+
+    fn views() -> TabularViews {
+        TabularViews::new(4, 3, table())
+    }
+
+    fn bound() -> Bound {
+        Bound::new(BoundConfig {
+            fixed: Some(true_log_m()),
+            ..BoundConfig::default()
+        })
+    }
+
+    #[test]
+    fn token_rs_samples_the_token_level_target() {
+        let limits = Limits {
+            max_tokens: 1,
+            eos: 99,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut counts = [0u64; 4];
+        for _ in 0..10_000 {
+            let out = pollster::block_on(token_rs(
+                &mut views(),
+                &ALPHA,
+                &mut bound(),
+                &EXACT,
+                10_000,
+                limits,
+                &mut rng,
+                &mut |_| {},
+            ))
+            .unwrap();
+            assert_eq!(out.forced_tokens, 0);
+            counts[out.tokens[0] as usize] += 1;
+        }
+        let target: Vec<f64> = (0..4).map(|a| q(&[], &[a]) * score(&[], &[a])).collect();
+        let z: f64 = target.iter().sum();
+        let probs: Vec<f64> = target.iter().map(|p| p / z).collect();
+        let (stat, df) = chi_square(&counts, &probs);
+        assert!(
+            stat < chi_square_critical_001(df),
+            "chi2 {stat:.2} with {df} df; counts {counts:?} vs {probs:?}"
+        );
+    }
+
+    #[test]
+    fn seq_rs_samples_the_sequence_level_target() {
+        let limits = Limits {
+            max_tokens: 2,
+            eos: 99,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let mut counts = [0u64; 16];
+        for _ in 0..10_000 {
+            let out = pollster::block_on(seq_rs(
+                &mut views(),
+                &ALPHA,
+                &mut bound(),
+                &EXACT,
+                100_000,
+                limits,
+                &mut rng,
+                &mut |_| {},
+            ))
+            .unwrap();
+            assert_eq!(out.forced_tokens, 0);
+            counts[(out.tokens[0] * 4 + out.tokens[1]) as usize] += 1;
+        }
+        let target: Vec<f64> = (0..16)
+            .map(|i| q(&[], &[i / 4, i % 4]) * score(&[], &[i / 4, i % 4]))
+            .collect();
+        let z: f64 = target.iter().sum();
+        let probs: Vec<f64> = target.iter().map(|p| p / z).collect();
+        let (stat, df) = chi_square(&counts, &probs);
+        assert!(
+            stat < chi_square_critical_001(df),
+            "chi2 {stat:.2} with {df} df"
+        );
+    }
+
+    #[test]
+    fn all_negative_weights_end_in_forced_tokens_not_a_loop() {
+        let limits = Limits {
+            max_tokens: 5,
+            eos: 99,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let out = pollster::block_on(token_rs(
+            &mut views(),
+            &[-1.0, -1.0],
+            &mut bound(),
+            &EXACT,
+            16,
+            limits,
+            &mut rng,
+            &mut |_| {},
+        ))
+        .unwrap();
+        assert_eq!(out.tokens.len(), 5);
+        assert_eq!(out.forced_tokens, 5);
+        assert_eq!(out.proposed, 5 * 16);
+    }
+}

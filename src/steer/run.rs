@@ -1,0 +1,444 @@
+//! The runner: one method, one persona / expert set, one user message. It
+//! validates every setting before any compute, builds the method's views
+//! (prompts prefilled together, shared prefixes forked), runs the policy,
+//! decorates events with token text and closes with the run's statistics.
+
+use std::str::FromStr;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::bound::Bound;
+use super::common::{Limits, Outcome};
+use super::events::{Event, RunStats};
+use super::pdd::PddConfig;
+use super::persona::Persona;
+use super::scr::ScrConfig;
+use super::view_model::{EngineViews, ViewModel};
+use super::{mod_, pdd, rs, scr, single};
+use crate::backend::Backend;
+use crate::engine::clock::now_ms;
+use crate::engine::sampling::Sampling;
+use crate::engine::Engine;
+use crate::model::tokenizer::TextStream;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    Base,
+    Pp,
+    Pdd,
+    Scr,
+    Mod,
+    Soups,
+    TokenRs,
+    SeqRs,
+}
+
+impl Method {
+    pub const ALL: [Method; 8] = [
+        Method::Base,
+        Method::Pp,
+        Method::Pdd,
+        Method::Scr,
+        Method::Mod,
+        Method::Soups,
+        Method::TokenRs,
+        Method::SeqRs,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Base => "base",
+            Method::Pp => "pp",
+            Method::Pdd => "pdd",
+            Method::Scr => "scr",
+            Method::Mod => "mod",
+            Method::Soups => "soups",
+            Method::TokenRs => "token-rs",
+            Method::SeqRs => "seq-rs",
+        }
+    }
+
+    fn uses_experts(self) -> bool {
+        matches!(
+            self,
+            Method::Scr | Method::Mod | Method::Soups | Method::TokenRs | Method::SeqRs
+        )
+    }
+}
+
+impl FromStr for Method {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+                Error::InvalidInput(format!(
+                    "unknown method '{s}'; choose one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// The proposal / reference view of the rejection-sampling methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reference {
+    /// The base model with the plain (template default) system prompt.
+    Plain,
+    /// The persona prompt (PP) as the proposal.
+    Persona,
+}
+
+/// A prompt expert with its weight α (negative pushes away from it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightedExpert {
+    pub name: String,
+    pub prompt: String,
+    pub alpha: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub method: Method,
+    pub persona: Option<Persona>,
+    pub experts: Vec<WeightedExpert>,
+    pub reference: Reference,
+    pub user: String,
+    pub max_tokens: usize,
+    pub seed: u64,
+    /// Final decisions of Base, PP, PDD and MOD (greedy or temperature/top-p).
+    pub sampling: Sampling,
+    pub pdd: PddConfig,
+    pub scr: ScrConfig,
+    pub max_seq_tries: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            method: Method::Base,
+            persona: None,
+            experts: Vec::new(),
+            reference: Reference::Plain,
+            user: String::new(),
+            max_tokens: 128,
+            seed: 0,
+            sampling: Sampling::Greedy,
+            pdd: PddConfig::default(),
+            scr: ScrConfig::default(),
+            max_seq_tries: 8,
+        }
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::InvalidInput(msg.into())
+}
+
+impl RunConfig {
+    /// Every check that does not need the model, before any compute.
+    pub fn validate(&self) -> Result<()> {
+        if self.user.trim().is_empty() {
+            return Err(invalid("the message is empty; type something to send"));
+        }
+        if self.max_tokens == 0 {
+            return Err(invalid("max tokens must be at least 1"));
+        }
+        self.sampling.validate()?;
+        if matches!(self.method, Method::Pp | Method::Pdd)
+            || self.reference == Reference::Persona && self.method.uses_experts()
+        {
+            let p = self.persona.as_ref().ok_or_else(|| {
+                invalid(format!(
+                    "{} needs a persona (--persona FILE)",
+                    self.method.name()
+                ))
+            })?;
+            p.validate()?;
+        }
+        if self.method == Method::Pdd {
+            let n = self.persona.as_ref().map_or(0, |p| p.attributes.len());
+            let c = &self.pdd;
+            if !(c.beta.is_finite() && c.beta > 0.0) {
+                return Err(invalid(format!(
+                    "β must be a positive number, got {}",
+                    c.beta
+                )));
+            }
+            if c.top_k == 0 || c.top_k > n {
+                return Err(invalid(format!(
+                    "K = {} but the persona has {n} attributes; choose 1..={n}",
+                    c.top_k
+                )));
+            }
+            if c.pie_tokens == 0 {
+                return Err(invalid("the PIE answer needs at least 1 token"));
+            }
+            if let Some(w) = &c.weights {
+                if w.len() != n || w.iter().any(|x| !x.is_finite()) {
+                    return Err(invalid(format!(
+                        "importance weights: {n} finite numbers expected, got {w:?}"
+                    )));
+                }
+                if w.iter().all(|x| *x == 0.0) {
+                    return Err(invalid(
+                        "all importance weights are zero: nothing to steer toward",
+                    ));
+                }
+            }
+        }
+        if self.method.uses_experts() {
+            if self.experts.is_empty() {
+                return Err(invalid(format!(
+                    "{} needs experts with weights (--alpha NAME=VALUE)",
+                    self.method.name()
+                )));
+            }
+            if self.experts.iter().any(|e| !e.alpha.is_finite()) {
+                return Err(invalid("every α must be a finite number"));
+            }
+            if self.experts.iter().all(|e| e.alpha == 0.0) {
+                return Err(invalid("all α are zero: the MPG target is empty; give at least one expert a non-zero weight"));
+            }
+            let s = &self.scr;
+            if s.k == 0 {
+                return Err(invalid("chunk size k must be at least 1"));
+            }
+            if s.bound.window == 0
+                || s.bound.gamma.is_nan()
+                || s.bound.gamma < 1.0
+                || s.bound.tau.is_nan()
+                || s.bound.tau < 0.0
+                || !s.bound.log_m0.is_finite()
+            {
+                return Err(invalid(
+                    "bound settings: window >= 1, γ >= 1, τ >= 0, finite log M0",
+                ));
+            }
+            s.proposal.validate()?;
+            if s.max_fallback_tries == 0 || self.max_seq_tries == 0 {
+                return Err(invalid("fallback and sequence tries must be at least 1"));
+            }
+        }
+        if self.method == Method::Soups {
+            return Err(invalid(
+                "DPO Soups mixes LoRA adapters (one row with Σ α_i B_i A_i); this build has no adapters yet (they arrive with the LoRA issue), so use scr, mod, token-rs or seq-rs with prompt experts",
+            ));
+        }
+        Ok(())
+    }
+
+    fn alpha(&self) -> Vec<f64> {
+        self.experts.iter().map(|e| e.alpha).collect()
+    }
+}
+
+/// Builds the method's view prompts (token ids): see each policy's module.
+fn view_prompts<B: Backend>(engine: &Engine<B>, cfg: &RunConfig) -> Result<Vec<Vec<u32>>> {
+    let chat = |system: Option<&str>| engine.chat_prompt(system, &cfg.user);
+    let persona = || cfg.persona.as_ref().expect("validated");
+    let reference = || match cfg.reference {
+        Reference::Plain => chat(None),
+        Reference::Persona => chat(Some(&persona().system_prompt())),
+    };
+    let experts = || {
+        cfg.experts
+            .iter()
+            .map(|e| chat(Some(&e.prompt)))
+            .collect::<Result<Vec<_>>>()
+    };
+    Ok(match cfg.method {
+        Method::Base => vec![chat(None)?],
+        Method::Pp => vec![chat(Some(&persona().system_prompt()))?],
+        Method::Pdd => {
+            let p = persona();
+            let mut v = vec![chat(Some(&p.system_prompt()))?];
+            for i in 0..p.attributes.len() {
+                v.push(chat(Some(&p.system_prompt_without(i)))?);
+            }
+            v
+        }
+        Method::Mod => experts()?,
+        Method::Scr | Method::TokenRs | Method::SeqRs | Method::Soups => {
+            let mut v = vec![reference()?];
+            v.extend(experts()?);
+            v
+        }
+    })
+}
+
+/// Runs one configuration, streaming events to `sink`; returns the statistics
+/// (also sent as the final `Done` event).
+pub async fn run<B: Backend>(
+    engine: &mut Engine<B>,
+    cfg: &RunConfig,
+    sink: &mut dyn FnMut(Event),
+) -> Result<RunStats> {
+    cfg.validate()?;
+    let prompts = view_prompts(engine, cfg)?;
+    let context = engine.config().context;
+    if let Some(p) = prompts
+        .iter()
+        .find(|p| p.len() + cfg.max_tokens.min(16) >= context)
+    {
+        return Err(Error::ContextOverflow {
+            tokens: p.len(),
+            context,
+        });
+    }
+    let limits = Limits {
+        max_tokens: cfg.max_tokens,
+        eos: engine.tokenizer.eos_id,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let t0 = now_ms();
+    let tokenizer = &engine.tokenizer;
+    let mut stream = TextStream::default();
+    let mut text_error = None;
+    let mut decorate = |mut ev: Event| {
+        match &mut ev {
+            Event::Token { id, text, top, .. } => {
+                if *id != tokenizer.eos_id {
+                    match stream.push(tokenizer, *id) {
+                        Ok(t) => *text = t,
+                        Err(e) => text_error = Some(e),
+                    }
+                }
+                for alt in top.iter_mut() {
+                    alt.text = tokenizer.decode(&[alt.id]).unwrap_or_default();
+                }
+            }
+            Event::Importance {
+                pie_tokens,
+                pie_text,
+                ..
+            } => *pie_text = tokenizer.decode(pie_tokens).unwrap_or_default(),
+            _ => {}
+        }
+        sink(ev);
+    };
+    let mut views = EngineViews::new(&mut engine.backend, &prompts).await?;
+    let prefill = views.prefill;
+    let after_prefill = views.cost();
+    let alpha = cfg.alpha();
+    let outcome: Outcome = match cfg.method {
+        Method::Base | Method::Pp => {
+            single::decode(&mut views, &cfg.sampling, limits, &mut rng, &mut decorate).await?
+        }
+        Method::Pdd => {
+            let attributes = cfg.persona.as_ref().expect("validated").attributes.clone();
+            let pdd_cfg = PddConfig {
+                sampling: cfg.sampling,
+                ..cfg.pdd.clone()
+            };
+            pdd::decode(
+                &mut views,
+                &attributes,
+                &pdd_cfg,
+                limits,
+                &mut rng,
+                &mut decorate,
+            )
+            .await?
+        }
+        Method::Mod => {
+            mod_::decode(
+                &mut views,
+                &alpha,
+                &cfg.sampling,
+                limits,
+                &mut rng,
+                &mut decorate,
+            )
+            .await?
+        }
+        Method::Scr => {
+            let scr_cfg = ScrConfig {
+                alpha,
+                ..cfg.scr.clone()
+            };
+            scr::decode(&mut views, &scr_cfg, limits, &mut rng, &mut decorate).await?
+        }
+        Method::TokenRs => {
+            let mut bound = Bound::new(cfg.scr.bound);
+            rs::token_rs(
+                &mut views,
+                &alpha,
+                &mut bound,
+                &cfg.scr.proposal,
+                cfg.scr.max_fallback_tries,
+                limits,
+                &mut rng,
+                &mut decorate,
+            )
+            .await?
+        }
+        Method::SeqRs => {
+            let mut bound = Bound::new(cfg.scr.bound);
+            rs::seq_rs(
+                &mut views,
+                &alpha,
+                &mut bound,
+                &cfg.scr.proposal,
+                cfg.max_seq_tries,
+                limits,
+                &mut rng,
+                &mut decorate,
+            )
+            .await?
+        }
+        Method::Soups => unreachable!("rejected by validate"),
+    };
+    let cost = views.cost().since(after_prefill);
+    drop(views);
+    if let Some(e) = text_error {
+        return Err(e);
+    }
+    let elapsed_ms = now_ms() - t0;
+    let tokens = outcome.tokens.len();
+    let per_token = |x: u64| {
+        if tokens > 0 {
+            x as f64 / tokens as f64
+        } else {
+            0.0
+        }
+    };
+    let stats = RunStats {
+        method: cfg.method.name().to_string(),
+        tokens,
+        elapsed_ms,
+        tokens_per_second: if elapsed_ms > 0.0 {
+            tokens as f64 * 1000.0 / elapsed_ms
+        } else {
+            0.0
+        },
+        forward_calls: cost.forward_calls,
+        row_evaluations: cost.row_evaluations,
+        forward_calls_per_token: per_token(cost.forward_calls),
+        evaluations_per_token: per_token(cost.row_evaluations),
+        proposed: outcome.proposed,
+        rejected: outcome.rejected,
+        rejection_rate: if outcome.proposed > 0 {
+            outcome.rejected as f64 / outcome.proposed as f64
+        } else {
+            0.0
+        },
+        fallback_tokens: outcome.fallback_tokens,
+        forced_tokens: outcome.forced_tokens,
+        prefill_positions: prefill.positions,
+        prefill_positions_unshared: prefill.positions_unshared,
+        stop_reason: outcome.stop_reason.to_string(),
+    };
+    sink(Event::Done {
+        stats: stats.clone(),
+    });
+    Ok(stats)
+}

@@ -1,0 +1,130 @@
+//! A tiny tabular language model for exact tests of the policies: every
+//! view's next-token distribution is a known function of the view and the
+//! generated tokens, so targets can be computed by hand (or enumeration).
+
+use std::future::Future;
+
+use super::view_model::{Cost, ViewModel};
+use crate::backend::{LogProbs, Readout};
+use crate::Result;
+
+pub type Table = Box<dyn Fn(usize, &[u32]) -> Vec<f64>>;
+
+pub struct TabularViews {
+    vocab: usize,
+    table: Table,
+    seqs: Vec<Vec<u32>>,
+    next: Vec<Vec<f32>>,
+    cost: Cost,
+}
+
+impl TabularViews {
+    /// `table(view, generated)` returns next-token probabilities (summing to 1).
+    pub fn new(vocab: usize, views: usize, table: Table) -> Self {
+        let next = (0..views).map(|v| Self::logp(&table, v, &[])).collect();
+        Self {
+            vocab,
+            table,
+            seqs: vec![Vec::new(); views],
+            next,
+            cost: Cost::default(),
+        }
+    }
+
+    fn logp(table: &Table, view: usize, seq: &[u32]) -> Vec<f32> {
+        table(view, seq)
+            .into_iter()
+            .map(|p| (p.ln()) as f32)
+            .collect()
+    }
+}
+
+impl ViewModel for TabularViews {
+    fn vocab(&self) -> usize {
+        self.vocab
+    }
+
+    fn views(&self) -> usize {
+        self.seqs.len()
+    }
+
+    fn len(&self, view: usize) -> usize {
+        self.seqs[view].len()
+    }
+
+    fn next(&self, view: usize) -> &[f32] {
+        &self.next[view]
+    }
+
+    fn append(
+        &mut self,
+        items: &[(usize, &[u32])],
+        readout: Readout,
+    ) -> impl Future<Output = Result<Vec<LogProbs>>> {
+        let mut out = Vec::new();
+        for &(v, tokens) in items {
+            let mut data = Vec::new();
+            for (i, &t) in tokens.iter().enumerate() {
+                self.seqs[v].push(t);
+                if readout == Readout::All || i + 1 == tokens.len() {
+                    data.extend(Self::logp(&self.table, v, &self.seqs[v]));
+                }
+            }
+            self.next[v] = data[data.len() - self.vocab..].to_vec();
+            out.push(LogProbs {
+                vocab: self.vocab,
+                data,
+            });
+        }
+        self.cost.forward_calls += 1;
+        self.cost.row_evaluations += items.len() as u64;
+        std::future::ready(Ok(out))
+    }
+
+    fn truncate(&mut self, view: usize, len: usize, next: Vec<f32>) -> Result<()> {
+        self.seqs[view].truncate(len);
+        assert_eq!(
+            next,
+            Self::logp(&self.table, view, &self.seqs[view]),
+            "truncate got the wrong next distribution"
+        );
+        self.next[view] = next;
+        Ok(())
+    }
+
+    fn cost(&self) -> Cost {
+        self.cost
+    }
+}
+
+/// Pearson's chi-square statistic of `counts` against `probs` (expected
+/// counts below 5 are merged into one cell) and its degrees of freedom.
+pub fn chi_square(counts: &[u64], probs: &[f64]) -> (f64, usize) {
+    let total: u64 = counts.iter().sum();
+    let (mut stat, mut cells) = (0f64, 0usize);
+    let (mut small_obs, mut small_exp) = (0f64, 0f64);
+    for (&c, &p) in counts.iter().zip(probs) {
+        let e = p * total as f64;
+        if e < 5.0 {
+            assert!(p > 0.0 || c == 0, "an outcome with probability 0 was drawn");
+            small_obs += c as f64;
+            small_exp += e;
+        } else {
+            stat += (c as f64 - e).powi(2) / e;
+            cells += 1;
+        }
+    }
+    if small_exp > 0.0 {
+        stat += (small_obs - small_exp).powi(2) / small_exp;
+        cells += 1;
+    }
+    (stat, cells - 1)
+}
+
+/// Upper 1% critical values of chi-square for 1..=20 degrees of freedom.
+pub fn chi_square_critical_001(df: usize) -> f64 {
+    [
+        6.635, 9.210, 11.345, 13.277, 15.086, 16.812, 18.475, 20.090, 21.666, 23.209, 24.725,
+        26.217, 27.688, 29.141, 30.578, 32.000, 33.409, 34.805, 36.191, 37.566,
+    ][df - 1]
+}

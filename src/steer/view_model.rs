@@ -1,0 +1,200 @@
+//! Views as the decoding methods see them: several conditionings of one
+//! model that share the generated tokens, each with its own next-token
+//! log-probs. `EngineViews` puts them on backend rows (prompts prefilled in
+//! one batched call, sharing common prefixes by forking); the tests use a
+//! tabular model with known probabilities through the same trait.
+
+use std::future::Future;
+
+use crate::backend::{Backend, LogProbs, Readout, RowId, RowStep};
+use crate::{Error, Result};
+
+/// What a decoding method may ask of its views.
+pub trait ViewModel {
+    fn vocab(&self) -> usize;
+    fn views(&self) -> usize;
+    /// Generated tokens appended to `view` so far.
+    fn len(&self, view: usize) -> usize;
+    /// Log-probs of `view`'s next token.
+    fn next(&self, view: usize) -> &[f32];
+    /// Appends tokens to several views in ONE batched evaluation; returns per
+    /// item the log-probs after each appended token (`All`) or after the last
+    /// one (`Last`), and updates `next`.
+    fn append(
+        &mut self,
+        items: &[(usize, &[u32])],
+        readout: Readout,
+    ) -> impl Future<Output = Result<Vec<LogProbs>>>;
+    /// Forgets `view`'s generated tokens from `len` on; `next` must be the
+    /// log-probs that followed token `len - 1` (or the prompt when `len` = 0).
+    fn truncate(&mut self, view: usize, len: usize, next: Vec<f32>) -> Result<()>;
+    /// Batched evaluations so far (weight reads) and rows evaluated (the
+    /// paper's "model evaluations").
+    fn cost(&self) -> Cost;
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Cost {
+    pub forward_calls: u64,
+    pub row_evaluations: u64,
+}
+
+impl Cost {
+    pub fn since(self, start: Cost) -> Cost {
+        Cost {
+            forward_calls: self.forward_calls - start.forward_calls,
+            row_evaluations: self.row_evaluations - start.row_evaluations,
+        }
+    }
+}
+
+/// Prefill accounting: positions computed, and what they would have been
+/// without sharing prompt prefixes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct PrefillStats {
+    pub positions: usize,
+    pub positions_unshared: usize,
+}
+
+/// Views on rows of a backend.
+pub struct EngineViews<'b, B: Backend> {
+    backend: &'b mut B,
+    rows: Vec<RowId>,
+    prompt_lens: Vec<usize>,
+    next: Vec<Vec<f32>>,
+    cost: Cost,
+    pub prefill: PrefillStats,
+}
+
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+impl<'b, B: Backend> EngineViews<'b, B> {
+    /// Prefills every prompt: the first alone, then all others in one batched
+    /// call, each forked from the first at their common prefix.
+    pub async fn new(backend: &'b mut B, prompts: &[Vec<u32>]) -> Result<Self> {
+        if prompts.is_empty() || prompts.iter().any(|p| p.is_empty()) {
+            return Err(Error::InvalidInput(
+                "every view needs a non-empty prompt".into(),
+            ));
+        }
+        let context = backend.config().context;
+        if let Some(p) = prompts.iter().find(|p| p.len() >= context) {
+            return Err(Error::ContextOverflow {
+                tokens: p.len(),
+                context,
+            });
+        }
+        let first = backend.new_row()?;
+        let mut rows = vec![first];
+        let out = backend
+            .forward(&[RowStep {
+                row: first,
+                tokens: &prompts[0],
+                readout: Readout::Last,
+            }])
+            .await?;
+        let mut next = vec![out[0].last().to_vec()];
+        let mut prefill = PrefillStats {
+            positions: prompts[0].len(),
+            positions_unshared: prompts.iter().map(Vec::len).sum(),
+        };
+        let mut starts = Vec::new();
+        for p in &prompts[1..] {
+            let shared = common_prefix(&prompts[0], p).min(p.len() - 1);
+            rows.push(if shared > 0 {
+                backend.fork_row(first, shared)?
+            } else {
+                backend.new_row()?
+            });
+            starts.push(shared);
+            prefill.positions += p.len() - shared;
+        }
+        if prompts.len() > 1 {
+            let steps: Vec<RowStep> = prompts[1..]
+                .iter()
+                .zip(&starts)
+                .zip(&rows[1..])
+                .map(|((p, &s), &row)| RowStep {
+                    row,
+                    tokens: &p[s..],
+                    readout: Readout::Last,
+                })
+                .collect();
+            let out = backend.forward(&steps).await?;
+            next.extend(out.iter().map(|lp| lp.last().to_vec()));
+        }
+        let calls = 1 + u64::from(prompts.len() > 1);
+        Ok(Self {
+            backend,
+            rows,
+            prompt_lens: prompts.iter().map(Vec::len).collect(),
+            next,
+            cost: Cost {
+                forward_calls: calls,
+                row_evaluations: prompts.len() as u64,
+            },
+            prefill,
+        })
+    }
+}
+
+impl<B: Backend> Drop for EngineViews<'_, B> {
+    fn drop(&mut self) {
+        for &row in &self.rows {
+            self.backend.free_row(row);
+        }
+    }
+}
+
+impl<B: Backend> ViewModel for EngineViews<'_, B> {
+    fn vocab(&self) -> usize {
+        self.backend.config().vocab
+    }
+
+    fn views(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn len(&self, view: usize) -> usize {
+        self.backend.row_len(self.rows[view]).unwrap_or(0) - self.prompt_lens[view]
+    }
+
+    fn next(&self, view: usize) -> &[f32] {
+        &self.next[view]
+    }
+
+    async fn append(
+        &mut self,
+        items: &[(usize, &[u32])],
+        readout: Readout,
+    ) -> Result<Vec<LogProbs>> {
+        let steps: Vec<RowStep> = items
+            .iter()
+            .map(|&(v, tokens)| RowStep {
+                row: self.rows[v],
+                tokens,
+                readout,
+            })
+            .collect();
+        let out = self.backend.forward(&steps).await?;
+        for (&(v, _), lp) in items.iter().zip(&out) {
+            self.next[v] = lp.last().to_vec();
+        }
+        self.cost.forward_calls += 1;
+        self.cost.row_evaluations += items.len() as u64;
+        Ok(out)
+    }
+
+    fn truncate(&mut self, view: usize, len: usize, next: Vec<f32>) -> Result<()> {
+        self.backend
+            .truncate_row(self.rows[view], self.prompt_lens[view] + len)?;
+        self.next[view] = next;
+        Ok(())
+    }
+
+    fn cost(&self) -> Cost {
+        self.cost
+    }
+}
