@@ -198,3 +198,105 @@ pub async fn decode<M: ViewModel>(
         m.append(&items, Readout::Last).await?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::super::tabular::TabularViews;
+    use super::*;
+
+    #[test]
+    fn reweighting_equals_the_closed_form_by_hand() {
+        // π(·|T) = (0.5, 0.3, 0.2); π(·|T_1) = (0.2, 0.3, 0.5); π(·|T_2) = (0.5, 0.4, 0.1).
+        let full: Vec<f32> = [0.5f32, 0.3, 0.2].iter().map(|p| p.ln()).collect();
+        let t1: Vec<f32> = [0.2f32, 0.3, 0.5].iter().map(|p| p.ln()).collect();
+        let t2: Vec<f32> = [0.5f32, 0.4, 0.1].iter().map(|p| p.ln()).collect();
+        let (w, delta, beta) = ([0.7, 0.3], [0.1, -0.2], 0.5);
+        let rw = reweight(&full, &[&t1, &t2], &delta, &w, beta);
+        // By hand: r_i(v) = δ_i + ln π(v|T) − ln π(v|T_i); R = w·r/|r|; p ∝ π e^{R/β}.
+        let pt = [0.5f64, 0.3, 0.2];
+        let (p1, p2) = ([0.2f64, 0.3, 0.5], [0.5f64, 0.4, 0.1]);
+        let mut expect = [0f64; 3];
+        for v in 0..3 {
+            let r1 = 0.1 + (pt[v] / p1[v]).ln();
+            let r2 = -0.2 + (pt[v] / p2[v]).ln();
+            let big_r = (0.7 * r1 + 0.3 * r2) / (r1 * r1 + r2 * r2).sqrt();
+            assert!((rw.reward[v] - big_r).abs() < 1e-6, "R({v})");
+            expect[v] = pt[v] * (big_r / 0.5).exp();
+        }
+        let z: f64 = expect.iter().sum();
+        for v in 0..3 {
+            assert!((rw.logp[v].exp() - expect[v] / z).abs() < 1e-6, "p({v}) {} vs {}", rw.logp[v].exp(), expect[v] / z);
+        }
+        // Cauchy–Schwarz: R <= |w|.
+        assert!(rw.reward.iter().all(|r| *r <= (0.7f64 * 0.7 + 0.3 * 0.3).sqrt() + 1e-9));
+    }
+
+    #[test]
+    fn zero_norm_reward_leaves_the_base_distribution() {
+        let full: Vec<f32> = [0.6f32, 0.4].iter().map(|p| p.ln()).collect();
+        let rw = reweight(&full, &[&full], &[0.0], &[1.0], 1.0);
+        assert_eq!(rw.reward, vec![0.0, 0.0]);
+        assert!((rw.logp[0].exp() - 0.6).abs() < 1e-6);
+    }
+
+    #[test]
+    fn top_k_selection_breaks_ties_by_lower_index() {
+        assert_eq!(select_top_k(&[1.0, 3.0, 3.0, 2.0], 2), vec![1, 2]);
+        assert_eq!(select_top_k(&[0.5, 0.5, 0.5], 2), vec![0, 1]);
+        assert_eq!(select_top_k(&[-1.0, -3.0, 0.0], 1), vec![2]);
+    }
+
+    /// Three attributes; attribute 1 changes the distribution most, attribute
+    /// 2 not at all: PIE must rank them so and equal the hand-computed sums.
+    fn table() -> super::super::tabular::Table {
+        Box::new(|view: usize, _seq: &[u32]| match view {
+            0 => vec![0.7, 0.2, 0.1],
+            1 => vec![0.5, 0.3, 0.2],
+            2 => vec![0.2, 0.4, 0.4],
+            _ => vec![0.7, 0.2, 0.1],
+        })
+    }
+
+    #[test]
+    fn pie_importance_and_decoding_on_a_tabular_model() {
+        let attributes: Vec<String> = ["A: a", "B: b", "C: c"].iter().map(|s| s.to_string()).collect();
+        let mut views = TabularViews::new(3, 4, table());
+        let cfg = PddConfig { pie_tokens: 3, unit_importance: false, top_k: 2, ..PddConfig::default() };
+        let limits = Limits { max_tokens: 4, eos: 99 };
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let mut events = Vec::new();
+        let out = pollster::block_on(decode(&mut views, &attributes, &cfg, limits, &mut rng, &mut |e| events.push(e))).unwrap();
+        let Event::Importance { raw, selected, pie_tokens, .. } = &events[0] else { panic!("importance first") };
+        // G = three greedy tokens under T: 0, 0, 0; I_i = 3 ln(0.7 / π_i(0)).
+        assert_eq!(pie_tokens, &vec![0, 0, 0]);
+        let want = [3.0 * (0.7f64 / 0.5).ln(), 3.0 * (0.7f64 / 0.2).ln(), 0.0];
+        for i in 0..3 {
+            assert!((raw[i] - want[i]).abs() < 1e-5, "I_{i} = {} vs {}", raw[i], want[i]);
+        }
+        assert_eq!(selected, &vec![1, 0]);
+        assert_eq!(out.tokens.len(), 4);
+        // Rows per step: T plus the two selected; the unselected view never moves.
+        assert_eq!(views.len(3), 0);
+        assert_eq!(views.len(0), 3);
+        // Greedy on the closed form: token 0 has R = (I_1 r_1 + I_0 r_0)/|r| > 0 with
+        // r > 0 for both, the others have negative rewards: 0 stays the argmax.
+        assert!(out.tokens.iter().all(|&t| t == 0));
+        // Calls: 2 for G (third token needs no forward), 1 to score G, then 3 decode steps.
+        assert_eq!(views.cost().forward_calls, 2 + 1 + 3);
+    }
+
+    #[test]
+    fn slider_weights_replace_pie_and_select_non_zero() {
+        let attributes: Vec<String> = ["A: a", "B: b", "C: c"].iter().map(|s| s.to_string()).collect();
+        let mut views = TabularViews::new(3, 4, table());
+        let cfg = PddConfig { pie_tokens: 2, weights: Some(vec![0.0, 0.0, 2.0]), ..PddConfig::default() };
+        let mut events = Vec::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        pollster::block_on(decode(&mut views, &attributes, &cfg, Limits { max_tokens: 2, eos: 99 }, &mut rng, &mut |e| events.push(e))).unwrap();
+        let Event::Importance { selected, weights, .. } = &events[0] else { panic!() };
+        assert_eq!(selected, &vec![2]);
+        assert_eq!(weights, &vec![0.0, 0.0, 2.0]);
+    }
+}
