@@ -2,7 +2,8 @@
 //! otherwise, with the body read chunk by chunk so the page sees progress.
 //! A network download is teed into the cache while it streams; when storing
 //! fails (quota, private mode) the model still loads from memory and the
-//! outcome says why.
+//! outcome says why. A stored copy the engine then rejects (truncated, not
+//! a GGUF) is removed again by the caller (`forget`).
 
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};

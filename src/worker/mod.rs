@@ -158,7 +158,14 @@ async fn load(state: &State, url: &str) -> Result<(), WorkerError> {
                 loader::forget(url).await;
                 skip_cache = true;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // The download was teed into the cache while it streamed;
+                // a file that cannot be used must not stay there.
+                if loaded.cache == CacheOutcome::Stored {
+                    loader::forget(url).await;
+                }
+                return Err(e.into());
+            }
         }
     };
     let backend = engine.backend.name();

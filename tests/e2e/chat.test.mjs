@@ -7,32 +7,36 @@
 // equals the CLI's answer for the same prompt; the main thread has no long
 // tasks while streaming; Cancel stops an answer; an empty message shows a
 // readable error and the page keeps working (multi-turn); a reload reads the
-// model from the Cache API, not the network; a missing model shows an error.
+// model from the Cache API, not the network; a missing model shows an error;
+// a truncated model and a file that is not a GGUF show readable errors, are
+// never kept in the Cache API, and the page recovers (Try again, a new load).
 //
 // Run: node tests/e2e/chat.test.mjs      (env: CHROMIUM, PERSONA_BIN, HEADFUL=1)
 // Prints one line per check and a final `N passed, M failed`; exits 1 on failure.
 
-import { createRequire } from "node:module";
-import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, statSync, createReadStream, existsSync } from "node:fs";
-import { createServer } from "node:http";
+import { mkdirSync, mkdtempSync, rmSync, existsSync, openSync, readSync, closeSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, extname, join, normalize, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import {
+  ARTIFACTS,
+  DIST,
+  MODEL_PATH,
+  ROOT,
+  ask,
+  cachedUrls,
+  cliGenerate,
+  launchBrowser,
+  oneLine,
+  serve,
+  setMaxTokens,
+  turnCount,
+  waitReady,
+  INIT_SCRIPT,
+} from "./lib.mjs";
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(HERE, "../..");
-const DIST = resolve(process.env.DIST || join(ROOT, "dist"));
-const ARTIFACTS = join(HERE, "artifacts");
-const MODEL_PATH = "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
 const PROMPT = "What is the capital of France?";
 const MAX_TOKENS = 32;
-const CHROMIUM = process.env.CHROMIUM || "/usr/lib/chromium/chromium";
-const PERSONA_BIN = process.env.PERSONA_BIN || join(ROOT, "target/release/persona");
 const DEADLINE_MS = 170_000;
-
-const require = createRequire(join(ROOT, ".tools/node_modules/"));
-const { chromium } = require("playwright-core");
 
 // ---------------------------------------------------------------- reporting
 
@@ -63,185 +67,25 @@ function assert(cond, message) {
   if (!cond) throw new Error(message);
 }
 
-// ------------------------------------------------------------ static server
+// ------------------------------------------------------------ damaged models
 
-const MIME = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".mjs": "text/javascript; charset=utf-8",
-  ".wasm": "application/wasm",
-  ".css": "text/css; charset=utf-8",
-  ".json": "application/json",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-  ".ico": "image/x-icon",
-  ".gguf": "application/octet-stream",
-};
-
-function serve(root) {
-  const hits = new Map();
-  const server = createServer((req, res) => {
-    const url = new URL(req.url, "http://localhost");
-    const path = decodeURIComponent(url.pathname);
-    hits.set(path, (hits.get(path) || 0) + 1);
-    let file = normalize(join(root, path === "/" ? "index.html" : path));
-    if (!file.startsWith(root + sep)) {
-      res.writeHead(403).end();
-      return;
-    }
-    let size;
-    try {
-      const st = statSync(file);
-      if (st.isDirectory()) file = join(file, "index.html");
-      size = statSync(file).size;
-    } catch {
-      res.writeHead(404, { "content-type": "text/plain" }).end("not found");
-      return;
-    }
-    res.writeHead(200, {
-      "content-type": MIME[extname(file)] || "application/octet-stream",
-      "content-length": size,
-      // Only the Cache API may keep the model: the HTTP cache must not hide a refetch.
-      "cache-control": "no-store",
-    });
-    if (req.method === "HEAD") {
-      res.end();
-      return;
-    }
-    const stream = createReadStream(file, url.searchParams.has("slow") ? { highWaterMark: 1 << 16 } : {});
-    res.on("close", () => stream.destroy());
-    if (url.searchParams.has("slow")) {
-      // About 6 MB/s, so the progress bar can be seen (and photographed).
-      stream.on("data", (chunk) => {
-        stream.pause();
-        res.write(chunk);
-        setTimeout(() => stream.resume(), 10);
-      });
-      stream.on("end", () => res.end());
-    } else {
-      stream.pipe(res);
-    }
-  });
-  return new Promise((ok) =>
-    server.listen(0, "127.0.0.1", () => ok({ server, hits, port: server.address().port })),
-  );
-}
-
-// ------------------------------------------------------------ CLI reference
-
-function cliAnswer() {
-  return new Promise((ok, ko) => {
-    execFile(
-      PERSONA_BIN,
-      ["generate", "--user", PROMPT, "--max-tokens", String(MAX_TOKENS), "--greedy", "--json"],
-      { cwd: ROOT, maxBuffer: 1 << 24, timeout: 120_000 },
-      (err, stdout, stderr) => {
-        if (err) return ko(new Error(`${PERSONA_BIN} failed: ${err.message}\n${stderr}`));
-        try {
-          ok(JSON.parse(stdout));
-        } catch (e) {
-          ko(new Error(`CLI output is not JSON: ${stdout.slice(0, 200)}`));
-        }
-      },
-    );
-  });
-}
-
-// ------------------------------------------------------------ page helpers
-
-// Installed before any page script: records long tasks and model-status texts.
-const INIT_SCRIPT = () => {
-  window.__longTasks = [];
+/** The first half of the real model file: a GGUF whose tensors run past its end. */
+function truncatedModel() {
+  const path = existsSync(join(ROOT, "assets", MODEL_PATH)) ? join(ROOT, "assets", MODEL_PATH) : join(DIST, MODEL_PATH);
+  const half = Math.floor(statSync(path).size / 2);
+  const buf = Buffer.alloc(half);
+  const fd = openSync(path, "r");
   try {
-    new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) window.__longTasks.push({ start: e.startTime, duration: e.duration });
-    }).observe({ type: "longtask", buffered: true });
-  } catch (e) {
-    window.__longTasks = null;
+    readSync(fd, buf, 0, half, 0);
+  } finally {
+    closeSync(fd);
   }
-  // Lengths of the newest answer's text, one entry per change (token renders).
-  window.__answerLengths = [];
-  window.__liveRates = [];
-  new MutationObserver(() => {
-    const answers = document.querySelectorAll(".turn.assistant");
-    const last = answers[answers.length - 1];
-    if (!last) return;
-    const len = last.querySelector(".text").textContent.length;
-    const all = window.__answerLengths;
-    if (all[all.length - 1] !== len) all.push(len);
-    const live = last.querySelector(".meta.live");
-    if (live && live.dataset.tps) window.__liveRates.push(Number(live.dataset.tps));
-  }).observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
-  window.__statusTexts = [];
-  new MutationObserver(() => {
-    const el = document.querySelector(".model-status");
-    if (!el) return;
-    const t = el.textContent.trim();
-    const all = window.__statusTexts;
-    if (all[all.length - 1] !== t) all.push(t);
-  }).observe(document, { subtree: true, childList: true, characterData: true });
-};
-
-async function waitReady(page, timeout = 120_000) {
-  await page.waitForSelector('.model-status[data-status="ready"], .model-status[data-status="failed"]', {
-    timeout,
-  });
-  const status = await page.getAttribute(".model-status", "data-status");
-  if (status !== "ready") {
-    const banner = await page.textContent(".banner").catch(() => "");
-    throw new Error(`model failed to load: ${banner}`);
-  }
-  return {
-    cache: await page.getAttribute(".model-status", "data-cache"),
-    backend: await page.getAttribute(".model-status", "data-backend"),
-    text: (await page.innerText(".model-status")).replace(/\s*\n+\s*/g, " ").trim(),
-  };
+  return buf;
 }
 
-async function setMaxTokens(page, n) {
-  const open = await page.$eval("details.advanced", (d) => d.open);
-  if (!open) await page.click("details.advanced summary");
-  await page.fill("#max-tokens", String(n));
-}
-
-async function turnCount(page) {
-  return page.$$eval(".turn", (ts) => ts.length);
-}
-
-/** Sends `text` with Enter and waits for the new answer to finish; returns what was seen. */
-async function ask(page, text, { timeout = 120_000 } = {}) {
-  const before = await turnCount(page);
-  await page.fill("#message", text);
-  await page.evaluate(() => {
-    window.__longTasks && (window.__longTasks.length = 0);
-    window.__answerLengths = [];
-    window.__liveRates = [];
-  });
-  await page.press("#message", "Enter");
-  await page.waitForFunction((n) => document.querySelectorAll(".turn").length >= n + 2, before, {
-    timeout: 10_000,
-  });
-  const answer = page.locator(".turn.assistant").last();
-  await page
-    .waitForFunction(
-      () => [...document.querySelectorAll(".turn.assistant")].pop().dataset.state === "done",
-      null,
-      { timeout, polling: 100 },
-    )
-    .catch(() => {
-      throw new Error(`no answer within ${timeout / 1000} s`);
-    });
-  return {
-    answer,
-    lengths: await page.evaluate(() => window.__answerLengths),
-    lives: await page.evaluate(() => window.__liveRates),
-    text: await answer.locator(".text").textContent(),
-    tps: Number(await answer.locator(".meta").getAttribute("data-tps")),
-    stop: await answer.locator(".meta").getAttribute("data-stop"),
-    meta: (await answer.locator(".meta").textContent()).trim(),
-    longTasks: await page.evaluate(() => window.__longTasks),
-  };
-}
+/** Some text bytes served as a .gguf: not a GGUF file at all. */
+const NOT_A_MODEL = Buffer.from("<!doctype html><title>Not found</title>\nThis is a web page, not a model.\n".repeat(20));
+const NOT_A_MODEL_PATH = "/models/not-a-model.gguf";
 
 // ------------------------------------------------------------------- main
 
@@ -259,22 +103,12 @@ async function main() {
     process.exit(1);
   }
   mkdirSync(ARTIFACTS, { recursive: true });
-  const cliPromise = cliAnswer();
+  const cliPromise = cliGenerate(PROMPT, MAX_TOKENS);
   cliPromise.catch(() => {});
-  const { server, hits, port } = await serve(DIST);
+  const { server, hits, routes, port } = await serve(DIST);
   const base = `http://127.0.0.1:${port}/`;
   const profile = mkdtempSync(join(tmpdir(), "persona-e2e-"));
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: !process.env.HEADFUL,
-    args: [
-      "--no-sandbox",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-    ],
-  });
+  const browser = await launchBrowser();
   const context = await browser.newContext({ viewport: { width: 1200, height: 820 } });
   const page = await context.newPage();
   const pageErrors = [];
@@ -468,7 +302,85 @@ async function main() {
       return `"${text}"`;
     });
 
-    // 9. No room in the Cache API: the model still loads, from memory, and the page says so.
+    // 9. A truncated model at the real model URL (fresh profile, so nothing is
+    // cached yet): a readable error, nothing kept in the Cache API, and once
+    // the server has the whole file again "Try again" loads it.
+    await check("a truncated model file shows a readable error, is not cached, and Try again recovers", async () => {
+      const ctx = await browser.newContext({ viewport: { width: 1200, height: 820 } });
+      try {
+        const p5 = await ctx.newPage();
+        p5.on("pageerror", (e) => pageErrors.push(String(e)));
+        routes.set(MODEL_PATH, truncatedModel());
+        await p5.goto(base);
+        const banner = p5.locator(".banner[role=alert]");
+        await banner.waitFor({ timeout: 60_000 });
+        const kind = await banner.getAttribute("data-kind");
+        const text = await oneLine(banner);
+        assert(kind === "model_file", `banner kind ${kind}: ${text}`);
+        assert(/truncated/.test(text), `the banner does not say the file is truncated: ${text}`);
+        assert(/Try again/.test(text), `the banner does not say what to do: ${text}`);
+        assert((await p5.getAttribute(".model-status", "data-status")) === "failed", "the status is not 'failed'");
+        await p5.screenshot({ path: join(ARTIFACTS, "truncated.png") });
+        const modelUrl = new URL(MODEL_PATH, base).href;
+        const stored = await cachedUrls(p5);
+        assert(!stored.includes(modelUrl), `the truncated file was kept in the Cache API as ${modelUrl}`);
+        routes.delete(MODEL_PATH);
+        await p5.click('.banner button:has-text("Try again")');
+        const ready = await waitReady(p5);
+        assert(ready.cache === "stored", `after Try again ready.cache = ${ready.cache} (want "stored")`);
+        await banner.waitFor({ state: "detached", timeout: 5_000 });
+        await setMaxTokens(p5, 8);
+        const after = await ask(p5, "Hello!");
+        assert(after.text.length > 0, "no answer after Try again");
+        return `banner: "${text}"; then Try again: "${ready.text}", answered ${JSON.stringify(after.text)}`;
+      } finally {
+        routes.delete(MODEL_PATH);
+        await ctx.close();
+      }
+    });
+
+    // 10. A file that is not a GGUF at all: a readable error, not cached; the
+    // real model still loads afterwards (from the cache, intact).
+    await check("a file that is not a GGUF shows a readable error and a valid load works afterwards", async () => {
+      const p6 = await context.newPage();
+      try {
+        routes.set(NOT_A_MODEL_PATH, NOT_A_MODEL);
+        await p6.goto(`${base}?model=${encodeURIComponent(NOT_A_MODEL_PATH.slice(1))}`);
+        const banner = p6.locator(".banner[role=alert]");
+        await banner.waitFor({ timeout: 30_000 });
+        const kind = await banner.getAttribute("data-kind");
+        const text = await oneLine(banner);
+        assert(kind === "model_file", `banner kind ${kind}: ${text}`);
+        assert(/not a GGUF file/.test(text), `the banner does not say it is not a GGUF file: ${text}`);
+        assert(/Try again/.test(text), `the banner does not say what to do: ${text}`);
+        await p6.screenshot({ path: join(ARTIFACTS, "not-gguf.png") });
+        const modelUrl = new URL(MODEL_PATH, base).href;
+        const stored = await cachedUrls(p6);
+        assert(
+          !stored.includes(new URL(NOT_A_MODEL_PATH, base).href),
+          `the text file was kept in the Cache API: ${stored.join(", ")}`,
+        );
+        const cachedSize = await p6.evaluate(async (url) => {
+          const hit = await (await caches.open("persona-models")).match(url);
+          return hit ? (await hit.arrayBuffer()).byteLength : -1;
+        }, modelUrl);
+        const realSize = statSync(join(DIST, MODEL_PATH)).size;
+        assert(cachedSize === realSize, `the cached model has ${cachedSize} bytes, the file ${realSize}`);
+        await p6.goto(base);
+        const ready = await waitReady(p6);
+        assert(ready.cache === "hit", `ready.cache = ${ready.cache} (want "hit")`);
+        assert((await p6.locator(".banner").count()) === 0, "the banner stayed after a valid load");
+        await setMaxTokens(p6, 8);
+        const after = await ask(p6, "Hello!");
+        assert(after.text.length > 0, "no answer after the valid load");
+        return `banner: "${text}"; then the real model: "${ready.text}"`;
+      } finally {
+        routes.delete(NOT_A_MODEL_PATH);
+        await p6.close();
+      }
+    });
+
+    // 11. No room in the Cache API: the model still loads, from memory, and the page says so.
     await check("a full storage quota keeps the model in memory and says so", async () => {
       const ctx = await browser.newContext({ viewport: { width: 1200, height: 820 } });
       const p4 = await ctx.newPage();
