@@ -4,6 +4,7 @@
 mod bench;
 mod generate;
 mod load;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ enum Command {
     },
     /// Answer one chat message, streaming the text.
     Generate(generate::GenerateArgs),
+    /// Run one persona-steering method (PDD, SCR, baselines), streaming the answer.
+    Run(run::RunArgs),
     /// Measure prefill and decode speed (and llama.cpp's, side by side).
     Bench(bench::BenchArgs),
 }
@@ -46,6 +49,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Tokenize { text } => tokenize(&model, &text),
         Command::Generate(args) => generate::run(&model, args),
+        Command::Run(args) => run::run(&model, args),
         Command::Bench(args) => bench::run(&model, args),
     };
     match result {
