@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use clap::Args;
 use indicatif::ProgressBar;
 
+use super::bench_methods::{run_methods, write_section, MethodsArgs};
 use super::load::load_engine;
 use crate::backend::cpu::{kernels, WeightMode};
 use crate::backend::{Backend, Readout, RowStep};
@@ -35,6 +36,11 @@ pub struct BenchArgs {
     /// Markdown report to write.
     #[arg(long, default_value = "docs/BENCHMARKS.md")]
     out: PathBuf,
+    /// Which sections to run.
+    #[arg(long, default_value = "all", value_parser = ["all", "cpu", "methods"])]
+    only: String,
+    #[command(flatten)]
+    methods: MethodsArgs,
 }
 
 /// A synthetic prompt of `n` ids (the same ids the llama.cpp script uses).
@@ -182,6 +188,18 @@ pub fn run(model: &Path, args: BenchArgs) -> Result<()> {
         ));
     }
     let mut engine = load_engine(model, WeightMode::Quantized)?;
+    if args.only != "cpu" {
+        let section = run_methods(&mut engine, &args.methods)?;
+        println!("{section}");
+        write_section(
+            &args.out,
+            "## Methods: the papers' efficiency table",
+            &section,
+        )?;
+        if args.only == "methods" {
+            return Ok(());
+        }
+    }
     let mut llama = if args.no_llama_cpp {
         None
     } else {
@@ -270,22 +288,4 @@ pub fn run(model: &Path, args: BenchArgs) -> Result<()> {
         let _ = l.child.kill();
     }
     Ok(())
-}
-
-/// Replaces the section starting with `heading` in the markdown file (or appends it).
-fn write_section(path: &Path, heading: &str, section: &str) -> Result<()> {
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());
-    let new = match old.find(heading) {
-        Some(start) => {
-            let rest = &old[start + heading.len()..];
-            let end = rest
-                .find("\n## ")
-                .map(|i| start + heading.len() + i + 1)
-                .unwrap_or(old.len());
-            format!("{}{}{}", &old[..start], section, &old[end..])
-        }
-        None => format!("{}\n{}", old.trim_end(), section),
-    };
-    std::fs::write(path, new)
-        .map_err(|e| Error::InvalidInput(format!("writing {}: {e}", path.display())))
 }

@@ -2,6 +2,7 @@
 //! for tokenizing, generating, and benchmarking.
 
 mod bench;
+mod bench_methods;
 mod generate;
 mod load;
 mod run;

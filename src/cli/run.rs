@@ -9,7 +9,6 @@ use clap::Args;
 use super::load::load_engine;
 use crate::backend::cpu::WeightMode;
 use crate::engine::Sampling;
-use crate::steer::bound::BoundConfig;
 use crate::steer::persona::{experts_path, load_experts, Persona};
 use crate::steer::run::{Reference, WeightedExpert};
 use crate::steer::{run as run_method, Event, Method, RunConfig};
@@ -58,9 +57,9 @@ pub struct RunArgs {
     pub temperature: Option<f32>,
     #[arg(long, allow_hyphen_values = true)]
     pub top_p: Option<f32>,
-    /// `log M0`, SCR's bound during warm-up.
-    #[arg(long, default_value_t = BoundConfig::default().log_m0, allow_hyphen_values = true)]
-    pub log_m0: f64,
+    /// `log M0`, SCR's bound during warm-up (default: log Σ positive α + log γ).
+    #[arg(long, allow_hyphen_values = true)]
+    pub log_m0: Option<f64>,
     /// Turn off SCR's prefix salvage.
     #[arg(long)]
     pub no_salvage: bool,
@@ -82,8 +81,13 @@ fn parse_reference(s: &str) -> std::result::Result<Reference, String> {
 }
 
 fn parse_alpha(s: &str) -> std::result::Result<(String, f64), String> {
-    let (name, value) = s.split_once('=').ok_or_else(|| format!("'{s}': write NAME=VALUE, e.g. E=1.0"))?;
-    let v: f64 = value.trim().parse().map_err(|_| format!("'{value}' is not a number"))?;
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': write NAME=VALUE, e.g. E=1.0"))?;
+    let v: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{value}' is not a number"))?;
     Ok((name.trim().to_string(), v))
 }
 
@@ -98,9 +102,21 @@ pub fn find_persona(spec: &str) -> Result<Persona> {
         return Persona::load(preset);
     }
     let names: Vec<String> = std::fs::read_dir(Persona::presets_dir())
-        .map(|d| d.filter_map(|e| e.ok()?.path().file_stem().map(|s| s.to_string_lossy().to_string())).filter(|n| n != "experts").collect())
+        .map(|d| {
+            d.filter_map(|e| {
+                e.ok()?
+                    .path()
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+            })
+            .filter(|n| n != "experts")
+            .collect()
+        })
         .unwrap_or_default();
-    Err(Error::InvalidInput(format!("no persona file '{spec}' and no preset of that name; presets: {}", names.join(", "))))
+    Err(Error::InvalidInput(format!(
+        "no persona file '{spec}' and no preset of that name; presets: {}",
+        names.join(", ")
+    )))
 }
 
 impl RunArgs {
@@ -111,16 +127,30 @@ impl RunArgs {
         if !self.alpha.is_empty() {
             let known = load_experts(self.experts.clone().unwrap_or_else(experts_path))?;
             for (name, alpha) in &self.alpha {
-                let e = known.iter().find(|e| e.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
-                    let names: Vec<&str> = known.iter().map(|e| e.name.as_str()).collect();
-                    Error::InvalidInput(format!("no expert named '{name}'; experts: {}", names.join(", ")))
-                })?;
-                experts.push(WeightedExpert { name: e.name.clone(), prompt: e.prompt.clone(), alpha: *alpha });
+                let e = known
+                    .iter()
+                    .find(|e| e.name.eq_ignore_ascii_case(name))
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = known.iter().map(|e| e.name.as_str()).collect();
+                        Error::InvalidInput(format!(
+                            "no expert named '{name}'; experts: {}",
+                            names.join(", ")
+                        ))
+                    })?;
+                experts.push(WeightedExpert {
+                    name: e.name.clone(),
+                    prompt: e.prompt.clone(),
+                    alpha: *alpha,
+                });
             }
         }
         let sampling = match (self.temperature, self.top_p) {
             (None, None) => Sampling::Greedy,
-            (t, p) => Sampling::TopP { temperature: t.unwrap_or(1.0), top_p: p.unwrap_or(1.0), seed: self.seed },
+            (t, p) => Sampling::TopP {
+                temperature: t.unwrap_or(1.0),
+                top_p: p.unwrap_or(1.0),
+                seed: self.seed,
+            },
         };
         let mut cfg = RunConfig {
             method: self.method,
@@ -159,8 +189,23 @@ pub fn run(model: &Path, args: RunArgs) -> Result<()> {
                 let _ = out.flush();
                 text.push_str(t);
             }
-            Event::Importance { attributes, weights, selected, .. } => {
-                let bars: Vec<String> = attributes.iter().zip(weights).enumerate().map(|(i, (a, w))| format!("{}{a} {w:+.3}", if selected.contains(&i) { "* " } else { "  " })).collect();
+            Event::Importance {
+                attributes,
+                weights,
+                selected,
+                ..
+            } => {
+                let bars: Vec<String> = attributes
+                    .iter()
+                    .zip(weights)
+                    .enumerate()
+                    .map(|(i, (a, w))| {
+                        format!(
+                            "{}{a} {w:+.3}",
+                            if selected.contains(&i) { "* " } else { "  " }
+                        )
+                    })
+                    .collect();
                 eprintln!("importance:\n  {}", bars.join("\n  "));
             }
             _ => {}
@@ -181,9 +226,13 @@ pub fn run(model: &Path, args: RunArgs) -> Result<()> {
         stats.stop_reason
     );
     if let Some(path) = &args.trace {
-        let trace = serde_json::json!({ "version": 1, "config": cfg, "text": text, "events": events });
-        std::fs::write(path, serde_json::to_string_pretty(&trace).expect("trace serialises"))
-            .map_err(|e| Error::InvalidInput(format!("writing the trace {}: {e}", path.display())))?;
+        let trace =
+            serde_json::json!({ "version": 1, "config": cfg, "text": text, "events": events });
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&trace).expect("trace serialises"),
+        )
+        .map_err(|e| Error::InvalidInput(format!("writing the trace {}: {e}", path.display())))?;
     }
     Ok(())
 }

@@ -11,24 +11,28 @@ pub struct BoundConfig {
     pub window: usize,
     pub gamma: f64,
     pub tau: f64,
-    /// `log M0`, used during warm-up.
-    pub log_m0: f64,
+    /// `log M0`, used during warm-up; `None`: derived from α (see `Default`).
+    pub log_m0: Option<f64>,
     /// A known true bound: never estimated (exact rejection sampling).
     pub fixed: Option<f64>,
 }
 
 impl Default for BoundConfig {
-    /// W = 20, γ = 1.2, τ = 0.01 (the MPG paper's settings); `log M0 = 2`: the
-    /// paper only calls it "conservative". With α summing to about 1 a chunk
-    /// scores `S ≈ Σ log-ratios`, typically within ±2 nats for prompt experts
-    /// on a 4-token chunk, so e² accepts most chunks that the experts favour
-    /// while rejecting those they dislike during the first W chunks.
+    /// W = 20, γ = 1.2, τ = 0.01 (the MPG paper's settings). The paper only
+    /// calls `log M0` "conservative"; by default we derive it from α:
+    /// `log M0 = log Σ_{α_i > 0} α_i + log γ`, the score of a chunk that every
+    /// favoured expert finds exactly as likely as the reference, with the
+    /// safety margin. A chunk all experts agree with (`L_i = 0`) scores
+    /// `log Σ α_i`, so it is accepted with probability `Σα / (γ Σα⁺)`; chunks
+    /// the favoured experts prefer are accepted surely. A fixed constant (we
+    /// tried 2) rejected ~90% of chunks during warm-up with α = (1, −0.5),
+    /// because neutral chunks then score log 0.5.
     fn default() -> Self {
         Self {
             window: 20,
             gamma: 1.2,
             tau: 0.01,
-            log_m0: 2.0,
+            log_m0: None,
             fixed: None,
         }
     }
@@ -43,13 +47,26 @@ pub struct Bound {
 }
 
 impl Bound {
-    pub fn new(config: BoundConfig) -> Self {
+    /// The bound for expert weights `alpha` (which set the default `log M0`).
+    pub fn new(config: BoundConfig, alpha: &[f64]) -> Self {
+        let log_m0 = config.log_m0.unwrap_or_else(|| {
+            let positive: f64 = alpha.iter().filter(|a| **a > 0.0).sum();
+            positive.max(1e-6).ln() + config.gamma.ln()
+        });
+        let config = BoundConfig {
+            log_m0: Some(log_m0),
+            ..config
+        };
         Self {
-            log_m: config.fixed.unwrap_or(config.log_m0),
+            log_m: config.fixed.unwrap_or(log_m0),
             config,
             buffer: Vec::new(),
             frozen: false,
         }
+    }
+
+    fn log_m0(&self) -> f64 {
+        self.config.log_m0.expect("resolved in new")
     }
 
     pub fn log_m(&self) -> f64 {
@@ -71,7 +88,7 @@ impl Bound {
         }
         let w = self.config.window;
         if self.buffer.len() <= w {
-            self.log_m = self.config.log_m0;
+            self.log_m = self.log_m0();
             return;
         }
         let last = &self.buffer[self.buffer.len() - w..];
@@ -100,14 +117,14 @@ mod tests {
             window: 3,
             gamma: 1.5,
             tau: 0.01,
-            log_m0: 5.0,
+            log_m0: Some(5.0),
             fixed: None,
         }
     }
 
     #[test]
     fn warm_up_keeps_m0_until_the_window_is_full() {
-        let mut b = Bound::new(cfg());
+        let mut b = Bound::new(cfg(), &[1.0]);
         for s in [0.1, 0.9, 0.3] {
             b.push(s);
             assert_eq!(b.log_m(), 5.0);
@@ -119,7 +136,7 @@ mod tests {
 
     #[test]
     fn freezes_on_low_variance_and_unfreezes_on_high() {
-        let mut b = Bound::new(cfg());
+        let mut b = Bound::new(cfg(), &[1.0]);
         for s in [1.0, 1.0, 1.0, 1.0] {
             b.push(s);
         }
@@ -137,11 +154,20 @@ mod tests {
     }
 
     #[test]
+    fn default_m0_comes_from_the_positive_weights() {
+        let b = Bound::new(BoundConfig::default(), &[1.0, -0.5, 0.5]);
+        assert!((b.log_m() - (1.5f64.ln() + 1.2f64.ln())).abs() < 1e-12);
+    }
+
+    #[test]
     fn fixed_bound_never_moves_and_minus_infinity_is_ignored() {
-        let mut b = Bound::new(BoundConfig {
-            fixed: Some(0.7),
-            ..cfg()
-        });
+        let mut b = Bound::new(
+            BoundConfig {
+                fixed: Some(0.7),
+                ..cfg()
+            },
+            &[1.0],
+        );
         for s in [9.0, 9.0, 9.0, 9.0, f64::NEG_INFINITY] {
             b.push(s);
         }

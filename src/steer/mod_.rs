@@ -68,7 +68,10 @@ mod tests {
         let a: Vec<f32> = [0.6f32, 0.3, 0.1].iter().map(|p| p.ln()).collect();
         let b: Vec<f32> = [0.2f32, 0.2, 0.6].iter().map(|p| p.ln()).collect();
         let logp = mod_logp(&[&a, &b], &[1.5, -0.5]);
-        let raw: Vec<f64> = [(0.6f64, 0.2f64), (0.3, 0.2), (0.1, 0.6)].iter().map(|(x, y)| x.powf(1.5) * y.powf(-0.5)).collect();
+        let raw: Vec<f64> = [(0.6f64, 0.2f64), (0.3, 0.2), (0.1, 0.6)]
+            .iter()
+            .map(|(x, y)| x.powf(1.5) * y.powf(-0.5))
+            .collect();
         let z: f64 = raw.iter().sum();
         for v in 0..3 {
             assert!((logp[v].exp() - raw[v] / z).abs() < 1e-6);

@@ -227,10 +227,18 @@ mod tests {
         }
         let z: f64 = expect.iter().sum();
         for v in 0..3 {
-            assert!((rw.logp[v].exp() - expect[v] / z).abs() < 1e-6, "p({v}) {} vs {}", rw.logp[v].exp(), expect[v] / z);
+            assert!(
+                (rw.logp[v].exp() - expect[v] / z).abs() < 1e-6,
+                "p({v}) {} vs {}",
+                rw.logp[v].exp(),
+                expect[v] / z
+            );
         }
         // Cauchy–Schwarz: R <= |w|.
-        assert!(rw.reward.iter().all(|r| *r <= (0.7f64 * 0.7 + 0.3 * 0.3).sqrt() + 1e-9));
+        assert!(rw
+            .reward
+            .iter()
+            .all(|r| *r <= (0.7f64 * 0.7 + 0.3 * 0.3).sqrt() + 1e-9));
     }
 
     #[test]
@@ -261,19 +269,51 @@ mod tests {
 
     #[test]
     fn pie_importance_and_decoding_on_a_tabular_model() {
-        let attributes: Vec<String> = ["A: a", "B: b", "C: c"].iter().map(|s| s.to_string()).collect();
+        let attributes: Vec<String> = ["A: a", "B: b", "C: c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let mut views = TabularViews::new(3, 4, table());
-        let cfg = PddConfig { pie_tokens: 3, unit_importance: false, top_k: 2, ..PddConfig::default() };
-        let limits = Limits { max_tokens: 4, eos: 99 };
+        let cfg = PddConfig {
+            pie_tokens: 3,
+            unit_importance: false,
+            top_k: 2,
+            ..PddConfig::default()
+        };
+        let limits = Limits {
+            max_tokens: 4,
+            eos: 99,
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let mut events = Vec::new();
-        let out = pollster::block_on(decode(&mut views, &attributes, &cfg, limits, &mut rng, &mut |e| events.push(e))).unwrap();
-        let Event::Importance { raw, selected, pie_tokens, .. } = &events[0] else { panic!("importance first") };
+        let out = pollster::block_on(decode(
+            &mut views,
+            &attributes,
+            &cfg,
+            limits,
+            &mut rng,
+            &mut |e| events.push(e),
+        ))
+        .unwrap();
+        let Event::Importance {
+            raw,
+            selected,
+            pie_tokens,
+            ..
+        } = &events[0]
+        else {
+            panic!("importance first")
+        };
         // G = three greedy tokens under T: 0, 0, 0; I_i = 3 ln(0.7 / π_i(0)).
         assert_eq!(pie_tokens, &vec![0, 0, 0]);
         let want = [3.0 * (0.7f64 / 0.5).ln(), 3.0 * (0.7f64 / 0.2).ln(), 0.0];
         for i in 0..3 {
-            assert!((raw[i] - want[i]).abs() < 1e-5, "I_{i} = {} vs {}", raw[i], want[i]);
+            assert!(
+                (raw[i] - want[i]).abs() < 1e-5,
+                "I_{i} = {} vs {}",
+                raw[i],
+                want[i]
+            );
         }
         assert_eq!(selected, &vec![1, 0]);
         assert_eq!(out.tokens.len(), 4);
@@ -289,13 +329,36 @@ mod tests {
 
     #[test]
     fn slider_weights_replace_pie_and_select_non_zero() {
-        let attributes: Vec<String> = ["A: a", "B: b", "C: c"].iter().map(|s| s.to_string()).collect();
+        let attributes: Vec<String> = ["A: a", "B: b", "C: c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let mut views = TabularViews::new(3, 4, table());
-        let cfg = PddConfig { pie_tokens: 2, weights: Some(vec![0.0, 0.0, 2.0]), ..PddConfig::default() };
+        let cfg = PddConfig {
+            pie_tokens: 2,
+            weights: Some(vec![0.0, 0.0, 2.0]),
+            ..PddConfig::default()
+        };
         let mut events = Vec::new();
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        pollster::block_on(decode(&mut views, &attributes, &cfg, Limits { max_tokens: 2, eos: 99 }, &mut rng, &mut |e| events.push(e))).unwrap();
-        let Event::Importance { selected, weights, .. } = &events[0] else { panic!() };
+        pollster::block_on(decode(
+            &mut views,
+            &attributes,
+            &cfg,
+            Limits {
+                max_tokens: 2,
+                eos: 99,
+            },
+            &mut rng,
+            &mut |e| events.push(e),
+        ))
+        .unwrap();
+        let Event::Importance {
+            selected, weights, ..
+        } = &events[0]
+        else {
+            panic!()
+        };
         assert_eq!(selected, &vec![2]);
         assert_eq!(weights, &vec![0.0, 0.0, 2.0]);
     }

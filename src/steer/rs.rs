@@ -314,10 +314,13 @@ pub(super) mod tests {
     }
 
     fn bound() -> Bound {
-        Bound::new(BoundConfig {
-            fixed: Some(true_log_m()),
-            ..BoundConfig::default()
-        })
+        Bound::new(
+            BoundConfig {
+                fixed: Some(true_log_m()),
+                ..BoundConfig::default()
+            },
+            &ALPHA,
+        )
     }
 
     #[test]

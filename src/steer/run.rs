@@ -217,7 +217,7 @@ impl RunConfig {
                 || s.bound.gamma < 1.0
                 || s.bound.tau.is_nan()
                 || s.bound.tau < 0.0
-                || !s.bound.log_m0.is_finite()
+                || s.bound.log_m0.is_some_and(|m| !m.is_finite())
             {
                 return Err(invalid(
                     "bound settings: window >= 1, γ >= 1, τ >= 0, finite log M0",
@@ -368,7 +368,7 @@ pub async fn run<B: Backend>(
             scr::decode(&mut views, &scr_cfg, limits, &mut rng, &mut decorate).await?
         }
         Method::TokenRs => {
-            let mut bound = Bound::new(cfg.scr.bound);
+            let mut bound = Bound::new(cfg.scr.bound, &alpha);
             rs::token_rs(
                 &mut views,
                 &alpha,
@@ -382,7 +382,7 @@ pub async fn run<B: Backend>(
             .await?
         }
         Method::SeqRs => {
-            let mut bound = Bound::new(cfg.scr.bound);
+            let mut bound = Bound::new(cfg.scr.bound, &alpha);
             rs::seq_rs(
                 &mut views,
                 &alpha,

@@ -56,7 +56,7 @@ pub async fn decode<M: ViewModel>(
     sink: &mut dyn FnMut(Event),
 ) -> Result<Outcome> {
     let n = cfg.alpha.len();
-    let mut bound = Bound::new(cfg.bound);
+    let mut bound = Bound::new(cfg.bound, &cfg.alpha);
     let mut out = Outcome::default();
     let mut chunk_index = 0;
     while !out.done(&limits) {
