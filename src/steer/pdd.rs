@@ -226,12 +226,12 @@ mod tests {
             expect[v] = pt[v] * (big_r / 0.5).exp();
         }
         let z: f64 = expect.iter().sum();
-        for v in 0..3 {
+        for (v, (lp, e)) in rw.logp.iter().zip(&expect).enumerate() {
             assert!(
-                (rw.logp[v].exp() - expect[v] / z).abs() < 1e-6,
+                (lp.exp() - e / z).abs() < 1e-6,
                 "p({v}) {} vs {}",
-                rw.logp[v].exp(),
-                expect[v] / z
+                lp.exp(),
+                e / z
             );
         }
         // Cauchy–Schwarz: R <= |w|.
