@@ -67,7 +67,7 @@ fn every_method_runs_end_to_end_and_writes_a_trace() {
             events.last().unwrap()["stats"]["tokens"].as_u64().unwrap() as usize,
             "{method}"
         );
-        assert!(tokens >= 1 && tokens <= 8);
+        assert!((1..=8).contains(&tokens));
         let text: String = events
             .iter()
             .filter(|e| e["type"] == "token")
