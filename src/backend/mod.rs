@@ -14,6 +14,10 @@ use crate::Result;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct RowId(pub usize);
 
+/// An adapter loaded into a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct AdapterId(pub usize);
+
 /// Which new positions of a row need log-probs back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Readout {
@@ -78,6 +82,9 @@ pub trait Backend {
     /// Forgets every cached position from `len` on.
     fn truncate_row(&mut self, row: RowId, len: usize) -> Result<()>;
     fn free_row(&mut self, row: RowId);
+    /// The row's LoRA mix `[(adapter, weight)]`, applied to its positions on
+    /// top of the shared base matmuls (set before the row holds positions).
+    fn set_row_adapters(&mut self, row: RowId, mix: &[(AdapterId, f32)]) -> Result<()>;
     /// Cached positions in `row`.
     fn row_len(&self, row: RowId) -> Result<usize>;
     /// Appends each step's tokens to its row (one weight read for all rows)

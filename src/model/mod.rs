@@ -5,6 +5,7 @@
 pub mod chat_template;
 pub mod config;
 pub mod gguf;
+pub mod lora;
 pub mod tokenizer;
 
 pub use chat_template::{ChatMessage, ChatTemplate};

@@ -6,6 +6,7 @@
 mod attention;
 pub mod kernels;
 mod kv_cache;
+mod lora;
 mod ops;
 pub mod quant;
 mod weights;
@@ -19,12 +20,16 @@ use attention::{attend, AttentionShape};
 use kv_cache::RowCache;
 
 use super::{Backend, BackendCounters, LogProbs, Readout, RowId, RowStep};
+use crate::model::lora::{LoraAdapter, Module};
 use crate::model::{GgufFile, LlamaConfig};
 use crate::{Error, Result};
 
 pub struct CpuBackend {
     weights: CpuWeights,
     rows: Vec<Option<RowCache>>,
+    /// Each row's adapter mix (adapter index, weight).
+    mixes: Vec<Vec<(usize, f32)>>,
+    adapters: Vec<LoraAdapter>,
     counters: BackendCounters,
     scratch: Scratch,
 }
@@ -50,6 +55,8 @@ impl CpuBackend {
         Ok(Self {
             weights: CpuWeights::load(file, config, mode)?,
             rows: Vec::new(),
+            mixes: Vec::new(),
+            adapters: Vec::new(),
             counters: BackendCounters::default(),
             scratch: Scratch::default(),
         })
@@ -66,14 +73,22 @@ impl CpuBackend {
             .ok_or_else(|| Error::Backend(format!("row {} does not exist", row.0)))
     }
 
-    fn insert(&mut self, cache: RowCache) -> RowId {
+    fn insert(&mut self, cache: RowCache, mix: Vec<(usize, f32)>) -> RowId {
         if let Some(i) = self.rows.iter().position(|r| r.is_none()) {
             self.rows[i] = Some(cache);
+            self.mixes[i] = mix;
             RowId(i)
         } else {
             self.rows.push(Some(cache));
+            self.mixes.push(mix);
             RowId(self.rows.len() - 1)
         }
+    }
+
+    /// Adds an adapter; rows use it through [`Backend::set_row_adapters`].
+    pub fn add_adapter(&mut self, adapter: LoraAdapter) -> super::AdapterId {
+        self.adapters.push(adapter);
+        super::AdapterId(self.adapters.len() - 1)
     }
 
     fn validate(&self, steps: &[RowStep<'_>]) -> Result<()> {
@@ -150,6 +165,21 @@ impl CpuBackend {
             }
         }
         let half = hd / 2;
+        let mut ranges = Vec::with_capacity(steps.len());
+        let mut t0 = 0;
+        for s in steps {
+            ranges.push(t0..t0 + s.tokens.len());
+            t0 += s.tokens.len();
+        }
+        let mixes: Vec<Vec<(usize, f32)>> =
+            steps.iter().map(|s| self.mixes[s.row.0].clone()).collect();
+        let any_lora = mixes.iter().any(|m| !m.is_empty());
+        let adapters = &self.adapters;
+        let lora = |l: usize, m: Module, x: &[f32], y: &mut [f32]| {
+            if any_lora {
+                lora::apply(adapters, &mixes, &ranges, l, m, x, y, m.shape(&cfg));
+            }
+        };
         let shape = AttentionShape {
             n_head: cfg.n_head,
             n_kv_head: cfg.n_kv_head,
@@ -161,6 +191,9 @@ impl CpuBackend {
             lw.wq.forward(&sc.xn, &mut sc.q, &mut sc.sums)?;
             lw.wk.forward(&sc.xn, &mut sc.k, &mut sc.sums)?;
             lw.wv.forward(&sc.xn, &mut sc.v, &mut sc.sums)?;
+            lora(l, Module::Q, &sc.xn, &mut sc.q);
+            lora(l, Module::K, &sc.xn, &mut sc.k);
+            lora(l, Module::V, &sc.xn, &mut sc.v);
             for t in 0..total {
                 let (c, s) = (
                     &cos[t * half..(t + 1) * half],
@@ -191,13 +224,17 @@ impl CpuBackend {
                 t0 += n;
             }
             lw.wo.forward(&sc.att, &mut sc.proj, &mut sc.sums)?;
+            lora(l, Module::O, &sc.att, &mut sc.proj);
             sc.x.iter_mut().zip(&sc.proj).for_each(|(x, p)| *x += p);
 
             ops::rms_norm(&sc.x, &lw.ffn_norm, cfg.rms_eps, &mut sc.xn);
             lw.w_gate.forward(&sc.xn, &mut sc.gate, &mut sc.sums)?;
             lw.w_up.forward(&sc.xn, &mut sc.up, &mut sc.sums)?;
+            lora(l, Module::Gate, &sc.xn, &mut sc.gate);
+            lora(l, Module::Up, &sc.xn, &mut sc.up);
             ops::swiglu(&mut sc.gate, &sc.up);
             lw.w_down.forward(&sc.gate, &mut sc.proj, &mut sc.sums)?;
+            lora(l, Module::Down, &sc.gate, &mut sc.proj);
             sc.x.iter_mut().zip(&sc.proj).for_each(|(x, p)| *x += p);
         }
         for (s, &len) in steps.iter().zip(start_lens) {
@@ -267,7 +304,7 @@ impl Backend for CpuBackend {
     fn new_row(&mut self) -> Result<RowId> {
         let cfg = &self.weights.config;
         let cache = RowCache::new(cfg.n_layer, cfg.kv_dim());
-        Ok(self.insert(cache))
+        Ok(self.insert(cache, Vec::new()))
     }
 
     fn fork_row(&mut self, src: RowId, len: usize) -> Result<RowId> {
@@ -280,7 +317,8 @@ impl Backend for CpuBackend {
             )));
         }
         let copy = cache.prefix(len);
-        Ok(self.insert(copy))
+        let mix = self.mixes[src.0].clone();
+        Ok(self.insert(copy, mix))
     }
 
     fn truncate_row(&mut self, row: RowId, len: usize) -> Result<()> {
@@ -295,6 +333,21 @@ impl Backend for CpuBackend {
         if let Some(slot) = self.rows.get_mut(row.0) {
             *slot = None;
         }
+    }
+
+    fn set_row_adapters(&mut self, row: RowId, mix: &[(super::AdapterId, f32)]) -> Result<()> {
+        self.cache(row)?;
+        if let Some((bad, _)) = mix.iter().find(|(a, _)| a.0 >= self.adapters.len()) {
+            return Err(Error::Backend(format!("adapter {} is not loaded", bad.0)));
+        }
+        if self.rows[row.0].as_ref().is_some_and(|c| c.len() > 0) {
+            return Err(Error::Backend(format!(
+                "row {} already holds positions; set its adapters before the prompt",
+                row.0
+            )));
+        }
+        self.mixes[row.0] = mix.iter().map(|&(a, w)| (a.0, w)).collect();
+        Ok(())
     }
 
     fn row_len(&self, row: RowId) -> Result<usize> {

@@ -1,0 +1,244 @@
+//! LoRA adapters against an independent reference: a random PEFT-format
+//! adapter on all seven projections (tests/fixtures/lora/random_all7, made by
+//! tests/fixtures/make_lora_fixture.py) applied per row, compared with a
+//! float64 NumPy forward over the dequantized weights plus the permuted
+//! deltas. Bad adapters give clear errors.
+
+mod common;
+
+use common::{fixture, ids, model_file};
+use persona::backend::cpu::{CpuBackend, WeightMode};
+use persona::backend::{Backend, Readout, RowStep};
+use persona::model::lora::LoraAdapter;
+use persona::model::LlamaConfig;
+
+fn adapter_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lora/random_all7")
+}
+
+fn check(mode: WeightMode, tolerance: f64) {
+    let file = model_file();
+    let config = LlamaConfig::from_gguf(&file).unwrap();
+    let mut backend = CpuBackend::new(&file, &config, mode).unwrap();
+    let adapter = LoraAdapter::load(&adapter_dir(), &config).unwrap();
+    assert_eq!(adapter.deltas.len(), 30 * 7);
+    let id = backend.add_adapter(adapter);
+    let mut changed = 0;
+    let mut worst = 0f64;
+    for case in fixture("lora_logprobs_f64.json")["cases"]
+        .as_array()
+        .unwrap()
+    {
+        let tokens = ids(&case["ids"]);
+        let (adapted, plain) = (backend.new_row().unwrap(), backend.new_row().unwrap());
+        backend.set_row_adapters(adapted, &[(id, 1.0)]).unwrap();
+        // Both rows in one batched call: the base weights are shared, the delta is per row.
+        let out = pollster::block_on(backend.forward(&[
+            RowStep {
+                row: adapted,
+                tokens: &tokens,
+                readout: Readout::All,
+            },
+            RowStep {
+                row: plain,
+                tokens: &tokens,
+                readout: Readout::All,
+            },
+        ]))
+        .unwrap();
+        for p in 0..tokens.len() {
+            for (tok, lp) in ids(&case["top_ids"][p])
+                .into_iter()
+                .zip(case["top_logprobs"][p].as_array().unwrap())
+            {
+                let d = (out[0].position(p)[tok as usize] as f64 - lp.as_f64().unwrap()).abs();
+                worst = worst.max(d);
+                assert!(
+                    d <= tolerance,
+                    "position {p} token {tok}: {} vs float64 {lp}",
+                    out[0].position(p)[tok as usize]
+                );
+            }
+            let base_top = persona::engine::sampling::argmax(out[1].position(p));
+            assert_eq!(
+                base_top as u64,
+                case["base_top1"][p].as_u64().unwrap(),
+                "the plain row is unaffected by the other row's adapter"
+            );
+            changed += usize::from(base_top != ids(&case["top_ids"][p])[0]);
+        }
+        backend.free_row(adapted);
+        backend.free_row(plain);
+    }
+    assert!(changed > 0, "the adapter changes the argmax somewhere");
+    eprintln!("{mode:?}: max |Δ log-prob| {worst:e}, argmax changed at {changed} positions");
+}
+
+#[test]
+fn adapter_logprobs_match_float64_numpy_dequantized() {
+    check(WeightMode::Dequantized, 1e-4);
+}
+
+#[test]
+fn adapter_logprobs_match_float64_numpy_quantized_path() {
+    check(WeightMode::Quantized, 1e-3);
+}
+
+mod bad_adapters {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+
+    use safetensors::tensor::TensorView;
+    use safetensors::{Dtype, SafeTensors};
+
+    use super::*;
+
+    /// A copy of the fixture adapter with its config and tensors edited.
+    fn variant(
+        name: &str,
+        edit_config: impl Fn(&mut serde_json::Value),
+        edit_tensors: impl Fn(&mut HashMap<String, (Vec<usize>, Vec<f32>)>),
+    ) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("persona-lora-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cfg: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(adapter_dir().join("adapter_config.json")).unwrap(),
+        )
+        .unwrap();
+        edit_config(&mut cfg);
+        std::fs::write(
+            dir.join("adapter_config.json"),
+            serde_json::to_vec(&cfg).unwrap(),
+        )
+        .unwrap();
+        let bytes = std::fs::read(adapter_dir().join("adapter_model.safetensors")).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let mut tensors: HashMap<String, (Vec<usize>, Vec<f32>)> = st
+            .tensors()
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k,
+                    (
+                        v.shape().to_vec(),
+                        v.data()
+                            .chunks_exact(4)
+                            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                            .collect(),
+                    ),
+                )
+            })
+            .collect();
+        edit_tensors(&mut tensors);
+        let raw: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+            .into_iter()
+            .map(|(k, (s, v))| (k, s, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+            .collect();
+        let views: Vec<(String, TensorView)> = raw
+            .iter()
+            .map(|(k, s, b)| {
+                (
+                    k.clone(),
+                    TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
+                )
+            })
+            .collect();
+        std::fs::write(
+            dir.join("adapter_model.safetensors"),
+            safetensors::serialize(views, None).unwrap(),
+        )
+        .unwrap();
+        dir
+    }
+
+    fn expect(dir: &std::path::Path, needle: &str) {
+        let config = LlamaConfig::from_gguf(&model_file()).unwrap();
+        let err = LoraAdapter::load(dir, &config).unwrap_err().to_string();
+        assert!(err.contains(needle), "expected {needle:?} in {err:?}");
+    }
+
+    #[test]
+    fn missing_files() {
+        expect(
+            std::path::Path::new("/nonexistent/adapter"),
+            "adapter_config.json",
+        );
+    }
+
+    #[test]
+    fn another_base_model() {
+        expect(
+            &variant(
+                "base",
+                |c| c["base_model_name_or_path"] = "meta-llama/Llama-3-8B".into(),
+                |_| {},
+            ),
+            "trained for meta-llama/Llama-3-8B",
+        );
+    }
+
+    #[test]
+    fn unknown_target_module() {
+        expect(
+            &variant(
+                "target",
+                |c| c["target_modules"] = serde_json::json!(["q_proj", "lm_head"]),
+                |_| {},
+            ),
+            "unknown target module 'lm_head'",
+        );
+    }
+
+    #[test]
+    fn rank_not_matching_the_config() {
+        expect(
+            &variant("rank", |c| c["r"] = 4.into(), |_| {}),
+            "ranks that do not match",
+        );
+    }
+
+    #[test]
+    fn shapes_of_another_model() {
+        let key = "base_model.model.model.layers.3.mlp.up_proj.lora_B.weight";
+        expect(
+            &variant(
+                "shape",
+                |_| {},
+                |t| {
+                    t.insert(key.to_string(), (vec![2048, 2], vec![0.0; 4096]));
+                },
+            ),
+            "wrong base model",
+        );
+    }
+
+    #[test]
+    fn non_finite_values() {
+        let key = "base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight";
+        expect(
+            &variant(
+                "nan",
+                |_| {},
+                |t| {
+                    t.get_mut(key).unwrap().1[5] = f32::NAN;
+                },
+            ),
+            "non-finite",
+        );
+    }
+
+    #[test]
+    fn a_missing_layer() {
+        let key = "base_model.model.model.layers.7.self_attn.o_proj.lora_A.weight";
+        expect(
+            &variant(
+                "missing",
+                |_| {},
+                |t| {
+                    t.remove(key);
+                },
+            ),
+            "missing",
+        );
+    }
+}
