@@ -76,7 +76,7 @@ setup_browser() {
 
 setup_refs() {
   if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
-  .venv/bin/python -m pip install --quiet numpy==2.4.6 gguf==0.19.0 jinja2==3.1.6
+  .venv/bin/python -m pip install --quiet numpy==2.4.6 gguf==0.19.0 jinja2==3.1.6 safetensors==0.8.0
   if ! .venv/bin/python -c 'import llama_cpp' 2>/dev/null; then
     log "pip install llama-cpp-python (compiles llama.cpp: ~20 minutes)"
     CMAKE_BUILD_PARALLEL_LEVEL=2 .venv/bin/python -m pip install --quiet llama-cpp-python==0.3.36
