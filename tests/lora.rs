@@ -242,3 +242,101 @@ mod bad_adapters {
         );
     }
 }
+
+/// DPO Soups is one row whose mix is the α-weighted adapters: the deltas add
+/// linearly, so splitting one adapter's weight across two entries changes nothing.
+#[test]
+fn soup_mixes_add_linearly() {
+    let file = model_file();
+    let config = LlamaConfig::from_gguf(&file).unwrap();
+    let mut backend = CpuBackend::new(&file, &config, WeightMode::Quantized).unwrap();
+    let a = backend.add_adapter(LoraAdapter::load(&adapter_dir(), &config).unwrap());
+    let b = backend.add_adapter(LoraAdapter::load(&adapter_dir(), &config).unwrap());
+    let (whole, split) = (backend.new_row().unwrap(), backend.new_row().unwrap());
+    backend.set_row_adapters(whole, &[(a, 1.0)]).unwrap();
+    backend
+        .set_row_adapters(split, &[(a, 0.3), (b, 0.7)])
+        .unwrap();
+    let tokens = [1u32, 9690, 198, 2683, 359, 253, 5356, 5646];
+    let out = pollster::block_on(backend.forward(&[
+        RowStep {
+            row: whole,
+            tokens: &tokens,
+            readout: Readout::All,
+        },
+        RowStep {
+            row: split,
+            tokens: &tokens,
+            readout: Readout::All,
+        },
+    ]))
+    .unwrap();
+    let worst = out[0]
+        .data
+        .iter()
+        .zip(&out[1].data)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(worst < 1e-4, "max difference {worst}");
+}
+
+#[test]
+fn soups_and_adapter_experts_run_through_the_cli() {
+    let dir = adapter_dir().to_string_lossy().to_string();
+    let adapter = format!("rnd={dir}");
+    for args in [
+        vec![
+            "run",
+            "--method",
+            "soups",
+            "--adapter",
+            &adapter,
+            "--alpha",
+            "rnd=0.5",
+            "--user",
+            "Tell me a fact.",
+            "--max-tokens",
+            "6",
+        ],
+        vec![
+            "run",
+            "--method",
+            "scr",
+            "--adapter",
+            &adapter,
+            "--alpha",
+            "rnd=1.0",
+            "--alpha",
+            "E=0.5",
+            "--user",
+            "Tell me a fact.",
+            "--max-tokens",
+            "6",
+        ],
+        vec![
+            "run",
+            "--method",
+            "mod",
+            "--adapter",
+            &adapter,
+            "--alpha",
+            "rnd=0.5",
+            "--alpha",
+            "I=0.5",
+            "--user",
+            "Tell me a fact.",
+            "--max-tokens",
+            "6",
+        ],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_persona"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.stdout.is_empty());
+    }
+}

@@ -12,9 +12,10 @@ use indicatif::ProgressBar;
 use super::bench_methods::{run_methods, write_section, MethodsArgs};
 use super::load::load_engine;
 use crate::backend::cpu::{kernels, WeightMode};
-use crate::backend::{Backend, Readout, RowStep};
+use crate::backend::{AdapterId, Backend, Readout, RowStep};
 use crate::engine::clock::now_ms;
 use crate::engine::sampling::argmax;
+use crate::model::lora::{LoraAdapter, LoraDelta, Module};
 use crate::{Error, Result};
 
 #[derive(Args)]
@@ -88,14 +89,19 @@ fn run_engine(
 }
 
 /// Time of one decode step with `rows` rows (one new token each), in ms.
+/// Time of one decode step with `mixes.len()` rows (row i with LoRA mix i).
 fn multi_row_step(
     engine: &mut crate::engine::Engine<crate::backend::cpu::CpuBackend>,
-    rows: usize,
+    mixes: &[Vec<(AdapterId, f32)>],
     steps: usize,
 ) -> Result<f64> {
     let b = &mut engine.backend;
     let prompt = prompt_ids(32);
+    let rows = mixes.len();
     let ids: Vec<_> = (0..rows).map(|_| b.new_row()).collect::<Result<_>>()?;
+    for (&row, mix) in ids.iter().zip(mixes) {
+        b.set_row_adapters(row, mix)?;
+    }
     let prefill: Vec<RowStep> = ids
         .iter()
         .map(|&row| RowStep {
@@ -122,6 +128,38 @@ fn multi_row_step(
     let ms = (now_ms() - t0) / steps as f64;
     ids.into_iter().for_each(|r| b.free_row(r));
     Ok(ms)
+}
+
+/// A deterministic random adapter of rank `r` on every projection.
+fn random_adapter(config: &crate::model::LlamaConfig, r: usize, seed: u64) -> LoraAdapter {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut deltas = std::collections::HashMap::new();
+    for layer in 0..config.n_layer {
+        for m in Module::ALL {
+            let [out, inp] = m.shape(config);
+            let a = (0..r * inp)
+                .map(|_| rng.random_range(-0.05..0.05))
+                .collect();
+            let b = (0..out * r)
+                .map(|_| rng.random_range(-0.05..0.05))
+                .collect();
+            deltas.insert(
+                (layer, m),
+                LoraDelta {
+                    rank: r,
+                    a,
+                    b,
+                    scale: 2.0,
+                },
+            );
+        }
+    }
+    LoraAdapter {
+        name: format!("random-{seed}"),
+        rank: r,
+        deltas,
+    }
 }
 
 struct LlamaCpp {
@@ -224,8 +262,25 @@ pub fn run(model: &Path, args: BenchArgs) -> Result<()> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let one = multi_row_step(&mut engine, 1, 32)?;
-    let three = multi_row_step(&mut engine, 3, 32)?;
+    // Two rank-8 adapters on all seven projections (the MPG paper's r), random.
+    let experts: Vec<AdapterId> = (0..2)
+        .map(|i| {
+            engine
+                .backend
+                .add_adapter(random_adapter(engine.config(), 8, i))
+        })
+        .collect();
+    let (mut one, mut three, mut three_lora) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        one.push(multi_row_step(&mut engine, &[vec![]], 32)?);
+        three.push(multi_row_step(&mut engine, &[vec![], vec![], vec![]], 32)?);
+        three_lora.push(multi_row_step(
+            &mut engine,
+            &[vec![], vec![(experts[0], 1.0)], vec![(experts[1], 1.0)]],
+            32,
+        )?);
+    }
+    let (one, three, three_lora) = (median(one), median(three), median(three_lora));
 
     let rate = |t: &[Timing], prefill: bool| {
         median(
@@ -271,12 +326,14 @@ pub fn run(model: &Path, args: BenchArgs) -> Result<()> {
     let report = format!(
         "## CPU decode and prefill, side by side\n\nOne thread each (ours is single-threaded; llama.cpp `n_threads=1`), same GGUF ({}), \
          median of {} interleaved repeats, kernels `{}`, {cpu}. Produced by `persona bench`.\n\n{table}{ratios}\n\
-         Batched decode step (one new token per row, 32-token context): 1 row {one:.2} ms, 3 rows {three:.2} ms \
-         (**{:.2}x** the 1-row cost for 3x the rows).\n",
+         Batched decode step (one new token per row, 32-token context, medians of 3 interleaved runs of 32 steps): 1 row {one:.2} ms, \
+         3 rows {three:.2} ms (**{:.2}x** the 1-row cost for 3x the rows); 3 rows of which 2 carry their own rank-8 LoRA adapter \
+         on all seven projections {three_lora:.2} ms (**{:.2}x** the 3 plain rows).\n",
         model.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
         args.repeats,
         kernels::active().name,
-        three / one
+        three / one,
+        three_lora / three
     );
     println!("{report}");
     write_section(

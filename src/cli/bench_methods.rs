@@ -107,11 +107,7 @@ pub fn run_methods(engine: &mut Engine<CpuBackend>, args: &MethodsArgs) -> Resul
                 .iter()
                 .find(|e| e.name == name)
                 .ok_or_else(|| Error::InvalidInput(format!("no expert {name}")))?;
-            Ok(WeightedExpert {
-                name,
-                prompt: e.prompt.clone(),
-                alpha,
-            })
+            Ok(WeightedExpert::prompt(&name, &e.prompt, alpha))
         })
         .collect::<Result<Vec<_>>>()?;
     let methods = args

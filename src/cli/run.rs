@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::load::load_engine;
+use crate::backend::cpu::CpuBackend;
 use crate::backend::cpu::WeightMode;
-use crate::engine::Sampling;
+use crate::engine::{Engine, Sampling};
+use crate::model::lora::LoraAdapter;
 use crate::steer::persona::{experts_path, load_experts, Persona};
 use crate::steer::run::{Reference, WeightedExpert};
 use crate::steer::{run as run_method, Event, Method, RunConfig};
@@ -30,6 +32,10 @@ pub struct RunArgs {
     /// Prompt experts (TOML); default: the eight MBTI poles.
     #[arg(long)]
     pub experts: Option<PathBuf>,
+    /// A PEFT LoRA adapter folder as an expert, repeatable: `--adapter extravert=DIR`;
+    /// `--alpha extravert=1.0` then weights it.
+    #[arg(long = "adapter", value_parser = parse_adapter)]
+    pub adapters: Vec<(String, PathBuf)>,
     /// Proposal / reference view of SCR and the RS methods: plain or persona.
     #[arg(long, default_value = "plain", value_parser = parse_reference)]
     pub reference: Reference,
@@ -76,8 +82,16 @@ fn parse_reference(s: &str) -> std::result::Result<Reference, String> {
     match s {
         "plain" => Ok(Reference::Plain),
         "persona" => Ok(Reference::Persona),
-        _ => Err(format!("reference '{s}': choose plain or persona")),
+        "soup" => Ok(Reference::Soup),
+        _ => Err(format!("reference '{s}': choose plain, persona or soup")),
     }
+}
+
+fn parse_adapter(s: &str) -> std::result::Result<(String, PathBuf), String> {
+    let (name, dir) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': write NAME=DIR"))?;
+    Ok((name.trim().to_string(), PathBuf::from(dir)))
 }
 
 fn parse_alpha(s: &str) -> std::result::Result<(String, f64), String> {
@@ -120,28 +134,35 @@ pub fn find_persona(spec: &str) -> Result<Persona> {
 }
 
 impl RunArgs {
-    /// The run configuration, with persona and experts resolved.
-    pub fn config(&self) -> Result<RunConfig> {
+    /// The run configuration, with persona and experts resolved; adapters
+    /// named by `--adapter` are loaded into `engine`'s backend.
+    pub fn config(&self, engine: &mut Engine<CpuBackend>) -> Result<RunConfig> {
         let persona = self.persona.as_deref().map(find_persona).transpose()?;
         let mut experts = Vec::new();
         if !self.alpha.is_empty() {
             let known = load_experts(self.experts.clone().unwrap_or_else(experts_path))?;
+            let mut loaded = Vec::new();
+            for (name, dir) in &self.adapters {
+                let adapter = LoraAdapter::load(dir, engine.config())?;
+                loaded.push((name.clone(), engine.backend.add_adapter(adapter)));
+            }
             for (name, alpha) in &self.alpha {
+                if let Some((n, id)) = loaded.iter().find(|(n, _)| n == name) {
+                    experts.push(WeightedExpert::adapter(n, *id, *alpha));
+                    continue;
+                }
                 let e = known
                     .iter()
                     .find(|e| e.name.eq_ignore_ascii_case(name))
                     .ok_or_else(|| {
-                        let names: Vec<&str> = known.iter().map(|e| e.name.as_str()).collect();
+                        let mut names: Vec<&str> = loaded.iter().map(|(n, _)| n.as_str()).collect();
+                        names.extend(known.iter().map(|e| e.name.as_str()));
                         Error::InvalidInput(format!(
                             "no expert named '{name}'; experts: {}",
                             names.join(", ")
                         ))
                     })?;
-                experts.push(WeightedExpert {
-                    name: e.name.clone(),
-                    prompt: e.prompt.clone(),
-                    alpha: *alpha,
-                });
+                experts.push(WeightedExpert::prompt(&e.name, &e.prompt, *alpha));
             }
         }
         let sampling = match (self.temperature, self.top_p) {
@@ -177,8 +198,8 @@ impl RunArgs {
 }
 
 pub fn run(model: &Path, args: RunArgs) -> Result<()> {
-    let cfg = args.config()?;
     let mut engine = load_engine(model, WeightMode::Quantized)?;
+    let cfg = args.config(&mut engine)?;
     let mut events = Vec::new();
     let mut text = String::new();
     let mut out = std::io::stdout().lock();

@@ -15,9 +15,9 @@ use super::events::{Event, RunStats};
 use super::pdd::PddConfig;
 use super::persona::Persona;
 use super::scr::ScrConfig;
-use super::view_model::{EngineViews, ViewModel};
+use super::view_model::{EngineViews, ViewModel, ViewSpec};
 use super::{mod_, pdd, rs, scr, single};
-use crate::backend::Backend;
+use crate::backend::{AdapterId, Backend};
 use crate::engine::clock::now_ms;
 use crate::engine::sampling::Sampling;
 use crate::engine::Engine;
@@ -95,14 +95,46 @@ pub enum Reference {
     Plain,
     /// The persona prompt (PP) as the proposal.
     Persona,
+    /// The DPO-Soups view: plain prompt, adapter experts merged with weights α.
+    Soup,
 }
 
-/// A prompt expert with its weight α (negative pushes away from it).
+/// What an expert view is: a system prompt on the base model (training-free
+/// MPG), or a LoRA adapter on the plain prompt (the MPG paper's experts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExpertKind {
+    Prompt { prompt: String },
+    Adapter { adapter: usize },
+}
+
+/// An expert with its weight α (negative pushes away from it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WeightedExpert {
     pub name: String,
-    pub prompt: String,
+    #[serde(flatten)]
+    pub kind: ExpertKind,
     pub alpha: f64,
+}
+
+impl WeightedExpert {
+    pub fn prompt(name: &str, prompt: &str, alpha: f64) -> Self {
+        Self {
+            name: name.to_string(),
+            kind: ExpertKind::Prompt {
+                prompt: prompt.to_string(),
+            },
+            alpha,
+        }
+    }
+
+    pub fn adapter(name: &str, adapter: AdapterId, alpha: f64) -> Self {
+        Self {
+            name: name.to_string(),
+            kind: ExpertKind::Adapter { adapter: adapter.0 },
+            alpha,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -228,9 +260,17 @@ impl RunConfig {
                 return Err(invalid("fallback and sequence tries must be at least 1"));
             }
         }
-        if self.method == Method::Soups {
+        let prompt_experts = self
+            .experts
+            .iter()
+            .filter(|e| matches!(e.kind, ExpertKind::Prompt { .. }))
+            .count();
+        if (self.method == Method::Soups
+            || self.reference == Reference::Soup && self.method.uses_experts())
+            && prompt_experts > 0
+        {
             return Err(invalid(
-                "DPO Soups mixes LoRA adapters (one row with Σ α_i B_i A_i); this build has no adapters yet (they arrive with the LoRA issue), so use scr, mod, token-rs or seq-rs with prompt experts",
+                "DPO Soups merges LoRA adapters (one row with Σ α_i B_i A_i); prompt experts cannot be merged: load adapters with --adapter NAME=DIR and weight those",
             ));
         }
         Ok(())
@@ -241,33 +281,52 @@ impl RunConfig {
     }
 }
 
-/// Builds the method's view prompts (token ids): see each policy's module.
-fn view_prompts<B: Backend>(engine: &Engine<B>, cfg: &RunConfig) -> Result<Vec<Vec<u32>>> {
-    let chat = |system: Option<&str>| engine.chat_prompt(system, &cfg.user);
+/// Builds the method's views (prompt ids and adapter mixes): see each policy's module.
+fn view_specs<B: Backend>(engine: &Engine<B>, cfg: &RunConfig) -> Result<Vec<ViewSpec>> {
+    let chat = |system: Option<&str>, mix: Vec<(AdapterId, f32)>| {
+        Ok(ViewSpec {
+            prompt: engine.chat_prompt(system, &cfg.user)?,
+            mix,
+        })
+    };
     let persona = || cfg.persona.as_ref().expect("validated");
+    let adapters = || -> Vec<(AdapterId, f32)> {
+        cfg.experts
+            .iter()
+            .filter_map(|e| match e.kind {
+                ExpertKind::Adapter { adapter } => Some((AdapterId(adapter), e.alpha as f32)),
+                ExpertKind::Prompt { .. } => None,
+            })
+            .collect()
+    };
     let reference = || match cfg.reference {
-        Reference::Plain => chat(None),
-        Reference::Persona => chat(Some(&persona().system_prompt())),
+        Reference::Plain => chat(None, vec![]),
+        Reference::Persona => chat(Some(&persona().system_prompt()), vec![]),
+        Reference::Soup => chat(None, adapters()),
     };
     let experts = || {
         cfg.experts
             .iter()
-            .map(|e| chat(Some(&e.prompt)))
+            .map(|e| match &e.kind {
+                ExpertKind::Prompt { prompt } => chat(Some(prompt), vec![]),
+                ExpertKind::Adapter { adapter } => chat(None, vec![(AdapterId(*adapter), 1.0)]),
+            })
             .collect::<Result<Vec<_>>>()
     };
     Ok(match cfg.method {
-        Method::Base => vec![chat(None)?],
-        Method::Pp => vec![chat(Some(&persona().system_prompt()))?],
+        Method::Base => vec![chat(None, vec![])?],
+        Method::Pp => vec![chat(Some(&persona().system_prompt()), vec![])?],
         Method::Pdd => {
             let p = persona();
-            let mut v = vec![chat(Some(&p.system_prompt()))?];
+            let mut v = vec![chat(Some(&p.system_prompt()), vec![])?];
             for i in 0..p.attributes.len() {
-                v.push(chat(Some(&p.system_prompt_without(i)))?);
+                v.push(chat(Some(&p.system_prompt_without(i)), vec![])?);
             }
             v
         }
+        Method::Soups => vec![chat(None, adapters())?],
         Method::Mod => experts()?,
-        Method::Scr | Method::TokenRs | Method::SeqRs | Method::Soups => {
+        Method::Scr | Method::TokenRs | Method::SeqRs => {
             let mut v = vec![reference()?];
             v.extend(experts()?);
             v
@@ -283,10 +342,11 @@ pub async fn run<B: Backend>(
     sink: &mut dyn FnMut(Event),
 ) -> Result<RunStats> {
     cfg.validate()?;
-    let prompts = view_prompts(engine, cfg)?;
+    let views = view_specs(engine, cfg)?;
     let context = engine.config().context;
-    if let Some(p) = prompts
+    if let Some(p) = views
         .iter()
+        .map(|v| &v.prompt)
         .find(|p| p.len() + cfg.max_tokens.min(16) >= context)
     {
         return Err(Error::ContextOverflow {
@@ -325,7 +385,7 @@ pub async fn run<B: Backend>(
         }
         sink(ev);
     };
-    let mut views = EngineViews::new(&mut engine.backend, &prompts).await?;
+    let mut views = EngineViews::new(&mut engine.backend, &views).await?;
     let prefill = views.prefill;
     let after_prefill = views.cost();
     let alpha = cfg.alpha();
@@ -395,7 +455,9 @@ pub async fn run<B: Backend>(
             )
             .await?
         }
-        Method::Soups => unreachable!("rejected by validate"),
+        Method::Soups => {
+            single::decode(&mut views, &cfg.sampling, limits, &mut rng, &mut decorate).await?
+        }
     };
     let cost = views.cost().since(after_prefill);
     drop(views);

@@ -6,7 +6,7 @@
 
 use std::future::Future;
 
-use crate::backend::{Backend, LogProbs, Readout, RowId, RowStep};
+use crate::backend::{AdapterId, Backend, LogProbs, Readout, RowId, RowStep};
 use crate::{Error, Result};
 
 /// What a decoding method may ask of its views.
@@ -56,6 +56,13 @@ pub struct PrefillStats {
     pub positions_unshared: usize,
 }
 
+/// One view as the engine runs it: its prompt tokens and its LoRA mix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewSpec {
+    pub prompt: Vec<u32>,
+    pub mix: Vec<(AdapterId, f32)>,
+}
+
 /// Views on rows of a backend.
 pub struct EngineViews<'b, B: Backend> {
     backend: &'b mut B,
@@ -71,69 +78,78 @@ fn common_prefix(a: &[u32], b: &[u32]) -> usize {
 }
 
 impl<'b, B: Backend> EngineViews<'b, B> {
-    /// Prefills every prompt: the first alone, then all others in one batched
-    /// call, each forked from the first at their common prefix.
-    pub async fn new(backend: &'b mut B, prompts: &[Vec<u32>]) -> Result<Self> {
-        if prompts.is_empty() || prompts.iter().any(|p| p.is_empty()) {
+    /// Prefills every view: the first alone, then all others in one batched
+    /// call, each forked from the first at their common prefix when both use
+    /// the same adapter mix (a cache computed under other weights is no use).
+    pub async fn new(backend: &'b mut B, views: &[ViewSpec]) -> Result<Self> {
+        if views.is_empty() || views.iter().any(|v| v.prompt.is_empty()) {
             return Err(Error::InvalidInput(
                 "every view needs a non-empty prompt".into(),
             ));
         }
         let context = backend.config().context;
-        if let Some(p) = prompts.iter().find(|p| p.len() >= context) {
+        if let Some(v) = views.iter().find(|v| v.prompt.len() >= context) {
             return Err(Error::ContextOverflow {
-                tokens: p.len(),
+                tokens: v.prompt.len(),
                 context,
             });
         }
         let first = backend.new_row()?;
+        backend.set_row_adapters(first, &views[0].mix)?;
         let mut rows = vec![first];
         let out = backend
             .forward(&[RowStep {
                 row: first,
-                tokens: &prompts[0],
+                tokens: &views[0].prompt,
                 readout: Readout::Last,
             }])
             .await?;
         let mut next = vec![out[0].last().to_vec()];
         let mut prefill = PrefillStats {
-            positions: prompts[0].len(),
-            positions_unshared: prompts.iter().map(Vec::len).sum(),
+            positions: views[0].prompt.len(),
+            positions_unshared: views.iter().map(|v| v.prompt.len()).sum(),
         };
         let mut starts = Vec::new();
-        for p in &prompts[1..] {
-            let shared = common_prefix(&prompts[0], p).min(p.len() - 1);
-            rows.push(if shared > 0 {
+        for v in &views[1..] {
+            let shared = if v.mix == views[0].mix {
+                common_prefix(&views[0].prompt, &v.prompt).min(v.prompt.len() - 1)
+            } else {
+                0
+            };
+            let row = if shared > 0 {
                 backend.fork_row(first, shared)?
             } else {
-                backend.new_row()?
-            });
+                let row = backend.new_row()?;
+                backend.set_row_adapters(row, &v.mix)?;
+                row
+            };
+            rows.push(row);
             starts.push(shared);
-            prefill.positions += p.len() - shared;
+            prefill.positions += v.prompt.len() - shared;
         }
-        if prompts.len() > 1 {
-            let steps: Vec<RowStep> = prompts[1..]
+        if views.len() > 1 {
+            let steps: Vec<RowStep> = views[1..]
                 .iter()
                 .zip(&starts)
                 .zip(&rows[1..])
-                .map(|((p, &s), &row)| RowStep {
+                .map(|((v, &s), &row)| RowStep {
                     row,
-                    tokens: &p[s..],
+                    tokens: &v.prompt[s..],
                     readout: Readout::Last,
                 })
                 .collect();
             let out = backend.forward(&steps).await?;
             next.extend(out.iter().map(|lp| lp.last().to_vec()));
         }
-        let calls = 1 + u64::from(prompts.len() > 1);
+        let calls = 1 + u64::from(views.len() > 1);
         Ok(Self {
             backend,
             rows,
-            prompt_lens: prompts.iter().map(Vec::len).collect(),
+            prompt_lens: views.iter().map(|v| v.prompt.len()).collect(),
             next,
             cost: Cost {
                 forward_calls: calls,
-                row_evaluations: prompts.len() as u64,
+                row_evaluations: views.len() as u64,
             },
             prefill,
         })
