@@ -271,7 +271,7 @@ pub fn run(model: &Path, args: BenchArgs) -> Result<()> {
         })
         .collect();
     let (mut one, mut three, mut three_lora) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..3 {
+    for _ in 0..7 {
         one.push(multi_row_step(&mut engine, &[vec![]], 32)?);
         three.push(multi_row_step(&mut engine, &[vec![], vec![], vec![]], 32)?);
         three_lora.push(multi_row_step(
@@ -326,7 +326,7 @@ pub fn run(model: &Path, args: BenchArgs) -> Result<()> {
     let report = format!(
         "## CPU decode and prefill, side by side\n\nOne thread each (ours is single-threaded; llama.cpp `n_threads=1`), same GGUF ({}), \
          median of {} interleaved repeats, kernels `{}`, {cpu}. Produced by `persona bench`.\n\n{table}{ratios}\n\
-         Batched decode step (one new token per row, 32-token context, medians of 3 interleaved runs of 32 steps): 1 row {one:.2} ms, \
+         Batched decode step (one new token per row, 32-token context, medians of 7 interleaved runs of 32 steps): 1 row {one:.2} ms, \
          3 rows {three:.2} ms (**{:.2}x** the 1-row cost for 3x the rows); 3 rows of which 2 carry their own rank-8 LoRA adapter \
          on all seven projections {three_lora:.2} ms (**{:.2}x** the 3 plain rows).\n",
         model.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),

@@ -196,9 +196,9 @@ pub fn write_section(path: &Path, heading: &str, section: &str) -> Result<()> {
                 .find("\n## ")
                 .map(|i| start + heading.len() + i + 1)
                 .unwrap_or(old.len());
-            format!("{}{}{}", &old[..start], section, &old[end..])
+            format!("{}{}\n\n{}", &old[..start], section.trim_end(), &old[end..])
         }
-        None => format!("{}\n\n{}", old.trim_end(), section),
+        None => format!("{}\n\n{}\n", old.trim_end(), section.trim_end()),
     };
     std::fs::write(path, new)
         .map_err(|e| Error::InvalidInput(format!("writing {}: {e}", path.display())))
