@@ -153,15 +153,12 @@ fn greedy_tokens_equal_llama_cpp() {
     );
 }
 
-#[test]
-fn dequantized_logprobs_match_float64_numpy() {
+/// Max |log-prob − float64| over the top 10 at every position of every
+/// sequence in logprobs_f64.json, failing past `tolerance`.
+fn top10_against_float64(mode: WeightMode, tolerance: f64) -> f64 {
     let file = model_file();
-    let mut backend = CpuBackend::new(
-        &file,
-        &LlamaConfig::from_gguf(&file).unwrap(),
-        WeightMode::Dequantized,
-    )
-    .unwrap();
+    let mut backend =
+        CpuBackend::new(&file, &LlamaConfig::from_gguf(&file).unwrap(), mode).unwrap();
     let mut worst = 0f64;
     for case in fixture("logprobs_f64.json")["cases"].as_array().unwrap() {
         let tokens = ids(&case["ids"]);
@@ -172,30 +169,30 @@ fn dequantized_logprobs_match_float64_numpy() {
             readout: Readout::All,
         }]))
         .unwrap();
-        let (top_ids, top_lps) = (
-            case["top_ids"].as_array().unwrap(),
-            case["top_logprobs"].as_array().unwrap(),
-        );
-        assert_eq!(top_ids.len(), tokens.len());
+        assert_eq!(case["top_ids"].as_array().unwrap().len(), tokens.len());
         for p in 0..tokens.len() {
-            let ours = out[0].position(p);
-            for (id, lp) in ids(&top_ids[p])
+            for (id, lp) in ids(&case["top_ids"][p])
                 .into_iter()
-                .zip(top_lps[p].as_array().unwrap())
+                .zip(case["top_logprobs"][p].as_array().unwrap())
             {
-                let d = (ours[id as usize] as f64 - lp.as_f64().unwrap()).abs();
+                let ours = out[0].position(p)[id as usize] as f64;
+                let d = (ours - lp.as_f64().unwrap()).abs();
                 worst = worst.max(d);
                 assert!(
-                    d <= 1e-4,
-                    "position {p} token {id}: ours {} vs float64 {} (diff {d:e})",
-                    ours[id as usize],
-                    lp
+                    d <= tolerance,
+                    "{mode:?} position {p} token {id}: ours {ours} vs float64 {lp} (diff {d:e})"
                 );
             }
         }
         backend.free_row(row);
     }
-    eprintln!("max |log-prob difference| over the top 10 at every position: {worst:e}");
+    worst
+}
+
+#[test]
+fn dequantized_logprobs_match_float64_numpy() {
+    let worst = top10_against_float64(WeightMode::Dequantized, 1e-4);
+    eprintln!("f32 dequantized: max |log-prob difference| over the top 10 = {worst:e}");
 }
 
 /// The fast path keeps Q4_1/Q8_0 weights but computes in f32: it must give
@@ -203,38 +200,6 @@ fn dequantized_logprobs_match_float64_numpy() {
 /// hold every top-10 log-prob to 1e-3).
 #[test]
 fn quantized_logprobs_match_float64_numpy() {
-    let file = model_file();
-    let mut backend = CpuBackend::new(
-        &file,
-        &LlamaConfig::from_gguf(&file).unwrap(),
-        WeightMode::Quantized,
-    )
-    .unwrap();
-    let mut worst = 0f64;
-    for case in fixture("logprobs_f64.json")["cases"].as_array().unwrap() {
-        let tokens = ids(&case["ids"]);
-        let row = backend.new_row().unwrap();
-        let out = pollster::block_on(backend.forward(&[RowStep {
-            row,
-            tokens: &tokens,
-            readout: Readout::All,
-        }]))
-        .unwrap();
-        for p in 0..tokens.len() {
-            for (id, lp) in ids(&case["top_ids"][p])
-                .into_iter()
-                .zip(case["top_logprobs"][p].as_array().unwrap())
-            {
-                let d = (out[0].position(p)[id as usize] as f64 - lp.as_f64().unwrap()).abs();
-                worst = worst.max(d);
-                assert!(
-                    d <= 1e-3,
-                    "position {p} token {id}: quantized path {} vs float64 {lp}",
-                    out[0].position(p)[id as usize]
-                );
-            }
-        }
-        backend.free_row(row);
-    }
-    eprintln!("quantized path: max |log-prob - float64| over the top 10 = {worst:e}");
+    let worst = top10_against_float64(WeightMode::Quantized, 1e-3);
+    eprintln!("quantized path: max |log-prob difference| over the top 10 = {worst:e}");
 }

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::backend::cpu::{CpuBackend, WeightMode};
 use crate::engine::Engine;
 use crate::model::GgufFile;
-use crate::{Error, Result};
+use crate::Result;
 
 /// `assets/models/SmolLM2-135M-Instruct.Q4_1.gguf` under the project root
 /// (or `$PERSONA_MODEL` when set).
@@ -21,16 +21,7 @@ pub fn default_model_path() -> PathBuf {
 
 /// Reads the file with a progress bar on stderr (hidden when not a terminal).
 pub fn read_model(path: &Path) -> Result<GgufFile> {
-    let mut f = std::fs::File::open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::ModelFile(format!(
-                "no file at {}; run `scripts/setup.sh model` to fetch SmolLM2-135M-Instruct, or pass --model PATH",
-                path.display()
-            ))
-        } else {
-            Error::ModelFile(format!("{}: {e}", path.display()))
-        }
-    })?;
+    let mut f = std::fs::File::open(path).map_err(|e| GgufFile::read_error(path, e))?;
     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = ProgressBar::new(size).with_style(
         ProgressStyle::with_template("loading model {bar:30} {binary_bytes}/{binary_total_bytes}")
@@ -41,7 +32,7 @@ pub fn read_model(path: &Path) -> Result<GgufFile> {
     loop {
         let n = f
             .read(&mut buf)
-            .map_err(|e| Error::ModelFile(format!("{}: {e}", path.display())))?;
+            .map_err(|e| GgufFile::read_error(path, e))?;
         if n == 0 {
             break;
         }

@@ -28,17 +28,20 @@ pub struct RawTensor<'a> {
 impl GgufFile {
     /// Reads a model file from disk.
     pub fn open(path: &std::path::Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::ModelFile(format!(
-                    "no file at {}; run `scripts/setup.sh model` to fetch SmolLM2-135M-Instruct, or pass --model PATH",
-                    path.display()
-                ))
-            } else {
-                Error::ModelFile(format!("{}: {e}", path.display()))
-            }
-        })?;
+        let bytes = std::fs::read(path).map_err(|e| Self::read_error(path, e))?;
         Self::from_bytes(bytes)
+    }
+
+    /// The error for a model file that cannot be read, with what to do.
+    pub fn read_error(path: &std::path::Path, e: std::io::Error) -> Error {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::ModelFile(format!(
+                "no file at {}; run `scripts/setup.sh model` to fetch SmolLM2-135M-Instruct, or pass --model PATH",
+                path.display()
+            ))
+        } else {
+            Error::ModelFile(format!("{}: {e}", path.display()))
+        }
     }
 
     /// Parses a model held in memory; checks that every tensor lies inside the file.
