@@ -5,6 +5,7 @@ mod bench;
 mod bench_methods;
 mod generate;
 mod load;
+mod probe;
 mod run;
 
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Run one persona-steering method (PDD, SCR, baselines), streaming the answer.
     Run(run::RunArgs),
+    /// Score the MBTI probe items under a method's distribution (accuracy per axis).
+    Probe(probe::ProbeArgs),
     /// Measure prefill and decode speed (and llama.cpp's, side by side).
     Bench(bench::BenchArgs),
 }
@@ -51,6 +54,7 @@ pub fn main() -> ExitCode {
         Command::Tokenize { text } => tokenize(&model, &text),
         Command::Generate(args) => generate::run(&model, args),
         Command::Run(args) => run::run(&model, args),
+        Command::Probe(args) => probe::run(&model, args),
         Command::Bench(args) => bench::run(&model, args),
     };
     match result {

@@ -18,14 +18,26 @@ use crate::{Error, Result};
 
 #[derive(Args, Clone)]
 pub struct RunArgs {
+    #[command(flatten)]
+    pub method: MethodArgs,
+    #[arg(long)]
+    pub user: String,
+    #[arg(long, default_value_t = 128)]
+    pub max_tokens: usize,
+    /// Write every event (importance, tokens, chunks, statistics) as JSON.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+}
+
+/// A method and its settings (shared by `run` and `probe`).
+#[derive(Args, Clone)]
+pub struct MethodArgs {
     /// pdd | scr | mod | soups | token-rs | seq-rs | pp | base
     #[arg(long, value_parser = parse_method)]
     pub method: Method,
     /// Persona TOML file, or the name of a preset in assets/personas (e.g. captain_mara_vey).
     #[arg(long)]
     pub persona: Option<String>,
-    #[arg(long)]
-    pub user: String,
     /// Expert weight, repeatable: `--alpha E=1.0 --alpha T=-0.5` (names from --experts).
     #[arg(long = "alpha", value_parser = parse_alpha)]
     pub alpha: Vec<(String, f64)>,
@@ -56,8 +68,6 @@ pub struct RunArgs {
     pub weights: Option<Vec<f64>>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    #[arg(long, default_value_t = 128)]
-    pub max_tokens: usize,
     /// Sample final decisions (Base, PP, PDD, MOD) at this temperature instead of greedily.
     #[arg(long, allow_hyphen_values = true)]
     pub temperature: Option<f32>,
@@ -69,9 +79,6 @@ pub struct RunArgs {
     /// Turn off SCR's prefix salvage.
     #[arg(long)]
     pub no_salvage: bool,
-    /// Write every event (importance, tokens, chunks, statistics) as JSON.
-    #[arg(long)]
-    pub trace: Option<PathBuf>,
 }
 
 fn parse_method(s: &str) -> std::result::Result<Method, String> {
@@ -133,10 +140,15 @@ pub fn find_persona(spec: &str) -> Result<Persona> {
     )))
 }
 
-impl RunArgs {
+impl MethodArgs {
     /// The run configuration, with persona and experts resolved; adapters
     /// named by `--adapter` are loaded into `engine`'s backend.
-    pub fn config(&self, engine: &mut Engine<CpuBackend>) -> Result<RunConfig> {
+    pub fn config(
+        &self,
+        engine: &mut Engine<CpuBackend>,
+        user: &str,
+        max_tokens: usize,
+    ) -> Result<RunConfig> {
         let persona = self.persona.as_deref().map(find_persona).transpose()?;
         let mut experts = Vec::new();
         if !self.alpha.is_empty() {
@@ -178,8 +190,8 @@ impl RunArgs {
             persona,
             experts,
             reference: self.reference,
-            user: self.user.clone(),
-            max_tokens: self.max_tokens,
+            user: user.to_string(),
+            max_tokens,
             seed: self.seed,
             sampling,
             ..RunConfig::default()
@@ -199,7 +211,9 @@ impl RunArgs {
 
 pub fn run(model: &Path, args: RunArgs) -> Result<()> {
     let mut engine = load_engine(model, WeightMode::Quantized)?;
-    let cfg = args.config(&mut engine)?;
+    let cfg = args
+        .method
+        .config(&mut engine, &args.user, args.max_tokens)?;
     let mut events = Vec::new();
     let mut text = String::new();
     let mut out = std::io::stdout().lock();

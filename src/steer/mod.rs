@@ -13,6 +13,7 @@ pub mod events;
 pub mod mod_;
 pub mod pdd;
 pub mod persona;
+pub mod probe;
 pub mod rs;
 pub mod run;
 pub mod score;

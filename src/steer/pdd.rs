@@ -84,6 +84,70 @@ pub fn reweight(
     Reweighted { logp, reward }
 }
 
+/// PIE (step 1): `G` greedily under `T` (view 0), scored under every `T_i`
+/// (views 1..=n) in one call; returns `I_i = log P(G|T) − log P(G|T_i)` and
+/// `G`. The views are rolled back to where they started.
+pub async fn pie<M: ViewModel>(
+    m: &mut M,
+    n: usize,
+    pie_tokens: usize,
+    eos: u32,
+) -> Result<(Vec<f64>, Vec<u32>)> {
+    let start: Vec<Vec<f32>> = (0..=n).map(|v| m.next(v).to_vec()).collect();
+    let base = m.len(0);
+    let mut g = Vec::new();
+    let mut lp_t = 0f64;
+    while g.len() < pie_tokens.max(1) {
+        let lp = m.next(0);
+        let tok = argmax(lp);
+        lp_t += lp[tok as usize] as f64;
+        g.push(tok);
+        if tok == eos || g.len() == pie_tokens.max(1) {
+            break;
+        }
+        m.append(&[(0, &[tok])], Readout::Last).await?;
+    }
+    let items: Vec<(usize, &[u32])> = (1..=n).map(|v| (v, &g[..])).collect();
+    let scored = m.append(&items, Readout::All).await?;
+    let raw: Vec<f64> = (0..n)
+        .map(|i| {
+            let lp_ti: f64 = (0..g.len()).map(|t| if t == 0 { start[i + 1][g[0] as usize] } else { scored[i].position(t - 1)[g[t] as usize] } as f64).sum();
+            lp_t - lp_ti
+        })
+        .collect();
+    for (v, next) in start.into_iter().enumerate() {
+        m.truncate(v, base, next)?;
+    }
+    Ok((raw, g))
+}
+
+/// Step 2: the weights the decoder uses (scaled PIE, or the sliders) and the
+/// selected attributes (top-K, or every non-zero slider).
+pub fn weights_and_selection(raw: &[f64], cfg: &PddConfig) -> Result<(Vec<f64>, Vec<usize>)> {
+    let n = raw.len();
+    Ok(match &cfg.weights {
+        Some(w) => {
+            if w.len() != n {
+                return Err(Error::InvalidInput(format!(
+                    "{} importance weights for {n} attributes",
+                    w.len()
+                )));
+            }
+            (w.clone(), (0..n).filter(|&i| w[i] != 0.0).collect())
+        }
+        None => {
+            let l1: f64 = raw.iter().map(|x| x.abs()).sum();
+            let w: Vec<f64> = if cfg.unit_importance && l1 > 0.0 {
+                raw.iter().map(|x| x / l1).collect()
+            } else {
+                raw.to_vec()
+            };
+            let sel = select_top_k(&w, cfg.top_k);
+            (w, sel)
+        }
+    })
+}
+
 pub async fn decode<M: ViewModel>(
     m: &mut M,
     attributes: &[String],
@@ -100,57 +164,8 @@ pub async fn decode<M: ViewModel>(
             m.views()
         )));
     }
-    // 1. PIE: G greedily under T, then scored under every T_i in one call.
-    let start: Vec<Vec<f32>> = (0..=n).map(|v| m.next(v).to_vec()).collect();
-    let mut g = Vec::new();
-    let mut lp_t = 0f64;
-    while g.len() < cfg.pie_tokens.max(1) {
-        let lp = m.next(0);
-        let tok = argmax(lp);
-        lp_t += lp[tok as usize] as f64;
-        g.push(tok);
-        if tok == limits.eos || g.len() == cfg.pie_tokens.max(1) {
-            break;
-        }
-        m.append(&[(0, &[tok])], Readout::Last).await?;
-    }
-    let items: Vec<(usize, &[u32])> = (1..=n).map(|v| (v, &g[..])).collect();
-    let scored = m.append(&items, Readout::All).await?;
-    let raw: Vec<f64> = (0..n)
-        .map(|i| {
-            let lp_ti: f64 = (0..g.len()).map(|t| if t == 0 { start[i + 1][g[0] as usize] } else { scored[i].position(t - 1)[g[t] as usize] } as f64).sum();
-            lp_t - lp_ti
-        })
-        .collect();
-    for (v, next) in start.iter().enumerate() {
-        m.truncate(v, 0, next.clone())?;
-    }
-
-    // 2. Weights and selection.
-    let (weights, selected) = match &cfg.weights {
-        Some(w) => {
-            if w.len() != n {
-                return Err(Error::InvalidInput(format!(
-                    "{} importance weights for {n} attributes",
-                    w.len()
-                )));
-            }
-            (
-                w.clone(),
-                (0..n).filter(|&i| w[i] != 0.0).collect::<Vec<_>>(),
-            )
-        }
-        None => {
-            let l1: f64 = raw.iter().map(|x| x.abs()).sum();
-            let w = if cfg.unit_importance && l1 > 0.0 {
-                raw.iter().map(|x| x / l1).collect()
-            } else {
-                raw.clone()
-            };
-            let sel = select_top_k(&w, cfg.top_k);
-            (w, sel)
-        }
-    };
+    let (raw, g) = pie(m, n, cfg.pie_tokens, limits.eos).await?;
+    let (weights, selected) = weights_and_selection(&raw, cfg)?;
     sink(Event::Importance {
         attributes: attributes.to_vec(),
         raw,

@@ -282,7 +282,7 @@ impl RunConfig {
 }
 
 /// Builds the method's views (prompt ids and adapter mixes): see each policy's module.
-fn view_specs<B: Backend>(engine: &Engine<B>, cfg: &RunConfig) -> Result<Vec<ViewSpec>> {
+pub(crate) fn view_specs<B: Backend>(engine: &Engine<B>, cfg: &RunConfig) -> Result<Vec<ViewSpec>> {
     let chat = |system: Option<&str>, mix: Vec<(AdapterId, f32)>| {
         Ok(ViewSpec {
             prompt: engine.chat_prompt(system, &cfg.user)?,

@@ -1,0 +1,181 @@
+//! Axis probes (MPG paper §4, its MBTI evaluation; issue "LoRA experts",
+//! `persona probe`): items of a prompt and two completions, one per pole of
+//! an axis, scored by teacher-forced log-likelihood under a method's
+//! distribution. Accuracy is the share of items whose first-pole completion
+//! is the more likely one; the margin is the mean log-likelihood difference.
+//!
+//! Each method's distribution: Base, PP, Soups — the view itself; MOD — the
+//! per-token normalised `exp(Σ α_i log π_di)`; SCR, Token-RS, Seq-RS — the MPG
+//! target `π_ref(y) · max(0, Σ α_i r_i(y))` (unnormalised: the normaliser
+//! depends on the prompt only, so it cancels between the two completions);
+//! PDD — its reweighted per-token distribution, with importance from PIE.
+
+use serde::{Deserialize, Serialize};
+
+use super::mod_::mod_logp;
+use super::pdd::{pie, reweight, weights_and_selection};
+use super::run::{view_specs, Method, RunConfig};
+use super::score::log_score;
+use super::view_model::{EngineViews, ViewModel};
+use crate::backend::{Backend, Readout};
+use crate::engine::Engine;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeItem {
+    pub axis: String,
+    pub prompt: String,
+    /// The completion in the axis's first pole's style.
+    pub a: String,
+    /// The same content in the second pole's style.
+    pub b: String,
+}
+
+/// Items from JSON lines.
+pub fn items_from_jsonl(text: &str) -> Result<Vec<ProbeItem>> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| Error::InvalidInput(format!("probe item on line {}: {e}", i + 1)))
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AxisScore {
+    pub axis: String,
+    pub items: usize,
+    /// Share of items where the first pole's completion is more likely.
+    pub accuracy: f64,
+    /// Mean of `log p(a) − log p(b)`, nats.
+    pub margin: f64,
+}
+
+/// Log-likelihood of each completion under the method's distribution, for one prompt.
+pub async fn score_item<B: Backend>(
+    engine: &mut Engine<B>,
+    cfg: &RunConfig,
+    item: &ProbeItem,
+) -> Result<(f64, f64)> {
+    let cfg = RunConfig {
+        user: item.prompt.clone(),
+        ..cfg.clone()
+    };
+    cfg.validate()?;
+    let views = view_specs(engine, &cfg)?;
+    let completions = [
+        engine.tokenizer.encode(&item.a)?,
+        engine.tokenizer.encode(&item.b)?,
+    ];
+    if completions.iter().any(|c| c.is_empty()) {
+        return Err(Error::InvalidInput(format!(
+            "probe item '{}' has an empty completion",
+            item.prompt
+        )));
+    }
+    let eos = engine.tokenizer.eos_id;
+    let mut m = EngineViews::new(&mut engine.backend, &views).await?;
+    let n = m.views();
+    // PDD: importance once per prompt.
+    let pdd = if cfg.method == Method::Pdd {
+        let (raw, _) = pie(&mut m, n - 1, cfg.pdd.pie_tokens, eos).await?;
+        Some(weights_and_selection(&raw, &cfg.pdd)?)
+    } else {
+        None
+    };
+    let start: Vec<Vec<f32>> = (0..n).map(|v| m.next(v).to_vec()).collect();
+    let alpha: Vec<f64> = cfg.experts.iter().map(|e| e.alpha).collect();
+    let mut out = [0f64; 2];
+    for (c, ids) in completions.iter().enumerate() {
+        // Next-token distributions of every view before each completion token.
+        let items: Vec<(usize, &[u32])> = (0..n).map(|v| (v, &ids[..ids.len() - 1])).collect();
+        let dists: Vec<Vec<Vec<f32>>> = if ids.len() > 1 {
+            let lps = m.append(&items, Readout::All).await?;
+            (0..n)
+                .map(|v| {
+                    std::iter::once(start[v].clone())
+                        .chain((0..ids.len() - 1).map(|t| lps[v].position(t).to_vec()))
+                        .collect()
+                })
+                .collect()
+        } else {
+            (0..n).map(|v| vec![start[v].clone()]).collect()
+        };
+        let lp = |v: usize, t: usize| dists[v][t][ids[t] as usize] as f64;
+        out[c] = match cfg.method {
+            Method::Base | Method::Pp | Method::Soups => (0..ids.len()).map(|t| lp(0, t)).sum(),
+            Method::Mod => (0..ids.len())
+                .map(|t| {
+                    let refs: Vec<&[f32]> = (0..n).map(|v| dists[v][t].as_slice()).collect();
+                    mod_logp(&refs, &alpha)[ids[t] as usize]
+                })
+                .sum(),
+            Method::Scr | Method::TokenRs | Method::SeqRs => {
+                let ref_ll: f64 = (0..ids.len()).map(|t| lp(0, t)).sum();
+                let ratios: Vec<f64> = (1..n)
+                    .map(|v| (0..ids.len()).map(|t| lp(v, t)).sum::<f64>() - ref_ll)
+                    .collect();
+                ref_ll + log_score(&alpha, &ratios)
+            }
+            Method::Pdd => {
+                let (weights, selected) = pdd.as_ref().expect("computed above");
+                let w: Vec<f64> = selected.iter().map(|&i| weights[i]).collect();
+                let mut delta = vec![0f64; selected.len()];
+                let mut ll = 0f64;
+                for t in 0..ids.len() {
+                    let loo: Vec<&[f32]> = selected
+                        .iter()
+                        .map(|&i| dists[i + 1][t].as_slice())
+                        .collect();
+                    let rw = reweight(&dists[0][t], &loo, &delta, &w, cfg.pdd.beta);
+                    ll += rw.logp[ids[t] as usize];
+                    delta = loo
+                        .iter()
+                        .map(|l| dists[0][t][ids[t] as usize] as f64 - l[ids[t] as usize] as f64)
+                        .collect();
+                }
+                ll
+            }
+        };
+        for (v, next) in start.iter().enumerate() {
+            m.truncate(v, 0, next.clone())?;
+        }
+    }
+    Ok((out[0], out[1]))
+}
+
+/// Accuracy and margin per axis over `items`.
+pub async fn probe<B: Backend>(
+    engine: &mut Engine<B>,
+    cfg: &RunConfig,
+    items: &[ProbeItem],
+    on_item: &mut dyn FnMut(usize),
+) -> Result<Vec<AxisScore>> {
+    let mut axes: Vec<AxisScore> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let (a, b) = score_item(engine, cfg, item).await?;
+        let k = match axes.iter().position(|s| s.axis == item.axis) {
+            Some(k) => k,
+            None => {
+                axes.push(AxisScore {
+                    axis: item.axis.clone(),
+                    ..AxisScore::default()
+                });
+                axes.len() - 1
+            }
+        };
+        let s = &mut axes[k];
+        s.items += 1;
+        s.accuracy += f64::from(u8::from(a > b));
+        // An empty MPG target (−∞ for both) counts as no margin.
+        s.margin += if (a - b).is_finite() { a - b } else { 0.0 };
+        on_item(i);
+    }
+    for s in &mut axes {
+        s.accuracy /= s.items as f64;
+        s.margin /= s.items as f64;
+    }
+    Ok(axes)
+}
