@@ -43,6 +43,11 @@ pub fn items_from_jsonl(text: &str) -> Result<Vec<ProbeItem>> {
         .collect()
 }
 
+/// The shipped MBTI items (assets/probe/mbti.jsonl), compiled in for the browser.
+pub fn builtin_items() -> Vec<ProbeItem> {
+    items_from_jsonl(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/probe/mbti.jsonl"))).expect("shipped probe items parse")
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AxisScore {
     pub axis: String,
@@ -178,4 +183,28 @@ pub async fn probe<B: Backend>(
         s.margin /= s.items as f64;
     }
     Ok(axes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_items_cover_four_axes_with_at_least_40_each() {
+        let items = builtin_items();
+        for axis in ["E-I", "S-N", "T-F", "J-P"] {
+            let n = items.iter().filter(|i| i.axis == axis).count();
+            assert!(n >= 40, "{axis}: {n} items");
+        }
+        let mut prompts: Vec<&str> = items.iter().map(|i| i.prompt.as_str()).collect();
+        prompts.sort_unstable();
+        prompts.dedup();
+        assert_eq!(prompts.len(), items.len(), "prompts are distinct");
+    }
+
+    #[test]
+    fn bad_lines_name_their_line() {
+        let err = items_from_jsonl("{\"axis\":\"E-I\",\"prompt\":\"p\",\"a\":\"x\",\"b\":\"y\"}\nnot json").unwrap_err();
+        assert!(err.to_string().contains("line 2"));
+    }
 }
