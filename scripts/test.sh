@@ -20,3 +20,5 @@ echo "== wasm build (trunk)"
 tests/e2e/build.sh
 echo "== browser end-to-end (headless Chromium)"
 node tests/e2e/chat.test.mjs
+echo "== browser end-to-end: steering methods (headless Chromium)"
+node tests/e2e/methods.test.mjs

@@ -9,6 +9,10 @@ use super::state::{AppState, Banner};
 /// Title and advice for an error `kind` from the worker or the page.
 pub fn describe(kind: &str, message: &str) -> Banner {
     let (title, hint) = match kind {
+        "invalid_input" if !message.contains("message is empty") => (
+            "Those method settings can't run",
+            "Change the method, persona or weights (or “Advanced settings”), then send again.",
+        ),
         "invalid_input" => (
             "That message can't be sent",
             "Type a message in the box below, then press Enter or Send.",

@@ -11,8 +11,11 @@ use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
 use super::conversation::{near_bottom, scroll_log_to_end};
-use super::state::{AnswerStats, AppState, GenStatus, LoadStatus, Role};
+use super::state::{
+    AnswerStats, AppState, ChunkInfo, GenStatus, ImportanceInfo, LoadStatus, Role, TokenInfo,
+};
 use crate::engine::GenerationSummary;
+use crate::steer::Event as SteerEvent;
 use crate::worker::protocol::{Command, Event};
 
 /// The model, relative to the page; `?model=<url>` overrides it.
@@ -283,6 +286,10 @@ impl Client {
                 }
             }
             Event::Done { summary } => self.finish(summary),
+            Event::Trace {
+                event,
+                proposed_text,
+            } => self.on_trace(event, proposed_text),
             Event::Error { kind, message } => {
                 if kind == "panic" {
                     // The worker is dying; its `error` event will be ignored.
@@ -306,6 +313,90 @@ impl Client {
                 self.abort_answer();
                 state.show_error(&kind, &message);
             }
+        }
+    }
+
+    fn on_trace(self, event: SteerEvent, proposed_text: Vec<String>) {
+        let state = self.state;
+        let Some(turn) = state.streaming_turn() else {
+            return;
+        };
+        let Some(trace) = turn.steer.clone() else {
+            return;
+        };
+        let follow = near_bottom();
+        match event {
+            SteerEvent::Importance {
+                attributes,
+                raw,
+                weights,
+                selected,
+                ..
+            } => trace.importance.set(Some(ImportanceInfo {
+                attributes,
+                raw,
+                weights,
+                selected,
+            })),
+            SteerEvent::Token {
+                index,
+                text,
+                reward,
+                rewards,
+                top,
+                chunk,
+                ..
+            } => {
+                if trace.first_ms.with_untracked(Option::is_none) {
+                    trace.first_ms.set(Some(js_sys::Date::now()));
+                }
+                if !text.is_empty() {
+                    turn.text.update(|t| t.push_str(&text));
+                }
+                trace.tokens.update(|v| {
+                    v.push(TokenInfo {
+                        index,
+                        text,
+                        reward,
+                        rewards,
+                        top,
+                        chunk,
+                    })
+                });
+                if matches!(state.generation.get_untracked(), GenStatus::Prefill { .. }) {
+                    state.generation.set(GenStatus::Streaming);
+                }
+            }
+            SteerEvent::Chunk {
+                index,
+                proposed,
+                accepted,
+                log_m,
+                fallback,
+                forced,
+                ..
+            } => {
+                let mut texts = proposed_text;
+                texts.resize(proposed.len(), String::new());
+                trace.chunks.update(|c| {
+                    c.push(ChunkInfo {
+                        index,
+                        texts,
+                        accepted,
+                        fallback,
+                        forced,
+                        log_m,
+                    })
+                });
+            }
+            SteerEvent::Done { stats } => {
+                trace.stats.set(Some(stats));
+                turn.streaming.set(false);
+                state.generation.set(GenStatus::Idle);
+            }
+        }
+        if follow {
+            scroll_log_to_end();
         }
     }
 

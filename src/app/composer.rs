@@ -8,9 +8,11 @@ use web_sys::KeyboardEvent;
 
 use super::client::Client;
 use super::conversation::scroll_log_to_end;
+use super::methods;
 use super::settings;
-use super::state::{AppState, GenStatus, LoadStatus, Role, Turn};
-use crate::worker::protocol::{Command, GenerateRequest};
+use super::state::{AppState, GenStatus, LoadStatus, Role, SteerTrace, Turn};
+use crate::steer::Method;
+use crate::worker::protocol::{Command, GenerateRequest, RunRequest};
 
 /// Sends the draft (even an empty one: the engine answers with a readable error).
 pub fn send(state: AppState, client: Client) {
@@ -36,6 +38,9 @@ pub fn send(state: AppState, client: Client) {
             );
             return;
         }
+    }
+    if state.settings.method.get_untracked() != Method::Base {
+        return send_run(state, client);
     }
     let (max_tokens, sampling) = match settings::parse(&state.settings) {
         Ok(v) => v,
@@ -70,6 +75,34 @@ pub fn send(state: AppState, client: Client) {
         max_tokens,
         sampling,
     }));
+}
+
+/// Sends the draft to a steering method: one user message, the method's
+/// settings; the answer carries a trace (rewards, importance, chunks).
+fn send_run(state: AppState, client: Client) {
+    let text = state.draft.get_untracked();
+    let (config, experts) = match methods::run_config(&state.settings, &text) {
+        Ok(v) => v,
+        Err(message) => {
+            state.show_error("invalid_settings", &message);
+            return;
+        }
+    };
+    let user = Turn::new(state.fresh_id(), Role::User, &text);
+    let mut answer = Turn::new(state.fresh_id(), Role::Assistant, "");
+    answer.steer = Some(SteerTrace::new(config.method, experts));
+    answer.streaming.set(true);
+    state.banner.set(None);
+    state.turns.update(|turns| {
+        turns.push(user);
+        turns.push(answer);
+    });
+    state.draft.set(String::new());
+    state.generation.set(GenStatus::Prefill {
+        prompt_tokens: None,
+    });
+    scroll_log_to_end();
+    client.send(&Command::Run(RunRequest { config }));
 }
 
 #[component]

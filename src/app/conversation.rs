@@ -7,6 +7,7 @@ use wasm_bindgen::JsCast;
 
 use super::format;
 use super::state::{AnswerStats, AppState, GenStatus, Role, Turn};
+use super::trace;
 use crate::engine::StopReason;
 
 const LOG_ID: &str = "log";
@@ -64,6 +65,10 @@ pub fn Conversation() -> impl IntoView {
 fn TurnView(turn: Turn) -> impl IntoView {
     let state = expect_context::<AppState>();
     let role = turn.role;
+    let is_pdd = turn
+        .steer
+        .as_ref()
+        .is_some_and(|t| t.method == crate::steer::Method::Pdd);
     let text = turn.text.clone();
     let streaming = turn.streaming.clone();
     let stats = turn.stats.clone();
@@ -96,6 +101,7 @@ fn TurnView(turn: Turn) -> impl IntoView {
                     prompt_tokens: Some(n),
                 } => format!("Reading the prompt ({n} tokens)…"),
                 GenStatus::Cancelling => "Stopping…".to_string(),
+                _ if is_pdd => "Measuring attribute importance (PIE)…".to_string(),
                 _ => "Thinking…".to_string(),
             };
             Some(view! { <span class="pending">{what}</span> })
@@ -126,6 +132,34 @@ fn TurnView(turn: Turn) -> impl IntoView {
         }
     };
     let streaming_attr = streaming.clone();
+    if let Some(steer) = turn.steer.clone() {
+        let method = steer.method.name();
+        let label = format!("SmolLM2 · {}", super::methods::label(steer.method));
+        return view! {
+            <li
+                class="turn assistant steered"
+                data-role=role.as_str()
+                data-method=method
+                data-state=move || if streaming_attr.get() { "streaming" } else { "done" }
+            >
+                <p class="who">{label}</p>
+                {trace::importance_view(steer.clone())}
+                <div
+                    class="bubble"
+                    aria-live="polite"
+                    aria-busy=move || if streaming.get() { "true" } else { "false" }
+                >
+                    {pending}
+                    <span class="text">{trace::tokens_view(steer.clone())}</span>
+                    {trace::tooltip_view(steer.clone())}
+                </div>
+                {trace::legend_view(steer.clone())}
+                {trace::chunks_view(steer.clone())}
+                {trace::stats_view(steer, turn.streaming.clone())}
+            </li>
+        }
+        .into_any();
+    }
     view! {
         <li
             class=format!("turn {}", role.as_str())
@@ -144,6 +178,7 @@ fn TurnView(turn: Turn) -> impl IntoView {
             {meta}
         </li>
     }
+    .into_any()
 }
 
 fn stop_words(stop: StopReason) -> &'static str {

@@ -5,16 +5,19 @@
 //!
 //! Map: `state` (signals), `client` (the worker connection), and one file
 //! per part of the page: `progress`, `banner`, `settings`, `conversation`,
-//! `composer`; `format` holds text formatters.
+//! `composer`, `methods` (the method picker) and `trace` (how a steered
+//! answer is drawn); `format` holds text formatters.
 
 pub mod banner;
 pub mod client;
 pub mod composer;
 pub mod conversation;
 pub mod format;
+pub mod methods;
 pub mod progress;
 pub mod settings;
 pub mod state;
+pub mod trace;
 
 use leptos::prelude::*;
 
@@ -22,6 +25,7 @@ use banner::ErrorBanner;
 use client::Client;
 use composer::Composer;
 use conversation::Conversation;
+use methods::MethodPanel;
 use progress::ModelStatus;
 use settings::SettingsPanel;
 use state::AppState;
@@ -65,6 +69,7 @@ pub fn App() -> impl IntoView {
                     <Composer />
                 </main>
                 <aside class="side">
+                    <MethodPanel />
                     <SettingsPanel />
                 </aside>
             </div>

@@ -4,8 +4,10 @@
 
 use leptos::prelude::*;
 
+use super::methods;
 use super::state::{AppState, Settings};
 use crate::engine::Sampling;
+use crate::steer::Method;
 
 /// Largest answer length the page offers.
 pub const MAX_TOKENS_LIMIT: usize = 2048;
@@ -40,14 +42,7 @@ pub fn parse(settings: &Settings) -> Result<(usize, Sampling), String> {
         .ok()
         .filter(|p| *p > 0.0 && *p <= 1.0)
         .ok_or("top-p must be a number above 0 and at most 1 (try 0.9)")?;
-    let seed = settings
-        .seed
-        .get_untracked()
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|s| *s < (1u64 << 53))
-        .ok_or("the seed must be a whole number from 0 to 9007199254740991")?;
+    let seed = parse_seed(settings)?;
     Ok((
         max_tokens,
         Sampling::TopP {
@@ -58,11 +53,25 @@ pub fn parse(settings: &Settings) -> Result<(usize, Sampling), String> {
     ))
 }
 
+/// The seed as typed (also used by greedy runs of the sampling methods).
+pub fn parse_seed(settings: &Settings) -> Result<u64, String> {
+    settings
+        .seed
+        .get_untracked()
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|s| *s < (1u64 << 53))
+        .ok_or_else(|| "the seed must be a whole number from 0 to 9007199254740991".to_string())
+}
+
 #[component]
 pub fn SettingsPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let s = state.settings;
     let sampling_off = move || s.greedy.get();
+    let seed_off = move || s.greedy.get() && !methods::samples(s.method.get());
+    let method = move || s.method.get();
     view! {
         <section class="settings" aria-label="Settings">
             <div class="field">
@@ -119,7 +128,7 @@ pub fn SettingsPanel() -> impl IntoView {
                                 inputmode="numeric"
                                 step="1"
                                 min="0"
-                                disabled=sampling_off
+                                disabled=seed_off
                                 bind:value=s.seed
                             />
                         </div>
@@ -135,7 +144,31 @@ pub fn SettingsPanel() -> impl IntoView {
                                 bind:value=s.max_tokens
                             />
                         </div>
+                        <Show when=move || method() == Method::Scr>
+                            <div class="field">
+                                <label for="chunk-k">"Chunk size k"</label>
+                                <input id="chunk-k" type="number" inputmode="numeric" step="1" min="1" max="16" bind:value=s.k />
+                            </div>
+                        </Show>
+                        <Show when=move || method() == Method::Pdd>
+                            <div class="field">
+                                <label for="beta">"β (reward strength)"</label>
+                                <input id="beta" type="number" inputmode="decimal" step="0.1" min="0.1" bind:value=s.beta />
+                            </div>
+                            <div class="field">
+                                <label for="top-k">"K (attributes used)"</label>
+                                <input id="top-k" type="number" inputmode="numeric" step="1" min="1" max="16" bind:value=s.top_k />
+                            </div>
+                        </Show>
                     </div>
+                    <p class="help">
+                        {move || match method() {
+                            Method::Scr => "k: tokens proposed per chunk (larger is faster when accepted, costlier when rejected). Temperature and top-p, when sampling, also shape the proposals.",
+                            Method::Pdd => "β scales the persona reward added to the persona prompt's log-probs; K is how many of the most important attributes are used.",
+                            Method::TokenRs | Method::SeqRs => "The seed drives the proposals and the accept/reject draws: the same seed and weights give the same answer.",
+                            _ => "",
+                        }}
+                    </p>
                     <p class="help">
                         {move || {
                             if s.greedy.get() {

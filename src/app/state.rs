@@ -5,7 +5,72 @@
 use leptos::prelude::*;
 
 use crate::engine::StopReason;
+use crate::steer::events::Alternative;
+use crate::steer::{Method, RunStats};
 use crate::worker::protocol::WireMessage;
+
+/// One emitted token of a steered answer, as the trace described it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenInfo {
+    pub index: usize,
+    pub text: String,
+    pub reward: Option<f64>,
+    pub rewards: Vec<f64>,
+    pub top: Vec<Alternative>,
+    pub chunk: Option<usize>,
+}
+
+/// PDD's importance pass (PIE).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportanceInfo {
+    pub attributes: Vec<String>,
+    pub raw: Vec<f64>,
+    pub weights: Vec<f64>,
+    pub selected: Vec<usize>,
+}
+
+/// One SCR chunk decision, with the proposed tokens spelled out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkInfo {
+    pub index: usize,
+    pub texts: Vec<String>,
+    pub accepted: usize,
+    pub fallback: bool,
+    pub forced: bool,
+    pub log_m: f64,
+}
+
+/// The trace of a steered answer (every method but the plain chat).
+#[derive(Debug, Clone)]
+pub struct SteerTrace {
+    pub method: Method,
+    /// Names of the per-expert rewards (expert methods), in order.
+    pub experts: Vec<String>,
+    pub tokens: ArcRwSignal<Vec<TokenInfo>>,
+    pub importance: ArcRwSignal<Option<ImportanceInfo>>,
+    pub chunks: ArcRwSignal<Vec<ChunkInfo>>,
+    pub stats: ArcRwSignal<Option<RunStats>>,
+    /// When the first token arrived (ms), for the live rate.
+    pub first_ms: ArcRwSignal<Option<f64>>,
+    /// The token whose tooltip is open: (index, its left and top in px in
+    /// the bubble); the tooltip opens above it.
+    pub hover: ArcRwSignal<Option<(usize, f64, f64)>>,
+}
+
+impl SteerTrace {
+    pub fn new(method: Method, experts: Vec<String>) -> Self {
+        Self {
+            method,
+            experts,
+            tokens: ArcRwSignal::new(Vec::new()),
+            importance: ArcRwSignal::new(None),
+            chunks: ArcRwSignal::new(Vec::new()),
+            stats: ArcRwSignal::new(None),
+            first_ms: ArcRwSignal::new(None),
+            hover: ArcRwSignal::new(None),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -43,6 +108,8 @@ pub struct Turn {
     /// Live decode speed while streaming.
     pub live_tps: ArcRwSignal<Option<f64>>,
     pub streaming: ArcRwSignal<bool>,
+    /// Set for answers of a steering method (not the plain chat).
+    pub steer: Option<SteerTrace>,
 }
 
 impl Turn {
@@ -54,6 +121,7 @@ impl Turn {
             stats: ArcRwSignal::new(None),
             live_tps: ArcRwSignal::new(None),
             streaming: ArcRwSignal::new(false),
+            steer: None,
         }
     }
 
@@ -132,6 +200,16 @@ pub struct Settings {
     pub top_p: RwSignal<String>,
     pub seed: RwSignal<String>,
     pub max_tokens: RwSignal<String>,
+    /// The decoding method; `Base` is the plain multi-turn chat.
+    pub method: RwSignal<Method>,
+    /// Index into `Persona::builtin()` (PP, PDD).
+    pub persona: RwSignal<usize>,
+    /// α per prompt expert, in `builtin_experts()` order (SCR, MOD, RS).
+    pub alphas: RwSignal<Vec<f64>>,
+    /// SCR chunk size k, PDD's β and top-K, as typed.
+    pub k: RwSignal<String>,
+    pub beta: RwSignal<String>,
+    pub top_k: RwSignal<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -160,6 +238,12 @@ impl AppState {
                 top_p: RwSignal::new("0.9".into()),
                 seed: RwSignal::new("42".into()),
                 max_tokens: RwSignal::new("256".into()),
+                method: RwSignal::new(Method::Base),
+                persona: RwSignal::new(0),
+                alphas: RwSignal::new(super::methods::default_alphas()),
+                k: RwSignal::new("4".into()),
+                beta: RwSignal::new("1.0".into()),
+                top_k: RwSignal::new("2".into()),
             },
             next_id: StoredValue::new(0),
         }

@@ -45,7 +45,11 @@ pub fn items_from_jsonl(text: &str) -> Result<Vec<ProbeItem>> {
 
 /// The shipped MBTI items (assets/probe/mbti.jsonl), compiled in for the browser.
 pub fn builtin_items() -> Vec<ProbeItem> {
-    items_from_jsonl(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/probe/mbti.jsonl"))).expect("shipped probe items parse")
+    items_from_jsonl(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/probe/mbti.jsonl"
+    )))
+    .expect("shipped probe items parse")
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -204,7 +208,10 @@ mod tests {
 
     #[test]
     fn bad_lines_name_their_line() {
-        let err = items_from_jsonl("{\"axis\":\"E-I\",\"prompt\":\"p\",\"a\":\"x\",\"b\":\"y\"}\nnot json").unwrap_err();
+        let err = items_from_jsonl(
+            "{\"axis\":\"E-I\",\"prompt\":\"p\",\"a\":\"x\",\"b\":\"y\"}\nnot json",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("line 2"));
     }
 }

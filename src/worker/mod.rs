@@ -9,7 +9,9 @@ pub mod engine_error;
 pub mod loader;
 pub mod protocol;
 pub mod session;
+pub mod steer_run;
 pub mod yield_now;
+pub mod yielding;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -22,10 +24,10 @@ use crate::backend::cpu::{CpuBackend, WeightMode};
 use crate::backend::Backend;
 use crate::engine::clock::now_ms;
 use crate::engine::Engine;
-use crate::model::GgufFile;
+use crate::model::{GgufFile, Tokenizer};
 use engine_error::WorkerError;
 use loader::CacheOutcome;
-use protocol::{Command, Event, GenerateRequest};
+use protocol::{Command, Event, GenerateRequest, RunRequest};
 
 /// Posts one event to the page (dropped with a console note if it cannot be encoded).
 pub fn post(event: &Event) {
@@ -52,8 +54,11 @@ enum Job {
 #[derive(Default)]
 struct State {
     engine: RefCell<Option<Engine<CpuBackend>>>,
+    /// A second tokenizer: spells out SCR's proposed tokens while the
+    /// engine (and its tokenizer) is lent to a steering run.
+    decoder: RefCell<Option<Rc<Tokenizer>>>,
     job: Cell<Job>,
-    cancel: Cell<bool>,
+    cancel: Rc<Cell<bool>>,
 }
 
 /// Entry point of the worker binary.
@@ -99,24 +104,36 @@ fn handle(state: &Rc<State>, command: Command) {
                 state.job.set(Job::Idle);
             });
         }
-        Command::Generate(req) => {
-            match state.job.get() {
-                Job::Generating => return post(&busy_error()),
-                Job::Loading => return post(&not_ready()),
-                Job::Idle if state.engine.borrow().is_none() => return post(&not_ready()),
-                Job::Idle => {}
-            }
-            state.job.set(Job::Generating);
-            state.cancel.set(false);
-            let state = state.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                if let Err(e) = generate(&state, req).await {
-                    post(&e.event());
-                }
-                state.job.set(Job::Idle);
-            });
-        }
+        Command::Generate(req) => start_job(state, Request::Generate(req)),
+        Command::Run(req) => start_job(state, Request::Run(req)),
     }
+}
+
+enum Request {
+    Generate(GenerateRequest),
+    Run(RunRequest),
+}
+
+fn start_job(state: &Rc<State>, request: Request) {
+    match state.job.get() {
+        Job::Generating => return post(&busy_error()),
+        Job::Loading => return post(&not_ready()),
+        Job::Idle if state.engine.borrow().is_none() => return post(&not_ready()),
+        Job::Idle => {}
+    }
+    state.job.set(Job::Generating);
+    state.cancel.set(false);
+    let state = state.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let result = match request {
+            Request::Generate(req) => generate(&state, req).await,
+            Request::Run(req) => steer(&state, req).await,
+        };
+        if let Err(e) = result {
+            post(&e.event());
+        }
+        state.job.set(Job::Idle);
+    });
 }
 
 fn not_ready() -> Event {
@@ -137,8 +154,9 @@ async fn load(state: &State, url: &str) -> Result<(), WorkerError> {
     let t0 = now_ms();
     // Drop any previous engine before building the new one (memory).
     state.engine.borrow_mut().take();
+    state.decoder.borrow_mut().take();
     let mut skip_cache = false;
-    let (engine, cache, size) = loop {
+    let ((engine, decoder), cache, size) = loop {
         let loaded = loader::load_model(url, skip_cache, &mut |loaded, total, from_cache| {
             post(&Event::Progress {
                 loaded,
@@ -170,6 +188,7 @@ async fn load(state: &State, url: &str) -> Result<(), WorkerError> {
     };
     let backend = engine.backend.name();
     *state.engine.borrow_mut() = Some(engine);
+    *state.decoder.borrow_mut() = decoder.map(Rc::new);
     post(&Event::Ready {
         backend,
         load_ms: now_ms() - t0,
@@ -179,10 +198,12 @@ async fn load(state: &State, url: &str) -> Result<(), WorkerError> {
     Ok(())
 }
 
-/// Parses the GGUF and builds the CPU engine (quantized weights).
-fn prepare(bytes: Vec<u8>) -> crate::Result<Engine<CpuBackend>> {
+/// Parses the GGUF and builds the CPU engine (quantized weights), plus a
+/// spare tokenizer for spelling out tokens during steering runs.
+fn prepare(bytes: Vec<u8>) -> crate::Result<(Engine<CpuBackend>, Option<Tokenizer>)> {
     let file = GgufFile::from_bytes(bytes)?;
-    Engine::load_cpu(&file, WeightMode::Quantized)
+    let engine = Engine::load_cpu(&file, WeightMode::Quantized)?;
+    Ok((engine, Tokenizer::from_gguf(&file).ok()))
 }
 
 async fn generate(state: &State, req: GenerateRequest) -> Result<(), WorkerError> {
@@ -191,6 +212,17 @@ async fn generate(state: &State, req: GenerateRequest) -> Result<(), WorkerError
         return Err(WorkerError::new("not_ready", "the model is not loaded yet"));
     };
     let result = session::run(&mut engine, req, &state.cancel, &post).await;
+    *state.engine.borrow_mut() = Some(engine);
+    result
+}
+
+async fn steer(state: &State, req: RunRequest) -> Result<(), WorkerError> {
+    let Some(engine) = state.engine.borrow_mut().take() else {
+        return Err(WorkerError::new("not_ready", "the model is not loaded yet"));
+    };
+    let decoder = state.decoder.borrow().clone();
+    let (engine, result) =
+        steer_run::run_request(engine, decoder.as_deref(), req, state.cancel.clone(), &post).await;
     *state.engine.borrow_mut() = Some(engine);
     result
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
 use crate::engine::{GenerationSummary, Sampling};
+use crate::steer::{Event as SteerEvent, RunConfig};
 
 /// Page → worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -15,8 +16,18 @@ pub enum Command {
     Load { url: String },
     /// Answer a chat; `messages` (multi-turn) wins over `user` (one turn).
     Generate(GenerateRequest),
+    /// Run one steering method (`crate::steer::run`) on one user message;
+    /// answered with `trace` events and, on success, a final `trace` `done`.
+    Run(RunRequest),
     /// Stop the answer in progress after the current token.
     Cancel,
+}
+
+/// A steering run: the whole configuration (method, persona, weighted
+/// experts, settings), validated by the engine before any compute.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRequest {
+    pub config: RunConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,6 +80,15 @@ pub enum Event {
     },
     /// The answer finished (end of turn, max tokens, context full or cancelled).
     Done { summary: GenerationSummary },
+    /// One event of a steering run (importance, token, chunk, done), as the
+    /// engine emits it; `proposed_text` holds the decoded text of each
+    /// proposed token of a `chunk` event (empty otherwise). A cancelled run
+    /// ends with a `done` whose `stop_reason` is "cancelled".
+    Trace {
+        event: SteerEvent,
+        #[serde(default)]
+        proposed_text: Vec<String>,
+    },
     /// Something failed; `kind` is a short code ("invalid_input", "model_fetch",
     /// "busy", "panic", ...) and `message` says what happened.
     Error { kind: String, message: String },

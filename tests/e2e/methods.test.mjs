@@ -1,0 +1,256 @@
+// End-to-end test of the persona-steering methods in the playground.
+//
+// Serves dist/ (tests/e2e/build.sh), opens the page in headless Chromium and
+// checks, from the UI: every method (Base, PP, PDD, SCR, MOD, Token-RS,
+// Seq-RS) streams an answer; Soups is shown but disabled; PDD shows one
+// importance bar per persona attribute with the top-K highlighted, tinted
+// tokens and a tooltip with rewards and base/steered probabilities; an SCR
+// answer is the same twice with the same seed and α and changes after an α
+// slider moves, and shows its chunk strip; all α at zero gives a readable
+// error; Cancel stops a steering run. Screenshots (light and dark):
+// methods-pdd.png, methods-pdd-dark.png, methods-scr.png,
+// methods-scr-dark.png, methods-panel.png in tests/e2e/artifacts/.
+//
+// Run: node tests/e2e/methods.test.mjs      (env: CHROMIUM, HEADFUL=1)
+// Prints one line per check and a final `N passed, M failed`; exits 1 on failure.
+
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ARTIFACTS, DIST, INIT_SCRIPT, ask, launchBrowser, serve, setMaxTokens, waitReady } from "./lib.mjs";
+
+const PROMPT = "Tell me about your weekend.";
+const MAX_TOKENS = 12;
+const DEADLINE_MS = 280_000;
+
+const results = [];
+function report(name, ok, detail, ms) {
+  results.push({ name, ok });
+  const time = ` [${(ms / 1000).toFixed(1)} s]`;
+  console.log(`${ok ? "PASS" : "FAIL"} ${name}${time}${detail ? ` — ${detail}` : ""}`);
+}
+async function check(name, fn) {
+  const t0 = Date.now();
+  try {
+    report(name, true, await fn(), Date.now() - t0);
+    return true;
+  } catch (e) {
+    report(name, false, e && e.message ? e.message : String(e), Date.now() - t0);
+    return false;
+  }
+}
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+async function pickMethod(page, name) {
+  await page.check(`#method-${name}`);
+}
+
+async function setAlpha(page, expert, value) {
+  await page.$eval(
+    `#alpha-${expert}`,
+    (el, v) => {
+      el.value = String(v);
+      el.dispatchEvent(new Event("input", { bubbles: true }));
+    },
+    value,
+  );
+}
+
+/** Asks with the current method; returns ask()'s result plus the answer's trace facts. */
+async function askSteered(page, text = PROMPT) {
+  const r = await ask(page, text, { timeout: 150_000 });
+  const a = r.answer;
+  r.method = await a.getAttribute("data-method");
+  r.tokens = await a.locator(".tok").count();
+  r.tinted = await a.locator(".tok[data-reward]").count();
+  return r;
+}
+
+async function main() {
+  const started = Date.now();
+  const killer = setTimeout(() => {
+    console.log(`FAIL harness — still running after ${DEADLINE_MS / 1000} s`);
+    console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
+    process.exit(1);
+  }, DEADLINE_MS);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const { server, port } = await serve(DIST);
+  const base = `http://127.0.0.1:${port}/`;
+  const profile = mkdtempSync(join(tmpdir(), "persona-methods-"));
+  const browser = await launchBrowser();
+  const pageErrors = [];
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await context.addInitScript(INIT_SCRIPT);
+    const page = await context.newPage();
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    await page.goto(base);
+    const ready = await waitReady(page);
+    console.log(`model: ${ready.text}`);
+    await setMaxTokens(page, MAX_TOKENS);
+
+    await check("the method picker lists every method; Soups is disabled and says why", async () => {
+      const names = await page.$$eval(".method-option .method-name", (els) => els.map((e) => e.textContent));
+      assert(names.join(",") === "Base,PP,PDD,SCR,MOD,Token-RS,Seq-RS,Soups", `methods: ${names}`);
+      assert(await page.isDisabled("#method-soups"), "Soups is not disabled");
+      const soups = await page.textContent('label[for="method-soups"]');
+      assert(/LoRA adapters/.test(soups), `Soups text: ${soups}`);
+      const helps = await page.$$eval(".method-option .help", (els) => els.map((e) => e.textContent.length));
+      assert(helps.every((n) => n > 20), "a method has no explanation");
+      return names.join(", ");
+    });
+
+    await check("Base is the plain chat and still answers", async () => {
+      await pickMethod(page, "base");
+      const r = await ask(page, PROMPT);
+      assert(r.text.length > 0, "empty answer");
+      assert((await r.answer.getAttribute("class")).indexOf("steered") < 0, "Base answer is drawn as steered");
+      return JSON.stringify(r.text);
+    });
+
+    for (const m of ["pp", "pdd", "scr", "mod", "token-rs", "seq-rs"]) {
+      await check(`${m} streams an answer from the UI`, async () => {
+        await pickMethod(page, m);
+        const r = await askSteered(page);
+        assert(r.method === m, `answer method ${r.method}`);
+        assert(r.text.length > 0 && r.tokens > 0, `no tokens (${r.tokens})`);
+        assert(r.tokens <= MAX_TOKENS, `${r.tokens} tokens for max ${MAX_TOKENS}`);
+        const stats = await r.answer.locator(".steer-stats").textContent();
+        assert(/tokens\/s/.test(stats) && /calls\/token/.test(stats) && /evaluations\/token/.test(stats), stats);
+        if (["pdd", "scr", "token-rs", "seq-rs"].includes(m)) assert(r.tinted > 0, "no token carries a reward");
+        return `${r.tokens} tokens ${JSON.stringify(r.text)} · ${stats.trim()}`;
+      });
+    }
+
+    await check("PDD shows importance bars for a preset, the top-K highlighted, and a token tooltip", async () => {
+      await pickMethod(page, "pdd");
+      await page.selectOption("#persona", { label: "Captain Mara Vey" });
+      const attrs = await page.locator(".persona-card .attributes li").count();
+      const r = await askSteered(page, "What do you do on a rainy day?");
+      const rows = await r.answer.locator(".imp-row").count();
+      const selected = await r.answer.locator(".imp-row.selected").count();
+      const k = Number(await page.inputValue("#top-k"));
+      assert(rows === attrs && rows > 0, `${rows} bars for ${attrs} attributes`);
+      assert(selected === k, `${selected} highlighted, K = ${k}`);
+      const tok = r.answer.locator(".tok[data-reward]").nth(2);
+      await tok.hover();
+      const tip = r.answer.locator(".tooltip");
+      await tip.waitFor({ timeout: 5_000 });
+      const tipText = await tip.innerText();
+      assert(/reward per attribute/i.test(tipText), `tooltip: ${tipText}`);
+      assert(/base/i.test(tipText) && /steered/i.test(tipText), `tooltip has no alternatives: ${tipText}`);
+      await r.answer.scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(ARTIFACTS, "methods-pdd.png") });
+      await page.emulateMedia({ colorScheme: "dark" });
+      await page.waitForTimeout(300);
+      await tok.hover();
+      await page.screenshot({ path: join(ARTIFACTS, "methods-pdd-dark.png") });
+      await page.emulateMedia({ colorScheme: "light" });
+      await page.mouse.move(0, 0);
+      // Keyboard: focusing a token opens the tooltip too.
+      await tok.focus();
+      assert(await tip.isVisible(), "focus does not open the tooltip");
+      await tok.blur();
+      return `${rows} bars, ${selected} selected; tooltip "${tipText.replace(/\s*\n+\s*/g, " / ").slice(0, 160)}…"`;
+    });
+
+    await check("SCR: same seed and α give the same answer; moving a slider changes it; chunk strip shown", async () => {
+      await pickMethod(page, "scr");
+      await page.click("text=Reset weights");
+      await setMaxTokens(page, 16);
+      const a = await askSteered(page);
+      const b = await askSteered(page);
+      assert(a.text === b.text, `two runs differ: ${JSON.stringify(a.text)} vs ${JSON.stringify(b.text)}`);
+      const chunks = await b.answer.locator(".chunk").count();
+      assert(chunks > 0, "no chunk strip");
+      const logM = await b.answer.locator(".log-m").textContent();
+      assert(/log M = -?[\d.]+/.test(logM), `log M: ${logM}`);
+      await b.answer.scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(ARTIFACTS, "methods-scr.png") });
+      await page.emulateMedia({ colorScheme: "dark" });
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: join(ARTIFACTS, "methods-scr-dark.png") });
+      await page.emulateMedia({ colorScheme: "light" });
+      await setAlpha(page, "E", -1);
+      await setAlpha(page, "I", 1);
+      const shown = await page.textContent('.alpha[data-expert="E"] output');
+      assert(/−1\.0/.test(shown), `slider shows ${shown}`);
+      const c = await askSteered(page);
+      assert(c.text !== b.text, `the answer did not change: ${JSON.stringify(c.text)}`);
+      return `${chunks} chunks, ${logM}; same: ${JSON.stringify(a.text)}; after α: ${JSON.stringify(c.text)}`;
+    });
+
+    await check("all α at zero gives a readable error and the page keeps working", async () => {
+      for (const e of ["E", "I", "S", "N", "T", "F", "J", "P"]) {
+        if (await page.locator(`#alpha-${e}`).count()) await setAlpha(page, e, 0);
+      }
+      const before = await page.locator(".turn").count();
+      await page.fill("#message", PROMPT);
+      await page.press("#message", "Enter");
+      const banner = page.locator(".banner[role=alert]");
+      await banner.waitFor({ timeout: 20_000 });
+      const text = (await banner.innerText()).replace(/\s*\n+\s*/g, " / ");
+      assert(/α/.test(text) && /zero/.test(text), `banner: ${text}`);
+      await page.waitForFunction((n) => document.querySelectorAll(".turn").length === n, before, { timeout: 5_000 });
+      await page.click('.banner button:has-text("Dismiss")');
+      await page.click("text=Reset weights");
+      return `"${text}"`;
+    });
+
+    await check("Cancel stops a steering run", async () => {
+      await pickMethod(page, "scr");
+      await setMaxTokens(page, 300);
+      await page.fill("#message", "Write a long story about a lighthouse keeper.");
+      await page.press("#message", "Enter");
+      await page.waitForFunction(
+        () => [...document.querySelectorAll(".turn.assistant")].pop()?.querySelectorAll(".tok").length >= 6,
+        null,
+        { timeout: 60_000 },
+      );
+      const t0 = Date.now();
+      await page.click("button.danger");
+      await page.waitForFunction(
+        () => [...document.querySelectorAll(".turn.assistant")].pop().dataset.state === "done",
+        null,
+        { timeout: 10_000 },
+      );
+      const ms = Date.now() - t0;
+      const stop = await page.locator(".turn.assistant").last().locator(".meta").getAttribute("data-stop");
+      assert(stop === "cancelled", `stop ${stop}`);
+      await setMaxTokens(page, MAX_TOKENS);
+      const after = await askSteered(page, "Hello!");
+      assert(after.text.length > 0, "no answer after the cancel");
+      return `stopped ${ms} ms after the click; then answered ${JSON.stringify(after.text)}`;
+    });
+
+    await page.evaluate(() => document.querySelector(".side").scrollTo(0, 0));
+    await pickMethod(page, "scr");
+    await page.screenshot({ path: join(ARTIFACTS, "methods-panel.png") });
+
+    await check("no uncaught page errors", async () => {
+      assert(pageErrors.length === 0, pageErrors.join("\n"));
+      return "";
+    });
+  } catch (e) {
+    report("unexpected", false, e.stack || String(e), 0);
+  } finally {
+    await browser.close().catch(() => {});
+    server.close();
+    rmSync(profile, { recursive: true, force: true });
+    clearTimeout(killer);
+  }
+  console.log("");
+  console.log(`runtime: ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${ARTIFACTS}`);
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.log(`FAIL harness — ${e.stack || e}`);
+  console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
+  process.exit(1);
+});
