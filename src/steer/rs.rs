@@ -239,7 +239,7 @@ pub(super) mod tests {
     use rand::SeedableRng;
 
     use super::super::bound::BoundConfig;
-    use super::super::tabular::{chi_square, chi_square_critical_001, TabularViews};
+    use super::super::tabular::{assert_fits, TabularViews};
     use super::*;
 
     /// Reference and two experts over 4 tokens; the experts' tables depend on
@@ -347,13 +347,7 @@ pub(super) mod tests {
             counts[out.tokens[0] as usize] += 1;
         }
         let target: Vec<f64> = (0..4).map(|a| q(&[], &[a]) * score(&[], &[a])).collect();
-        let z: f64 = target.iter().sum();
-        let probs: Vec<f64> = target.iter().map(|p| p / z).collect();
-        let (stat, df) = chi_square(&counts, &probs);
-        assert!(
-            stat < chi_square_critical_001(df),
-            "chi2 {stat:.2} with {df} df; counts {counts:?} vs {probs:?}"
-        );
+        assert_fits(&counts, &target, "Token-RS");
     }
 
     #[test]
@@ -382,13 +376,7 @@ pub(super) mod tests {
         let target: Vec<f64> = (0..16)
             .map(|i| q(&[], &[i / 4, i % 4]) * score(&[], &[i / 4, i % 4]))
             .collect();
-        let z: f64 = target.iter().sum();
-        let probs: Vec<f64> = target.iter().map(|p| p / z).collect();
-        let (stat, df) = chi_square(&counts, &probs);
-        assert!(
-            stat < chi_square_critical_001(df),
-            "chi2 {stat:.2} with {df} df"
-        );
+        assert_fits(&counts, &target, "Seq-RS");
     }
 
     #[test]

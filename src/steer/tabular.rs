@@ -128,3 +128,15 @@ pub fn chi_square_critical_001(df: usize) -> f64 {
         26.217, 27.688, 29.141, 30.578, 32.000, 33.409, 34.805, 36.191, 37.566,
     ][df - 1]
 }
+
+/// Asserts that `counts` fit the distribution proportional to `weights`
+/// (chi-square at significance 0.01).
+pub fn assert_fits(counts: &[u64], weights: &[f64], what: &str) {
+    let z: f64 = weights.iter().sum();
+    let probs: Vec<f64> = weights.iter().map(|w| w / z).collect();
+    let (stat, df) = chi_square(counts, &probs);
+    assert!(
+        stat < chi_square_critical_001(df),
+        "{what}: chi2 {stat:.2} with {df} df; counts {counts:?} vs {probs:?}"
+    );
+}
