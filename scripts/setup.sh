@@ -3,7 +3,9 @@
 # Usage: scripts/setup.sh [model] [wasm] [browser] [refs]   (no argument: model wasm browser)
 #   model   - SmolLM2-135M-Instruct Q4_1 GGUF into assets/models/ (sha256 checked)
 #   wasm    - wasm32 target, wasm-bindgen-cli, trunk, wasm-opt (binaryen 132)
-#   browser - Debian's chromium + playwright-core (driver only, no browser download)
+#   browser - Debian's chromium + playwright-core (driver only, no browser download),
+#             and lavapipe (below): the test path's system packages
+#   lavapipe - Mesa's software Vulkan driver, for the native WebGPU backend tests
 #   refs    - Python venv with numpy, gguf and llama-cpp-python (fixtures, benchmarks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +74,13 @@ setup_wasm() {
 setup_browser() {
   apt_install chromium chromium-driver fonts-dejavu-core
   npm_tools
+  setup_lavapipe
+}
+
+# tests/webgpu.rs runs the WebGPU backend natively on lavapipe (wgpu's Vulkan
+# backend, device type Cpu) and fails loudly without it.
+setup_lavapipe() {
+  apt_install mesa-vulkan-drivers libvulkan1
 }
 
 setup_refs() {
@@ -87,6 +96,7 @@ parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(model wasm browser)
 for part in "${parts[@]}"; do
   case "$part" in
     model) setup_model ;; wasm) setup_wasm ;; browser) setup_browser ;; refs) setup_refs ;;
-    *) log "unknown part '$part' (model|wasm|browser|refs)"; exit 2 ;;
+    lavapipe) setup_lavapipe ;;
+    *) log "unknown part '$part' (model|wasm|browser|lavapipe|refs)"; exit 2 ;;
   esac
 done

@@ -4,6 +4,7 @@
 //! and returns log-probs where asked. Async because WebGPU readback is.
 
 pub mod cpu;
+pub mod webgpu;
 
 use std::future::Future;
 

@@ -37,15 +37,16 @@ pub struct BenchArgs {
     /// Markdown report to write.
     #[arg(long, default_value = "docs/BENCHMARKS.md")]
     out: PathBuf,
-    /// Which sections to run.
-    #[arg(long, default_value = "all", value_parser = ["all", "cpu", "methods"])]
+    /// Which sections to run (`webgpu`: the WebGPU backend's cost per token,
+    /// only when asked for; on lavapipe its speed is software's).
+    #[arg(long, default_value = "all", value_parser = ["all", "cpu", "methods", "webgpu"])]
     only: String,
     #[command(flatten)]
     methods: MethodsArgs,
 }
 
 /// A synthetic prompt of `n` ids (the same ids the llama.cpp script uses).
-fn prompt_ids(n: usize) -> Vec<u32> {
+pub(super) fn prompt_ids(n: usize) -> Vec<u32> {
     std::iter::once(1)
         .chain((0..n.saturating_sub(1)).map(|i| ((17 + 37 * i) % 40000 + 100) as u32))
         .collect()
@@ -224,6 +225,9 @@ pub fn run(model: &Path, args: BenchArgs) -> Result<()> {
         return Err(Error::InvalidInput(
             "repeats, prefill and decode tokens must be at least 1".into(),
         ));
+    }
+    if args.only == "webgpu" {
+        return super::bench_webgpu::run(model, args.prefill_tokens, args.decode_tokens, &args.out);
     }
     let mut engine = load_engine(model, WeightMode::Quantized)?;
     if args.only != "cpu" {

@@ -10,6 +10,7 @@ pub use generate::{GenerateParams, Generation, GenerationSummary, StopReason, To
 pub use sampling::Sampling;
 
 use crate::backend::cpu::{CpuBackend, WeightMode};
+use crate::backend::webgpu::WebGpuBackend;
 use crate::backend::Backend;
 use crate::model::{ChatMessage, ChatTemplate, GgufFile, LlamaConfig, Tokenizer};
 use crate::{Error, Result};
@@ -24,22 +25,35 @@ impl Engine<CpuBackend> {
     /// Loads a GGUF onto the CPU backend.
     pub fn load_cpu(file: &GgufFile, mode: WeightMode) -> Result<Self> {
         let config = LlamaConfig::from_gguf(file)?;
+        Self::with_backend(file, CpuBackend::new(file, &config, mode)?)
+    }
+}
+
+impl Engine<WebGpuBackend> {
+    /// Loads a GGUF onto the WebGPU backend (the platform's adapter).
+    pub async fn load_webgpu(file: &GgufFile) -> Result<Self> {
+        let config = LlamaConfig::from_gguf(file)?;
+        let backend = WebGpuBackend::new(file, &config).await?;
+        Self::with_backend(file, backend)
+    }
+}
+
+impl<B: Backend> Engine<B> {
+    /// The tokenizer and chat template of `file` around a loaded backend.
+    pub fn with_backend(file: &GgufFile, backend: B) -> Result<Self> {
         let tokenizer = Tokenizer::from_gguf(file)?;
         let template = ChatTemplate::from_gguf(
             file,
             tokenizer.token_text(tokenizer.bos_id),
             tokenizer.token_text(tokenizer.eos_id),
         )?;
-        let backend = CpuBackend::new(file, &config, mode)?;
         Ok(Self {
             tokenizer,
             template,
             backend,
         })
     }
-}
 
-impl<B: Backend> Engine<B> {
     pub fn config(&self) -> &LlamaConfig {
         self.backend.config()
     }

@@ -7,7 +7,7 @@ mod attention;
 pub mod kernels;
 mod kv_cache;
 mod lora;
-mod ops;
+pub(crate) mod ops;
 pub mod quant;
 mod weights;
 

@@ -1,0 +1,194 @@
+//! The WGSL kernels (`shaders/*.wgsl`, included at compile time), their bind
+//! group layouts and compute pipelines. Every kernel binds a 256-byte slot
+//! of the per-call parameter buffer (dynamic offset) at binding 0, then
+//! storage buffers. No kernel needs an optional WebGPU feature, so the
+//! sources go to naga (natively) and to the browser unchanged; `preprocess`
+//! is where a capability-dependent prelude (e.g. Chrome's
+//! `enable subgroups;`, which naga rejects) would be added.
+
+use super::device::Gpu;
+
+/// Bytes of one parameter slot (WebGPU's minimum uniform offset alignment).
+pub const PARAM_SLOT: u64 = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    EmbedQ80,
+    EmbedQ41,
+    RmsNorm,
+    MatmulQ41,
+    MatmulQ80,
+    MatmulQ41Rows,
+    MatmulQ80Rows,
+    RopeKv,
+    Attention,
+    Swiglu,
+    Lora,
+    LogSoftmax,
+}
+
+/// A binding after the parameters: read-only or read-write storage.
+#[derive(Clone, Copy)]
+enum Access {
+    Read,
+    Write,
+}
+use Access::{Read, Write};
+
+impl Kernel {
+    pub const ALL: [Kernel; 12] = [
+        Kernel::EmbedQ80,
+        Kernel::EmbedQ41,
+        Kernel::RmsNorm,
+        Kernel::MatmulQ41,
+        Kernel::MatmulQ80,
+        Kernel::MatmulQ41Rows,
+        Kernel::MatmulQ80Rows,
+        Kernel::RopeKv,
+        Kernel::Attention,
+        Kernel::Swiglu,
+        Kernel::Lora,
+        Kernel::LogSoftmax,
+    ];
+
+    fn source(self) -> (&'static str, &'static str) {
+        match self {
+            Kernel::EmbedQ80 => (include_str!("shaders/embed.wgsl"), "q8_0"),
+            Kernel::EmbedQ41 => (include_str!("shaders/embed.wgsl"), "q4_1"),
+            Kernel::RmsNorm => (include_str!("shaders/rms_norm.wgsl"), "main"),
+            Kernel::MatmulQ41 => (include_str!("shaders/matmul.wgsl"), "q4_1"),
+            Kernel::MatmulQ80 => (include_str!("shaders/matmul.wgsl"), "q8_0"),
+            Kernel::MatmulQ41Rows => (include_str!("shaders/matmul.wgsl"), "q4_1_rows"),
+            Kernel::MatmulQ80Rows => (include_str!("shaders/matmul.wgsl"), "q8_0_rows"),
+            Kernel::RopeKv => (include_str!("shaders/rope_kv.wgsl"), "main"),
+            Kernel::Attention => (include_str!("shaders/attention.wgsl"), "main"),
+            Kernel::Swiglu => (include_str!("shaders/swiglu.wgsl"), "main"),
+            Kernel::Lora => (include_str!("shaders/lora.wgsl"), "main"),
+            Kernel::LogSoftmax => (include_str!("shaders/log_softmax.wgsl"), "main"),
+        }
+    }
+
+    fn bindings(self) -> &'static [Access] {
+        match self {
+            Kernel::EmbedQ80 | Kernel::EmbedQ41 => &[Read, Read, Write],
+            Kernel::RmsNorm => &[Read, Read, Read, Write],
+            Kernel::MatmulQ41
+            | Kernel::MatmulQ80
+            | Kernel::MatmulQ41Rows
+            | Kernel::MatmulQ80Rows => &[Read, Read, Write],
+            Kernel::RopeKv => &[Read, Write, Write],
+            Kernel::Attention => &[Read, Read, Read, Write],
+            Kernel::Swiglu => &[Read, Write],
+            Kernel::Lora => &[Read, Read, Read, Write],
+            Kernel::LogSoftmax => &[Write],
+        }
+    }
+}
+
+/// The shader text handed to the compiler. Kept as a hook: sources are
+/// portable WGSL without `enable` directives today.
+pub fn preprocess(src: &str) -> std::borrow::Cow<'_, str> {
+    std::borrow::Cow::Borrowed(src)
+}
+
+/// How the quantized matmuls spread over invocations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatmulKernel {
+    /// 32 invocations per output row striding over its blocks, partial sums
+    /// met in workgroup memory: coalesced weight reads for real GPUs.
+    Lanes,
+    /// One invocation per output row, no workgroup memory: what software
+    /// adapters (lavapipe, SwiftShader) run fastest.
+    Rows,
+}
+
+pub struct Pipelines {
+    layouts: Vec<wgpu::BindGroupLayout>,
+    pipelines: Vec<wgpu::ComputePipeline>,
+}
+
+impl Pipelines {
+    pub fn new(gpu: &Gpu) -> Self {
+        let mut layouts = Vec::new();
+        let mut pipelines = Vec::new();
+        let mut modules: Vec<(&'static str, wgpu::ShaderModule)> = Vec::new();
+        for k in Kernel::ALL {
+            let (src, entry) = k.source();
+            let module = match modules.iter().find(|(s, _)| std::ptr::eq(*s, src)) {
+                Some((_, m)) => m.clone(),
+                None => {
+                    let m = gpu
+                        .device
+                        .create_shader_module(wgpu::ShaderModuleDescriptor {
+                            label: Some(entry),
+                            source: wgpu::ShaderSource::Wgsl(preprocess(src)),
+                        });
+                    modules.push((src, m.clone()));
+                    m
+                }
+            };
+            let mut entries = vec![wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: true,
+                    min_binding_size: None,
+                },
+                count: None,
+            }];
+            for (i, a) in k.bindings().iter().enumerate() {
+                entries.push(wgpu::BindGroupLayoutEntry {
+                    binding: i as u32 + 1,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage {
+                            read_only: matches!(a, Read),
+                        },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                });
+            }
+            let layout = gpu
+                .device
+                .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(entry),
+                    entries: &entries,
+                });
+            let pl = gpu
+                .device
+                .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(entry),
+                    bind_group_layouts: &[Some(&layout)],
+                    immediate_size: 0,
+                });
+            let pipeline = gpu
+                .device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: Some(&pl),
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                });
+            layouts.push(layout);
+            pipelines.push(pipeline);
+        }
+        Self { layouts, pipelines }
+    }
+
+    fn index(k: Kernel) -> usize {
+        Kernel::ALL.iter().position(|&x| x == k).expect("listed")
+    }
+
+    pub fn layout(&self, k: Kernel) -> &wgpu::BindGroupLayout {
+        &self.layouts[Self::index(k)]
+    }
+
+    pub fn pipeline(&self, k: Kernel) -> &wgpu::ComputePipeline {
+        &self.pipelines[Self::index(k)]
+    }
+}

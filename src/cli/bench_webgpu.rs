@@ -1,0 +1,130 @@
+//! `persona bench --only webgpu`: the WebGPU backend's cost per token
+//! (dispatches, submissions, bytes read back and uploaded, weight bytes the
+//! kernels read) and its decode speed on whatever adapter wgpu finds. On
+//! this project's machines that is Mesa's lavapipe, a software rasterizer
+//! on the CPU: its tokens per second say nothing about a real GPU.
+
+use std::path::Path;
+
+use super::bench_methods::write_section;
+use super::load::read_model;
+use crate::backend::webgpu::{GpuCounters, WebGpuBackend};
+use crate::backend::{Backend, Readout, RowStep};
+use crate::engine::clock::now_ms;
+use crate::engine::sampling::argmax;
+use crate::engine::Engine;
+use crate::Result;
+
+const HEADING: &str = "## WebGPU backend: cost per token";
+
+struct Measured {
+    per_token: GpuCounters,
+    tok_s: f64,
+}
+
+/// `rows` rows prefilled with `prefill` tokens, then `decode` greedy steps
+/// (one new token per row per step).
+fn measure(
+    b: &mut WebGpuBackend,
+    rows: usize,
+    prefill: usize,
+    decode: usize,
+) -> Result<(Measured, f64)> {
+    let prompt = super::bench::prompt_ids(prefill);
+    let ids: Vec<_> = (0..rows).map(|_| b.new_row()).collect::<Result<_>>()?;
+    let steps: Vec<RowStep> = ids
+        .iter()
+        .map(|&row| RowStep {
+            row,
+            tokens: &prompt,
+            readout: Readout::Last,
+        })
+        .collect();
+    let t0 = now_ms();
+    let out = pollster::block_on(b.forward(&steps))?;
+    let prefill_ms = now_ms() - t0;
+    let mut next: Vec<[u32; 1]> = out.iter().map(|o| [argmax(o.last())]).collect();
+    let before = b.gpu_counters();
+    let t1 = now_ms();
+    for _ in 0..decode {
+        let steps: Vec<RowStep> = ids
+            .iter()
+            .zip(&next)
+            .map(|(&row, t)| RowStep {
+                row,
+                tokens: t,
+                readout: Readout::Last,
+            })
+            .collect();
+        let out = pollster::block_on(b.forward(&steps))?;
+        next = out.iter().map(|o| [argmax(o.last())]).collect();
+    }
+    let ms = now_ms() - t1;
+    let d = b.gpu_counters().since(before);
+    for row in ids {
+        b.free_row(row);
+    }
+    let n = decode as u64;
+    Ok((
+        Measured {
+            per_token: GpuCounters {
+                dispatches: d.dispatches / n,
+                submissions: d.submissions / n,
+                bytes_read_back: d.bytes_read_back / n,
+                bytes_uploaded: d.bytes_uploaded / n,
+                weight_bytes_read: d.weight_bytes_read / n,
+            },
+            tok_s: decode as f64 * 1e3 / ms,
+        },
+        prefill as f64 * rows as f64 * 1e3 / prefill_ms,
+    ))
+}
+
+pub fn run(model: &Path, prefill: usize, decode: usize, out: &Path) -> Result<()> {
+    let file = read_model(model)?;
+    let mut engine = pollster::block_on(Engine::load_webgpu(&file))?;
+    let b = &mut engine.backend;
+    measure(b, 1, 8, 2)?; // warm-up
+    let (one, prefill_rate) = measure(b, 1, prefill, decode)?;
+    let (three, _) = measure(b, 3, prefill, decode)?;
+    let info = b.adapter_info().clone();
+    let software = if b.is_software() {
+        "**a software rasterizer on the CPU: these speeds say nothing about a real GPU**"
+    } else {
+        "a hardware adapter"
+    };
+    let row = |name: &str, m: &Measured| {
+        let c = &m.per_token;
+        format!(
+            "| {name} | {} | {} | {} | {} | {:.1} | {:.2} |\n",
+            c.dispatches,
+            c.submissions,
+            c.bytes_read_back,
+            c.bytes_uploaded,
+            c.weight_bytes_read as f64 / 1e6,
+            m.tok_s
+        )
+    };
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    let section = format!(
+        "{HEADING}\n\nAdapter: {} ({:?}, {:?}, driver {} {}): {software}; machine load average {load} at the end. Produced by \
+         `persona bench --only webgpu`: {prefill}-token prompt ({prefill_rate:.1} tok/s prefill), then \
+         {decode} greedy decode steps; figures per decode step. Weights stay Q4_1/Q8_0 on the GPU \
+         ({:.1} MB); one step is one submission and reads back one vocabulary of f32 log-probs per row.\n\n\
+         | rows per step | dispatches | submissions | bytes read back | bytes uploaded | weight MB read | steps/s |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n{}{}",
+        info.name,
+        info.backend,
+        info.device_type,
+        info.driver,
+        info.driver_info,
+        b.weight_bytes() as f64 / 1e6,
+        row("1", &one),
+        row("3", &three),
+    );
+    println!("{section}");
+    write_section(out, HEADING, &section)
+}

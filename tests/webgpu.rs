@@ -1,0 +1,519 @@
+//! The WebGPU backend against the CPU backend, natively on Mesa's lavapipe
+//! (software Vulkan, installed by scripts/setup.sh): the adapter really is
+//! Vulkan/lavapipe (no silent fallback), greedy tokens and log-probs equal
+//! the CPU's on the fixtures' prompts, the row mechanics (batching, truncate,
+//! fork) hold, LoRA adapters apply identically, every steering method
+//! produces the CPU's output for a fixed seed, and one decode step is one
+//! submission that reads back only the log-probs.
+
+mod common;
+
+use std::sync::{LazyLock, Mutex, MutexGuard};
+
+use common::{fixture, ids, model_file};
+use persona::backend::cpu::{CpuBackend, WeightMode};
+use persona::backend::webgpu::{MatmulKernel, WebGpuBackend};
+use persona::backend::{AdapterId, Backend, LogProbs, Readout, RowId, RowStep};
+use persona::engine::sampling::argmax;
+use persona::engine::Engine;
+use persona::model::lora::LoraAdapter;
+use persona::steer::persona::{experts_path, load_experts, Persona};
+use persona::steer::run::{Reference, WeightedExpert};
+use persona::steer::{run, Event, Method, RunConfig};
+
+/// Both engines, loaded once and shared (tests take turns: lavapipe and the
+/// CPU backend share this machine's cores).
+struct Pair {
+    cpu: Engine<CpuBackend>,
+    gpu: Engine<WebGpuBackend>,
+    /// random_all7 loaded into both (the same id on each).
+    adapter: AdapterId,
+}
+
+static PAIR: LazyLock<Mutex<Pair>> = LazyLock::new(|| {
+    let file = model_file();
+    let mut cpu = Engine::load_cpu(&file, WeightMode::Quantized).unwrap();
+    let mut gpu = pollster::block_on(Engine::load_webgpu(&file)).unwrap_or_else(|e| {
+        panic!("{e}\nthe WebGPU tests need a Vulkan adapter: scripts/setup.sh installs Mesa's lavapipe (mesa-vulkan-drivers, libvulkan1)")
+    });
+    let adapter = LoraAdapter::load(&adapter_dir(), cpu.config()).unwrap();
+    let a = cpu.backend.add_adapter(adapter.clone());
+    let b = gpu.backend.add_adapter(adapter).unwrap();
+    assert_eq!(a, b);
+    Mutex::new(Pair {
+        cpu,
+        gpu,
+        adapter: a,
+    })
+});
+
+fn pair() -> MutexGuard<'static, Pair> {
+    PAIR.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn adapter_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lora/random_all7")
+}
+
+fn fwd<B: Backend>(b: &mut B, steps: &[RowStep<'_>]) -> Vec<LogProbs> {
+    pollster::block_on(b.forward(steps)).unwrap()
+}
+
+fn one<B: Backend>(b: &mut B, row: RowId, tokens: &[u32], readout: Readout) -> LogProbs {
+    fwd(
+        b,
+        &[RowStep {
+            row,
+            tokens,
+            readout,
+        }],
+    )
+    .remove(0)
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
+}
+
+/// Gap between the two largest log-probs.
+fn top2_gap(lp: &[f32]) -> f32 {
+    let mut best = [f32::NEG_INFINITY; 2];
+    for &v in lp {
+        if v > best[0] {
+            best = [v, best[0]];
+        } else if v > best[1] {
+            best[1] = v;
+        }
+    }
+    best[0] - best[1]
+}
+
+/// Tolerance on every log-prob (full vocabulary) against the CPU backend.
+const TOL: f32 = 1e-3;
+/// A greedy fork between the backends is only accepted at a near-tie.
+const TIE: f32 = 2e-3;
+
+#[test]
+fn adapter_is_vulkan_lavapipe() {
+    let p = pair();
+    let info = p.gpu.backend.adapter_info();
+    eprintln!("adapter: {info:?}");
+    assert_eq!(
+        info.backend,
+        wgpu::Backend::Vulkan,
+        "expected Mesa's lavapipe on Vulkan, got {info:?}"
+    );
+    assert_eq!(info.device_type, wgpu::DeviceType::Cpu, "{info:?}");
+    let text = format!("{} {} {}", info.name, info.driver, info.driver_info).to_lowercase();
+    assert!(
+        text.contains("llvmpipe") || text.contains("lavapipe"),
+        "expected lavapipe (llvmpipe), got {info:?}"
+    );
+    assert!(p.gpu.backend.name().starts_with("webgpu (Vulkan"));
+}
+
+/// Greedy decoding of 64 tokens from every fixture prompt: the same tokens
+/// as the CPU backend, every log-prob within 1e-3. Where the two backends
+/// part ways the CPU's top-2 gap must be a near-tie (< 2e-3 nats).
+#[test]
+fn greedy_tokens_and_logprobs_equal_cpu() {
+    let mut guard = pair();
+    let p = &mut *guard;
+    let (cpu, gpu) = (&mut p.cpu.backend, &mut p.gpu.backend);
+    let cases = fixture("greedy.json")["cases"].as_array().unwrap().clone();
+    let mut worst = 0f32;
+    let mut identical = 0;
+    for (c, case) in cases.iter().enumerate() {
+        let prompt = ids(&case["prompt_ids"]);
+        let (rc, rg) = (cpu.new_row().unwrap(), gpu.new_row().unwrap());
+        let mut lc = one(cpu, rc, &prompt, Readout::Last);
+        let mut lg = one(gpu, rg, &prompt, Readout::Last);
+        let mut case_worst = 0f32;
+        let mut agreed = 0;
+        for step in 0..64 {
+            let d = max_diff(&lc.data, &lg.data);
+            case_worst = case_worst.max(d);
+            assert!(d <= TOL, "case {c} step {step}: max |Δ log-prob| {d}");
+            let (tc, tg) = (argmax(lc.last()), argmax(lg.last()));
+            if tc != tg {
+                let gap = top2_gap(lc.last());
+                assert!(gap < TIE, "case {c} step {step}: cpu {tc}, webgpu {tg}, CPU top-2 gap {gap}: not a near-tie");
+                eprintln!("case {c}: backends part at step {step} (near-tie, gap {gap:e})");
+                break;
+            }
+            agreed += 1;
+            lc = one(cpu, rc, &[tc], Readout::Last);
+            lg = one(gpu, rg, &[tc], Readout::Last);
+        }
+        eprintln!("case {c}: {agreed}/64 greedy tokens equal, max |Δ log-prob| {case_worst:.2e}");
+        identical += usize::from(agreed == 64);
+        worst = worst.max(case_worst);
+        cpu.free_row(rc);
+        gpu.free_row(rg);
+    }
+    eprintln!(
+        "{identical} of {} cases identical for 64 tokens; max |Δ log-prob| {worst:.2e}",
+        cases.len()
+    );
+    assert!(identical + 1 >= cases.len(), "more than one case forks");
+}
+
+/// Every position of the float64 fixture's sequences (one prefill with
+/// every position read out), against the CPU, with the matmul kernels the
+/// adapter chose (row per invocation on lavapipe) and with the other ones
+/// (32 lanes per row, what hardware adapters run).
+#[test]
+fn prefill_logprobs_at_every_position_equal_cpu() {
+    let mut guard = pair();
+    let p = &mut *guard;
+    let (cpu, gpu) = (&mut p.cpu.backend, &mut p.gpu.backend);
+    assert_eq!(gpu.matmul_kernel(), MatmulKernel::Rows, "software adapter");
+    for kernel in [MatmulKernel::Rows, MatmulKernel::Lanes] {
+        gpu.set_matmul_kernel(kernel);
+        let worst = prefill_against_cpu(cpu, gpu);
+        eprintln!(
+            "prefill, all positions, {kernel:?} matmuls: max |Δ log-prob| vs CPU {worst:.2e}"
+        );
+        assert!(worst <= TOL, "{kernel:?}: max |Δ log-prob| {worst}");
+    }
+    gpu.set_matmul_kernel(MatmulKernel::Rows);
+}
+
+fn prefill_against_cpu(cpu: &mut CpuBackend, gpu: &mut WebGpuBackend) -> f32 {
+    let mut worst = 0f32;
+    for case in fixture("logprobs_f64.json")["cases"].as_array().unwrap() {
+        let tokens = ids(&case["ids"]);
+        let (rc, rg) = (cpu.new_row().unwrap(), gpu.new_row().unwrap());
+        let a = one(cpu, rc, &tokens, Readout::All);
+        let b = one(gpu, rg, &tokens, Readout::All);
+        assert_eq!(b.positions(), tokens.len());
+        worst = worst.max(max_diff(&a.data, &b.data));
+        for i in 0..tokens.len() {
+            assert_eq!(argmax(a.position(i)), argmax(b.position(i)), "position {i}");
+        }
+        cpu.free_row(rc);
+        gpu.free_row(rg);
+    }
+    worst
+}
+
+const A: &[u32] = &[
+    1, 9690, 198, 2683, 359, 253, 5356, 5646, 2, 198, 1, 4093, 198,
+];
+const B: &[u32] = &[1, 4093, 198, 19556, 905, 30];
+
+/// A sequence longer than two KV pages (64 positions each).
+fn long_seq(n: usize) -> Vec<u32> {
+    std::iter::once(1)
+        .chain((1..n).map(|i| ((17 + 37 * i) % 40000 + 100) as u32))
+        .collect()
+}
+
+#[test]
+fn batched_rows_equal_rows_alone() {
+    let mut p = pair();
+    let b = &mut p.gpu.backend;
+    let (ra, rb) = (b.new_row().unwrap(), b.new_row().unwrap());
+    let together = fwd(
+        b,
+        &[
+            RowStep {
+                row: ra,
+                tokens: A,
+                readout: Readout::All,
+            },
+            RowStep {
+                row: rb,
+                tokens: B,
+                readout: Readout::Last,
+            },
+        ],
+    );
+    let (sa, sb) = (b.new_row().unwrap(), b.new_row().unwrap());
+    let alone_a = one(b, sa, A, Readout::All);
+    let alone_b = one(b, sb, B, Readout::Last);
+    assert_eq!(together[0].positions(), A.len());
+    assert!(max_diff(&together[0].data, &alone_a.data) < 1e-4);
+    assert!(max_diff(&together[1].data, &alone_b.data) < 1e-4);
+    let step = fwd(
+        b,
+        &[
+            RowStep {
+                row: ra,
+                tokens: &[42],
+                readout: Readout::Last,
+            },
+            RowStep {
+                row: rb,
+                tokens: &[43, 44],
+                readout: Readout::All,
+            },
+        ],
+    );
+    let one_a = one(b, sa, &[42], Readout::Last);
+    let one_b = one(b, sb, &[43, 44], Readout::All);
+    assert!(max_diff(&step[0].data, &one_a.data) < 1e-4);
+    assert!(max_diff(&step[1].data, &one_b.data) < 1e-4);
+    for r in [ra, rb, sa, sb] {
+        b.free_row(r);
+    }
+}
+
+#[test]
+fn truncate_and_refeed_equals_fresh_run() {
+    let mut p = pair();
+    let b = &mut p.gpu.backend;
+    // Across page boundaries: 150 cached, truncated to 70, re-fed.
+    let seq = long_seq(150);
+    let row = b.new_row().unwrap();
+    one(b, row, &seq, Readout::None);
+    one(b, row, &[500, 501, 502], Readout::All);
+    b.truncate_row(row, 70).unwrap();
+    assert_eq!(b.row_len(row).unwrap(), 70);
+    let again = one(b, row, &[600, 601], Readout::All);
+    let fresh_row = b.new_row().unwrap();
+    let mut fresh_seq = seq[..70].to_vec();
+    fresh_seq.extend([600, 601]);
+    let fresh = one(b, fresh_row, &fresh_seq, Readout::All);
+    let tail = &fresh.data[70 * fresh.vocab..];
+    assert!(max_diff(&again.data, tail) < 1e-4);
+    b.free_row(row);
+    b.free_row(fresh_row);
+}
+
+#[test]
+fn fork_continues_like_the_original() {
+    let mut p = pair();
+    let b = &mut p.gpu.backend;
+    let seq = long_seq(140);
+    let row = b.new_row().unwrap();
+    one(b, row, &seq, Readout::None);
+    for at in [8, 64, 100] {
+        let fork = b.fork_row(row, at).unwrap();
+        assert_eq!(b.row_len(fork).unwrap(), at);
+        let from_fork = one(b, fork, &seq[at..], Readout::Last);
+        let fresh = b.new_row().unwrap();
+        let direct = one(b, fresh, &seq, Readout::Last);
+        assert!(
+            max_diff(&from_fork.data, &direct.data) < 1e-4,
+            "fork at {at}"
+        );
+        b.free_row(fork);
+        b.free_row(fresh);
+    }
+    assert!(
+        b.fork_row(row, seq.len() + 1).is_err(),
+        "cannot fork past the cached length"
+    );
+    // The original row is untouched by its forks.
+    let cont = one(b, row, &[42], Readout::Last);
+    let fresh = b.new_row().unwrap();
+    let mut s2 = seq.clone();
+    s2.push(42);
+    let direct = one(b, fresh, &s2, Readout::Last);
+    assert!(max_diff(&cont.data, &direct.data) < 1e-4);
+    b.free_row(row);
+    b.free_row(fresh);
+}
+
+#[test]
+fn bad_steps_are_rejected_and_leave_rows_intact() {
+    let mut p = pair();
+    let b = &mut p.gpu.backend;
+    let row = b.new_row().unwrap();
+    one(b, row, B, Readout::None);
+    let mut err = |steps: &[RowStep<'_>]| {
+        pollster::block_on(b.forward(steps))
+            .unwrap_err()
+            .to_string()
+    };
+    let twice = [
+        RowStep {
+            row,
+            tokens: &[1],
+            readout: Readout::Last,
+        },
+        RowStep {
+            row,
+            tokens: &[2],
+            readout: Readout::Last,
+        },
+    ];
+    assert!(err(&twice).contains("twice"));
+    assert!(err(&[RowStep {
+        row,
+        tokens: &[60000],
+        readout: Readout::Last
+    }])
+    .contains("outside the vocabulary"));
+    assert!(err(&[RowStep {
+        row: RowId(99),
+        tokens: &[1],
+        readout: Readout::Last
+    }])
+    .contains("does not exist"));
+    assert_eq!(b.row_len(row).unwrap(), B.len());
+    b.free_row(row);
+}
+
+/// random_all7 on one row, the plain model on another, in one call; and a
+/// soup mix split over two entries: all as on the CPU.
+#[test]
+fn adapters_apply_like_the_cpu() {
+    let mut guard = pair();
+    let p = &mut *guard;
+    let id = p.adapter;
+    let mut worst = 0f32;
+    let mut changed = 0;
+    for case in fixture("lora_logprobs_f64.json")["cases"]
+        .as_array()
+        .unwrap()
+    {
+        let tokens = ids(&case["ids"]);
+        let mut outs = Vec::new();
+        for b in [
+            &mut p.cpu.backend as &mut dyn FnMutBackend,
+            &mut p.gpu.backend,
+        ] {
+            outs.push(b.adapted_and_plain(id, &tokens));
+        }
+        let (c, g) = (&outs[0], &outs[1]);
+        for k in 0..3 {
+            worst = worst.max(max_diff(&c[k].data, &g[k].data));
+        }
+        for i in 0..tokens.len() {
+            let (ca, ga) = (argmax(c[0].position(i)), argmax(g[0].position(i)));
+            assert_eq!(ca, ga, "adapted argmax at {i}");
+            assert_eq!(argmax(c[1].position(i)), argmax(g[1].position(i)));
+            changed += usize::from(ga != argmax(g[1].position(i)));
+        }
+        assert!(max_diff(&g[0].data, &g[2].data) < 1e-4, "split soup mix");
+    }
+    eprintln!("adapters: max |Δ log-prob| vs CPU {worst:.2e}, adapter changes argmax at {changed} positions");
+    assert!(worst <= TOL, "max |Δ log-prob| {worst}");
+    assert!(changed > 0);
+}
+
+/// The adapter test's three rows on any backend (object-safe helper: the
+/// trait's `forward` returns `impl Future`).
+trait FnMutBackend {
+    /// Log-probs at every position for: the adapter at weight 1, no adapter,
+    /// and the adapter split 0.3 + 0.7 over two entries.
+    fn adapted_and_plain(&mut self, id: AdapterId, tokens: &[u32]) -> Vec<LogProbs>;
+}
+
+impl<T: Backend> FnMutBackend for T {
+    fn adapted_and_plain(&mut self, id: AdapterId, tokens: &[u32]) -> Vec<LogProbs> {
+        let rows: Vec<RowId> = (0..3).map(|_| self.new_row().unwrap()).collect();
+        self.set_row_adapters(rows[0], &[(id, 1.0)]).unwrap();
+        self.set_row_adapters(rows[2], &[(id, 0.3), (id, 0.7)])
+            .unwrap();
+        let steps: Vec<RowStep> = rows
+            .iter()
+            .map(|&row| RowStep {
+                row,
+                tokens,
+                readout: Readout::All,
+            })
+            .collect();
+        let out = fwd(self, &steps);
+        for r in rows {
+            self.free_row(r);
+        }
+        out
+    }
+}
+
+fn run_tokens<B: Backend>(engine: &mut Engine<B>, cfg: &RunConfig) -> (Vec<u32>, String) {
+    let mut ids = Vec::new();
+    let mut text = String::new();
+    pollster::block_on(run(engine, cfg, &mut |ev| {
+        if let Event::Token { id, text: t, .. } = ev {
+            ids.push(id);
+            text.push_str(&t);
+        }
+    }))
+    .unwrap_or_else(|e| panic!("{}: {e}", cfg.method.name()));
+    (ids, text)
+}
+
+/// Every steering method, same settings and seed on both backends: the same
+/// tokens.
+#[test]
+fn every_steering_method_equals_cpu() {
+    let mut guard = pair();
+    let p = &mut *guard;
+    let persona = Persona::load(Persona::presets_dir().join("captain_mara_vey.toml")).unwrap();
+    let experts = load_experts(experts_path()).unwrap();
+    let prompt = |name: &str, alpha: f64| {
+        let e = experts.iter().find(|e| e.name == name).unwrap();
+        WeightedExpert::prompt(&e.name, &e.prompt, alpha)
+    };
+    for method in Method::ALL {
+        let mut cfg = RunConfig {
+            method,
+            user: "How should I spend a rainy Sunday afternoon?".into(),
+            max_tokens: 8,
+            seed: 3,
+            ..RunConfig::default()
+        };
+        match method {
+            Method::Base => {}
+            Method::Pp => cfg.persona = Some(persona.clone()),
+            Method::Pdd => {
+                cfg.persona = Some(persona.clone());
+                cfg.pdd.pie_tokens = 6;
+            }
+            Method::Soups => {
+                cfg.experts = vec![WeightedExpert::adapter("rnd", p.adapter, 0.5)];
+                cfg.reference = Reference::Plain;
+            }
+            Method::Mod => cfg.experts = vec![prompt("E", 0.6), prompt("F", 0.4)],
+            Method::SeqRs => cfg.experts = vec![prompt("E", 1.0)],
+            Method::Scr | Method::TokenRs => {
+                cfg.experts = vec![prompt("E", 1.0), prompt("T", -0.5)]
+            }
+        }
+        let (c_ids, c_text) = run_tokens(&mut p.cpu, &cfg);
+        let (g_ids, g_text) = run_tokens(&mut p.gpu, &cfg);
+        eprintln!("{}: {:?}", method.name(), g_text);
+        assert!(!c_ids.is_empty(), "{}", method.name());
+        assert_eq!(
+            c_ids,
+            g_ids,
+            "{}: cpu {c_text:?} vs webgpu {g_text:?}",
+            method.name()
+        );
+    }
+}
+
+/// One decode step of one row: one submission, a fixed number of
+/// dispatches, and exactly one vocabulary of log-probs read back.
+#[test]
+fn decode_step_costs() {
+    let mut p = pair();
+    let b = &mut p.gpu.backend;
+    let row = b.new_row().unwrap();
+    one(b, row, A, Readout::Last);
+    let before = b.gpu_counters();
+    let n = 4;
+    for i in 0..n {
+        one(b, row, &[100 + i], Readout::Last);
+    }
+    let d = b.gpu_counters().since(before);
+    let vocab = b.config().vocab as u64;
+    eprintln!(
+        "per decode token: {} dispatches, {} submissions, {} bytes read back, {} bytes uploaded, {:.1} MB of weights read",
+        d.dispatches / n as u64,
+        d.submissions / n as u64,
+        d.bytes_read_back / n as u64,
+        d.bytes_uploaded / n as u64,
+        d.weight_bytes_read as f64 / n as f64 / 1e6
+    );
+    assert_eq!(d.submissions, n as u64);
+    assert_eq!(d.bytes_read_back, n as u64 * vocab * 4);
+    let layers = b.config().n_layer as u64;
+    assert_eq!(d.dispatches / n as u64, 9 * layers + 4);
+    b.free_row(row);
+}
