@@ -22,3 +22,5 @@ echo "== browser end-to-end (headless Chromium)"
 node tests/e2e/chat.test.mjs
 echo "== browser end-to-end: steering methods (headless Chromium)"
 node tests/e2e/methods.test.mjs
+echo "== browser end-to-end: playground tools (headless Chromium)"
+node tests/e2e/playground.test.mjs

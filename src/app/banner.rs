@@ -33,6 +33,18 @@ pub fn describe(kind: &str, message: &str) -> Banner {
             "The model file could not be used",
             "The file may be damaged or a different model; press “Try again” to download it again.",
         ),
+        "adapter" => (
+            "That adapter can't be used",
+            "Choose a PEFT LoRA adapter trained for SmolLM2-135M-Instruct: its adapter_config.json and adapter_model.safetensors together. The chat goes on without it.",
+        ),
+        "trace_file" => (
+            "That trace can't be replayed",
+            "Choose a JSON file saved with “Export trace” or written by persona run --trace.",
+        ),
+        "clipboard" => (
+            "The link was not copied",
+            "Copy it from the address bar: it always holds the current settings.",
+        ),
         "not_ready" => (
             "The model is still loading",
             "Wait until the progress bar says the model is ready, then send again.",

@@ -1,7 +1,9 @@
-//! The page's end of the model worker: starts it, sends commands, turns its
+//! The page's end of a model worker: starts it, sends commands, turns its
 //! events into state changes, and replaces it when it dies (a panic or an
 //! uncaught error), up to a few times a minute. Events from a replaced
-//! worker are ignored (each worker has an epoch).
+//! worker are ignored (each worker has an epoch). There is one client per
+//! compare lane ([`Clients`]); lane B's worker starts with compare mode.
+//! Adapters are sent to a worker one at a time, and again to a fresh one.
 
 use std::time::Duration;
 
@@ -11,12 +13,9 @@ use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
 use super::conversation::{near_bottom, scroll_log_to_end};
-use super::state::{
-    AnswerStats, AppState, ChunkInfo, GenStatus, ImportanceInfo, LoadStatus, Role, TokenInfo,
-};
+use super::state::{Adapter, AnswerStats, AppState, GenStatus, Lane, LoadStatus, ProbeState, Role};
 use crate::engine::GenerationSummary;
-use crate::steer::Event as SteerEvent;
-use crate::worker::protocol::{Command, Event};
+use crate::worker::protocol::{AdapterRequest, Command, Event, FILES_KEY};
 
 /// The model, relative to the page; `?model=<url>` overrides it.
 pub const DEFAULT_MODEL_PATH: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -34,9 +33,13 @@ struct Connection {
     _on_error: Closure<dyn FnMut(ErrorEvent)>,
 }
 
-/// A `Copy` handle to the worker connection.
+/// An adapter command and its picked files (undefined for shipped ones).
+pub type AdapterJob = (AdapterRequest, JsValue);
+
+/// A `Copy` handle to one lane's worker connection.
 #[derive(Clone, Copy)]
 pub struct Client {
+    pub lane: Lane,
     state: AppState,
     connection: StoredValue<Option<Connection>, LocalStorage>,
     epoch: StoredValue<u32>,
@@ -44,32 +47,89 @@ pub struct Client {
     alive: StoredValue<bool>,
     crashes: StoredValue<Vec<f64>>,
     model_url: StoredValue<String>,
+    /// Adapter commands waiting for this worker to be idle.
+    queue: StoredValue<Vec<AdapterJob>, LocalStorage>,
+    /// Every adapter the session has (replayed into a fresh worker).
+    loaded: StoredValue<Vec<AdapterJob>, LocalStorage>,
+    /// The other lane's client (A sends checked adapters to B; either may
+    /// start a waiting re-run).
+    peer: StoredValue<Option<Client>>,
 }
 
-impl Client {
-    /// Starts the worker; it loads the model as soon as it is alive.
+/// Both lanes' clients.
+#[derive(Clone, Copy)]
+pub struct Clients {
+    pub a: Client,
+    pub b: Client,
+}
+
+impl Clients {
+    /// Starts lane A's worker (it loads the model as soon as it is alive).
     pub fn start(state: AppState) -> Self {
-        let client = Self {
+        let loaded = StoredValue::new_local(Vec::new());
+        let make = |lane| Client {
+            lane,
             state,
             connection: StoredValue::new_local(None),
             epoch: StoredValue::new(0),
             alive: StoredValue::new(false),
             crashes: StoredValue::new(Vec::new()),
             model_url: StoredValue::new(model_url()),
+            queue: StoredValue::new_local(Vec::new()),
+            loaded,
+            peer: StoredValue::new(None),
         };
-        client.spawn();
-        client
+        let clients = Self {
+            a: make(Lane::A),
+            b: make(Lane::B),
+        };
+        clients.a.peer.set_value(Some(clients.b));
+        clients.b.peer.set_value(Some(clients.a));
+        clients.a.spawn();
+        clients
+    }
+
+    pub fn get(self, lane: Lane) -> Client {
+        match lane {
+            Lane::A => self.a,
+            Lane::B => self.b,
+        }
+    }
+
+    /// Cancels whatever either worker is doing.
+    pub fn cancel_all(self) {
+        self.a.cancel();
+        self.b.cancel();
+    }
+}
+
+impl Client {
+    fn load(self) -> RwSignal<LoadStatus> {
+        self.state.load(self.lane)
+    }
+
+    fn gen(self) -> RwSignal<GenStatus> {
+        self.state.gen(self.lane)
+    }
+
+    /// Starts this lane's worker unless it runs already.
+    pub fn ensure_started(self) {
+        if self.connection.with_value(Option::is_none)
+            && self.load().get_untracked() != LoadStatus::Failed
+        {
+            self.spawn();
+        }
     }
 
     fn spawn(self) {
         let epoch = self.epoch.get_value() + 1;
         self.epoch.set_value(epoch);
         self.alive.set_value(false);
-        self.state.load.set(LoadStatus::Starting);
+        self.load().set(LoadStatus::Starting);
         let worker = match Worker::new(WORKER_SCRIPT) {
             Ok(w) => w,
             Err(e) => {
-                self.state.load.set(LoadStatus::Failed);
+                self.load().set(LoadStatus::Failed);
                 self.state.show_error(
                     "worker_gave_up",
                     &format!("the browser refused to start the model worker: {e:?}"),
@@ -129,8 +189,18 @@ impl Client {
     }
 
     pub fn send(self, command: &Command) {
+        self.post(command, &JsValue::UNDEFINED);
+    }
+
+    /// Posts `command`, with `files` beside it when given.
+    fn post(self, command: &Command, files: &JsValue) {
         let sent = self.connection.with_value(|c| match (c, command.to_js()) {
-            (Some(c), Ok(value)) => c.worker.post_message(&value).is_ok(),
+            (Some(c), Ok(value)) => {
+                if !files.is_undefined() {
+                    let _ = js_sys::Reflect::set(&value, &FILES_KEY.into(), files);
+                }
+                c.worker.post_message(&value).is_ok()
+            }
             _ => false,
         });
         if !sent {
@@ -148,10 +218,56 @@ impl Client {
         self.spawn();
     }
 
+    /// Stops the answer, probe or adapter check in progress.
     pub fn cancel(self) {
-        if self.state.generation.get_untracked().is_busy() {
-            self.state.generation.set(GenStatus::Cancelling);
-            self.send(&Command::Cancel);
+        match self.gen().get_untracked() {
+            GenStatus::Idle | GenStatus::Cancelling => {}
+            GenStatus::Job => self.send(&Command::Cancel),
+            _ => {
+                self.gen().set(GenStatus::Cancelling);
+                self.send(&Command::Cancel);
+            }
+        }
+    }
+
+    /// Queues an adapter for this worker (sent when it is ready and idle).
+    pub fn queue_adapter(self, job: AdapterJob) {
+        self.queue.update_value(|q| q.push(job));
+        self.pump();
+    }
+
+    /// Sends the next queued adapter when the worker is ready and idle.
+    fn pump(self) {
+        if !self.load().get_untracked().is_ready() || self.gen().get_untracked().is_busy() {
+            return;
+        }
+        let Some((req, files)) = self.queue.with_value(|q| q.first().cloned()) else {
+            return;
+        };
+        self.gen().set(GenStatus::Job);
+        self.post(&Command::AddAdapter(req), &files);
+    }
+
+    /// The adapter job in flight is answered.
+    fn adapter_answered(self) {
+        self.queue.update_value(|q| {
+            if !q.is_empty() {
+                q.remove(0);
+            }
+        });
+        self.gen().set(GenStatus::Idle);
+        self.became_idle();
+    }
+
+    /// The worker is free again: next adapter, then any waiting re-run.
+    fn became_idle(self) {
+        self.pump();
+        if let (false, Some(peer)) = (self.gen().get_untracked().is_busy(), self.peer.get_value()) {
+            let clients = match self.lane {
+                Lane::A => Clients { a: self, b: peer },
+                Lane::B => Clients { a: peer, b: self },
+            };
+            super::rerun::resume(self.state, clients);
         }
     }
 
@@ -165,7 +281,7 @@ impl Client {
         if recent >= MAX_CRASHES {
             self.epoch.update_value(|e| *e += 1);
             self.terminate();
-            self.state.load.set(LoadStatus::Failed);
+            self.load().set(LoadStatus::Failed);
             self.state.show_error("worker_gave_up", message);
         } else {
             self.state.show_error(kind, message);
@@ -173,19 +289,43 @@ impl Client {
         }
     }
 
-    /// Ends the answer in progress after an error: an answer with no text is
-    /// taken back (its question returns to the message box), a partial one stays.
+    /// Ends this lane's job after an error: an answer with no text is taken
+    /// back (its question returns to the message box), a partial one stays.
     fn abort_answer(self) {
         let state = self.state;
-        if !state.generation.get_untracked().is_busy() {
+        let was = self.gen().get_untracked();
+        if !was.is_busy() {
             return;
         }
-        state.generation.set(GenStatus::Idle);
+        self.gen().set(GenStatus::Idle);
+        if was == GenStatus::Job {
+            // Lane A's job is the probe while one runs; else an adapter check.
+            if self.lane == Lane::A && state.probe.with_untracked(|p| p.running) {
+                state.probe.update(|p| p.running = false);
+            } else {
+                self.queue.update_value(|q| {
+                    if !q.is_empty() {
+                        q.remove(0);
+                    }
+                });
+                state.adapter_job.set(None);
+            }
+            return;
+        }
         let Some(turn) = state.streaming_turn() else {
             return;
         };
-        turn.streaming.set(false);
-        if turn.text.get_untracked().is_empty() {
+        match turn.trace(self.lane) {
+            Some(trace) => trace.streaming.set(false),
+            None => turn.streaming.set(false),
+        }
+        turn.settle();
+        let empty = turn.content().is_empty()
+            && turn
+                .compare
+                .as_ref()
+                .is_none_or(|t| t.tokens.with_untracked(Vec::is_empty));
+        if !turn.streaming.get_untracked() && empty {
             state.turns.update(|turns| {
                 turns.pop();
                 if let Some(user) = turns.pop_if(|t| t.role == Role::User) {
@@ -212,7 +352,7 @@ impl Client {
                 from_cache,
             } => {
                 let complete = total.is_some_and(|t| loaded >= t);
-                state.load.update(|load| {
+                self.load().update(|load| {
                     *load = if complete {
                         LoadStatus::Preparing { from_cache }
                     } else {
@@ -239,7 +379,7 @@ impl Client {
                 cache,
                 bytes,
             } => {
-                state.load.set(LoadStatus::Ready {
+                self.load().set(LoadStatus::Ready {
                     backend,
                     load_ms,
                     cache,
@@ -253,13 +393,17 @@ impl Client {
                         )
                     })
                 });
-                if stale {
+                if stale && self.lane == Lane::A {
                     state.banner.set(None);
                 }
+                // A fresh worker gets the session's adapters again, in order.
+                let again = self.loaded.get_value();
+                self.queue.set_value(again);
+                self.became_idle();
             }
             Event::Started { prompt_tokens } => {
-                if state.generation.get_untracked() != GenStatus::Cancelling {
-                    state.generation.set(GenStatus::Prefill {
+                if self.gen().get_untracked() != GenStatus::Cancelling {
+                    self.gen().set(GenStatus::Prefill {
                         prompt_tokens: Some(prompt_tokens),
                     });
                 }
@@ -281,123 +425,135 @@ impl Client {
                         scroll_log_to_end();
                     }
                 }
-                if matches!(state.generation.get_untracked(), GenStatus::Prefill { .. }) {
-                    state.generation.set(GenStatus::Streaming);
+                if matches!(self.gen().get_untracked(), GenStatus::Prefill { .. }) {
+                    self.gen().set(GenStatus::Streaming);
                 }
             }
             Event::Done { summary } => self.finish(summary),
             Event::Trace {
                 event,
                 proposed_text,
-            } => self.on_trace(event, proposed_text),
-            Event::Error { kind, message } => {
-                if kind == "panic" {
-                    // The worker is dying; its `error` event will be ignored.
-                    self.epoch.update_value(|e| *e += 1);
-                    self.crashed("panic", &message);
+                decode_ms,
+            } => {
+                let Some(turn) = state.streaming_turn() else {
                     return;
+                };
+                let Some(trace) = turn.trace(self.lane).cloned() else {
+                    return;
+                };
+                let follow = near_bottom();
+                if matches!(self.gen().get_untracked(), GenStatus::Prefill { .. }) {
+                    self.gen().set(GenStatus::Streaming);
                 }
-                let loading = !state.load.get_untracked().is_ready();
-                if loading
-                    && matches!(
-                        kind.as_str(),
-                        "model_fetch"
-                            | "model_file"
-                            | "unsupported_model"
-                            | "tokenizer"
-                            | "template"
-                    )
-                {
-                    state.load.set(LoadStatus::Failed);
+                if decode_ms.is_some() {
+                    trace.decode_ms.set(decode_ms);
                 }
-                self.abort_answer();
-                state.show_error(&kind, &message);
+                if trace.apply(event, proposed_text) {
+                    turn.settle();
+                    self.gen().set(GenStatus::Idle);
+                    self.became_idle();
+                }
+                if follow {
+                    scroll_log_to_end();
+                }
             }
+            Event::ProbeProgress { done, total } => state.probe.update(|p| {
+                p.done = done;
+                p.total = total;
+            }),
+            Event::ProbeDone { axes, cancelled } => {
+                state.probe.update(|p| {
+                    *p = ProbeState {
+                        running: false,
+                        axes,
+                        cancelled,
+                        label: p.label.clone(),
+                        ..ProbeState::default()
+                    }
+                });
+                self.gen().set(GenStatus::Idle);
+                self.became_idle();
+            }
+            Event::AdapterAdded {
+                name,
+                id,
+                rank,
+                tensors,
+            } => {
+                if self.lane == Lane::A {
+                    self.adapter_added(Adapter {
+                        name,
+                        id,
+                        rank,
+                        tensors,
+                        shipped: None,
+                    });
+                }
+                self.adapter_answered();
+            }
+            Event::Error { kind, message } => self.on_error(&kind, &message),
         }
     }
 
-    fn on_trace(self, event: SteerEvent, proposed_text: Vec<String>) {
+    /// Lane A checked a new adapter: it becomes an expert (α 0 in both
+    /// lanes) and goes to lane B's worker too.
+    fn adapter_added(self, mut adapter: Adapter) {
         let state = self.state;
-        let Some(turn) = state.streaming_turn() else {
-            return;
-        };
-        let Some(trace) = turn.steer.clone() else {
-            return;
-        };
-        let follow = near_bottom();
-        match event {
-            SteerEvent::Importance {
-                attributes,
-                raw,
-                weights,
-                selected,
-                ..
-            } => trace.importance.set(Some(ImportanceInfo {
-                attributes,
-                raw,
-                weights,
-                selected,
-            })),
-            SteerEvent::Token {
-                index,
-                text,
-                reward,
-                rewards,
-                top,
-                chunk,
-                ..
-            } => {
-                if trace.first_ms.with_untracked(Option::is_none) {
-                    trace.first_ms.set(Some(js_sys::Date::now()));
-                }
-                if !text.is_empty() {
-                    turn.text.update(|t| t.push_str(&text));
-                }
-                trace.tokens.update(|v| {
-                    v.push(TokenInfo {
-                        index,
-                        text,
-                        reward,
-                        rewards,
-                        top,
-                        chunk,
-                    })
-                });
-                if matches!(state.generation.get_untracked(), GenStatus::Prefill { .. }) {
-                    state.generation.set(GenStatus::Streaming);
-                }
+        if state
+            .adapters
+            .with_untracked(|a| a.iter().any(|x| x.name == adapter.name))
+        {
+            return; // a replay into a fresh worker
+        }
+        let job = self.queue.with_value(|q| q.first().cloned());
+        if let Some((req, files)) = job {
+            if let crate::worker::protocol::AdapterSource::Url { base } = &req.source {
+                adapter.shipped = Some(base.clone());
             }
-            SteerEvent::Chunk {
-                index,
-                proposed,
-                accepted,
-                log_m,
-                fallback,
-                forced,
-                ..
-            } => {
-                let mut texts = proposed_text;
-                texts.resize(proposed.len(), String::new());
-                trace.chunks.update(|c| {
-                    c.push(ChunkInfo {
-                        index,
-                        texts,
-                        accepted,
-                        fallback,
-                        forced,
-                        log_m,
-                    })
-                });
-            }
-            SteerEvent::Done { stats } => {
-                trace.stats.set(Some(stats));
-                turn.streaming.set(false);
-                state.generation.set(GenStatus::Idle);
+            self.loaded
+                .update_value(|l| l.push((req.clone(), files.clone())));
+            if let Some(b) = self.peer.get_value() {
+                if b.connection.with_value(Option::is_some) {
+                    b.queue_adapter((req, files));
+                }
             }
         }
-        if follow {
-            scroll_log_to_end();
+        state.adapters.update(|a| a.push(adapter));
+        for lane in state.lanes {
+            lane.alphas.update(|a| a.push(0.0));
         }
+        state.adapter_job.set(None);
+    }
+
+    fn on_error(self, kind: &str, message: &str) {
+        let state = self.state;
+        if kind == "panic" {
+            // The worker is dying; its `error` event will be ignored.
+            self.epoch.update_value(|e| *e += 1);
+            self.crashed("panic", message);
+            return;
+        }
+        let loading = !self.load().get_untracked().is_ready();
+        if loading
+            && matches!(
+                kind,
+                "model_fetch" | "model_file" | "unsupported_model" | "tokenizer" | "template"
+            )
+        {
+            self.load().set(LoadStatus::Failed);
+        }
+        if kind == "adapter" {
+            state.adapter_job.set(None);
+            self.adapter_answered();
+        } else {
+            self.abort_answer();
+            self.became_idle();
+        }
+        let message = match (self.lane, state.compare.get_untracked()) {
+            (Lane::B, true) => format!("(compare lane B) {message}"),
+            _ => message.to_string(),
+        };
+        state.show_error(kind, &message);
     }
 
     fn finish(self, summary: GenerationSummary) {
@@ -418,7 +574,8 @@ impl Client {
                 scroll_log_to_end();
             }
         }
-        state.generation.set(GenStatus::Idle);
+        self.gen().set(GenStatus::Idle);
+        self.became_idle();
     }
 }
 

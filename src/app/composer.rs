@@ -1,115 +1,19 @@
-//! The message box: Enter sends, Shift+Enter starts a new line, Escape or
-//! the Cancel button stops an answer. Sending appends the question and an
-//! empty answer to the conversation and asks the worker for the whole
-//! conversation's continuation.
+//! The message box: Enter sends (`send`), Shift+Enter starts a new line,
+//! Escape or the Cancel button stops the answers being written.
 
 use leptos::prelude::*;
 use web_sys::KeyboardEvent;
 
-use super::client::Client;
-use super::conversation::scroll_log_to_end;
-use super::methods;
-use super::settings;
-use super::state::{AppState, GenStatus, LoadStatus, Role, SteerTrace, Turn};
-use crate::steer::Method;
-use crate::worker::protocol::{Command, GenerateRequest, RunRequest};
-
-/// Sends the draft (even an empty one: the engine answers with a readable error).
-pub fn send(state: AppState, client: Client) {
-    if state.generation.get_untracked().is_busy() {
-        return;
-    }
-    match state.load.get_untracked() {
-        LoadStatus::Ready { .. } => {}
-        LoadStatus::Failed => {
-            // Keep the error that explains the failure; else offer a retry.
-            if state.banner.with_untracked(Option::is_none) {
-                state.show_error(
-                    "model_fetch",
-                    "the model is not loaded, so the message was not sent",
-                );
-            }
-            return;
-        }
-        _ => {
-            state.show_error(
-                "not_ready",
-                "the model is not ready yet, so the message was not sent",
-            );
-            return;
-        }
-    }
-    if state.settings.method.get_untracked() != Method::Base {
-        return send_run(state, client);
-    }
-    let (max_tokens, sampling) = match settings::parse(&state.settings) {
-        Ok(v) => v,
-        Err(message) => {
-            state.show_error("invalid_settings", &message);
-            return;
-        }
-    };
-    let text = state.draft.get_untracked();
-    let mut messages: Vec<_> = state
-        .turns
-        .with_untracked(|turns| turns.iter().map(Turn::wire).collect());
-    let user = Turn::new(state.fresh_id(), Role::User, &text);
-    messages.push(user.wire());
-    let answer = Turn::new(state.fresh_id(), Role::Assistant, "");
-    answer.streaming.set(true);
-    let system = Some(state.settings.system.get_untracked()).filter(|s| !s.trim().is_empty());
-    state.banner.set(None);
-    state.turns.update(|turns| {
-        turns.push(user);
-        turns.push(answer);
-    });
-    state.draft.set(String::new());
-    state.generation.set(GenStatus::Prefill {
-        prompt_tokens: None,
-    });
-    scroll_log_to_end();
-    client.send(&Command::Generate(GenerateRequest {
-        system,
-        messages: Some(messages),
-        user: None,
-        max_tokens,
-        sampling,
-    }));
-}
-
-/// Sends the draft to a steering method: one user message, the method's
-/// settings; the answer carries a trace (rewards, importance, chunks).
-fn send_run(state: AppState, client: Client) {
-    let text = state.draft.get_untracked();
-    let (config, experts) = match methods::run_config(&state.settings, &text) {
-        Ok(v) => v,
-        Err(message) => {
-            state.show_error("invalid_settings", &message);
-            return;
-        }
-    };
-    let user = Turn::new(state.fresh_id(), Role::User, &text);
-    let mut answer = Turn::new(state.fresh_id(), Role::Assistant, "");
-    answer.steer = Some(SteerTrace::new(config.method, experts));
-    answer.streaming.set(true);
-    state.banner.set(None);
-    state.turns.update(|turns| {
-        turns.push(user);
-        turns.push(answer);
-    });
-    state.draft.set(String::new());
-    state.generation.set(GenStatus::Prefill {
-        prompt_tokens: None,
-    });
-    scroll_log_to_end();
-    client.send(&Command::Run(RunRequest { config }));
-}
+use super::client::Clients;
+use super::send::send;
+use super::state::{AppState, GenStatus};
 
 #[component]
 pub fn Composer() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let client = expect_context::<Client>();
-    let busy = move || state.generation.get().is_busy();
+    let clients = expect_context::<Clients>();
+    let answering = move || state.gens.iter().any(|g| g.get().is_answering());
+    let cancelling = move || state.gens.iter().any(|g| g.get() == GenStatus::Cancelling);
     let on_keydown = move |ev: KeyboardEvent| {
         if ev.is_composing() {
             return;
@@ -117,11 +21,11 @@ pub fn Composer() -> impl IntoView {
         match ev.key().as_str() {
             "Enter" if !ev.shift_key() => {
                 ev.prevent_default();
-                send(state, client);
+                send(state, clients);
             }
-            "Escape" if state.generation.get_untracked().is_busy() => {
+            "Escape" if state.busy_untracked() => {
                 ev.prevent_default();
-                client.cancel();
+                clients.cancel_all();
             }
             _ => {}
         }
@@ -131,7 +35,7 @@ pub fn Composer() -> impl IntoView {
             class="composer"
             on:submit=move |ev| {
                 ev.prevent_default();
-                send(state, client);
+                send(state, clients);
             }
         >
             <label for="message" class="sr-only">"Message"</label>
@@ -147,13 +51,13 @@ pub fn Composer() -> impl IntoView {
                 <p id="composer-hint" class="hint">
                     <kbd>"Enter"</kbd>" to send · "<kbd>"Shift"</kbd>"+"<kbd>"Enter"</kbd>
                     " for a new line"
-                    {move || busy().then_some(" · Esc to stop")}
+                    {move || answering().then_some(" · Esc to stop")}
                 </p>
                 <Show
-                    when=busy
+                    when=answering
                     fallback=move || {
                         view! {
-                            <button type="submit" class="button primary">
+                            <button type="submit" class="button primary" disabled=move || state.busy()>
                                 "Send"
                             </button>
                         }
@@ -162,8 +66,8 @@ pub fn Composer() -> impl IntoView {
                     <button
                         type="button"
                         class="button danger"
-                        disabled=move || state.generation.get() == GenStatus::Cancelling
-                        on:click=move |_| client.cancel()
+                        disabled=cancelling
+                        on:click=move |_| clients.cancel_all()
                     >
                         "Cancel"
                     </button>

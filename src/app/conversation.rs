@@ -6,7 +6,9 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::format;
-use super::state::{AnswerStats, AppState, GenStatus, Role, Turn};
+use super::methods;
+use super::state::{AnswerStats, AppState, GenStatus, Lane, Role, Turn};
+use super::steer_trace::{Origin, SteerTrace};
 use super::trace;
 use crate::engine::StopReason;
 
@@ -65,10 +67,6 @@ pub fn Conversation() -> impl IntoView {
 fn TurnView(turn: Turn) -> impl IntoView {
     let state = expect_context::<AppState>();
     let role = turn.role;
-    let is_pdd = turn
-        .steer
-        .as_ref()
-        .is_some_and(|t| t.method == crate::steer::Method::Pdd);
     let text = turn.text.clone();
     let streaming = turn.streaming.clone();
     let stats = turn.stats.clone();
@@ -96,12 +94,11 @@ fn TurnView(turn: Turn) -> impl IntoView {
             if !(streaming.get() && text.with(|t| t.is_empty())) {
                 return None;
             }
-            let what = match state.generation.get() {
+            let what = match state.gen(Lane::A).get() {
                 GenStatus::Prefill {
                     prompt_tokens: Some(n),
                 } => format!("Reading the prompt ({n} tokens)…"),
                 GenStatus::Cancelling => "Stopping…".to_string(),
-                _ if is_pdd => "Measuring attribute importance (PIE)…".to_string(),
                 _ => "Thinking…".to_string(),
             };
             Some(view! { <span class="pending">{what}</span> })
@@ -133,29 +130,35 @@ fn TurnView(turn: Turn) -> impl IntoView {
     };
     let streaming_attr = streaming.clone();
     if let Some(steer) = turn.steer.clone() {
-        let method = steer.method.name();
-        let label = format!("SmolLM2 · {}", super::methods::label(steer.method));
+        let method = steer.method().name();
+        let compare = turn.compare.clone();
+        let label = match (&compare, &steer.origin) {
+            (Some(_), _) => "SmolLM2 · compare".to_string(),
+            (None, Origin::File(_)) => {
+                format!("SmolLM2 · {} · replay", methods::label(steer.method()))
+            }
+            (None, Origin::Live) => format!("SmolLM2 · {}", methods::label(steer.method())),
+        };
+        let columns = match compare {
+            Some(b) => view! {
+                <div class="compare-grid">
+                    {steered_column(steer, turn.id, true)}
+                    {steered_column(b, turn.id, true)}
+                </div>
+            }
+            .into_any(),
+            None => steered_column(steer, turn.id, false).into_any(),
+        };
         return view! {
             <li
                 class="turn assistant steered"
+                class:compared=turn.compare.is_some()
                 data-role=role.as_str()
                 data-method=method
                 data-state=move || if streaming_attr.get() { "streaming" } else { "done" }
             >
                 <p class="who">{label}</p>
-                {trace::importance_view(steer.clone())}
-                <div
-                    class="bubble"
-                    aria-live="polite"
-                    aria-busy=move || if streaming.get() { "true" } else { "false" }
-                >
-                    {pending}
-                    <span class="text">{trace::tokens_view(steer.clone())}</span>
-                    {trace::tooltip_view(steer.clone())}
-                </div>
-                {trace::legend_view(steer.clone())}
-                {trace::chunks_view(steer.clone())}
-                {trace::stats_view(steer, turn.streaming.clone())}
+                {columns}
             </li>
         }
         .into_any();
@@ -216,5 +219,69 @@ fn stats_view(s: &AnswerStats) -> impl IntoView {
         >
             {text}
         </p>
+    }
+}
+
+/// One steered answer: importance bars, tinted tokens with their tooltip,
+/// the colour legend, the chunk strip and the statistics. In compare mode
+/// each column is headed by its setting.
+fn steered_column(trace: SteerTrace, turn_id: u64, headed: bool) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let lane = trace.lane;
+    let streaming = trace.streaming.clone();
+    let waiting = {
+        let streaming = trace.streaming.clone();
+        let tokens = trace.tokens.clone();
+        let importance = trace.importance.clone();
+        let pdd = trace.method() == crate::steer::Method::Pdd;
+        move || {
+            if !(streaming.get() && tokens.with(Vec::is_empty)) {
+                return None;
+            }
+            let what = match state.gen(lane).get() {
+                GenStatus::Prefill {
+                    prompt_tokens: Some(n),
+                } => format!("Reading the prompt ({n} tokens)…"),
+                GenStatus::Cancelling => "Stopping…".to_string(),
+                _ if pdd && importance.with(Option::is_none) => {
+                    "Measuring attribute importance (PIE)…".to_string()
+                }
+                _ => "Thinking…".to_string(),
+            };
+            Some(view! { <span class="pending">{what}</span> })
+        }
+    };
+    let method = trace.method().name();
+    let busy_streaming = trace.streaming.clone();
+    let head = headed.then(|| {
+        let words = format!(
+            "{} · {}",
+            lane.letter(),
+            methods::config_summary(&trace.config)
+        );
+        view! { <p class="lane-head" data-lane=lane.letter()>{words}</p> }
+    });
+    view! {
+        <div
+            class="steered-answer"
+            data-lane=lane.letter()
+            data-method=method
+            data-state=move || if streaming.get() { "streaming" } else { "done" }
+        >
+            {head}
+            {trace::importance_view(trace.clone(), turn_id)}
+            <div
+                class="bubble"
+                aria-live="polite"
+                aria-busy=move || if busy_streaming.get() { "true" } else { "false" }
+            >
+                {waiting}
+                <span class="text">{trace::tokens_view(trace.clone())}</span>
+                {trace::tooltip_view(trace.clone())}
+            </div>
+            {trace::legend_view(trace.clone())}
+            {trace::chunks_view(trace.clone())}
+            {trace::stats_view(trace)}
+        </div>
     }
 }

@@ -1,18 +1,20 @@
-//! The method picker: which decoding method answers (the plain chat, or one
-//! of the persona-steering methods), the persona preset for PP and PDD, and
-//! a signed weight α per MBTI pole expert for SCR, MOD and the rejection
-//! samplers. `run_config` turns these (and the advanced settings) into the
-//! engine's `RunConfig`; the engine validates it before any compute.
+//! The methods the page offers and how a lane's settings become the
+//! engine's `RunConfig`: the persona preset for PP and PDD, a signed weight
+//! α per expert (the eight MBTI pole prompts, then the session's LoRA
+//! adapters) for SCR, MOD, the rejection samplers and Soups. The engine
+//! validates the configuration before any compute; the page checks it too
+//! before a re-run, so a bad slider never replaces a good answer.
 
 use std::sync::OnceLock;
 
 use leptos::prelude::*;
 
 use super::settings;
-use super::state::{AppState, Settings};
+use super::state::{AppState, Lane};
+use crate::backend::AdapterId;
 use crate::engine::Sampling;
 use crate::steer::persona::{builtin_experts, Persona, PromptExpert};
-use crate::steer::run::WeightedExpert;
+use crate::steer::run::{Turn as RunTurn, WeightedExpert};
 use crate::steer::{Method, RunConfig};
 
 /// The shipped personas (compiled in), parsed once.
@@ -79,7 +81,7 @@ pub const METHODS: [(Method, &str, &str); 8] = [
     (
         Method::Soups,
         "Soups",
-        "DPO Soups merges LoRA adapters with weights α — needs LoRA adapters, which the page cannot load.",
+        "DPO Soups: one model whose LoRA adapters are merged with weights α — load an adapter under “LoRA adapters” first.",
     ),
 ];
 
@@ -91,14 +93,23 @@ pub fn label(method: Method) -> &'static str {
         .unwrap_or("?")
 }
 
+pub fn help(method: Method) -> &'static str {
+    METHODS
+        .iter()
+        .find(|(m, ..)| *m == method)
+        .map(|(.., h)| *h)
+        .unwrap_or("")
+}
+
 pub fn uses_persona(method: Method) -> bool {
     matches!(method, Method::Pp | Method::Pdd)
 }
 
+/// Methods weighted by α (Soups weights adapters only).
 pub fn uses_experts(method: Method) -> bool {
     matches!(
         method,
-        Method::Scr | Method::Mod | Method::TokenRs | Method::SeqRs
+        Method::Scr | Method::Mod | Method::TokenRs | Method::SeqRs | Method::Soups
     )
 }
 
@@ -107,22 +118,73 @@ pub fn samples(method: Method) -> bool {
     matches!(method, Method::Scr | Method::TokenRs | Method::SeqRs)
 }
 
-fn parse_num<T: std::str::FromStr>(value: &RwSignal<String>, what: &str) -> Result<T, String> {
+fn parse_num<T: std::str::FromStr>(value: String, what: &str) -> Result<T, String> {
     value
-        .get_untracked()
         .trim()
         .parse::<T>()
         .map_err(|_| format!("{what} must be a number"))
 }
 
-/// The engine configuration for one steered answer to `user`, and the names
-/// of the weighted experts sent (the order of per-expert rewards).
-pub fn run_config(s: &Settings, user: &str) -> Result<(RunConfig, Vec<String>), String> {
-    let method = s.method.get_untracked();
-    let (max_tokens, sampling) = settings::parse(s)?;
-    let seed = settings::parse_seed(s)?;
+/// Every expert of a lane with its α: the prompt experts, then the adapters.
+pub fn weighted_experts(state: &AppState, lane: Lane) -> Vec<WeightedExpert> {
+    let alphas = state.lane(lane).alphas.get_untracked();
+    let alpha = |i: usize| alphas.get(i).copied().unwrap_or(0.0);
+    let n = experts().len();
+    let mut all: Vec<WeightedExpert> = experts()
+        .iter()
+        .enumerate()
+        .map(|(i, e)| WeightedExpert::prompt(&e.name, &e.prompt, alpha(i)))
+        .collect();
+    state.adapters.with_untracked(|adapters| {
+        all.extend(
+            adapters
+                .iter()
+                .enumerate()
+                .map(|(j, a)| WeightedExpert::adapter(&a.name, AdapterId(a.id), alpha(n + j))),
+        )
+    });
+    all
+}
+
+/// "SCR · E +0.6, F +0.4" — a lane's method and its non-zero weights.
+pub fn summary(state: &AppState, lane: Lane) -> String {
+    let method = state.lane(lane).method.get_untracked();
+    let mut words = label(method).to_string();
+    if uses_experts(method) {
+        let parts: Vec<String> = weighted_experts(state, lane)
+            .iter()
+            .filter(|e| e.alpha != 0.0)
+            .map(|e| format!("{} {}", e.name, signed(e.alpha)))
+            .collect();
+        if !parts.is_empty() {
+            words.push_str(&format!(" · {}", parts.join(", ")));
+        }
+    }
+    if uses_persona(method) {
+        if let Some(p) = personas().get(state.settings.persona.get_untracked()) {
+            words.push_str(&format!(" · {}", p.name));
+        }
+    }
+    words
+}
+
+/// The engine configuration for one steered answer of `lane` to `user`
+/// after `history`, and the names of the weighted experts sent (the order
+/// of per-expert rewards). Checked like the engine checks it.
+pub fn run_config(
+    state: &AppState,
+    lane: Lane,
+    history: Vec<RunTurn>,
+    user: &str,
+) -> Result<(RunConfig, Vec<String>), String> {
+    let s = state.settings;
+    let m = state.lane(lane);
+    let method = m.method.get_untracked();
+    let (max_tokens, sampling) = settings::parse(&s)?;
+    let seed = settings::parse_seed(&s)?;
     let mut cfg = RunConfig {
         method,
+        history,
         user: user.to_string(),
         max_tokens,
         seed,
@@ -140,21 +202,28 @@ pub fn run_config(s: &Settings, user: &str) -> Result<(RunConfig, Vec<String>), 
     }
     let mut names = Vec::new();
     if uses_experts(method) {
-        let alphas = s.alphas.get_untracked();
-        let all: Vec<WeightedExpert> = experts()
-            .iter()
-            .zip(&alphas)
-            .map(|(e, a)| WeightedExpert::prompt(&e.name, &e.prompt, *a))
+        let all: Vec<WeightedExpert> = weighted_experts(state, lane)
+            .into_iter()
+            .filter(|e| {
+                method != Method::Soups
+                    || matches!(e.kind, crate::steer::run::ExpertKind::Adapter { .. })
+            })
             .collect();
+        if all.is_empty() {
+            return Err(
+                "DPO Soups merges LoRA adapters: load one under “LoRA adapters” first".into(),
+            );
+        }
         // Experts at α = 0 cost a row and change nothing; when all are zero,
         // send them all so the engine explains why that cannot steer.
         let nonzero: Vec<WeightedExpert> = all.iter().filter(|e| e.alpha != 0.0).cloned().collect();
         cfg.experts = if nonzero.is_empty() { all } else { nonzero };
         names = cfg.experts.iter().map(|e| e.name.clone()).collect();
     }
-    cfg.pdd.beta = parse_num(&s.beta, "β")?;
-    cfg.pdd.top_k = parse_num(&s.top_k, "K")?;
-    cfg.scr.k = parse_num(&s.k, "the chunk size k")?;
+    cfg.pdd.beta = parse_num(m.beta.get_untracked(), "β")?;
+    cfg.pdd.top_k = parse_num(m.top_k.get_untracked(), "K")?;
+    cfg.pdd.weights = m.pdd_weights.get_untracked();
+    cfg.scr.k = parse_num(m.k.get_untracked(), "the chunk size k")?;
     if let Sampling::TopP {
         temperature, top_p, ..
     } = sampling
@@ -169,7 +238,8 @@ pub fn run_config(s: &Settings, user: &str) -> Result<(RunConfig, Vec<String>), 
     Ok((cfg, names))
 }
 
-fn signed(a: f64) -> String {
+/// "+0.6", "−0.4", "0".
+pub fn signed(a: f64) -> String {
     if a > 0.0 {
         format!("+{a:.1}")
     } else if a < 0.0 {
@@ -179,147 +249,23 @@ fn signed(a: f64) -> String {
     }
 }
 
-#[component]
-pub fn MethodPanel() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let s = state.settings;
-    let busy = move || state.generation.get().is_busy();
-    let options = METHODS
-        .iter()
-        .map(|&(method, name, help)| {
-            let disabled = method == Method::Soups;
-            let id = format!("method-{}", method.name());
-            let for_id = id.clone();
-            view! {
-                <label class="method-option" class:disabled=disabled for=for_id>
-                    <input
-                        type="radio"
-                        name="method"
-                        id=id
-                        value=method.name()
-                        disabled=move || disabled || busy()
-                        prop:checked=move || s.method.get() == method
-                        on:change=move |_| s.method.set(method)
-                    />
-                    <span class="method-name">{name}</span>
-                    <span class="help">{help}</span>
-                </label>
-            }
-        })
-        .collect_view();
-    let persona_card = move || {
-        let p = personas().get(s.persona.get())?;
-        Some(view! {
-            <div class="persona-card">
-                <p class="persona-summary">{p.summary.clone()}</p>
-                <ul class="attributes">
-                    {(0..p.len())
-                        .map(|i| {
-                            view! {
-                                <li>
-                                    <b>{p.attribute_name(i).to_string()}</b>
-                                    {format!(": {}", p.attribute_value(i))}
-                                </li>
-                            }
-                        })
-                        .collect_view()}
-                </ul>
-            </div>
-        })
-    };
-    let sliders = move || {
-        experts()
+/// "SCR · E +0.6, F +0.4" for a configuration that ran (column heads, replays).
+pub fn config_summary(cfg: &RunConfig) -> String {
+    let mut words = label(cfg.method).to_string();
+    if uses_experts(cfg.method) {
+        let parts: Vec<String> = cfg
+            .experts
             .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let id = format!("alpha-{}", e.name);
-                let for_id = id.clone();
-                let value = move || s.alphas.with(|a| a.get(i).copied().unwrap_or(0.0));
-                view! {
-                    <div class="alpha" data-expert=e.name.clone()>
-                        <label for=for_id title=e.prompt.clone()>
-                            {e.name.clone()}
-                        </label>
-                        <input
-                            type="range"
-                            id=id
-                            min="-1"
-                            max="1"
-                            step="0.1"
-                            aria-label=format!("α for expert {} (axis {})", e.name, e.axis)
-                            prop:value=move || format!("{:.1}", value())
-                            on:input=move |ev| {
-                                if let Ok(v) = event_target_value(&ev).parse::<f64>() {
-                                    s.alphas.update(|a| {
-                                        if let Some(x) = a.get_mut(i) {
-                                            *x = (v * 10.0).round() / 10.0;
-                                        }
-                                    });
-                                }
-                            }
-                        />
-                        <output class="alpha-value" data-sign=move || {
-                            let v = value();
-                            if v > 0.0 { "pos" } else if v < 0.0 { "neg" } else { "zero" }
-                        }>{move || signed(value())}</output>
-                    </div>
-                }
-            })
-            .collect_view()
-    };
-    view! {
-        <section class="settings methods" aria-label="Decoding method">
-            <fieldset class="method-list">
-                <legend>"Method"</legend>
-                {options}
-            </fieldset>
-            <Show when=move || uses_persona(s.method.get())>
-                <div class="field">
-                    <label for="persona">"Persona"</label>
-                    <select
-                        id="persona"
-                        on:change=move |ev| {
-                            if let Ok(i) = event_target_value(&ev).parse::<usize>() {
-                                s.persona.set(i);
-                            }
-                        }
-                    >
-                        {personas()
-                            .iter()
-                            .enumerate()
-                            .map(|(i, p)| {
-                                view! {
-                                    <option value=i.to_string() selected=move || s.persona.get() == i>
-                                        {p.name.clone()}
-                                    </option>
-                                }
-                            })
-                            .collect_view()}
-                    </select>
-                    {persona_card}
-                </div>
-            </Show>
-            <Show when=move || uses_experts(s.method.get())>
-                <div class="field">
-                    <p class="label">"Expert weights α"</p>
-                    <p class="help">
-                        "Each expert writes like one MBTI pole. α > 0 pulls the answer toward it, α < 0 pushes away, 0 leaves it out."
-                    </p>
-                    <div class="alphas">{sliders}</div>
-                    <button
-                        type="button"
-                        class="button quiet small"
-                        on:click=move |_| s.alphas.set(default_alphas())
-                    >
-                        "Reset weights"
-                    </button>
-                </div>
-            </Show>
-            <Show when=move || s.method.get() != Method::Base>
-                <p class="help note">
-                    "Steered answers see only your latest message (no history, no system prompt). Hover or focus a token for its rewards."
-                </p>
-            </Show>
-        </section>
+            .filter(|e| e.alpha != 0.0)
+            .map(|e| format!("{} {}", e.name, signed(e.alpha)))
+            .collect();
+        words.push_str(&format!(" · {}", parts.join(", ")));
     }
+    if let Some(p) = cfg.persona.as_ref().filter(|_| uses_persona(cfg.method)) {
+        words.push_str(&format!(" · {}", p.name));
+    }
+    if cfg.method == Method::Pdd && cfg.pdd.weights.is_some() {
+        words.push_str(" · your weights");
+    }
+    words
 }

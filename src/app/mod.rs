@@ -1,31 +1,46 @@
 //! The playground page (Leptos, client-side rendered): a chat with
-//! SmolLM2-135M running in a Web Worker. The page only draws state and
-//! forwards commands; every forward pass happens in the worker, so the
-//! page never freezes.
+//! SmolLM2-135M running in Web Workers, steered by the persona methods.
+//! The page only draws state and forwards commands; every forward pass
+//! happens in a worker (two in compare mode), so the page never freezes.
 //!
-//! Map: `state` (signals), `client` (the worker connection), and one file
-//! per part of the page: `progress`, `banner`, `settings`, `conversation`,
-//! `composer`, `methods` (the method picker) and `trace` (how a steered
-//! answer is drawn); `format` holds text formatters.
+//! Map: `state` (signals) and `steer_trace` (a steered answer's data);
+//! `client` (the worker connections), `send` (new messages) and `rerun`
+//! (slider re-runs); one file per part of the page: `progress`, `banner`,
+//! `conversation`, `composer`, `method_panel` (compare lanes, method
+//! picker, α sliders), `adapters`, `probe`, `settings`, and `trace` (how a
+//! steered answer is drawn); `methods` turns settings into a `RunConfig`,
+//! `trace_file` exports and replays traces, `url_state` keeps the settings
+//! in the address bar, `format` holds text formatters.
 
+pub mod adapters;
 pub mod banner;
 pub mod client;
 pub mod composer;
 pub mod conversation;
 pub mod format;
+pub mod method_panel;
 pub mod methods;
+pub mod probe;
 pub mod progress;
+pub mod rerun;
+pub mod send;
 pub mod settings;
 pub mod state;
+pub mod steer_trace;
 pub mod trace;
+pub mod trace_file;
+pub mod url_state;
 
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 
+use adapters::AdapterPanel;
 use banner::ErrorBanner;
-use client::Client;
+use client::Clients;
 use composer::Composer;
 use conversation::Conversation;
-use methods::MethodPanel;
+use method_panel::MethodPanel;
+use probe::ProbePanel;
 use progress::ModelStatus;
 use settings::SettingsPanel;
 use state::AppState;
@@ -33,43 +48,95 @@ use state::AppState;
 #[component]
 pub fn App() -> impl IntoView {
     let state = AppState::new();
+    url_state::restore(&state);
     provide_context(state);
-    let client = Client::start(state);
-    provide_context(client);
+    let clients = Clients::start(state);
+    provide_context(clients);
+    if state.compare.get_untracked() {
+        clients.b.ensure_started();
+    }
+    url_state::keep_in_sync(state);
 
-    // An answer in progress is cancelled; its `done` finds no turn to finish.
+    // Answers in progress are cancelled; their `done` finds no turn to finish.
     let new_chat = move |_| {
-        client.cancel();
+        clients.cancel_all();
         state.turns.set(Vec::new());
         state.banner.set(None);
     };
     let has_turns = move || state.turns.with(|t| !t.is_empty());
+    let import_input = NodeRef::<leptos::html::Input>::new();
+    let on_import = move |ev: leptos::ev::Event| {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        let file = input.files().and_then(|f| f.get(0));
+        input.set_value("");
+        if let Some(file) = file {
+            leptos::task::spawn_local(trace_file::import(state, file));
+        }
+    };
 
     view! {
         <div class="page">
             <header class="top">
                 <div class="brand">
                     <h1>"Persona playground"</h1>
-                    <p class="tagline">"SmolLM2-135M, running privately in your browser"</p>
+                    <p class="tagline">"SmolLM2-135M, steered toward a persona, running privately in your browser"</p>
                 </div>
-                <button
-                    type="button"
-                    class="button quiet"
-                    disabled=move || !has_turns()
-                    on:click=new_chat
-                >
-                    "New chat"
-                </button>
+                <div class="top-actions">
+                    <button
+                        type="button"
+                        class="button quiet"
+                        id="share-link"
+                        title="Copy a link that opens the page with these settings"
+                        on:click=move |_| url_state::copy_link(state)
+                    >
+                        "Copy link"
+                    </button>
+                    <button
+                        type="button"
+                        class="button quiet"
+                        disabled=move || state.busy()
+                        on:click=move |_| {
+                            if let Some(input) = import_input.get() {
+                                input.click();
+                            }
+                        }
+                    >
+                        "Import trace…"
+                    </button>
+                    <input
+                        id="import-trace"
+                        class="hidden-input"
+                        type="file"
+                        accept=".json,application/json"
+                        node_ref=import_input
+                        on:change=on_import
+                    />
+                    <button
+                        type="button"
+                        class="button quiet"
+                        disabled=move || !has_turns()
+                        on:click=new_chat
+                    >
+                        "New chat"
+                    </button>
+                </div>
             </header>
             <div class="layout">
                 <main class="chat">
                     <ModelStatus />
-                    <ErrorBanner on_retry=Callback::new(move |_| client.restart()) />
+                    <ErrorBanner on_retry=Callback::new(move |_| clients.a.restart()) />
                     <Conversation />
                     <Composer />
                 </main>
                 <aside class="side">
                     <MethodPanel />
+                    <AdapterPanel />
+                    <ProbePanel />
                     <SettingsPanel />
                 </aside>
             </div>

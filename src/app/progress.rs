@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use super::format;
-use super::state::{AppState, LoadStatus};
+use super::state::{AppState, Lane, LoadStatus};
 
 fn cache_words(cache: &str) -> String {
     match cache {
@@ -18,17 +18,43 @@ fn cache_words(cache: &str) -> String {
     }
 }
 
+fn lane_b_code(load: &LoadStatus) -> &'static str {
+    match load {
+        LoadStatus::Ready { .. } => "ready",
+        LoadStatus::Failed => "failed",
+        _ => "loading",
+    }
+}
+
+/// One line for the compare lane's worker.
+fn lane_b_words(load: &LoadStatus) -> String {
+    match load {
+        LoadStatus::Off | LoadStatus::Starting => "Compare worker starting…".into(),
+        LoadStatus::Downloading { loaded, total, .. } => match total {
+            Some(t) => format!(
+                "Compare worker loading the model · {:.0}%",
+                format::percent(*loaded, *t)
+            ),
+            None => format!("Compare worker loading · {}", format::bytes(*loaded)),
+        },
+        LoadStatus::Preparing { .. } => "Compare worker preparing the model…".into(),
+        LoadStatus::Ready { backend, .. } => format!("Compare worker ready · {backend}"),
+        LoadStatus::Failed => "The compare worker could not load the model".into(),
+    }
+}
+
 #[component]
 pub fn ModelStatus() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let status_attr = move || match state.load.get() {
-        LoadStatus::Starting => "starting",
+    let load = state.load(Lane::A);
+    let status_attr = move || match load.get() {
+        LoadStatus::Off | LoadStatus::Starting => "starting",
         LoadStatus::Downloading { .. } => "downloading",
         LoadStatus::Preparing { .. } => "preparing",
         LoadStatus::Ready { .. } => "ready",
         LoadStatus::Failed => "failed",
     };
-    let cache_attr = move || match state.load.get() {
+    let cache_attr = move || match load.get() {
         LoadStatus::Ready { cache, .. } => Some(
             cache
                 .split_whitespace()
@@ -38,13 +64,13 @@ pub fn ModelStatus() -> impl IntoView {
         ),
         _ => None,
     };
-    let backend_attr = move || match state.load.get() {
+    let backend_attr = move || match load.get() {
         LoadStatus::Ready { backend, .. } => Some(backend),
         _ => None,
     };
     // Screen readers hear the phases, not every progress tick.
-    let announce = move || match state.load.get() {
-        LoadStatus::Starting => "Starting the model",
+    let announce = move || match load.get() {
+        LoadStatus::Off | LoadStatus::Starting => "Starting the model",
         LoadStatus::Downloading {
             from_cache: true, ..
         } => "Reading the model from the cache",
@@ -53,8 +79,8 @@ pub fn ModelStatus() -> impl IntoView {
         LoadStatus::Ready { .. } => "Model ready",
         LoadStatus::Failed => "The model could not be loaded",
     };
-    let body = move || match state.load.get() {
-        LoadStatus::Starting => view! {
+    let body = move || match load.get() {
+        LoadStatus::Off | LoadStatus::Starting => view! {
             <p class="status-line">"Starting the model worker…"</p>
             <progress class="bar" aria-label="Model loading"></progress>
         }
@@ -138,6 +164,12 @@ pub fn ModelStatus() -> impl IntoView {
             data-backend=backend_attr
         >
             {body}
+            <Show when=move || state.compare.get()>
+                <p class="status-line lane-b" data-status=move || lane_b_code(&state.load(Lane::B).get())>
+                    <span class="lane-dot" aria-hidden="true">"B"</span>
+                    {move || lane_b_words(&state.load(Lane::B).get())}
+                </p>
+            </Show>
             <span class="sr-only" aria-live="polite">{announce}</span>
         </section>
     }

@@ -1,13 +1,13 @@
 //! The settings panel: the system prompt, and under "Advanced settings" the
 //! decoding choices (greedy by default; temperature, top-p and seed for
-//! sampling) and the answer length. Values are checked when a message is sent.
+//! sampling; the seed also drives SCR's and the RS methods' proposals) and
+//! the answer length. Values are checked when a message is sent.
 
 use leptos::prelude::*;
 
 use super::methods;
 use super::state::{AppState, Settings};
 use crate::engine::Sampling;
-use crate::steer::Method;
 
 /// Largest answer length the page offers.
 pub const MAX_TOKENS_LIMIT: usize = 2048;
@@ -70,8 +70,8 @@ pub fn SettingsPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let s = state.settings;
     let sampling_off = move || s.greedy.get();
-    let seed_off = move || s.greedy.get() && !methods::samples(s.method.get());
-    let method = move || s.method.get();
+    let seed_off =
+        move || s.greedy.get() && !state.lanes.iter().any(|l| methods::samples(l.method.get()));
     view! {
         <section class="settings" aria-label="Settings">
             <div class="field">
@@ -144,31 +144,7 @@ pub fn SettingsPanel() -> impl IntoView {
                                 bind:value=s.max_tokens
                             />
                         </div>
-                        <Show when=move || method() == Method::Scr>
-                            <div class="field">
-                                <label for="chunk-k">"Chunk size k"</label>
-                                <input id="chunk-k" type="number" inputmode="numeric" step="1" min="1" max="16" bind:value=s.k />
-                            </div>
-                        </Show>
-                        <Show when=move || method() == Method::Pdd>
-                            <div class="field">
-                                <label for="beta">"β (reward strength)"</label>
-                                <input id="beta" type="number" inputmode="decimal" step="0.1" min="0.1" bind:value=s.beta />
-                            </div>
-                            <div class="field">
-                                <label for="top-k">"K (attributes used)"</label>
-                                <input id="top-k" type="number" inputmode="numeric" step="1" min="1" max="16" bind:value=s.top_k />
-                            </div>
-                        </Show>
                     </div>
-                    <p class="help">
-                        {move || match method() {
-                            Method::Scr => "k: tokens proposed per chunk (larger is faster when accepted, costlier when rejected). Temperature and top-p, when sampling, also shape the proposals.",
-                            Method::Pdd => "β scales the persona reward added to the persona prompt's log-probs; K is how many of the most important attributes are used.",
-                            Method::TokenRs | Method::SeqRs => "The seed drives the proposals and the accept/reject draws: the same seed and weights give the same answer.",
-                            _ => "",
-                        }}
-                    </p>
                     <p class="help">
                         {move || {
                             if s.greedy.get() {

@@ -1,73 +1,40 @@
-//! The page's state as signals: the conversation, the model loading status,
-//! the answer in progress, the error banner and the settings. One `AppState`
-//! (all `Copy` handles) is provided as context to every component.
+//! The page's state as signals: the conversation, the model loading status
+//! of each worker, the answers in progress, the error banner, the settings
+//! (shared ones, and per compare lane the method and its weights), the
+//! session's adapters and the axis probe. One `AppState` (all `Copy`
+//! handles) is provided as context to every component.
 
 use leptos::prelude::*;
 
+use super::steer_trace::SteerTrace;
 use crate::engine::StopReason;
-use crate::steer::events::Alternative;
-use crate::steer::{Method, RunStats};
+use crate::steer::probe::AxisScore;
+use crate::steer::run::{Role as RunRole, Turn as RunTurn};
+use crate::steer::Method;
 use crate::worker::protocol::WireMessage;
 
-/// One emitted token of a steered answer, as the trace described it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenInfo {
-    pub index: usize,
-    pub text: String,
-    pub reward: Option<f64>,
-    pub rewards: Vec<f64>,
-    pub top: Vec<Alternative>,
-    pub chunk: Option<usize>,
+/// One of the two side-by-side settings of compare mode; `A` is the only
+/// one outside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    A,
+    B,
 }
 
-/// PDD's importance pass (PIE).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImportanceInfo {
-    pub attributes: Vec<String>,
-    pub raw: Vec<f64>,
-    pub weights: Vec<f64>,
-    pub selected: Vec<usize>,
-}
+impl Lane {
+    pub const BOTH: [Lane; 2] = [Lane::A, Lane::B];
 
-/// One SCR chunk decision, with the proposed tokens spelled out.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChunkInfo {
-    pub index: usize,
-    pub texts: Vec<String>,
-    pub accepted: usize,
-    pub fallback: bool,
-    pub forced: bool,
-    pub log_m: f64,
-}
+    pub fn index(self) -> usize {
+        match self {
+            Lane::A => 0,
+            Lane::B => 1,
+        }
+    }
 
-/// The trace of a steered answer (every method but the plain chat).
-#[derive(Debug, Clone)]
-pub struct SteerTrace {
-    pub method: Method,
-    /// Names of the per-expert rewards (expert methods), in order.
-    pub experts: Vec<String>,
-    pub tokens: ArcRwSignal<Vec<TokenInfo>>,
-    pub importance: ArcRwSignal<Option<ImportanceInfo>>,
-    pub chunks: ArcRwSignal<Vec<ChunkInfo>>,
-    pub stats: ArcRwSignal<Option<RunStats>>,
-    /// When the first token arrived (ms), for the live rate.
-    pub first_ms: ArcRwSignal<Option<f64>>,
-    /// The token whose tooltip is open: (index, its left and top in px in
-    /// the bubble); the tooltip opens above it.
-    pub hover: ArcRwSignal<Option<(usize, f64, f64)>>,
-}
-
-impl SteerTrace {
-    pub fn new(method: Method, experts: Vec<String>) -> Self {
-        Self {
-            method,
-            experts,
-            tokens: ArcRwSignal::new(Vec::new()),
-            importance: ArcRwSignal::new(None),
-            chunks: ArcRwSignal::new(Vec::new()),
-            stats: ArcRwSignal::new(None),
-            first_ms: ArcRwSignal::new(None),
-            hover: ArcRwSignal::new(None),
+    pub fn letter(self) -> &'static str {
+        match self {
+            Lane::A => "A",
+            Lane::B => "B",
         }
     }
 }
@@ -103,13 +70,15 @@ pub struct Turn {
     pub id: u64,
     pub role: Role,
     pub text: ArcRwSignal<String>,
-    /// Set when the answer is finished (assistant turns only).
+    /// Set when the answer is finished (plain chat answers only).
     pub stats: ArcRwSignal<Option<AnswerStats>>,
     /// Live decode speed while streaming.
     pub live_tps: ArcRwSignal<Option<f64>>,
+    /// True while any lane of the answer is still being written.
     pub streaming: ArcRwSignal<bool>,
-    /// Set for answers of a steering method (not the plain chat).
+    /// Set for answers of a steering method (lane A, and B in compare mode).
     pub steer: Option<SteerTrace>,
+    pub compare: Option<SteerTrace>,
 }
 
 impl Turn {
@@ -122,20 +91,58 @@ impl Turn {
             live_tps: ArcRwSignal::new(None),
             streaming: ArcRwSignal::new(false),
             steer: None,
+            compare: None,
+        }
+    }
+
+    /// The trace of `lane`, if this answer has one.
+    pub fn trace(&self, lane: Lane) -> Option<&SteerTrace> {
+        match lane {
+            Lane::A => self.steer.as_ref(),
+            Lane::B => self.compare.as_ref(),
+        }
+    }
+
+    /// What the turn says (a steered answer: lane A's text).
+    pub fn content(&self) -> String {
+        match &self.steer {
+            Some(t) => t.text.get_untracked(),
+            None => self.text.get_untracked(),
         }
     }
 
     pub fn wire(&self) -> WireMessage {
         WireMessage {
             role: self.role.as_str().to_string(),
-            content: self.text.get_untracked(),
+            content: self.content(),
+        }
+    }
+
+    pub fn run_turn(&self) -> RunTurn {
+        let role = match self.role {
+            Role::User => RunRole::User,
+            Role::Assistant => RunRole::Assistant,
+        };
+        RunTurn::new(role, &self.content())
+    }
+
+    /// Ends the turn's streaming once no lane is writing any more.
+    pub fn settle(&self) {
+        let writing = [&self.steer, &self.compare]
+            .into_iter()
+            .flatten()
+            .any(|t| t.streaming.get_untracked());
+        if !writing {
+            self.streaming.set(false);
         }
     }
 }
 
-/// The model's loading status.
+/// The model's loading status (per worker).
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoadStatus {
+    /// The worker is not started (the compare worker before compare mode).
+    Off,
     /// The worker is starting.
     Starting,
     Downloading {
@@ -163,7 +170,7 @@ impl LoadStatus {
     }
 }
 
-/// The answer being generated, if any.
+/// What a worker is doing, if anything.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GenStatus {
     Idle,
@@ -174,11 +181,18 @@ pub enum GenStatus {
     Streaming,
     /// Cancel pressed; waiting for the worker to stop.
     Cancelling,
+    /// An axis probe or an adapter check (not an answer).
+    Job,
 }
 
 impl GenStatus {
     pub fn is_busy(&self) -> bool {
         !matches!(self, GenStatus::Idle)
+    }
+
+    /// Writing an answer (not a probe or adapter job).
+    pub fn is_answering(&self) -> bool {
+        self.is_busy() && *self != GenStatus::Job
     }
 }
 
@@ -191,7 +205,7 @@ pub struct Banner {
     pub hint: String,
 }
 
-/// Sampling and length settings, as typed (validated on send).
+/// Settings both lanes share: prompt, sampling, length, persona.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
     pub system: RwSignal<String>,
@@ -200,26 +214,94 @@ pub struct Settings {
     pub top_p: RwSignal<String>,
     pub seed: RwSignal<String>,
     pub max_tokens: RwSignal<String>,
-    /// The decoding method; `Base` is the plain multi-turn chat.
-    pub method: RwSignal<Method>,
     /// Index into `Persona::builtin()` (PP, PDD).
     pub persona: RwSignal<usize>,
-    /// α per prompt expert, in `builtin_experts()` order (SCR, MOD, RS).
+}
+
+/// One lane's method and its knobs.
+#[derive(Debug, Clone, Copy)]
+pub struct MethodSettings {
+    /// The decoding method; `Base` is the plain multi-turn chat.
+    pub method: RwSignal<Method>,
+    /// α per expert: the prompt experts in `builtin_experts()` order, then
+    /// the session's adapters in the order they were added.
     pub alphas: RwSignal<Vec<f64>>,
     /// SCR chunk size k, PDD's β and top-K, as typed.
     pub k: RwSignal<String>,
     pub beta: RwSignal<String>,
     pub top_k: RwSignal<String>,
+    /// PDD importance weights set with the sliders (None: PIE's).
+    pub pdd_weights: RwSignal<Option<Vec<f64>>>,
+}
+
+impl MethodSettings {
+    fn new() -> Self {
+        Self {
+            method: RwSignal::new(Method::Base),
+            alphas: RwSignal::new(super::methods::default_alphas()),
+            k: RwSignal::new("4".into()),
+            beta: RwSignal::new("1.0".into()),
+            top_k: RwSignal::new("2".into()),
+            pdd_weights: RwSignal::new(None),
+        }
+    }
+
+    /// Makes this lane a copy of `other`.
+    pub fn copy_from(&self, other: &MethodSettings) {
+        self.method.set(other.method.get_untracked());
+        self.alphas.set(other.alphas.get_untracked());
+        self.k.set(other.k.get_untracked());
+        self.beta.set(other.beta.get_untracked());
+        self.top_k.set(other.top_k.get_untracked());
+        self.pdd_weights.set(other.pdd_weights.get_untracked());
+    }
+}
+
+/// An adapter of this session: shipped with the page or picked from disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adapter {
+    pub name: String,
+    /// The workers' adapter id, once checked and loaded.
+    pub id: usize,
+    pub rank: usize,
+    pub tensors: usize,
+    /// `adapters/NAME` for a shipped one; None for files from disk.
+    pub shipped: Option<String>,
+}
+
+/// The axis probe panel.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProbeState {
+    pub running: bool,
+    pub done: usize,
+    pub total: usize,
+    pub axes: Vec<AxisScore>,
+    /// What was probed ("SCR · E +0.6, F +0.4").
+    pub label: String,
+    pub cancelled: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
 pub struct AppState {
     pub turns: RwSignal<Vec<Turn>>,
-    pub load: RwSignal<LoadStatus>,
-    pub generation: RwSignal<GenStatus>,
+    /// Loading status and job of each lane's worker.
+    pub loads: [RwSignal<LoadStatus>; 2],
+    pub gens: [RwSignal<GenStatus>; 2],
     pub banner: RwSignal<Option<Banner>>,
     pub draft: RwSignal<String>,
     pub settings: Settings,
+    pub lanes: [MethodSettings; 2],
+    /// Compare mode: two lanes answer side by side.
+    pub compare: RwSignal<bool>,
+    /// The lane the method panel edits.
+    pub editing: RwSignal<Lane>,
+    pub adapters: RwSignal<Vec<Adapter>>,
+    /// The adapter being checked by the worker, if any.
+    pub adapter_job: RwSignal<Option<String>>,
+    pub probe: RwSignal<ProbeState>,
+    /// Lanes whose last answer waits to be re-run, and the debounce tick.
+    pub pending_rerun: StoredValue<[bool; 2]>,
+    pub rerun_tick: StoredValue<u64>,
     next_id: StoredValue<u64>,
 }
 
@@ -227,8 +309,14 @@ impl AppState {
     pub fn new() -> Self {
         Self {
             turns: RwSignal::new(Vec::new()),
-            load: RwSignal::new(LoadStatus::Starting),
-            generation: RwSignal::new(GenStatus::Idle),
+            loads: [
+                RwSignal::new(LoadStatus::Starting),
+                RwSignal::new(LoadStatus::Off),
+            ],
+            gens: [
+                RwSignal::new(GenStatus::Idle),
+                RwSignal::new(GenStatus::Idle),
+            ],
             banner: RwSignal::new(None),
             draft: RwSignal::new(String::new()),
             settings: Settings {
@@ -238,14 +326,47 @@ impl AppState {
                 top_p: RwSignal::new("0.9".into()),
                 seed: RwSignal::new("42".into()),
                 max_tokens: RwSignal::new("256".into()),
-                method: RwSignal::new(Method::Base),
                 persona: RwSignal::new(0),
-                alphas: RwSignal::new(super::methods::default_alphas()),
-                k: RwSignal::new("4".into()),
-                beta: RwSignal::new("1.0".into()),
-                top_k: RwSignal::new("2".into()),
             },
+            lanes: [MethodSettings::new(), MethodSettings::new()],
+            compare: RwSignal::new(false),
+            editing: RwSignal::new(Lane::A),
+            adapters: RwSignal::new(Vec::new()),
+            adapter_job: RwSignal::new(None),
+            probe: RwSignal::new(ProbeState::default()),
+            pending_rerun: StoredValue::new([false; 2]),
+            rerun_tick: StoredValue::new(0),
             next_id: StoredValue::new(0),
+        }
+    }
+
+    pub fn lane(&self, lane: Lane) -> MethodSettings {
+        self.lanes[lane.index()]
+    }
+
+    pub fn load(&self, lane: Lane) -> RwSignal<LoadStatus> {
+        self.loads[lane.index()]
+    }
+
+    pub fn gen(&self, lane: Lane) -> RwSignal<GenStatus> {
+        self.gens[lane.index()]
+    }
+
+    /// Any worker busy (tracked).
+    pub fn busy(&self) -> bool {
+        self.gens.iter().any(|g| g.get().is_busy())
+    }
+
+    pub fn busy_untracked(&self) -> bool {
+        self.gens.iter().any(|g| g.get_untracked().is_busy())
+    }
+
+    /// The lanes that answer: A, and B in compare mode.
+    pub fn active_lanes(&self) -> Vec<Lane> {
+        if self.compare.get_untracked() {
+            Lane::BOTH.to_vec()
+        } else {
+            vec![Lane::A]
         }
     }
 

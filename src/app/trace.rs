@@ -1,15 +1,20 @@
 //! How a steered answer is drawn: each token tinted by its reward (a
 //! diverging blue/orange scale with a legend), a tooltip on hover or focus
 //! with the per-attribute or per-expert rewards and the top alternatives
-//! (base vs steered probability), PDD's importance bars, SCR's chunk strip
-//! and the run's statistics.
+//! (base vs steered probability), PDD's importance bars with override
+//! sliders (moving one re-runs the answer with the same seed), SCR's chunk
+//! strip, and the run's statistics with an export button.
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
+use super::client::Clients;
 use super::format;
 use super::methods;
-use super::state::{AppState, LoadStatus, SteerTrace, TokenInfo};
+use super::rerun;
+use super::state::{AppState, LoadStatus};
+use super::steer_trace::{Origin, SteerTrace, TokenInfo};
+use super::trace_file;
 use crate::steer::{Method, RunStats};
 
 /// Largest |reward| of the answer so far (the colour scale's end), at least 0.5.
@@ -59,7 +64,7 @@ fn visible(text: &str) -> String {
 
 /// Names of the per-token rewards: the selected attributes (PDD) or the experts.
 fn reward_labels(trace: &SteerTrace) -> Vec<String> {
-    if trace.method == Method::Pdd {
+    if trace.method() == Method::Pdd {
         return trace.importance.with(|i| {
             i.as_ref()
                 .map(|i| {
@@ -129,7 +134,7 @@ pub fn tooltip_view(trace: SteerTrace) -> impl IntoView {
             .tokens
             .with(|v| v.iter().find(|t| t.index == index).cloned())?;
         let labels = reward_labels(&t2);
-        let mod_ = trace.method == Method::Mod;
+        let mod_ = trace.method() == Method::Mod;
         let rewards = tok
             .rewards
             .iter()
@@ -182,7 +187,7 @@ pub fn tooltip_view(trace: SteerTrace) -> impl IntoView {
                 </p>
                 {has_rewards.then(|| view! {
                     <table class="tip-table">
-                        <caption>{if mod_ { "log p per expert" } else if trace.method == Method::Pdd { "reward per attribute" } else { "log-ratio per expert (vs reference)" }}</caption>
+                        <caption>{if mod_ { "log p per expert" } else if trace.method() == Method::Pdd { "reward per attribute" } else { "log-ratio per expert (vs reference)" }}</caption>
                         <tbody>{rewards}</tbody>
                     </table>
                 })}
@@ -201,7 +206,7 @@ pub fn tooltip_view(trace: SteerTrace) -> impl IntoView {
 /// The reward colour legend.
 pub fn legend_view(trace: SteerTrace) -> impl IntoView {
     let tokens = trace.tokens.clone();
-    let toward = match trace.method {
+    let toward = match trace.method() {
         Method::Pdd => "toward the persona",
         _ => "toward the α-weighted experts",
     };
@@ -218,8 +223,19 @@ pub fn legend_view(trace: SteerTrace) -> impl IntoView {
     }
 }
 
-/// PDD: importance of each attribute, the selected top-K highlighted.
-pub fn importance_view(trace: SteerTrace) -> impl IntoView {
+/// PDD: importance of each attribute, the selected top-K highlighted; on
+/// the newest live answer a slider per attribute overrides its weight.
+pub fn importance_view(trace: SteerTrace, turn_id: u64) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let clients = expect_context::<Clients>();
+    let lane = trace.lane;
+    let live = trace.origin == Origin::Live;
+    let editable = move || {
+        live && state
+            .turns
+            .with(|t| t.last().map(|l| l.id) == Some(turn_id))
+    };
+    let weights = state.lane(lane).pdd_weights;
     move || {
         let imp = trace.importance.get()?;
         let max = imp
@@ -227,6 +243,7 @@ pub fn importance_view(trace: SteerTrace) -> impl IntoView {
             .iter()
             .fold(0.0f64, |m, w| m.max(w.abs()))
             .max(1e-9);
+        let overridden = trace.config.pdd.weights.is_some();
         let rows = imp
             .attributes
             .iter()
@@ -236,25 +253,71 @@ pub fn importance_view(trace: SteerTrace) -> impl IntoView {
                 let raw = imp.raw.get(i).copied().unwrap_or(0.0);
                 let rank = imp.selected.iter().position(|&s| s == i);
                 let width = (w.abs() / max * 100.0).clamp(0.0, 100.0);
+                let name = attribute_name(a);
+                let current = imp.weights.clone();
+                let slider = editable().then(|| {
+                    view! {
+                        <input
+                            type="range"
+                            class="imp-slider"
+                            min="-1"
+                            max="1"
+                            step="0.05"
+                            aria-label=format!("weight of {name}")
+                            prop:value=format!("{w:.2}")
+                            on:input=move |ev| {
+                                if let Ok(v) = event_target_value(&ev).parse::<f64>() {
+                                    let mut next = weights.get_untracked().unwrap_or_else(|| current.clone());
+                                    if let Some(x) = next.get_mut(i) {
+                                        *x = (v * 100.0).round() / 100.0;
+                                    }
+                                    weights.set(Some(next));
+                                    rerun::schedule(state, clients, lane);
+                                }
+                            }
+                        />
+                    }
+                });
                 view! {
                     <li class="imp-row" class:selected=rank.is_some() data-selected=rank.is_some().to_string() title=a.clone()>
-                        <span class="imp-name">{attribute_name(a)}</span>
+                        <span class="imp-name">{name.clone()}</span>
                         <span class="imp-track">
                             <span class="imp-bar" class:neg=w < 0.0 style=format!("width: {width:.1}%")></span>
                         </span>
                         <span class="imp-num">{format!("{w:.2}")}</span>
+                        {slider}
                         <span class="imp-raw">{format!("{raw:+.2} nats")}</span>
                     </li>
                 }
             })
             .collect_view();
+        let reset = (overridden && editable()).then(|| {
+            view! {
+                <button
+                    type="button"
+                    class="button quiet small"
+                    on:click=move |_| {
+                        weights.set(None);
+                        rerun::schedule(state, clients, lane);
+                    }
+                >
+                    "Use PIE's weights"
+                </button>
+            }
+        });
+        let words = if overridden {
+            "your weights (sliders); PIE's measurement in nats".to_string()
+        } else {
+            format!("top {} used, highlighted", imp.selected.len())
+        };
         Some(view! {
-            <div class="importance">
+            <div class="importance" data-override=overridden.to_string()>
                 <p class="panel-title">
                     "Attribute importance (PIE) · "
-                    <span class="help">{format!("top {} used, highlighted", imp.selected.len())}</span>
+                    <span class="help">{words}</span>
+                    {reset}
                 </p>
-                <ol class="imp-list">{rows}</ol>
+                <ol class="imp-list" class:editable=editable>{rows}</ol>
             </div>
         })
     }
@@ -318,16 +381,19 @@ pub fn chunks_view(trace: SteerTrace) -> impl IntoView {
     }
 }
 
-/// The stats line under a steered answer: live while streaming, then final.
-pub fn stats_view(trace: SteerTrace, streaming: ArcRwSignal<bool>) -> impl IntoView {
+/// The stats line under a steered answer: live while streaming, then final
+/// (decode-only and overall speed, model evaluations and batched calls per
+/// token, rejection rate, backend) with an export button.
+pub fn stats_view(trace: SteerTrace) -> impl IntoView {
     let state = expect_context::<AppState>();
-    let backend = move || match state.load.get() {
+    let lane = trace.lane;
+    let backend = move || match state.load(lane).get() {
         LoadStatus::Ready { backend, .. } => backend,
         _ => "?".into(),
     };
-    let method = methods::label(trace.method);
+    let method = methods::label(trace.method());
     move || {
-        if streaming.get() {
+        if trace.streaming.get() {
             let n = trace.tokens.with(Vec::len);
             let rate = trace.first_ms.get().and_then(|t0| {
                 let dt = js_sys::Date::now() - t0;
@@ -336,7 +402,7 @@ pub fn stats_view(trace: SteerTrace, streaming: ArcRwSignal<bool>) -> impl IntoV
             let log_m = trace.chunks.with(|c| c.last().map(|c| c.log_m));
             let mut words = format!("{method} · writing");
             if let Some(r) = rate {
-                words.push_str(&format!(" · {}", format::rate(r)));
+                words.push_str(&format!(" · {} decode", format::rate(r)));
             }
             if let Some(m) = log_m {
                 words.push_str(&format!(" · log M {m:.2}"));
@@ -349,32 +415,53 @@ pub fn stats_view(trace: SteerTrace, streaming: ArcRwSignal<bool>) -> impl IntoV
             }
             .into_any();
         }
-        match trace.stats.get() {
-            Some(s) => final_stats(method, &s, &backend()).into_any(),
-            None => ().into_any(),
+        let Some(s) = trace.stats.get() else {
+            return ().into_any();
+        };
+        let source = match &trace.origin {
+            Origin::Live => backend(),
+            Origin::File(name) => format!("replayed from {name}"),
+        };
+        let t = trace.clone();
+        let export = move |_| {
+            if let Err(e) = trace_file::export(&t) {
+                state.show_error("trace_file", &e);
+            }
+        };
+        view! {
+            <div class="stats-row">
+                {final_stats(method, &s, trace.decode_rate(), &source)}
+                <button type="button" class="button quiet small export" on:click=export>
+                    "Export trace"
+                </button>
+            </div>
         }
+        .into_any()
     }
 }
 
-fn final_stats(method: &str, s: &RunStats, backend: &str) -> impl IntoView {
-    let mut parts = vec![
-        method.to_string(),
-        format!("{} tokens", s.tokens),
-        format::rate(s.tokens_per_second),
-        format!("{:.2} calls/token", s.forward_calls_per_token),
-        format!("{:.2} evaluations/token", s.evaluations_per_token),
-    ];
+fn final_stats(method: &str, s: &RunStats, decode: Option<f64>, source: &str) -> impl IntoView {
+    let mut parts = vec![method.to_string(), format!("{} tokens", s.tokens)];
+    if let Some(d) = decode {
+        parts.push(format!("{} decode", format::rate(d)));
+    }
+    parts.push(format!("{} overall", format::rate(s.tokens_per_second)));
+    parts.push(format!("{:.2} evaluations/token", s.evaluations_per_token));
+    parts.push(format!("{:.2} calls/token", s.forward_calls_per_token));
     if s.proposed > 0 {
         parts.push(format!("rejection {:.0}%", s.rejection_rate * 100.0));
     }
-    parts.push(backend.to_string());
+    parts.push(source.to_string());
     parts.push(stop_words(&s.stop_reason).to_string());
     view! {
         <p
             class="meta steer-stats"
             data-tps=format!("{:.2}", s.tokens_per_second)
+            data-decode-tps=decode.map(|d| format!("{d:.2}"))
             data-stop=s.stop_reason.clone()
             data-rejection=format!("{:.4}", s.rejection_rate)
+            data-evals=format!("{:.3}", s.evaluations_per_token)
+            data-calls=format!("{:.3}", s.forward_calls_per_token)
         >
             {parts.join(" · ")}
         </p>

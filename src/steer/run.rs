@@ -1,7 +1,9 @@
-//! The runner: one method, one persona / expert set, one user message. It
-//! validates every setting before any compute, builds the method's views
-//! (prompts prefilled together, shared prefixes forked), runs the policy,
-//! decorates events with token text and closes with the run's statistics.
+//! The runner: one method, one persona / expert set, one conversation (the
+//! earlier turns and the new user message). It validates every setting
+//! before any compute, builds the method's views (each view's prompt is the
+//! whole conversation under that view's system prompt; prompts prefilled
+//! together, shared prefixes forked), runs the policy, decorates events with
+//! token text and closes with the run's statistics.
 
 use std::str::FromStr;
 
@@ -22,6 +24,7 @@ use crate::engine::clock::now_ms;
 use crate::engine::sampling::Sampling;
 use crate::engine::Engine;
 use crate::model::tokenizer::TextStream;
+use crate::model::ChatMessage;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,12 +140,50 @@ impl WeightedExpert {
     }
 }
 
+/// Who said an earlier turn of the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// One earlier turn of the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub role: Role,
+    pub content: String,
+}
+
+impl Turn {
+    pub fn new(role: Role, content: &str) -> Self {
+        Self {
+            role,
+            content: content.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     pub method: Method,
     pub persona: Option<Persona>,
     pub experts: Vec<WeightedExpert>,
     pub reference: Reference,
+    /// The conversation so far (user, assistant, user, ..., assistant);
+    /// every view sees it, under its own system prompt, before `user`.
+    #[serde(default)]
+    pub history: Vec<Turn>,
+    /// The new user message.
     pub user: String,
     pub max_tokens: usize,
     pub seed: u64,
@@ -160,6 +201,7 @@ impl Default for RunConfig {
             persona: None,
             experts: Vec::new(),
             reference: Reference::Plain,
+            history: Vec::new(),
             user: String::new(),
             max_tokens: 128,
             seed: 0,
@@ -180,6 +222,26 @@ impl RunConfig {
     pub fn validate(&self) -> Result<()> {
         if self.user.trim().is_empty() {
             return Err(invalid("the message is empty; type something to send"));
+        }
+        for (i, turn) in self.history.iter().enumerate() {
+            let want = if i % 2 == 0 {
+                Role::User
+            } else {
+                Role::Assistant
+            };
+            if turn.role != want {
+                return Err(invalid(format!(
+                    "the conversation's turn {} is from the {} but should be from the {}: turns alternate user, assistant, ..., and the new message is the user's",
+                    i + 1,
+                    turn.role.name(),
+                    want.name()
+                )));
+            }
+        }
+        if self.history.len() % 2 == 1 {
+            return Err(invalid(
+                "the conversation ends with a user turn that has no answer; the new message must follow an answer",
+            ));
         }
         if self.max_tokens == 0 {
             return Err(invalid("max tokens must be at least 1"));
@@ -276,6 +338,17 @@ impl RunConfig {
         Ok(())
     }
 
+    /// How many views (rows) the method evaluates; see [`view_specs`].
+    pub fn view_count(&self) -> usize {
+        let experts = self.experts.len();
+        match self.method {
+            Method::Base | Method::Pp | Method::Soups => 1,
+            Method::Pdd => 1 + self.persona.as_ref().map_or(0, |p| p.attributes.len()),
+            Method::Mod => experts,
+            Method::Scr | Method::TokenRs | Method::SeqRs => 1 + experts,
+        }
+    }
+
     fn alpha(&self) -> Vec<f64> {
         self.experts.iter().map(|e| e.alpha).collect()
     }
@@ -284,8 +357,18 @@ impl RunConfig {
 /// Builds the method's views (prompt ids and adapter mixes): see each policy's module.
 pub(crate) fn view_specs<B: Backend>(engine: &Engine<B>, cfg: &RunConfig) -> Result<Vec<ViewSpec>> {
     let chat = |system: Option<&str>, mix: Vec<(AdapterId, f32)>| {
+        let mut messages: Vec<ChatMessage> = system
+            .map(|s| ChatMessage::new("system", s))
+            .into_iter()
+            .collect();
+        messages.extend(
+            cfg.history
+                .iter()
+                .map(|t| ChatMessage::new(t.role.name(), &t.content)),
+        );
+        messages.push(ChatMessage::new("user", &cfg.user));
         Ok(ViewSpec {
-            prompt: engine.chat_prompt(system, &cfg.user)?,
+            prompt: engine.chat_prompt_messages(&messages)?,
             mix,
         })
     };
@@ -503,4 +586,115 @@ pub async fn run<B: Backend>(
         stats: stats.clone(),
     });
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::cpu::WeightMode;
+    use crate::model::GgufFile;
+
+    fn conversation() -> Vec<Turn> {
+        vec![
+            Turn::new(Role::User, "Where do you keep your maps?"),
+            Turn::new(Role::Assistant, "In the brass chest under the bunk."),
+        ]
+    }
+
+    fn pdd_config() -> RunConfig {
+        let persona = Persona::builtin().into_iter().next().expect("a preset");
+        let mut cfg = RunConfig {
+            method: Method::Pdd,
+            persona: Some(persona),
+            history: conversation(),
+            user: "And who may read them?".into(),
+            max_tokens: 4,
+            ..RunConfig::default()
+        };
+        cfg.pdd.pie_tokens = 4;
+        cfg
+    }
+
+    fn engine() -> Engine<crate::backend::cpu::CpuBackend> {
+        let file = GgufFile::open(&crate::cli::default_model_path())
+            .unwrap_or_else(|e| panic!("{e} (scripts/setup.sh model fetches it)"));
+        Engine::load_cpu(&file, WeightMode::Quantized).expect("the model loads")
+    }
+
+    #[test]
+    fn history_must_alternate_and_end_with_an_answer() {
+        let mut cfg = pdd_config();
+        assert!(cfg.validate().is_ok());
+        cfg.history.swap(0, 1);
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("turn 1 is from the assistant"), "{err}");
+        cfg.history = vec![Turn::new(Role::User, "Hi")];
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("no answer"), "{err}");
+    }
+
+    #[test]
+    fn every_view_prompt_holds_the_whole_conversation_under_its_system_prompt() {
+        let engine = engine();
+        let cfg = pdd_config();
+        let persona = cfg.persona.clone().unwrap();
+        let views = view_specs(&engine, &cfg).unwrap();
+        assert_eq!(views.len(), 1 + persona.len());
+        assert_eq!(views.len(), cfg.view_count());
+        for (v, spec) in views.iter().enumerate() {
+            let text = engine.tokenizer.decode(&spec.prompt).unwrap();
+            let system = if v == 0 {
+                persona.system_prompt()
+            } else {
+                persona.system_prompt_without(v - 1)
+            };
+            let at = |needle: &str| {
+                text.find(needle)
+                    .unwrap_or_else(|| panic!("view {v} lacks {needle:?}:\n{text}"))
+            };
+            let order = [
+                at(&system),
+                at("Where do you keep your maps?"),
+                at("In the brass chest under the bunk."),
+                at("And who may read them?"),
+            ];
+            assert!(order.windows(2).all(|w| w[0] < w[1]), "view {v}: {order:?}");
+        }
+        // The one-turn prompt is a different (shorter) prompt.
+        let one = RunConfig {
+            history: Vec::new(),
+            ..cfg.clone()
+        };
+        assert!(view_specs(&engine, &one).unwrap()[0].prompt.len() < views[0].prompt.len());
+    }
+
+    #[test]
+    fn a_second_turn_pdd_run_recomputes_importance_and_answers() {
+        let mut engine = engine();
+        let cfg = pdd_config();
+        let mut events = Vec::new();
+        let stats = pollster::block_on(run(&mut engine, &cfg, &mut |e| events.push(e))).unwrap();
+        assert!(stats.tokens >= 1 && stats.tokens <= 4, "{stats:?}");
+        let n = cfg.persona.as_ref().unwrap().len();
+        match &events[0] {
+            Event::Importance { raw, selected, .. } => {
+                assert_eq!(raw.len(), n);
+                assert_eq!(selected.len(), cfg.pdd.top_k);
+            }
+            other => panic!("importance first, got {other:?}"),
+        }
+        // The importance of the second turn differs from a one-turn run's:
+        // PIE ran on this conversation, not on the message alone.
+        let mut first = Vec::new();
+        let one = RunConfig {
+            history: Vec::new(),
+            ..cfg.clone()
+        };
+        pollster::block_on(run(&mut engine, &one, &mut |e| first.push(e))).unwrap();
+        let raw = |evs: &[Event]| match &evs[0] {
+            Event::Importance { raw, .. } => raw.clone(),
+            _ => unreachable!(),
+        };
+        assert_ne!(raw(&events), raw(&first));
+    }
 }

@@ -1,12 +1,16 @@
 //! The model worker: a dedicated Web Worker running the engine in wasm so
 //! the page never blocks. It answers the page's [`protocol::Command`]s with
 //! [`protocol::Event`]s: load the model (Cache API, then network, with
-//! progress), generate an answer token by token, cancel it. Failures become
+//! progress), generate an answer token by token, run a steering method or
+//! an axis probe, add a LoRA adapter, cancel. Failures become
 //! `error` events; a panic is reported as kind `panic` before the worker
 //! dies, and the page then starts a new one.
 
+pub mod adapters;
 pub mod engine_error;
+pub mod lend;
 pub mod loader;
+pub mod probe_run;
 pub mod protocol;
 pub mod session;
 pub mod steer_run;
@@ -27,7 +31,7 @@ use crate::engine::Engine;
 use crate::model::{GgufFile, Tokenizer};
 use engine_error::WorkerError;
 use loader::CacheOutcome;
-use protocol::{Command, Event, GenerateRequest, RunRequest};
+use protocol::{AdapterRequest, Command, Event, GenerateRequest, ProbeRequest, RunRequest};
 
 /// Posts one event to the page (dropped with a console note if it cannot be encoded).
 pub fn post(event: &Event) {
@@ -74,8 +78,17 @@ pub fn start() {
     let state = Rc::new(State::default());
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |msg: MessageEvent| {
-        match Command::from_js(msg.data()) {
-            Ok(command) => handle(&state, command),
+        let data = msg.data();
+        // Picked files ride beside the command; serde never sees them.
+        let files = js_sys::Reflect::get(&data, &protocol::FILES_KEY.into()).unwrap_or_default();
+        if !files.is_undefined() {
+            let _ = js_sys::Reflect::delete_property(
+                data.unchecked_ref::<js_sys::Object>(),
+                &protocol::FILES_KEY.into(),
+            );
+        }
+        match Command::from_js(data) {
+            Ok(command) => handle(&state, command, files),
             Err(e) => post(&Event::error(
                 "bad_command",
                 format!("the worker did not understand a message: {e}"),
@@ -87,7 +100,7 @@ pub fn start() {
     post(&Event::Alive);
 }
 
-fn handle(state: &Rc<State>, command: Command) {
+fn handle(state: &Rc<State>, command: Command, files: JsValue) {
     match command {
         Command::Cancel => state.cancel.set(true),
         Command::Load { url } => {
@@ -106,12 +119,16 @@ fn handle(state: &Rc<State>, command: Command) {
         }
         Command::Generate(req) => start_job(state, Request::Generate(req)),
         Command::Run(req) => start_job(state, Request::Run(req)),
+        Command::Probe(req) => start_job(state, Request::Probe(req)),
+        Command::AddAdapter(req) => start_job(state, Request::Adapter(req, files)),
     }
 }
 
 enum Request {
     Generate(GenerateRequest),
     Run(RunRequest),
+    Probe(ProbeRequest),
+    Adapter(AdapterRequest, JsValue),
 }
 
 fn start_job(state: &Rc<State>, request: Request) {
@@ -128,6 +145,8 @@ fn start_job(state: &Rc<State>, request: Request) {
         let result = match request {
             Request::Generate(req) => generate(&state, req).await,
             Request::Run(req) => steer(&state, req).await,
+            Request::Probe(req) => probe(&state, req).await,
+            Request::Adapter(req, files) => add_adapter(&state, req, files).await,
         };
         if let Err(e) = result {
             post(&e.event());
@@ -223,6 +242,28 @@ async fn steer(state: &State, req: RunRequest) -> Result<(), WorkerError> {
     let decoder = state.decoder.borrow().clone();
     let (engine, result) =
         steer_run::run_request(engine, decoder.as_deref(), req, state.cancel.clone(), &post).await;
+    *state.engine.borrow_mut() = Some(engine);
+    result
+}
+
+async fn probe(state: &State, req: ProbeRequest) -> Result<(), WorkerError> {
+    let Some(engine) = state.engine.borrow_mut().take() else {
+        return Err(WorkerError::new("not_ready", "the model is not loaded yet"));
+    };
+    let (engine, result) = probe_run::run_probe(engine, req, state.cancel.clone(), &post).await;
+    *state.engine.borrow_mut() = Some(engine);
+    result
+}
+
+async fn add_adapter(
+    state: &State,
+    req: AdapterRequest,
+    files: JsValue,
+) -> Result<(), WorkerError> {
+    let Some(mut engine) = state.engine.borrow_mut().take() else {
+        return Err(WorkerError::new("not_ready", "the model is not loaded yet"));
+    };
+    let result = adapters::add(&mut engine, req, &files, &post).await;
     *state.engine.borrow_mut() = Some(engine);
     result
 }

@@ -1,12 +1,18 @@
 //! The messages between the page and the model worker, as serde types both
 //! sides share. They cross `postMessage` as plain JS objects (serde-wasm-bindgen)
 //! tagged by `type`, e.g. `{type: "load", url}` or `{type: "token", text, ...}`.
+//! The files of an `add_adapter` command travel beside it, as the message's
+//! `files` property (see [`FILES_KEY`]): `File` objects are not serde data.
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
 use crate::engine::{GenerationSummary, Sampling};
+use crate::steer::probe::AxisScore;
 use crate::steer::{Event as SteerEvent, RunConfig};
+
+/// The property of an `add_adapter` message that holds the picked `File`s.
+pub const FILES_KEY: &str = "files";
 
 /// Page → worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -19,8 +25,38 @@ pub enum Command {
     /// Run one steering method (`crate::steer::run`) on one user message;
     /// answered with `trace` events and, on success, a final `trace` `done`.
     Run(RunRequest),
-    /// Stop the answer in progress after the current token.
+    /// Axis probes (`crate::steer::probe`) of one configuration on the first
+    /// `per_axis` shipped items of each MBTI axis; answered with
+    /// `probe_progress` events and one `probe_done`.
+    Probe(ProbeRequest),
+    /// Validate a PEFT LoRA adapter and keep it as an expert for this
+    /// session; answered with `adapter_added` or an `error` of kind `adapter`.
+    AddAdapter(AdapterRequest),
+    /// Stop the answer (or probe) in progress after the current forward.
     Cancel,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProbeRequest {
+    pub config: RunConfig,
+    pub per_axis: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdapterRequest {
+    pub name: String,
+    pub source: AdapterSource,
+}
+
+/// Where an adapter's two files come from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AdapterSource {
+    /// Files the user picked; the `File` objects ride in the message's `files`.
+    Files,
+    /// A folder served with the page (`adapters/NAME/`), holding
+    /// `adapter_config.json` and `adapter_model.safetensors`.
+    Url { base: String },
 }
 
 /// A steering run: the whole configuration (method, persona, weighted
@@ -88,6 +124,24 @@ pub enum Event {
         event: SteerEvent,
         #[serde(default)]
         proposed_text: Vec<String>,
+        /// On the final `done`: ms from the end of the prompts' prefill to
+        /// the end of the run (the decode-only time).
+        #[serde(default)]
+        decode_ms: Option<f64>,
+    },
+    /// Probe items scored so far.
+    ProbeProgress { done: usize, total: usize },
+    /// The probe's accuracy and margin per axis (empty when cancelled).
+    ProbeDone {
+        axes: Vec<AxisScore>,
+        cancelled: bool,
+    },
+    /// An adapter passed every check and is now expert `id` of this worker.
+    AdapterAdded {
+        name: String,
+        id: usize,
+        rank: usize,
+        tensors: usize,
     },
     /// Something failed; `kind` is a short code ("invalid_input", "model_fetch",
     /// "busy", "panic", ...) and `message` says what happened.

@@ -1,19 +1,19 @@
-//! One steering run in the worker: the engine's parts are lent to an
-//! `Engine<YieldingBackend>` (so a `cancel` lands between forwards), every
-//! event goes to the page as a `trace`, and the parts come back afterwards,
-//! whatever happened.
+//! One steering run in the worker: the engine is lent to a yielding engine
+//! (`lend`), every event goes to the page as a `trace` (the final `done`
+//! with the time spent after the prompts' prefill), and a cancelled run
+//! ends with a `done` whose stop reason is "cancelled".
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::engine_error::WorkerError;
+use super::lend::{cancelled, lend};
 use super::protocol::{Event, RunRequest};
-use super::yielding::{YieldingBackend, CANCELLED};
 use crate::backend::cpu::CpuBackend;
+use crate::engine::clock::now_ms;
 use crate::engine::Engine;
 use crate::model::Tokenizer;
 use crate::steer::{run, Event as SteerEvent, RunStats};
-use crate::Error;
 
 /// Runs `req`, posting `trace` events. `decoder` is a second tokenizer used
 /// to spell out proposed chunk tokens while the engine's is lent to the run.
@@ -24,25 +24,15 @@ pub async fn run_request(
     cancel: Rc<Cell<bool>>,
     post: &dyn Fn(&Event),
 ) -> (Engine<CpuBackend>, Result<(), WorkerError>) {
-    {
-        let Engine {
-            tokenizer,
-            template,
-            backend,
-        } = engine;
-        let mut steering = Engine {
-            tokenizer,
-            template,
-            backend: YieldingBackend {
-                inner: backend,
-                cancel: cancel.clone(),
-            },
-        };
-        let cfg = req.config;
-        let mut emitted = 0usize;
-        let mut proposed = 0u64;
-        let mut rejected = 0u64;
-        let result = run(&mut steering, &cfg, &mut |ev: SteerEvent| {
+    let cfg = req.config;
+    let mut emitted = 0usize;
+    let mut proposed = 0u64;
+    let mut rejected = 0u64;
+    let ends: Rc<RefCell<Vec<f64>>> = Rc::default();
+    // `EngineViews::new` prefills the first view, then the others in one more forward.
+    let prefill_forwards = if cfg.view_count() > 1 { 2 } else { 1 };
+    let (engine, result) = lend(engine, cancel.clone(), ends.clone(), async |steering| {
+        run(steering, &cfg, &mut |ev: SteerEvent| {
             let proposed_text = match &ev {
                 SteerEvent::Token { .. } => {
                     emitted += 1;
@@ -65,47 +55,47 @@ pub async fn run_request(
                 }
                 _ => Vec::new(),
             };
+            let decode_ms = match &ev {
+                SteerEvent::Done { .. } => ends
+                    .borrow()
+                    .get(prefill_forwards - 1)
+                    .map(|t| now_ms() - t),
+                _ => None,
+            };
             post(&Event::Trace {
                 event: ev,
                 proposed_text,
+                decode_ms,
             });
         })
-        .await;
-        let Engine {
-            tokenizer,
-            template,
-            backend,
-        } = steering;
-        let engine = Engine {
-            tokenizer,
-            template,
-            backend: backend.inner,
-        };
-        let outcome = match result {
-            Ok(_) => Ok(()),
-            Err(Error::Backend(m)) if m == CANCELLED && cancel.get() => {
-                post(&Event::Trace {
-                    event: SteerEvent::Done {
-                        stats: RunStats {
-                            method: cfg.method.name().to_string(),
-                            tokens: emitted,
-                            proposed,
-                            rejected,
-                            rejection_rate: if proposed > 0 {
-                                rejected as f64 / proposed as f64
-                            } else {
-                                0.0
-                            },
-                            stop_reason: "cancelled".to_string(),
-                            ..RunStats::default()
+        .await
+    })
+    .await;
+    let outcome = match result {
+        Ok(_) => Ok(()),
+        Err(e) if cancelled(&e, &cancel) => {
+            post(&Event::Trace {
+                event: SteerEvent::Done {
+                    stats: RunStats {
+                        method: cfg.method.name().to_string(),
+                        tokens: emitted,
+                        proposed,
+                        rejected,
+                        rejection_rate: if proposed > 0 {
+                            rejected as f64 / proposed as f64
+                        } else {
+                            0.0
                         },
+                        stop_reason: "cancelled".to_string(),
+                        ..RunStats::default()
                     },
-                    proposed_text: Vec::new(),
-                });
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        };
-        (engine, outcome)
-    }
+                },
+                proposed_text: Vec::new(),
+                decode_ms: None,
+            });
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    };
+    (engine, outcome)
 }

@@ -6,14 +6,17 @@
 //! (`yield_now`); when the shared cancel flag is then set it fails the call
 //! with `Error::Backend("cancelled")`, which unwinds the policy (its views
 //! free their rows on drop). Cancel therefore takes effect before the next
-//! batched forward, i.e. within one token or one chunk.
+//! batched forward, i.e. within one token or one chunk. It also notes when
+//! the first two forwards ended (the prompts' prefill), for the decode-only
+//! rate.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::yield_now::yield_now;
 use crate::backend::cpu::CpuBackend;
 use crate::backend::{AdapterId, Backend, BackendCounters, LogProbs, RowId, RowStep};
+use crate::engine::clock::now_ms;
 use crate::model::LlamaConfig;
 use crate::{Error, Result};
 
@@ -23,6 +26,9 @@ pub const CANCELLED: &str = "cancelled";
 pub struct YieldingBackend {
     pub inner: CpuBackend,
     pub cancel: Rc<Cell<bool>>,
+    /// When each of the first two forwards ended, ms (the prompts' prefill
+    /// is one forward, or two when there are several views).
+    pub forward_ends: Rc<RefCell<Vec<f64>>>,
 }
 
 impl Backend for YieldingBackend {
@@ -55,7 +61,12 @@ impl Backend for YieldingBackend {
         if self.cancel.get() {
             return Err(Error::Backend(CANCELLED.to_string()));
         }
-        self.inner.forward(steps).await
+        let out = self.inner.forward(steps).await;
+        let mut ends = self.forward_ends.borrow_mut();
+        if ends.len() < 2 {
+            ends.push(now_ms());
+        }
+        out
     }
     fn counters(&self) -> BackendCounters {
         self.inner.counters()

@@ -2,11 +2,14 @@
 //
 // Serves dist/ (tests/e2e/build.sh), opens the page in headless Chromium and
 // checks, from the UI: every method (Base, PP, PDD, SCR, MOD, Token-RS,
-// Seq-RS) streams an answer; Soups is shown but disabled; PDD shows one
+// Seq-RS) streams an answer (each in a new chat, so no answer sees and
+// copies an earlier one); Soups is shown but disabled until an adapter
+// is loaded; PDD shows one
 // importance bar per persona attribute with the top-K highlighted, tinted
 // tokens and a tooltip with rewards and base/steered probabilities; an SCR
 // answer is the same twice with the same seed and α and changes after an α
-// slider moves, and shows its chunk strip; all α at zero gives a readable
+// slider moves (the slider re-runs it in place), and shows its chunk strip;
+// all α at zero gives a readable
 // error; Cancel stops a steering run. Screenshots (light and dark):
 // methods-pdd.png, methods-pdd-dark.png, methods-scr.png,
 // methods-scr-dark.png, methods-panel.png in tests/e2e/artifacts/.
@@ -21,7 +24,7 @@ import { ARTIFACTS, DIST, INIT_SCRIPT, ask, launchBrowser, serve, setMaxTokens, 
 
 const PROMPT = "Tell me about your weekend.";
 const MAX_TOKENS = 12;
-const DEADLINE_MS = 280_000;
+const DEADLINE_MS = 600_000;
 
 const results = [];
 function report(name, ok, detail, ms) {
@@ -58,8 +61,15 @@ async function setAlpha(page, expert, value) {
   );
 }
 
-/** Asks with the current method; returns ask()'s result plus the answer's trace facts. */
+/** Starts over, so the next answer does not see (and copy) earlier ones. */
+async function newChat(page) {
+  const button = page.locator("button", { hasText: "New chat" });
+  if (await button.isEnabled()) await button.click();
+}
+
+/** Asks with the current method in a new chat; returns ask()'s result plus the answer's trace facts. */
 async function askSteered(page, text = PROMPT) {
+  await newChat(page);
   const r = await ask(page, text, { timeout: 150_000 });
   const a = r.answer;
   r.method = await a.getAttribute("data-method");
@@ -95,10 +105,13 @@ async function main() {
       const names = await page.$$eval(".method-option .method-name", (els) => els.map((e) => e.textContent));
       assert(names.join(",") === "Base,PP,PDD,SCR,MOD,Token-RS,Seq-RS,Soups", `methods: ${names}`);
       assert(await page.isDisabled("#method-soups"), "Soups is not disabled");
-      const soups = await page.textContent('label[for="method-soups"]');
-      assert(/LoRA adapters/.test(soups), `Soups text: ${soups}`);
-      const helps = await page.$$eval(".method-option .help", (els) => els.map((e) => e.textContent.length));
+      const soups = await page.getAttribute('label[for="method-soups"]', "title");
+      assert(/LoRA adapter/.test(soups), `Soups text: ${soups}`);
+      const helps = await page.$$eval(".method-option", (els) => els.map((e) => (e.title || "").length));
       assert(helps.every((n) => n > 20), "a method has no explanation");
+      await page.check("#method-scr");
+      const shown = await page.textContent("#method-help");
+      assert(/chunk/.test(shown), `the picked method's explanation: ${shown}`);
       return names.join(", ");
     });
 
@@ -173,11 +186,21 @@ async function main() {
       await page.waitForTimeout(300);
       await page.screenshot({ path: join(ARTIFACTS, "methods-scr-dark.png") });
       await page.emulateMedia({ colorScheme: "light" });
+      // Moving the sliders re-runs the last answer (same seed) in place.
+      await page.evaluate(() => ([...document.querySelectorAll(".turn.assistant")].pop().dataset.stale = "1"));
       await setAlpha(page, "E", -1);
       await setAlpha(page, "I", 1);
       const shown = await page.textContent('.alpha[data-expert="E"] output');
       assert(/−1\.0/.test(shown), `slider shows ${shown}`);
-      const c = await askSteered(page);
+      await page.waitForFunction(
+        () => {
+          const a = [...document.querySelectorAll(".turn.assistant")].pop();
+          return !a.dataset.stale && a.dataset.state === "done";
+        },
+        null,
+        { timeout: 120_000 },
+      );
+      const c = { text: await page.locator(".turn.assistant").last().locator(".text").textContent() };
       assert(c.text !== b.text, `the answer did not change: ${JSON.stringify(c.text)}`);
       return `${chunks} chunks, ${logM}; same: ${JSON.stringify(a.text)}; after α: ${JSON.stringify(c.text)}`;
     });

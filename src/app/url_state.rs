@@ -1,0 +1,184 @@
+//! The settings in the address bar, so a setting can be shared as a link:
+//! persona, seed, length and sampling, and per lane the method, α, k, β, K
+//! and PDD's slider weights (lane B's with a `b_` prefix, with `compare=1`).
+//! Read once at start; written back (replaceState) whenever they change.
+//! Other parameters (`?model=`) are kept.
+
+use leptos::prelude::*;
+use web_sys::UrlSearchParams;
+
+use super::methods::{experts, personas};
+use super::state::{AppState, Lane, MethodSettings};
+use crate::steer::Method;
+
+/// The parameters this module owns (others in the query are left alone).
+const KEYS: [&str; 6] = ["persona", "seed", "max", "temp", "top_p", "compare"];
+const LANE_KEYS: [&str; 6] = ["method", "alpha", "k", "beta", "topk", "w"];
+
+/// `captain_mara_vey` for "Captain Mara Vey" (the preset's file stem).
+pub fn slug(name: &str) -> String {
+    name.to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+fn key(lane: Lane, name: &str) -> String {
+    match lane {
+        Lane::A => name.to_string(),
+        Lane::B => format!("b_{name}"),
+    }
+}
+
+fn current_params() -> Option<UrlSearchParams> {
+    let search = web_sys::window()?.location().search().ok()?;
+    UrlSearchParams::new_with_str(&search).ok()
+}
+
+/// Applies the settings the page's URL carries.
+pub fn restore(state: &AppState) {
+    let Some(q) = current_params() else {
+        return;
+    };
+    let s = state.settings;
+    if let Some(p) = q.get("persona") {
+        if let Some(i) = personas().iter().position(|x| slug(&x.name) == p) {
+            s.persona.set(i);
+        }
+    }
+    if let Some(v) = q.get("seed") {
+        s.seed.set(v);
+    }
+    if let Some(v) = q.get("max") {
+        s.max_tokens.set(v);
+    }
+    if let Some(t) = q.get("temp") {
+        s.greedy.set(false);
+        s.temperature.set(t);
+        if let Some(p) = q.get("top_p") {
+            s.top_p.set(p);
+        }
+    }
+    restore_lane(&q, Lane::A, state.lane(Lane::A));
+    if q.get("compare").as_deref() == Some("1") {
+        state.compare.set(true);
+        restore_lane(&q, Lane::B, state.lane(Lane::B));
+    }
+}
+
+fn restore_lane(q: &UrlSearchParams, lane: Lane, m: MethodSettings) {
+    let get = |name: &str| q.get(&key(lane, name));
+    if let Some(method) = get("method").and_then(|v| v.parse::<Method>().ok()) {
+        m.method.set(method);
+    }
+    if let Some(list) = get("alpha") {
+        let mut alphas = vec![0.0; experts().len()];
+        for part in list.split(',') {
+            let Some((name, value)) = part.split_once(':') else {
+                continue;
+            };
+            let i = experts().iter().position(|e| e.name == name.trim());
+            if let (Some(i), Ok(v)) = (i, value.trim().parse::<f64>()) {
+                alphas[i] = v.clamp(-1.0, 1.0);
+            }
+        }
+        m.alphas.set(alphas);
+    }
+    for (name, signal) in [("k", m.k), ("beta", m.beta), ("topk", m.top_k)] {
+        if let Some(v) = get(name) {
+            signal.set(v);
+        }
+    }
+    if let Some(w) = get("w") {
+        let weights: Result<Vec<f64>, _> = w.split(',').map(|x| x.trim().parse::<f64>()).collect();
+        m.pdd_weights.set(weights.ok().filter(|w| !w.is_empty()));
+    }
+}
+
+fn write_lane(q: &UrlSearchParams, lane: Lane, m: MethodSettings) {
+    let set = |name: &str, value: &str| q.set(&key(lane, name), value);
+    let method = m.method.get();
+    set("method", method.name());
+    if super::methods::uses_experts(method) {
+        let alphas = m.alphas.get();
+        let list: Vec<String> = experts()
+            .iter()
+            .zip(&alphas)
+            .filter(|(_, a)| **a != 0.0)
+            .map(|(e, a)| format!("{}:{a}", e.name))
+            .collect();
+        set("alpha", &list.join(","));
+    }
+    match method {
+        Method::Scr => set("k", &m.k.get()),
+        Method::Pdd => {
+            set("beta", &m.beta.get());
+            set("topk", &m.top_k.get());
+            if let Some(w) = m.pdd_weights.get() {
+                let list: Vec<String> = w.iter().map(|x| x.to_string()).collect();
+                set("w", &list.join(","));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Writes the settings into the URL whenever they change.
+pub fn keep_in_sync(state: AppState) {
+    Effect::new(move |_| {
+        let Some(q) = current_params() else {
+            return;
+        };
+        for k in KEYS {
+            q.delete(k);
+        }
+        for lane in Lane::BOTH {
+            for k in LANE_KEYS {
+                q.delete(&key(lane, k));
+            }
+        }
+        let s = state.settings;
+        if let Some(p) = personas().get(s.persona.get()) {
+            q.set("persona", &slug(&p.name));
+        }
+        q.set("seed", &s.seed.get());
+        q.set("max", &s.max_tokens.get());
+        if !s.greedy.get() {
+            q.set("temp", &s.temperature.get());
+            q.set("top_p", &s.top_p.get());
+        }
+        write_lane(&q, Lane::A, state.lane(Lane::A));
+        if state.compare.get() {
+            q.set("compare", "1");
+            write_lane(&q, Lane::B, state.lane(Lane::B));
+        }
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let query: String = q.to_string().into();
+        let path = window.location().pathname().unwrap_or_default();
+        let url = format!("{path}?{query}");
+        if let Ok(history) = window.history() {
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+        }
+    });
+}
+
+/// Copies the page's URL (the current settings) to the clipboard.
+pub fn copy_link(state: AppState) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let Ok(href) = window.location().href() else {
+        return;
+    };
+    let promise = window.navigator().clipboard().write_text(&href);
+    wasm_bindgen_futures::spawn_local(async move {
+        if wasm_bindgen_futures::JsFuture::from(promise).await.is_err() {
+            state.show_error(
+                "clipboard",
+                &format!("the browser did not allow copying; the link is {href}"),
+            );
+        }
+    });
+}
