@@ -5,6 +5,7 @@ mod bench;
 mod bench_methods;
 mod generate;
 mod load;
+mod make_pairs;
 mod probe;
 mod run;
 
@@ -42,6 +43,8 @@ enum Command {
     Run(run::RunArgs),
     /// Score the MBTI probe items under a method's distribution (accuracy per axis).
     Probe(probe::ProbeArgs),
+    /// Build DPO preference pairs for one axis by prompt distillation.
+    MakePairs(make_pairs::MakePairsArgs),
     /// Measure prefill and decode speed (and llama.cpp's, side by side).
     Bench(bench::BenchArgs),
 }
@@ -56,6 +59,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&model, args),
         Command::Probe(args) => probe::run(&model, args),
         Command::Bench(args) => bench::run(&model, args),
+        Command::MakePairs(args) => make_pairs::run(&model, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
