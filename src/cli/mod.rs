@@ -8,6 +8,7 @@ mod load;
 mod make_pairs;
 mod probe;
 mod run;
+mod train_adapter;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,8 @@ enum Command {
     Probe(probe::ProbeArgs),
     /// Build DPO preference pairs for one axis by prompt distillation.
     MakePairs(make_pairs::MakePairsArgs),
+    /// Train a LoRA adapter with DPO on preference pairs (PEFT output).
+    TrainAdapter(train_adapter::TrainAdapterArgs),
     /// Measure prefill and decode speed (and llama.cpp's, side by side).
     Bench(bench::BenchArgs),
 }
@@ -60,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::Probe(args) => probe::run(&model, args),
         Command::Bench(args) => bench::run(&model, args),
         Command::MakePairs(args) => make_pairs::run(&model, args),
+        Command::TrainAdapter(args) => train_adapter::run(&model, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
