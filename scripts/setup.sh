@@ -6,7 +6,8 @@
 #   browser - Debian's chromium + playwright-core (driver only, no browser download),
 #             and lavapipe (below): the test path's system packages
 #   lavapipe - Mesa's software Vulkan driver, for the native WebGPU backend tests
-#   refs    - Python venv with numpy, gguf and llama-cpp-python (fixtures, benchmarks)
+#   refs    - Python venv with numpy, gguf, llama-cpp-python, torch + transformers + peft
+#             (fixtures from independent references, benchmarks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -89,6 +90,14 @@ setup_refs() {
   if ! .venv/bin/python -c 'import llama_cpp' 2>/dev/null; then
     log "pip install llama-cpp-python (compiles llama.cpp: ~20 minutes)"
     CMAKE_BUILD_PARALLEL_LEVEL=2 .venv/bin/python -m pip install --quiet llama-cpp-python==0.3.36
+  fi
+  if ! .venv/bin/python -c 'import peft' 2>/dev/null; then
+    # CPU only: --no-deps keeps PyPI's torch from pulling ~3 GB of CUDA wheels.
+    log "pip install torch, transformers, peft (CPU, ~600 MB)"
+    .venv/bin/python -m pip install --quiet --no-deps torch==2.15.0 transformers==5.23.0 \
+      peft==0.21.2 accelerate==1.15.0 huggingface_hub==2.4.0 tokenizers==0.23.3
+    .venv/bin/python -m pip install --quiet sympy networkx filelock fsspec typing-extensions \
+      packaging pyyaml regex tqdm typer psutil click hf-xet httpx2
   fi
 }
 

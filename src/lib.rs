@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod model;
 pub mod steer;
+pub mod train;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;

@@ -146,3 +146,56 @@ fn generate_json_reports_ids_text_and_speed() {
     assert!(!v["text"].as_str().unwrap().is_empty());
     assert!(v["tokens_per_second"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn make_pairs_refuses_an_axis_without_experts() {
+    expect_error(
+        &[
+            "make-pairs",
+            "--axis",
+            "X-Y",
+            "--out",
+            scratch("pairs.jsonl").to_str().unwrap(),
+        ],
+        &real_model(),
+        "no experts for both poles of axis 'X-Y'",
+    );
+}
+
+#[test]
+fn train_adapter_refuses_bad_pairs_and_settings() {
+    let pairs = scratch("bad-pairs.jsonl");
+    std::fs::write(&pairs, "{\"prompt\": \"not a conversation\"}\n").unwrap();
+    let out = scratch("adapter");
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "train-adapter",
+            "--pairs",
+            pairs.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        a.into_iter().map(String::from).collect::<Vec<String>>()
+    };
+    let run = |a: Vec<String>, needle: &str| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        expect_error(&a, &real_model(), needle)
+    };
+    run(args(&[]), "pairs line 1");
+    std::fs::write(
+        &pairs,
+        "{\"prompt\":[{\"role\":\"user\",\"content\":\"Hi?\"}],\"chosen\":[{\"role\":\"assistant\",\"content\":\"Hello!\"}],\"rejected\":[{\"role\":\"assistant\",\"content\":\"Hm.\"}]}\n",
+    )
+    .unwrap();
+    run(args(&["--layers-from", "30"]), "leaves no layer to adapt");
+    run(
+        args(&["--modules", "q_proj,lm_head"]),
+        "unknown module 'lm_head'",
+    );
+    run(args(&["--beta", "0"]), "--beta and --lr must be positive");
+    assert!(
+        !out.exists(),
+        "nothing is written when the settings are refused"
+    );
+}

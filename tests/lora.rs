@@ -241,6 +241,31 @@ mod bad_adapters {
             "missing",
         );
     }
+
+    #[test]
+    fn layers_to_transform_outside_the_model() {
+        expect(
+            &variant(
+                "layers",
+                |c| c["layers_to_transform"] = serde_json::json!([28, 30]),
+                |_| {},
+            ),
+            "layers_to_transform [28,30] must list layer indices below 30",
+        );
+    }
+
+    #[test]
+    fn layers_to_transform_limits_the_adapted_layers() {
+        let dir = variant(
+            "subset",
+            |c| c["layers_to_transform"] = serde_json::json!(29),
+            |t| t.retain(|k, _| k.contains("layers.29.")),
+        );
+        let config = LlamaConfig::from_gguf(&model_file()).unwrap();
+        let adapter = LoraAdapter::load(&dir, &config).unwrap();
+        assert_eq!(adapter.deltas.len(), 7);
+        assert!(adapter.deltas.keys().all(|&(layer, _)| layer == 29));
+    }
 }
 
 /// DPO Soups is one row whose mix is the α-weighted adapters: the deltas add

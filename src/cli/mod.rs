@@ -6,8 +6,10 @@ mod bench_methods;
 mod bench_webgpu;
 mod generate;
 mod load;
+mod make_pairs;
 mod probe;
 mod run;
+mod train_adapter;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +45,10 @@ enum Command {
     Run(run::RunArgs),
     /// Score the MBTI probe items under a method's distribution (accuracy per axis).
     Probe(probe::ProbeArgs),
+    /// Build DPO preference pairs for one axis by prompt distillation.
+    MakePairs(make_pairs::MakePairsArgs),
+    /// Train a LoRA adapter with DPO on preference pairs (PEFT output).
+    TrainAdapter(train_adapter::TrainAdapterArgs),
     /// Measure prefill and decode speed (and llama.cpp's, side by side).
     Bench(bench::BenchArgs),
 }
@@ -57,6 +63,8 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&model, args),
         Command::Probe(args) => probe::run(&model, args),
         Command::Bench(args) => bench::run(&model, args),
+        Command::MakePairs(args) => make_pairs::run(&model, args),
+        Command::TrainAdapter(args) => train_adapter::run(&model, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

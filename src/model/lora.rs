@@ -38,7 +38,7 @@ impl Module {
         Module::Down,
     ];
 
-    fn peft_name(self) -> &'static str {
+    pub fn peft_name(self) -> &'static str {
         match self {
             Module::Q => "q_proj",
             Module::K => "k_proj",
@@ -50,7 +50,7 @@ impl Module {
         }
     }
 
-    fn peft_path(self) -> &'static str {
+    pub fn peft_path(self) -> &'static str {
         match self {
             Module::Q | Module::K | Module::V | Module::O => "self_attn",
             _ => "mlp",
@@ -99,6 +99,9 @@ struct PeftConfig {
     base_model_name_or_path: Option<String>,
     #[serde(default)]
     fan_in_fan_out: bool,
+    /// PEFT's subset of adapted layers (one index or a list; all when absent).
+    #[serde(default)]
+    layers_to_transform: Option<serde_json::Value>,
 }
 
 fn bad(name: &str, msg: impl std::fmt::Display) -> Error {
@@ -117,6 +120,23 @@ pub fn permute_rows(w: &[f32], rows: usize, heads: usize) -> Vec<f32> {
                 let src = h * 2 * half + j * half + i;
                 let dst = h * 2 * half + i * 2 + j;
                 out[dst * cols..(dst + 1) * cols].copy_from_slice(&w[src * cols..(src + 1) * cols]);
+            }
+        }
+    }
+    out
+}
+
+/// The inverse of [`permute_rows`]: GGUF row order back to Hugging Face's.
+pub fn unpermute_rows(w: &[f32], rows: usize, heads: usize) -> Vec<f32> {
+    let cols = w.len() / rows;
+    let half = rows / heads / 2;
+    let mut out = vec![0f32; w.len()];
+    for h in 0..heads {
+        for j in 0..2 {
+            for i in 0..half {
+                let hf = h * 2 * half + j * half + i;
+                let gguf = h * 2 * half + i * 2 + j;
+                out[hf * cols..(hf + 1) * cols].copy_from_slice(&w[gguf * cols..(gguf + 1) * cols]);
             }
         }
     }
@@ -233,8 +253,31 @@ impl LoraAdapter {
         } as f32;
         let st = SafeTensors::deserialize(safetensors)
             .map_err(|e| bad(name, format!("adapter_model.safetensors: {e}")))?;
+        let layers: Vec<usize> = match &peft.layers_to_transform {
+            None | Some(serde_json::Value::Null) => (0..config.n_layer).collect(),
+            Some(v) => {
+                let list = match v {
+                    serde_json::Value::Array(a) => a.iter().map(|x| x.as_u64()).collect(),
+                    other => vec![other.as_u64()],
+                };
+                match list.into_iter().collect::<Option<Vec<u64>>>() {
+                    Some(l) if l.iter().all(|&i| (i as usize) < config.n_layer) => {
+                        l.into_iter().map(|i| i as usize).collect()
+                    }
+                    _ => {
+                        return Err(bad(
+                            name,
+                            format!(
+                                "layers_to_transform {v} must list layer indices below {}",
+                                config.n_layer
+                            ),
+                        ))
+                    }
+                }
+            }
+        };
         let mut deltas = HashMap::new();
-        for layer in 0..config.n_layer {
+        for &layer in &layers {
             for &m in &modules {
                 let key = |ab: &str| {
                     format!(
@@ -248,7 +291,7 @@ impl LoraAdapter {
                     return Err(bad(
                         name,
                         format!(
-                            "{ka} / lora_B missing: the config targets {} in every layer",
+                            "{ka} / lora_B missing: the config targets {} in layer {layer}",
                             m.peft_name()
                         ),
                     ));
@@ -302,5 +345,6 @@ mod tests {
             (0..rows).map(row).collect::<Vec<_>>(),
             vec![0, 2, 1, 3, 4, 6, 5, 7]
         );
+        assert_eq!(unpermute_rows(&p, rows, heads), w);
     }
 }

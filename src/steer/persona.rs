@@ -640,10 +640,17 @@ mod tests {
     }
 
     #[test]
-    fn shipped_experts_cover_four_axes() {
+    fn shipped_experts_cover_four_mbti_and_two_role_play_axes() {
         let experts = load_experts(experts_path()).unwrap();
-        assert_eq!(experts.len(), 8);
-        for axis in ["E-I", "S-N", "T-F", "J-P"] {
+        assert_eq!(experts.len(), 12);
+        for axis in [
+            "E-I",
+            "S-N",
+            "T-F",
+            "J-P",
+            "formal-casual",
+            "cheerful-gloomy",
+        ] {
             let (first, second) = axis.split_once('-').unwrap();
             let on_axis: Vec<&PromptExpert> = experts.iter().filter(|e| e.axis == axis).collect();
             assert_eq!(on_axis.len(), 2, "{axis}");

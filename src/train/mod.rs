@@ -1,0 +1,12 @@
+//! Training the MPG paper's experts (§4.1): preference pairs by prompt
+//! distillation, and DPO on LoRA adapters over a candle forward (native only).
+
+pub mod distill;
+pub mod pairs;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod dpo;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod lora_vars;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod model;

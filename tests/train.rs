@@ -1,0 +1,143 @@
+//! DPO training of LoRA adapters (`persona train-adapter`): the trainer's
+//! candle forward agrees with the engine, a few steps on pairs raise their
+//! reward margin, and the adapter it saves in PEFT format (q/k rows permuted
+//! back to Hugging Face order, layers_to_transform) means to the engine's
+//! loader exactly what it meant to the trainer.
+
+mod common;
+
+use common::model_file;
+use persona::backend::cpu::{CpuBackend, WeightMode};
+use persona::backend::{Backend, Readout, RowStep};
+use persona::engine::Engine;
+use persona::model::lora::{LoraAdapter, Module};
+use persona::model::{ChatMessage, LlamaConfig};
+use persona::train::dpo::{evaluate, prepare, train, DpoSettings};
+use persona::train::lora_vars::{LoraShape, LoraVars};
+use persona::train::model::TrainModel;
+use persona::train::pairs::Pair;
+
+const FROM: usize = 27;
+
+fn pairs() -> Vec<Pair> {
+    vec![
+        Pair::new(
+            "How do I water a cactus?",
+            "Wow, great question! Water it once a month and invite friends to admire it!",
+            "Water it rarely. Quietly check the soil first.",
+        ),
+        Pair::new(
+            "What is a good first car?",
+            "A fun little hatchback! Perfect for road trips with the whole gang!",
+            "Something reliable and simple. Think it over calmly.",
+        ),
+    ]
+}
+
+/// Sum of the engine's log-probs of `ids[start..]` on a row with `mix`.
+fn engine_answer_logprob(
+    backend: &mut CpuBackend,
+    mix: &[(persona::backend::AdapterId, f32)],
+    ids: &[u32],
+    start: usize,
+) -> f64 {
+    let row = backend.new_row().unwrap();
+    backend.set_row_adapters(row, mix).unwrap();
+    let out = pollster::block_on(backend.forward(&[RowStep {
+        row,
+        tokens: ids,
+        readout: Readout::All,
+    }]))
+    .unwrap();
+    backend.free_row(row);
+    (start..ids.len())
+        .map(|t| out[0].position(t - 1)[ids[t] as usize] as f64)
+        .sum()
+}
+
+#[test]
+fn trainer_forward_matches_engine_and_saved_adapter_round_trips() {
+    let file = model_file();
+    let config = LlamaConfig::from_gguf(&file).unwrap();
+    let model = TrainModel::load(&file, &config).unwrap();
+    let mut engine = Engine::load_cpu(&file, WeightMode::Dequantized).unwrap();
+    let pairs = pairs();
+    let shape = LoraShape {
+        rank: 4,
+        alpha: 8.0,
+        dropout: 0.0,
+        layers: (FROM..config.n_layer).collect(),
+        modules: Module::ALL.to_vec(),
+    };
+    let mut lora = LoraVars::new(shape, &config, 3).unwrap();
+    let examples = prepare(&engine, &model, &pairs, FROM, 48, &mut |_| {}).unwrap();
+    let settings = DpoSettings {
+        beta: 0.1,
+        learning_rate: 2e-2,
+        weight_decay: 0.0,
+        epochs: 6,
+        batch: 2,
+        warmup_steps: 1,
+        max_answer_tokens: 48,
+    };
+
+    let before = evaluate(&model, &mut lora, FROM, &examples, 0.1).unwrap();
+    assert!(
+        (before.loss - std::f64::consts::LN_2).abs() < 1e-4,
+        "B = 0 starts at the reference: {before:?}"
+    );
+    let log = train(
+        &model,
+        &mut lora,
+        FROM,
+        &examples,
+        &[],
+        &settings,
+        0,
+        &mut |_| {},
+    )
+    .unwrap();
+    let after = evaluate(&model, &mut lora, FROM, &examples, 0.1).unwrap();
+    assert_eq!(log.steps.len(), 6);
+    assert!(
+        after.loss < before.loss - 0.05 && after.margin > 0.1 && after.accuracy == 1.0,
+        "{before:?} -> {after:?}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("persona-train-test-{}", std::process::id()));
+    lora.save_peft(&dir, &config).unwrap();
+    let loaded = LoraAdapter::load(&dir, &config).unwrap();
+    assert_eq!(loaded.deltas.len(), (config.n_layer - FROM) * 7);
+    let id = engine.backend.add_adapter(loaded);
+
+    let prompt = engine
+        .chat_prompt_messages(&[ChatMessage::new("user", pairs[0].user())])
+        .unwrap();
+    let mut ids = prompt.clone();
+    ids.extend(engine.tokenizer.encode(pairs[0].chosen_text()).unwrap());
+    let hidden = model.hidden_below(&ids, FROM).unwrap();
+    for (mix, trained) in [(vec![], None), (vec![(id, 1.0)], Some(&lora))] {
+        let ours = model
+            .answer_logprob(&hidden, FROM, &ids, prompt.len(), trained)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap() as f64;
+        let engine_lp = engine_answer_logprob(&mut engine.backend, &mix, &ids, prompt.len());
+        assert!(
+            (ours - engine_lp).abs() < 2e-3 * (ids.len() - prompt.len()) as f64,
+            "trainer {ours} vs engine {engine_lp} (adapter: {})",
+            !mix.is_empty()
+        );
+    }
+    // Through the engine, the saved adapter prefers the chosen answer over
+    // the rejected one more than the base model does (DPO's implicit reward).
+    let mut rejected = prompt.clone();
+    rejected.extend(engine.tokenizer.encode(pairs[0].rejected_text()).unwrap());
+    let mut reward = |ids: &[u32]| {
+        engine_answer_logprob(&mut engine.backend, &[(id, 1.0)], ids, prompt.len())
+            - engine_answer_logprob(&mut engine.backend, &[], ids, prompt.len())
+    };
+    let (rc, rr) = (reward(&ids), reward(&rejected));
+    assert!(rc - rr > 1.0, "reward chosen {rc} rejected {rr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
