@@ -3,8 +3,11 @@
 # distillation (`persona make-pairs`), then DPO with LoRA (`persona
 # train-adapter`), for the four MBTI axes and the two role-play axes. These
 # are the exact settings the adapters in assets/adapters/ were made with
-# (about 20 min of one core per axis for the pairs and 15-20 min per adapter
-# on a shared 2-core machine). Then `scripts/evaluate_adapters.py` scores them.
+# (about 20 min of one core per axis for the pairs and ~8 min of one core
+# per adapter). On a machine shared with other jobs set RAYON_NUM_THREADS=1:
+# candle's gemm threads otherwise wait on each other (seen at load 16: a
+# two-thread, two-epoch run had used 18 CPU-minutes without finishing, where
+# single-threaded runs finish one epoch in about 8). Then `scripts/evaluate_adapters.py` scores them.
 #
 #     scripts/train_adapters.sh [AXIS...]
 set -euo pipefail
@@ -19,5 +22,5 @@ for axis in "${AXES[@]}"; do
     --temperature 0.7 --top-p 0.9 --seed 1 --out "assets/pairs/$axis.jsonl"
   "$BIN" train-adapter --pairs "assets/pairs/$axis.jsonl" --out "assets/adapters/$axis" \
     --layers-from 24 --rank 8 --lora-alpha 16 --dropout 0.05 --beta 0.1 --lr 5e-4 \
-    --epochs 2 --batch 4 --warmup-steps 10 --hold-out-every 10 --seed 0
+    --epochs 1 --batch 4 --warmup-steps 10 --hold-out-every 10 --seed 0
 done

@@ -84,6 +84,66 @@ fn adapter_logprobs_match_float64_numpy_quantized_path() {
     check(WeightMode::Quantized, 1e-3);
 }
 
+/// A shipped, trained adapter (PEFT files written by `persona train-adapter`)
+/// against Hugging Face transformers + peft loading the same folder
+/// (tests/fixtures/peft_logprobs.json, made by make_peft_fixture.py): peft
+/// reads our files as we do, and the engine applies them as peft does.
+#[test]
+fn shipped_adapter_matches_transformers_and_peft() {
+    let doc = fixture("peft_logprobs.json");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(doc["adapter"].as_str().unwrap());
+    let file = model_file();
+    let config = LlamaConfig::from_gguf(&file).unwrap();
+    let mut backend = CpuBackend::new(&file, &config, WeightMode::Dequantized).unwrap();
+    let id = backend.add_adapter(LoraAdapter::load(&dir, &config).unwrap());
+    let (mut worst, mut moved) = (0f64, 0f64);
+    for case in doc["cases"].as_array().unwrap() {
+        let tokens = ids(&case["ids"]);
+        let (adapted, plain) = (backend.new_row().unwrap(), backend.new_row().unwrap());
+        backend.set_row_adapters(adapted, &[(id, 1.0)]).unwrap();
+        let steps = [adapted, plain].map(|row| RowStep {
+            row,
+            tokens: &tokens,
+            readout: Readout::All,
+        });
+        let out = pollster::block_on(backend.forward(&steps)).unwrap();
+        for (k, (ids_key, lp_key)) in [
+            ("top_ids", "top_logprobs"),
+            ("base_top_ids", "base_top_logprobs"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for p in 0..tokens.len() {
+                for (tok, lp) in ids(&case[ids_key][p])
+                    .into_iter()
+                    .zip(case[lp_key][p].as_array().unwrap())
+                {
+                    let ours = out[k].position(p)[tok as usize] as f64;
+                    let d = (ours - lp.as_f64().unwrap()).abs();
+                    worst = worst.max(d);
+                    assert!(
+                        d <= 2e-3,
+                        "{lp_key} position {p} token {tok}: engine {ours} vs peft {lp}"
+                    );
+                }
+            }
+        }
+        for p in 0..tokens.len() {
+            let t = ids(&case["top_ids"][p])[0] as usize;
+            moved = moved.max((out[0].position(p)[t] - out[1].position(p)[t]).abs() as f64);
+        }
+        backend.free_row(adapted);
+        backend.free_row(plain);
+    }
+    assert!(
+        moved > 50.0 * worst,
+        "the adapter's effect ({moved}) dwarfs the disagreement ({worst})"
+    );
+    eprintln!("vs transformers + peft: max |Δ log-prob| {worst:e}; the adapter moves a top-1 log-prob by up to {moved:.3}");
+}
+
 mod bad_adapters {
     use std::collections::HashMap;
     use std::path::PathBuf;

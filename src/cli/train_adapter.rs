@@ -80,7 +80,7 @@ impl TrainAdapterArgs {
                 "--rank, --batch, --epochs and --max-answer-tokens must be at least 1".into(),
             );
         }
-        if !(self.beta > 0.0 && self.beta.is_finite()) || !(self.lr > 0.0 && self.lr.is_finite()) {
+        if !(self.beta > 0.0 && self.beta.is_finite() && self.lr > 0.0 && self.lr.is_finite()) {
             return bad(format!(
                 "--beta and --lr must be positive (got {} and {})",
                 self.beta, self.lr

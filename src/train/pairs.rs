@@ -337,9 +337,9 @@ pub fn trim_to_sentence(text: &str) -> String {
     let text = text.trim();
     let end = text
         .char_indices()
-        .filter(|&(_, c)| matches!(c, '.' | '!' | '?' | '\n'))
-        .map(|(i, c)| i + c.len_utf8())
-        .last();
+        .rev()
+        .find(|&(_, c)| matches!(c, '.' | '!' | '?' | '\n'))
+        .map(|(i, c)| i + c.len_utf8());
     match end {
         Some(end) if end == text.len() || end * 2 >= text.len() => text[..end].trim().to_string(),
         _ => text.to_string(),
