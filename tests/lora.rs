@@ -124,7 +124,7 @@ fn shipped_adapter_matches_transformers_and_peft() {
                     let d = (ours - lp.as_f64().unwrap()).abs();
                     worst = worst.max(d);
                     assert!(
-                        d <= 2e-3,
+                        d <= 5e-4,
                         "{lp_key} position {p} token {tok}: engine {ours} vs peft {lp}"
                     );
                 }
