@@ -103,7 +103,7 @@ format (`adapter_config.json`, `adapter_model.safetensors`, {size / 1e6:.1f} MB)
   `persona make-pairs --axis {axis}` (see `scripts/train_adapters.sh`): for each of
   the first 300 prompts of `assets/prompts/neutral.txt` the base model answered
   twice, after the {first} pole's system prompt and three few-shot turns in its
-  style (`assets/personas/experts.toml`, `distill.toml`) — chosen — and after
+  style (`assets/personas/experts.toml`, `assets/prompts/distill.toml`) — chosen — and after
   the {second} pole's — rejected; temperature 0.7, top-p 0.9, at most 32 tokens,
   pairs with a looping answer dropped. The pair's prompt is the bare user
   message.

@@ -1,6 +1,6 @@
 //! The distillation context of a pole (issue "LoRA experts", `make-pairs`):
 //! its expert system prompt followed by few-shot exchanges written in the
-//! pole's style (`assets/personas/distill.toml`). A 135M model barely follows
+//! pole's style (`assets/prompts/distill.toml`). A 135M model barely follows
 //! a style instruction but imitates earlier assistant turns closely, so the
 //! shots are what make chosen and rejected answers differ by the pole.
 
@@ -36,7 +36,7 @@ struct DistillFile {
 
 /// The shipped shots file.
 pub fn shots_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/personas/distill.toml")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/prompts/distill.toml")
 }
 
 /// Parses a shots file; every shot needs a non-empty question and answer.

@@ -352,7 +352,10 @@ mod tests {
 
     #[test]
     fn trims_to_the_last_sentence_when_it_keeps_half() {
-        assert_eq!(trim_to_sentence("One. Two! Three is cut"), "One. Two!");
+        assert_eq!(
+            trim_to_sentence("The first sentence is long. Then it is cu"),
+            "The first sentence is long."
+        );
         assert_eq!(
             trim_to_sentence("Short. And then a very long tail that goes on"),
             "Short. And then a very long tail that goes on"
