@@ -56,7 +56,8 @@ def svg_lines(series, xs_label, ys_label, xmin, xmax, ymin, ymax, width=560, hei
                    f'<text x="{left - 6}" y="{sy(y) + 4:.1f}" text-anchor="end">{y:.2f}</text>')
     for i in range(5):
         x = xmin + (xmax - xmin) * i / 4
-        out.append(f'<text x="{sx(x):.1f}" y="{top + ph + 16}" text-anchor="middle">{x:g}</text>')
+        label = f"{x:.0f}" if xmax - xmin > 10 else f"{x:g}"
+        out.append(f'<text x="{sx(x):.1f}" y="{top + ph + 16}" text-anchor="middle">{label}</text>')
     out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>')
     out.append(f'<text x="{left + pw / 2}" y="{height - 8}" text-anchor="middle">{xs_label}</text>')
     out.append(f'<text x="14" y="{top + ph / 2}" text-anchor="middle" transform="rotate(-90 14 {top + ph / 2})">{ys_label}</text>')
@@ -113,8 +114,8 @@ format (`adapter_config.json`, `adapter_model.safetensors`, {size / 1e6:.1f} MB)
 - LoRA: r = {lora['rank']}, lora_alpha = {lora['alpha']:g}, dropout {lora['dropout']:g}, layers {lora['layers'][0]}–{lora['layers'][-1]},
   modules {', '.join(m.lower() for m in lora['modules'])}.
 - DPO: β = {dpo['beta']:g}, AdamW lr {dpo['learning_rate']:g} ({dpo['warmup_steps']} warm-up steps), batch {dpo['batch']} pairs,
-  {dpo['epochs']} epochs = {len(log['steps'])} steps, seed {training['seed']}.
-- `persona train-adapter` on the CPU ({training['threads']} threads, shared machine): preparation (frozen
+  {dpo['epochs']} epoch{'s' if dpo['epochs'] > 1 else ''} = {len(log['steps'])} steps, seed {training['seed']}.
+- `persona train-adapter` on the CPU ({training['threads']} thread{'s' if training['threads'] > 1 else ''}, on a shared 2-core machine at load 10–20): preparation (frozen
   layers and reference log-probs, once) {log['prepare_seconds']:.0f} s, {log['mean_step_ms'] / 1000:.1f} s per step.
 
 ## Training curve
@@ -139,12 +140,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--axes", default=",".join(AXES))
+    ap.add_argument("--no-probe", action="store_true", help="rewrite cards and docs from docs/evaluation/adapters.json")
     args = ap.parse_args()
     axes = [a for a in args.axes.split(",") if (ROOT / "assets" / "adapters" / a).is_dir()]
     results_path = ROOT / "docs" / "evaluation" / "adapters.json"
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    jobs = [(axis, a) for axis in axes for a in [0.0] + SWEEP]
+    jobs = [] if args.no_probe else [(axis, a) for axis in axes for a in [0.0] + SWEEP]
     with ThreadPoolExecutor(args.jobs) as pool:
         for (axis, a), r in zip(jobs, pool.map(lambda j: probe(*j), jobs)):
             results.setdefault(axis, {})[str(a)] = r

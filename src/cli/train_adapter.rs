@@ -209,7 +209,7 @@ pub fn run(model_path: &Path, args: TrainAdapterArgs) -> Result<()> {
         "lora": shape,
         "dpo": settings,
         "seed": args.seed,
-        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "threads": candle_core::utils::get_num_threads(),
         "log": log,
     });
     std::fs::write(
