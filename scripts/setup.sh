@@ -92,12 +92,11 @@ setup_refs() {
     CMAKE_BUILD_PARALLEL_LEVEL=2 .venv/bin/python -m pip install --quiet llama-cpp-python==0.3.36
   fi
   if ! .venv/bin/python -c 'import peft' 2>/dev/null; then
-    # CPU only: --no-deps keeps PyPI's torch from pulling ~3 GB of CUDA wheels.
-    log "pip install torch, transformers, peft (CPU, ~600 MB)"
-    .venv/bin/python -m pip install --quiet --no-deps torch==2.15.0 transformers==5.23.0 \
-      peft==0.21.2 accelerate==1.15.0 huggingface_hub==2.4.0 tokenizers==0.23.3
-    .venv/bin/python -m pip install --quiet sympy networkx filelock fsspec typing-extensions \
-      packaging pyyaml regex tqdm typer psutil click hf-xet httpx2
+    # PyPI's Linux torch is the CUDA build: it needs its CUDA wheels (~3 GB) even
+    # to run on the CPU (a --no-deps install fails at import: libcudart missing).
+    log "pip install torch, transformers, peft (~4 GB with torch's CUDA wheels)"
+    .venv/bin/python -m pip install --quiet torch==2.15.0 transformers==5.23.0 peft==0.21.2 \
+      accelerate==1.15.0
   fi
 }
 
