@@ -14,6 +14,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from doc_sections import replace_section
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "persona"
 AXES = {
@@ -186,15 +188,7 @@ def main():
         "training curves: `assets/adapters/*/card.md`.\n\n"
         + head + body + "\n![Probe accuracy against α per axis](evaluation/adapter_sweep.svg)\n"
     )
-    doc = ROOT / "docs" / "EVALUATION.md"
-    old = doc.read_text()
-    marker = "## DPO adapters: probe accuracy per axis"
-    if marker in old:
-        start = old.index(marker)
-        rest = old[start + len(marker):]
-        end = rest.find("\n## ")
-        old = old[:start] + (rest[end + 1:] if end >= 0 else "")
-    doc.write_text(old.rstrip() + "\n\n" + section)
+    replace_section(ROOT / "docs" / "EVALUATION.md", "## DPO adapters: probe accuracy per axis", section)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from doc_sections import replace_section
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "persona"
 AXES = [("E-I", "E", "I"), ("S-N", "S", "N"), ("T-F", "T", "F"), ("J-P", "J", "P")]
@@ -51,15 +53,7 @@ def main():
         "experts of the axis; the last column is the first pole's prompt expert alone (MOD with α = 1, i.e. that "
         "prompt's own likelihood).\n\n" + head + body
     )
-    doc = ROOT / "docs" / "EVALUATION.md"
-    old = doc.read_text() if doc.exists() else "# Evaluation\n"
-    marker = "## Prompt experts: probe accuracy per axis"
-    if marker in old:
-        start = old.index(marker)
-        rest = old[start + len(marker):]
-        end = rest.find("\n## ")
-        old = old[:start] + (rest[end + 1:] if end >= 0 else "")
-    doc.write_text(old.rstrip() + "\n\n" + section)
+    replace_section(ROOT / "docs" / "EVALUATION.md", "## Prompt experts: probe accuracy per axis", section)
 
 
 if __name__ == "__main__":

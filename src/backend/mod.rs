@@ -72,6 +72,45 @@ pub struct BackendCounters {
     pub positions: u64,
 }
 
+/// Checks one batched forward before any compute, the same way for every
+/// backend: each row at most once, no read-out without a new token, token ids
+/// inside the vocabulary, and every row still inside the context.
+pub fn validate_steps(
+    config: &LlamaConfig,
+    steps: &[RowStep<'_>],
+    row_len: impl Fn(RowId) -> Result<usize>,
+) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for s in steps {
+        let len = row_len(s.row)?;
+        if !seen.insert(s.row) {
+            return Err(crate::Error::Backend(format!(
+                "row {} appears twice in one forward",
+                s.row.0
+            )));
+        }
+        if s.tokens.is_empty() && s.readout != Readout::None {
+            return Err(crate::Error::Backend(format!(
+                "row {} asks for log-probs of no new token",
+                s.row.0
+            )));
+        }
+        if let Some(&t) = s.tokens.iter().find(|&&t| t as usize >= config.vocab) {
+            return Err(crate::Error::InvalidInput(format!(
+                "token id {t} is outside the vocabulary ({})",
+                config.vocab
+            )));
+        }
+        if len + s.tokens.len() > config.context {
+            return Err(crate::Error::ContextOverflow {
+                tokens: len + s.tokens.len(),
+                context: config.context,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The compute behind the engine: the CPU backend now, WebGPU next.
 pub trait Backend {
     /// Human-readable name shown in the page and the CLI ("cpu (avx2)", ...).

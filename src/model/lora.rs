@@ -110,33 +110,31 @@ fn bad(name: &str, msg: impl std::fmt::Display) -> Error {
 
 /// llama.cpp's rope row permutation for a `[rows, ...]` matrix with `heads` heads.
 pub fn permute_rows(w: &[f32], rows: usize, heads: usize) -> Vec<f32> {
-    let cols = w.len() / rows;
-    let half = rows / heads / 2;
-    let mut out = vec![0f32; w.len()];
-    // out row (h, i, j) = in row (h, j, i) with i < half, j < 2.
-    for h in 0..heads {
-        for j in 0..2 {
-            for i in 0..half {
-                let src = h * 2 * half + j * half + i;
-                let dst = h * 2 * half + i * 2 + j;
-                out[dst * cols..(dst + 1) * cols].copy_from_slice(&w[src * cols..(src + 1) * cols]);
-            }
-        }
-    }
-    out
+    move_rows(w, rows, heads, |hf, gguf| (gguf, hf))
 }
 
 /// The inverse of [`permute_rows`]: GGUF row order back to Hugging Face's.
 pub fn unpermute_rows(w: &[f32], rows: usize, heads: usize) -> Vec<f32> {
+    move_rows(w, rows, heads, |hf, gguf| (hf, gguf))
+}
+
+/// Copies every row between its Hugging Face index (h, j, i) and its GGUF
+/// index (h, i, j), i < head_dim / 2, j < 2; `pick(hf, gguf)` says which is
+/// the destination and which the source.
+fn move_rows(
+    w: &[f32],
+    rows: usize,
+    heads: usize,
+    pick: impl Fn(usize, usize) -> (usize, usize),
+) -> Vec<f32> {
     let cols = w.len() / rows;
     let half = rows / heads / 2;
     let mut out = vec![0f32; w.len()];
     for h in 0..heads {
         for j in 0..2 {
             for i in 0..half {
-                let hf = h * 2 * half + j * half + i;
-                let gguf = h * 2 * half + i * 2 + j;
-                out[hf * cols..(hf + 1) * cols].copy_from_slice(&w[gguf * cols..(gguf + 1) * cols]);
+                let (dst, src) = pick(h * 2 * half + j * half + i, h * 2 * half + i * 2 + j);
+                out[dst * cols..(dst + 1) * cols].copy_from_slice(&w[src * cols..(src + 1) * cols]);
             }
         }
     }

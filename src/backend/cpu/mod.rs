@@ -13,7 +13,6 @@ mod weights;
 
 pub use weights::{CpuWeights, Linear, WeightMode};
 
-use std::collections::HashSet;
 use std::future::Future;
 
 use attention::{attend, AttentionShape};
@@ -92,36 +91,9 @@ impl CpuBackend {
     }
 
     fn validate(&self, steps: &[RowStep<'_>]) -> Result<()> {
-        let cfg = &self.weights.config;
-        let mut seen = HashSet::new();
-        for s in steps {
-            let len = self.cache(s.row)?.len();
-            if !seen.insert(s.row) {
-                return Err(Error::Backend(format!(
-                    "row {} appears twice in one forward",
-                    s.row.0
-                )));
-            }
-            if s.tokens.is_empty() && s.readout != Readout::None {
-                return Err(Error::Backend(format!(
-                    "row {} asks for log-probs of no new token",
-                    s.row.0
-                )));
-            }
-            if let Some(&t) = s.tokens.iter().find(|&&t| t as usize >= cfg.vocab) {
-                return Err(Error::InvalidInput(format!(
-                    "token id {t} is outside the vocabulary ({})",
-                    cfg.vocab
-                )));
-            }
-            if len + s.tokens.len() > cfg.context {
-                return Err(Error::ContextOverflow {
-                    tokens: len + s.tokens.len(),
-                    context: cfg.context,
-                });
-            }
-        }
-        Ok(())
+        super::validate_steps(&self.weights.config, steps, |row| {
+            Ok(self.cache(row)?.len())
+        })
     }
 
     /// The forward pass itself; the caches of all rows grow by their steps' tokens.

@@ -17,7 +17,7 @@ mod weights;
 
 pub use counters::GpuCounters;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 
 use device::{Buf, Gpu};
@@ -241,36 +241,7 @@ impl WebGpuBackend {
     }
 
     fn validate(&self, steps: &[RowStep<'_>]) -> Result<()> {
-        let cfg = &self.config;
-        let mut seen = HashSet::new();
-        for s in steps {
-            let len = self.row(s.row)?.len;
-            if !seen.insert(s.row) {
-                return Err(backend_err(format!(
-                    "row {} appears twice in one forward",
-                    s.row.0
-                )));
-            }
-            if s.tokens.is_empty() && s.readout != Readout::None {
-                return Err(backend_err(format!(
-                    "row {} asks for log-probs of no new token",
-                    s.row.0
-                )));
-            }
-            if let Some(&t) = s.tokens.iter().find(|&&t| t as usize >= cfg.vocab) {
-                return Err(Error::InvalidInput(format!(
-                    "token id {t} is outside the vocabulary ({})",
-                    cfg.vocab
-                )));
-            }
-            if len + s.tokens.len() > cfg.context {
-                return Err(Error::ContextOverflow {
-                    tokens: len + s.tokens.len(),
-                    context: cfg.context,
-                });
-            }
-        }
-        Ok(())
+        super::validate_steps(&self.config, steps, |row| Ok(self.row(row)?.len))
     }
 
     fn buf(&self, b: B) -> &Buf {
