@@ -22,9 +22,14 @@ pub enum Error {
     /// The prompt does not fit in the model's context window.
     #[error("the prompt is {tokens} tokens but the context holds {context}; shorten the message or the system prompt (or lower --max-tokens)")]
     ContextOverflow { tokens: usize, context: usize },
-    /// The compute backend failed (lost device, bad row id, ...).
+    /// The compute backend failed (bad row id, a limit the adapter lacks, ...).
     #[error("backend: {0}")]
     Backend(String),
+    /// The GPU device is gone (driver reset, tab in the background too long,
+    /// out of memory, a failed validation): nothing more runs on it, the CPU
+    /// backend must take over.
+    #[error("the GPU device was lost: {0}; use the CPU backend (?backend=cpu) or reload the page")]
+    DeviceLost(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -40,6 +45,7 @@ impl Error {
             Error::InvalidInput(_) => "invalid_input",
             Error::ContextOverflow { .. } => "context_overflow",
             Error::Backend(_) => "backend",
+            Error::DeviceLost(_) => "device_lost",
         }
     }
 }

@@ -517,3 +517,27 @@ fn decode_step_costs() {
     assert_eq!(d.dispatches / n as u64, 9 * layers + 4);
     b.free_row(row);
 }
+
+#[test]
+fn a_lost_device_fails_every_call_with_device_lost() {
+    // Its own backend: destroying the shared one would fail the other tests.
+    let file = model_file();
+    let mut gpu = pollster::block_on(Engine::load_webgpu(&file)).unwrap();
+    let row = gpu.backend.new_row().unwrap();
+    let before = one(&mut gpu.backend, row, &[1, 2, 3], Readout::Last);
+    assert_eq!(before.positions(), 1);
+
+    gpu.backend.lose_device();
+    let steps = [RowStep {
+        row,
+        tokens: &[4],
+        readout: Readout::Last,
+    }];
+    let err = pollster::block_on(gpu.backend.forward(&steps)).unwrap_err();
+    assert_eq!(err.kind(), "device_lost", "{err}");
+    assert!(err.to_string().contains("?backend=cpu"), "{err}");
+    let err = gpu.backend.fork_row(row, 2).unwrap_err();
+    assert_eq!(err.kind(), "device_lost", "{err}");
+    // The row's bookkeeping is untouched: the conversation can move to the CPU.
+    assert_eq!(gpu.backend.row_len(row).unwrap(), 3);
+}

@@ -5,6 +5,7 @@
 //! no subgroups. Only the buffer size limits are raised to the adapter's.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::{Error, Result};
 
@@ -14,6 +15,9 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
+    /// The first fault the device reported (lost, or an error no scope
+    /// caught): once set, every call fails with [`Error::DeviceLost`].
+    fault: Arc<Mutex<Option<String>>>,
 }
 
 /// A buffer with a process-unique id (bind groups are cached by ids).
@@ -65,12 +69,37 @@ impl Gpu {
             })
             .await
             .map_err(|e| gpu_err("device request failed", e))?;
+        let fault = Arc::new(Mutex::new(None));
+        let on_lost = fault.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            record(&on_lost, format!("{reason:?}: {message}"));
+        });
+        let on_error = fault.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            record(&on_error, e.to_string());
+        }));
         Ok(Self {
             device,
             queue,
             info: adapter.get_info(),
             limits,
+            fault,
         })
+    }
+
+    /// `Err(DeviceLost)` once the device has reported a fault.
+    pub fn check(&self) -> Result<()> {
+        match self.fault.lock().map(|f| f.clone()) {
+            Ok(None) => Ok(()),
+            Ok(Some(why)) => Err(Error::DeviceLost(why)),
+            Err(_) => Err(Error::DeviceLost("fault record poisoned".into())),
+        }
+    }
+
+    /// Destroys the device, as a driver reset would (tests of the fallback).
+    pub fn destroy(&self) {
+        self.device.destroy();
+        record(&self.fault, "destroyed on request".into());
     }
 
     pub fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> Buf {
@@ -127,6 +156,13 @@ impl Gpu {
     /// Whether this is a software adapter (lavapipe, SwiftShader).
     pub fn is_software(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
+    }
+}
+
+/// Keeps the first fault: later ones are usually its consequences.
+fn record(fault: &Mutex<Option<String>>, why: String) {
+    if let Ok(mut f) = fault.lock() {
+        f.get_or_insert(why);
     }
 }
 

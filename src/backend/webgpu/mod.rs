@@ -215,8 +215,15 @@ impl WebGpuBackend {
         self.kv.capacity() * PAGE
     }
 
+    /// Destroys the GPU device, as a driver reset or a lost tab would: every
+    /// later call fails with [`Error::DeviceLost`] (tests the CPU fallback).
+    pub fn lose_device(&self) {
+        self.gpu.destroy();
+    }
+
     /// Adds an adapter; rows use it through [`Backend::set_row_adapters`].
     pub fn add_adapter(&mut self, adapter: LoraAdapter) -> Result<AdapterId> {
+        self.gpu.check()?;
         self.adapters.push(GpuAdapter::upload(&self.gpu, &adapter)?);
         Ok(AdapterId(self.adapters.len() - 1))
     }
@@ -269,6 +276,7 @@ impl WebGpuBackend {
 
     /// The forward pass; the rows' caches grow by their steps' tokens.
     pub async fn forward_async(&mut self, steps: &[RowStep<'_>]) -> Result<Vec<LogProbs>> {
+        self.gpu.check()?;
         self.validate(steps)?;
         let cfg = self.config.clone();
         let vocab = cfg.vocab;
@@ -374,8 +382,13 @@ impl WebGpuBackend {
 
         let data = if n_out > 0 {
             self.gpu_counters.bytes_read_back += staging_bytes;
-            readback::read_f32(&self.gpu.device, &self.staging.buffer, staging_bytes).await?
+            let read =
+                readback::read_f32(&self.gpu.device, &self.staging.buffer, staging_bytes).await;
+            // A fault explains a failed (or garbage) read better than the read's own error.
+            self.gpu.check()?;
+            read?
         } else {
+            self.gpu.check()?;
             Vec::new()
         };
         let mut out = Vec::with_capacity(steps.len());
@@ -801,6 +814,7 @@ impl Backend for WebGpuBackend {
     }
 
     fn fork_row(&mut self, src: RowId, len: usize) -> Result<RowId> {
+        self.gpu.check()?;
         let have = self.row(src)?.len;
         if len > have {
             return Err(backend_err(format!(
