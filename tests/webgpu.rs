@@ -515,7 +515,94 @@ fn decode_step_costs() {
     assert_eq!(d.bytes_read_back, n as u64 * vocab * 4);
     let layers = b.config().n_layer as u64;
     assert_eq!(d.dispatches / n as u64, 9 * layers + 4);
+
+    // Greedy decoding asks for the best token only: one more dispatch (top-k)
+    // and one (id, log-prob) pair read back instead of a vocabulary.
+    let before = b.gpu_counters();
+    for i in 0..n {
+        one(b, row, &[200 + i], Readout::TopK(1));
+    }
+    let d = b.gpu_counters().since(before);
+    eprintln!(
+        "greedy decode token: {} dispatches, {} bytes read back",
+        d.dispatches / n as u64,
+        d.bytes_read_back / n as u64
+    );
+    assert_eq!(d.submissions, n as u64);
+    assert_eq!(d.bytes_read_back, n as u64 * 8);
+    assert_eq!(d.dispatches / n as u64, 9 * layers + 5);
     b.free_row(row);
+}
+
+#[test]
+fn sparse_readouts_equal_cpu_and_read_back_words() {
+    let mut p = pair();
+    let Pair { cpu, gpu, .. } = &mut *p;
+    let seq: Vec<u32> = long_seq(9);
+    // One call mixing every read-out (top-k of two sizes, so runs split).
+    let kinds = [
+        Readout::All,
+        Readout::Score,
+        Readout::TopK(5),
+        Readout::Last,
+        Readout::TopK(1),
+        Readout::Score,
+        Readout::None,
+        Readout::TopK(5),
+    ];
+    let mut outs = Vec::new();
+    for b in [&mut cpu.backend as &mut dyn Stepper, &mut gpu.backend] {
+        outs.push(b.mixed(&kinds, &seq));
+    }
+    let (c, g) = (&outs[0], &outs[1]);
+    for (i, kind) in kinds.iter().enumerate() {
+        assert!(max_diff(&c[i].data, &g[i].data) < TOL, "{kind:?} dense");
+        assert!(
+            max_diff(&c[i].scores, &g[i].scores) < TOL,
+            "{kind:?} scores"
+        );
+        assert_eq!(c[i].top.len(), g[i].top.len(), "{kind:?}");
+        for (a, b) in c[i].top.iter().zip(&g[i].top) {
+            assert!((a.1 - b.1).abs() < TOL, "{kind:?} top value");
+            // The same token unless two are within the tolerance of each other.
+            if a.0 != b.0 {
+                let near = c[i]
+                    .top
+                    .iter()
+                    .any(|x| x.0 == b.0 && (x.1 - a.1).abs() < TIE);
+                assert!(near, "{kind:?}: cpu {a:?} gpu {b:?}");
+            }
+        }
+    }
+    assert_eq!(g[1].scores.len(), seq.len() - 1);
+    assert_eq!(g[2].top.len(), 5);
+    assert!(g[6].data.is_empty() && g[6].scores.is_empty() && g[6].top.is_empty());
+}
+
+/// One call with one row per read-out kind, every row fed `seq`; returns
+/// the read-outs (rows freed).
+trait Stepper {
+    fn mixed(&mut self, kinds: &[Readout], seq: &[u32]) -> Vec<LogProbs>;
+}
+
+impl<B: Backend> Stepper for B {
+    fn mixed(&mut self, kinds: &[Readout], seq: &[u32]) -> Vec<LogProbs> {
+        let rows: Vec<RowId> = kinds.iter().map(|_| self.new_row().unwrap()).collect();
+        let steps: Vec<RowStep> = rows
+            .iter()
+            .zip(kinds)
+            .map(|(&row, &readout)| RowStep {
+                row,
+                tokens: seq,
+                readout,
+            })
+            .collect();
+        let out = fwd(self, &steps);
+        for row in rows {
+            self.free_row(row);
+        }
+        out
+    }
 }
 
 #[test]

@@ -4,7 +4,10 @@
 //! and returns log-probs where asked. Async because WebGPU readback is.
 
 pub mod cpu;
+mod readout;
 pub mod webgpu;
+
+pub use readout::{top_k, LogProbs, Readout, MAX_TOP_K};
 
 use std::future::Future;
 
@@ -19,46 +22,12 @@ pub struct RowId(pub usize);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct AdapterId(pub usize);
 
-/// Which new positions of a row need log-probs back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readout {
-    /// None (prefill of a prefix that only fills the cache).
-    None,
-    /// The last new position only (prompt prefill before sampling).
-    Last,
-    /// Every new position (scoring a chunk).
-    All,
-}
-
 /// New tokens for one row in a batched forward.
 #[derive(Debug, Clone, Copy)]
 pub struct RowStep<'a> {
     pub row: RowId,
     pub tokens: &'a [u32],
     pub readout: Readout,
-}
-
-/// Log-probabilities over the vocabulary, one row per read-out position.
-#[derive(Debug, Clone, Default)]
-pub struct LogProbs {
-    pub vocab: usize,
-    pub data: Vec<f32>,
-}
-
-impl LogProbs {
-    pub fn positions(&self) -> usize {
-        self.data.len().checked_div(self.vocab).unwrap_or(0)
-    }
-
-    /// Log-probs at read-out position `i` (0 = first returned position).
-    pub fn position(&self, i: usize) -> &[f32] {
-        &self.data[i * self.vocab..(i + 1) * self.vocab]
-    }
-
-    /// Log-probs at the last returned position.
-    pub fn last(&self) -> &[f32] {
-        self.position(self.positions() - 1)
-    }
 }
 
 /// Counters a method reports as its cost (the paper's Table 3, and ours).
@@ -88,6 +57,13 @@ pub fn validate_steps(
                 "row {} appears twice in one forward",
                 s.row.0
             )));
+        }
+        if let Readout::TopK(k) = s.readout {
+            if k == 0 || k > MAX_TOP_K.min(config.vocab) {
+                return Err(crate::Error::InvalidInput(format!(
+                    "top-k read-out of {k} tokens: ask for 1 to {MAX_TOP_K}"
+                )));
+            }
         }
         if s.tokens.is_empty() && s.readout != Readout::None {
             return Err(crate::Error::Backend(format!(

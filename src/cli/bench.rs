@@ -227,7 +227,13 @@ pub fn run(model: &Path, args: BenchArgs) -> Result<()> {
         ));
     }
     if args.only == "webgpu" {
-        return super::bench_webgpu::run(model, args.prefill_tokens, args.decode_tokens, &args.out);
+        return super::bench_webgpu::run(
+            model,
+            args.prefill_tokens,
+            args.decode_tokens,
+            &args.methods,
+            &args.out,
+        );
     }
     let mut engine = load_engine(model, WeightMode::Quantized)?;
     if args.only != "cpu" {

@@ -9,7 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::run::find_persona;
-use crate::backend::cpu::CpuBackend;
+use crate::backend::Backend;
 use crate::engine::Engine;
 use crate::steer::persona::{experts_path, load_experts};
 use crate::steer::run::WeightedExpert;
@@ -86,35 +86,74 @@ fn parse_alpha(s: &str) -> Result<(String, f64)> {
     Ok((n.to_string(), v))
 }
 
-/// Runs the table; returns the markdown section.
-pub fn run_methods(engine: &mut Engine<CpuBackend>, args: &MethodsArgs) -> Result<String> {
+/// The methods, persona and experts of a methods run, and each run's settings.
+pub struct MethodSetup {
+    pub methods: Vec<Method>,
+    persona: crate::steer::persona::Persona,
+    experts: Vec<WeightedExpert>,
+}
+
+impl MethodSetup {
+    pub fn new(args: &MethodsArgs) -> Result<Self> {
+        let persona = find_persona(&args.persona)?;
+        let known = load_experts(experts_path())?;
+        let experts = args
+            .alphas
+            .iter()
+            .map(|s| {
+                let (name, alpha) = parse_alpha(s)?;
+                let e = known
+                    .iter()
+                    .find(|e| e.name == name)
+                    .ok_or_else(|| Error::InvalidInput(format!("no expert {name}")))?;
+                Ok(WeightedExpert::prompt(&name, &e.prompt, alpha))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let methods = args
+            .methods
+            .iter()
+            .map(|m| m.parse::<Method>())
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            methods,
+            persona,
+            experts,
+        })
+    }
+
+    /// One response's settings: PP and PDD get the persona, the others the experts.
+    pub fn config(&self, method: Method, user: &str, args: &MethodsArgs) -> RunConfig {
+        RunConfig {
+            method,
+            persona: Some(self.persona.clone()),
+            experts: self.experts.clone(),
+            user: user.to_string(),
+            max_tokens: args.max_tokens,
+            seed: args.seed,
+            max_seq_tries: args.max_seq_tries,
+            ..RunConfig::default()
+        }
+    }
+}
+
+/// The prompts of a methods run.
+pub fn read_prompts(args: &MethodsArgs) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(&args.prompts)
         .map_err(|e| Error::InvalidInput(format!("{}: {e}", args.prompts.display())))?;
-    let prompts: Vec<&str> = text
+    Ok(text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .take(args.n_prompts)
-        .collect();
-    let persona = find_persona(&args.persona)?;
-    let known = load_experts(experts_path())?;
-    let experts = args
-        .alphas
-        .iter()
-        .map(|s| {
-            let (name, alpha) = parse_alpha(s)?;
-            let e = known
-                .iter()
-                .find(|e| e.name == name)
-                .ok_or_else(|| Error::InvalidInput(format!("no expert {name}")))?;
-            Ok(WeightedExpert::prompt(&name, &e.prompt, alpha))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let methods = args
-        .methods
-        .iter()
-        .map(|m| m.parse::<Method>())
-        .collect::<Result<Vec<_>>>()?;
+        .map(str::to_string)
+        .collect())
+}
+
+/// Runs the table; returns the markdown section.
+pub fn run_methods<B: Backend>(engine: &mut Engine<B>, args: &MethodsArgs) -> Result<String> {
+    let prompts = read_prompts(args)?;
+    let setup = MethodSetup::new(args)?;
+    let methods = setup.methods.clone();
     let bar = ProgressBar::new((methods.len() * prompts.len()) as u64).with_style(
         ProgressStyle::with_template("{msg:>8} {bar:30} {pos}/{len} responses, {elapsed}")
             .expect("template"),
@@ -125,16 +164,7 @@ pub fn run_methods(engine: &mut Engine<CpuBackend>, args: &MethodsArgs) -> Resul
     for user in &prompts {
         for (method, totals) in rows.iter_mut() {
             bar.set_message(method.name());
-            let cfg = RunConfig {
-                method: *method,
-                persona: Some(persona.clone()),
-                experts: experts.clone(),
-                user: user.to_string(),
-                max_tokens: args.max_tokens,
-                seed: args.seed,
-                max_seq_tries: args.max_seq_tries,
-                ..RunConfig::default()
-            };
+            let cfg = setup.config(*method, user, args);
             let stats = pollster::block_on(run(engine, &cfg, &mut |_| {}))?;
             totals.add(&stats);
             bar.inc(1);
@@ -174,7 +204,7 @@ pub fn run_methods(engine: &mut Engine<CpuBackend>, args: &MethodsArgs) -> Resul
     Ok(format!(
         "## Methods: the papers' efficiency table, ours side by side\n\n\
          `persona bench` on {} prompts (`assets/prompts/bench.txt`) x up to {} new tokens, one thread, methods interleaved prompt by prompt, seed {}, \
-         persona `{}` (PP, PDD: K = 2, β = 1, greedy), prompt experts {} (SCR: k = 4; Seq-RS: at most {} tries), CPU backend. \
+         persona `{}` (PP, PDD: K = 2, β = 1, greedy), prompt experts {} (SCR: k = 4; Seq-RS: at most {} tries), backend {}. \
          Model evaluations count every row of every forward (the paper's definition); batched calls count forwards, \
          each of which reads the weights once (our cost). Responses stop at EOS, so methods produce different token counts.{}\n\n{table}",
         prompts.len(),
@@ -183,6 +213,7 @@ pub fn run_methods(engine: &mut Engine<CpuBackend>, args: &MethodsArgs) -> Resul
         args.persona,
         args.alphas.join(", "),
         args.max_seq_tries,
+        engine.backend.name(),
         pdd_prefill
     ))
 }

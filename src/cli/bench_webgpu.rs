@@ -2,20 +2,26 @@
 //! (dispatches, submissions, bytes read back and uploaded, weight bytes the
 //! kernels read) and its decode speed on whatever adapter wgpu finds. On
 //! this project's machines that is Mesa's lavapipe, a software rasterizer
-//! on the CPU: its tokens per second say nothing about a real GPU.
+//! on the CPU: its tokens per second say nothing about a real GPU. On a
+//! hardware adapter it also runs the methods table on the GPU (Base is the
+//! reference in the same run) and the CPU backend's Base beside it, and
+//! writes its own section, so the software and hardware figures both stay.
 
 use std::path::Path;
 
-use super::bench_methods::write_section;
+use super::bench_methods::{read_prompts, run_methods, write_section, MethodSetup, MethodsArgs};
 use super::load::read_model;
+use crate::backend::cpu::{CpuBackend, WeightMode};
 use crate::backend::webgpu::{GpuCounters, WebGpuBackend};
 use crate::backend::{Backend, Readout, RowStep};
 use crate::engine::clock::now_ms;
 use crate::engine::sampling::argmax;
 use crate::engine::Engine;
+use crate::steer;
 use crate::Result;
 
 const HEADING: &str = "## WebGPU backend: cost per token";
+const HEADING_HARDWARE: &str = "## WebGPU backend on a hardware GPU";
 
 struct Measured {
     per_token: GpuCounters,
@@ -80,7 +86,13 @@ fn measure(
     ))
 }
 
-pub fn run(model: &Path, prefill: usize, decode: usize, out: &Path) -> Result<()> {
+pub fn run(
+    model: &Path,
+    prefill: usize,
+    decode: usize,
+    methods: &MethodsArgs,
+    out: &Path,
+) -> Result<()> {
     let file = read_model(model)?;
     let mut engine = pollster::block_on(Engine::load_webgpu(&file))?;
     let b = &mut engine.backend;
@@ -109,8 +121,13 @@ pub fn run(model: &Path, prefill: usize, decode: usize, out: &Path) -> Result<()
         .ok()
         .and_then(|s| s.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| "unknown".into());
-    let section = format!(
-        "{HEADING}\n\nAdapter: {} ({:?}, {:?}, driver {} {}): {software}; machine load average {load} at the end. Produced by \
+    let heading = if b.is_software() {
+        HEADING
+    } else {
+        HEADING_HARDWARE
+    };
+    let mut section = format!(
+        "{heading}\n\nAdapter: {} ({:?}, {:?}, driver {} {}): {software}; machine load average {load} at the end. Produced by \
          `persona bench --only webgpu`: {prefill}-token prompt ({prefill_rate:.1} tok/s prefill), then \
          {decode} greedy decode steps; figures per decode step. Weights stay Q4_1/Q8_0 on the GPU \
          ({:.1} MB); one step is one submission and reads back one vocabulary of f32 log-probs per row.\n\n\
@@ -125,6 +142,70 @@ pub fn run(model: &Path, prefill: usize, decode: usize, out: &Path) -> Result<()
         row("1", &one),
         row("3", &three),
     );
+    section += &method_costs(&mut engine, methods)?;
+    if !engine.backend.is_software() {
+        let gpu_table = run_methods(&mut engine, methods)?;
+        let mut cpu = Engine::with_backend(
+            &file,
+            CpuBackend::new(&file, engine.config(), WeightMode::Quantized)?,
+        )?;
+        let base_only = MethodsArgs {
+            methods: vec!["base".into()],
+            ..methods.clone()
+        };
+        let cpu_table = run_methods(&mut cpu, &base_only)?;
+        section += &format!(
+            "\n### Methods on this GPU\n\n{}\n\n### The CPU backend's Base on the same machine\n\n{}",
+            table_only(&gpu_table),
+            table_only(&cpu_table)
+        );
+    }
     println!("{section}");
-    write_section(out, HEADING, &section)
+    write_section(out, heading, &section)
+}
+
+/// Tokens per answer in the per-method cost table (short: lavapipe is slow).
+const COST_TOKENS: usize = 24;
+
+/// What one answer of each method costs on the GPU per generated token
+/// (prefill, PDD's PIE and rejected proposals included): which methods
+/// still read whole vocabularies back, and how many submissions they need.
+fn method_costs(engine: &mut Engine<WebGpuBackend>, args: &MethodsArgs) -> Result<String> {
+    let setup = MethodSetup::new(args)?;
+    let prompts = read_prompts(args)?;
+    let user = prompts
+        .first()
+        .map_or("Tell me about the sea.", String::as_str);
+    let mut table = String::from(
+        "| method | tokens | submissions / token | dispatches / token | KB read back / token | weight MB read / token |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for &method in &setup.methods {
+        let mut cfg = setup.config(method, user, args);
+        cfg.max_tokens = COST_TOKENS;
+        let before = engine.backend.gpu_counters();
+        let stats = pollster::block_on(steer::run(engine, &cfg, &mut |_| {}))?;
+        let d = engine.backend.gpu_counters().since(before);
+        let per = |x: u64| x as f64 / stats.tokens.max(1) as f64;
+        table += &format!(
+            "| {} | {} | {:.1} | {:.0} | {:.1} | {:.0} |\n",
+            method.name(),
+            stats.tokens,
+            per(d.submissions),
+            per(d.dispatches),
+            per(d.bytes_read_back) / 1e3,
+            per(d.weight_bytes_read) / 1e6,
+        );
+    }
+    Ok(format!(
+        "\n### What each method costs per generated token\n\nOne answer per method (up to {COST_TOKENS} tokens, greedy, seed {}, the methods table's persona and experts, first prompt of its list), everything counted: prefill, PDD's PIE answer, SCR's and the RS methods' rejected proposals. Greedy chat and teacher-forced scoring (PDD's PIE, Seq-RS, the probe) read back one word per token (`Readout::TopK` / `Readout::Score`); the per-step decisions that combine several views' whole distributions (PDD's reweighting, MOD, SCR's proposals and Token-RS) still read back a vocabulary (196,608 bytes) per row and step.\n\n{table}",
+        args.seed
+    ))
+}
+
+/// The settings line and table of a methods section, without its heading.
+fn table_only(section: &str) -> &str {
+    section
+        .split_once("\n\n")
+        .map_or(section, |(_, rest)| rest)
+        .trim_end()
 }

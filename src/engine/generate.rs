@@ -53,6 +53,30 @@ pub struct GenerationSummary {
     pub tokens_per_second: f64,
 }
 
+/// What the last forward gave back for the next token: greedy decoding
+/// asks only for the best token (a few bytes from a GPU), sampling for the
+/// whole distribution.
+enum Next {
+    Best(u32, f32),
+    Dense(Vec<f32>),
+}
+
+impl Next {
+    fn readout(sampling: &Sampling) -> Readout {
+        match sampling {
+            Sampling::Greedy => Readout::TopK(1),
+            _ => Readout::Last,
+        }
+    }
+
+    fn from(lp: &crate::backend::LogProbs) -> Self {
+        match lp.top.first() {
+            Some(&(id, logprob)) => Next::Best(id, logprob),
+            None => Next::Dense(lp.last().to_vec()),
+        }
+    }
+}
+
 pub struct Generation<'e, B: Backend> {
     engine: &'e mut Engine<B>,
     row: RowId,
@@ -62,7 +86,7 @@ pub struct Generation<'e, B: Backend> {
     generated: Vec<u32>,
     text: String,
     stream: TextStream,
-    next: Option<Vec<f32>>,
+    next: Option<Next>,
     stop: Option<StopReason>,
     prefill_ms: f64,
     decode_ms: f64,
@@ -110,8 +134,8 @@ impl<'e, B: Backend> Generation<'e, B> {
         if self.stop.is_some() {
             return Ok(None);
         }
-        let logprobs = match self.next.take() {
-            Some(lp) => lp,
+        let next = match self.next.take() {
+            Some(next) => next,
             None => {
                 let t0 = now_ms();
                 let out = self
@@ -120,14 +144,20 @@ impl<'e, B: Backend> Generation<'e, B> {
                     .forward(&[RowStep {
                         row: self.row,
                         tokens: &self.prompt,
-                        readout: Readout::Last,
+                        readout: Next::readout(&self.params.sampling),
                     }])
                     .await?;
                 self.prefill_ms = now_ms() - t0;
-                out[0].last().to_vec()
+                Next::from(&out[0])
             }
         };
-        let id = sample(&logprobs, &self.params.sampling, &mut self.rng);
+        let (id, logprob) = match next {
+            Next::Best(id, logprob) => (id, logprob),
+            Next::Dense(lp) => {
+                let id = sample(&lp, &self.params.sampling, &mut self.rng);
+                (id, lp[id as usize])
+            }
+        };
         let eos = id == self.engine.tokenizer.eos_id;
         let text = if eos {
             String::new()
@@ -140,7 +170,7 @@ impl<'e, B: Backend> Generation<'e, B> {
             index: self.generated.len() - 1,
             id,
             text,
-            logprob: logprobs[id as usize],
+            logprob,
         };
         let context = self.engine.config().context;
         self.stop = if eos {
@@ -160,11 +190,11 @@ impl<'e, B: Backend> Generation<'e, B> {
                 .forward(&[RowStep {
                     row: self.row,
                     tokens: &[id],
-                    readout: Readout::Last,
+                    readout: Next::readout(&self.params.sampling),
                 }])
                 .await?;
             self.decode_ms += now_ms() - t0;
-            self.next = Some(out[0].last().to_vec());
+            self.next = Some(Next::from(&out[0]));
         } else {
             let tail = self.stream.finish(&self.engine.tokenizer)?;
             self.text.push_str(&tail);

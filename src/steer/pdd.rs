@@ -108,10 +108,11 @@ pub async fn pie<M: ViewModel>(
         m.append(&[(0, &[tok])], Readout::Last).await?;
     }
     let items: Vec<(usize, &[u32])> = (1..=n).map(|v| (v, &g[..])).collect();
-    let scored = m.append(&items, Readout::All).await?;
+    let scored = m.append(&items, Readout::Score).await?;
     let raw: Vec<f64> = (0..n)
         .map(|i| {
-            let lp_ti: f64 = (0..g.len()).map(|t| if t == 0 { start[i + 1][g[0] as usize] } else { scored[i].position(t - 1)[g[t] as usize] } as f64).sum();
+            let first = start[i + 1][g[0] as usize] as f64;
+            let lp_ti: f64 = first + scored[i].scores.iter().map(|&x| x as f64).sum::<f64>();
             lp_t - lp_ti
         })
         .collect();

@@ -98,21 +98,36 @@ pub async fn score_item<B: Backend>(
     let alpha: Vec<f64> = cfg.experts.iter().map(|e| e.alpha).collect();
     let mut out = [0f64; 2];
     for (c, ids) in completions.iter().enumerate() {
-        // Next-token distributions of every view before each completion token.
-        let items: Vec<(usize, &[u32])> = (0..n).map(|v| (v, &ids[..ids.len() - 1])).collect();
-        let dists: Vec<Vec<Vec<f32>>> = if ids.len() > 1 {
-            let lps = m.append(&items, Readout::All).await?;
-            (0..n)
-                .map(|v| {
-                    std::iter::once(start[v].clone())
-                        .chain((0..ids.len() - 1).map(|t| lps[v].position(t).to_vec()))
-                        .collect()
-                })
-                .collect()
-        } else {
-            (0..n).map(|v| vec![start[v].clone()]).collect()
-        };
-        let lp = |v: usize, t: usize| dists[v][t][ids[t] as usize] as f64;
+        // MOD and PDD renormalise over the vocabulary: they need every view's
+        // whole next-token distribution before each completion token. The
+        // others need only the completion's own log-probs (Score: a few bytes
+        // per position from a GPU instead of a vocabulary).
+        let dense = matches!(cfg.method, Method::Mod | Method::Pdd);
+        let mut dists: Vec<Vec<Vec<f32>>> = (0..n).map(|v| vec![start[v].clone()]).collect();
+        let mut token_lp: Vec<Vec<f64>> = (0..n)
+            .map(|v| vec![start[v][ids[0] as usize] as f64])
+            .collect();
+        if ids.len() > 1 {
+            if dense {
+                let items: Vec<(usize, &[u32])> =
+                    (0..n).map(|v| (v, &ids[..ids.len() - 1])).collect();
+                let lps = m.append(&items, Readout::All).await?;
+                for v in 0..n {
+                    for t in 1..ids.len() {
+                        let d = lps[v].position(t - 1).to_vec();
+                        token_lp[v].push(d[ids[t] as usize] as f64);
+                        dists[v].push(d);
+                    }
+                }
+            } else {
+                let items: Vec<(usize, &[u32])> = (0..n).map(|v| (v, &ids[..])).collect();
+                let lps = m.append(&items, Readout::Score).await?;
+                for v in 0..n {
+                    token_lp[v].extend(lps[v].scores.iter().map(|&x| x as f64));
+                }
+            }
+        }
+        let lp = |v: usize, t: usize| token_lp[v][t];
         out[c] = match cfg.method {
             Method::Base | Method::Pp | Method::Soups => (0..ids.len()).map(|t| lp(0, t)).sum(),
             Method::Mod => (0..ids.len())

@@ -182,7 +182,7 @@ pub async fn seq_rs<M: ViewModel>(
         }
         // Score it with every expert in one call.
         let items: Vec<(usize, &[u32])> = (1..=n).map(|v| (v, &resp[..])).collect();
-        let scored = m.append(&items, Readout::All).await?;
+        let scored = m.append(&items, Readout::Score).await?;
         let ratios: Vec<Vec<f64>> = (0..n)
             .map(|i| {
                 (0..resp.len())
@@ -190,7 +190,7 @@ pub async fn seq_rs<M: ViewModel>(
                         let lp = if t == 0 {
                             start[i + 1][resp[0] as usize]
                         } else {
-                            scored[i].position(t - 1)[resp[t] as usize]
+                            scored[i].scores[t - 1]
                         };
                         lp as f64 - ref_lp[t]
                     })

@@ -63,18 +63,22 @@ impl ViewModel for TabularViews {
     ) -> impl Future<Output = Result<Vec<LogProbs>>> {
         let mut out = Vec::new();
         for &(v, tokens) in items {
+            let wanted = readout.positions(tokens.len());
             let mut data = Vec::new();
             for (i, &t) in tokens.iter().enumerate() {
                 self.seqs[v].push(t);
-                if readout == Readout::All || i + 1 == tokens.len() {
+                if wanted.contains(&i) {
                     data.extend(Self::logp(&self.table, v, &self.seqs[v]));
                 }
             }
-            self.next[v] = data[data.len() - self.vocab..].to_vec();
-            out.push(LogProbs {
-                vocab: self.vocab,
-                data,
-            });
+            // Like a real backend: a sparse read-out leaves `next` unknown
+            // until the view is truncated (a policy reading it fails here).
+            self.next[v] = if readout.is_dense() {
+                Self::logp(&self.table, v, &self.seqs[v])
+            } else {
+                Vec::new()
+            };
+            out.push(LogProbs::from_dense(self.vocab, readout, tokens, data));
         }
         self.cost.forward_calls += 1;
         self.cost.row_evaluations += items.len() as u64;

@@ -18,8 +18,10 @@ pub trait ViewModel {
     /// Log-probs of `view`'s next token.
     fn next(&self, view: usize) -> &[f32];
     /// Appends tokens to several views in ONE batched evaluation; returns per
-    /// item the log-probs after each appended token (`All`) or after the last
-    /// one (`Last`), and updates `next`.
+    /// item the log-probs after each appended token (`All`), after the last
+    /// one (`Last`), or of each next appended token (`Score`: scoring a
+    /// sequence, a few bytes instead of vocabularies). Dense read-outs update
+    /// `next`; after `Score` it is unknown until the view is truncated.
     fn append(
         &mut self,
         items: &[(usize, &[u32])],
@@ -196,7 +198,11 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
             .collect();
         let out = self.backend.forward(&steps).await?;
         for (&(v, _), lp) in items.iter().zip(&out) {
-            self.next[v] = lp.last().to_vec();
+            self.next[v] = if readout.is_dense() {
+                lp.last().to_vec()
+            } else {
+                Vec::new()
+            };
         }
         self.cost.forward_calls += 1;
         self.cost.row_evaluations += items.len() as u64;

@@ -18,7 +18,7 @@ use std::future::Future;
 use attention::{attend, AttentionShape};
 use kv_cache::RowCache;
 
-use super::{Backend, BackendCounters, LogProbs, Readout, RowId, RowStep};
+use super::{Backend, BackendCounters, LogProbs, RowId, RowStep};
 use crate::model::lora::{LoraAdapter, Module};
 use crate::model::{GgufFile, LlamaConfig};
 use crate::{Error, Result};
@@ -221,11 +221,7 @@ impl CpuBackend {
         let mut t0 = 0;
         for s in steps {
             let n = s.tokens.len();
-            match s.readout {
-                Readout::None => {}
-                Readout::Last => picked.push(t0 + n - 1),
-                Readout::All => picked.extend(t0..t0 + n),
-            }
+            picked.extend(s.readout.positions(n).map(|i| t0 + i));
             t0 += n;
         }
         let mut sel = Vec::with_capacity(picked.len() * h);
@@ -246,15 +242,9 @@ impl CpuBackend {
         let mut out = Vec::with_capacity(steps.len());
         let mut offset = 0;
         for s in steps {
-            let n = match s.readout {
-                Readout::None => 0,
-                Readout::Last => 1,
-                Readout::All => s.tokens.len(),
-            };
-            out.push(LogProbs {
-                vocab: cfg.vocab,
-                data: logits[offset * cfg.vocab..(offset + n) * cfg.vocab].to_vec(),
-            });
+            let n = s.readout.positions(s.tokens.len()).len();
+            let dense = logits[offset * cfg.vocab..(offset + n) * cfg.vocab].to_vec();
+            out.push(LogProbs::from_dense(cfg.vocab, s.readout, s.tokens, dense));
             offset += n;
         }
         Ok(out)

@@ -25,6 +25,8 @@ pub enum Kernel {
     Swiglu,
     Lora,
     LogSoftmax,
+    Gather,
+    TopK,
 }
 
 /// A binding after the parameters: read-only or read-write storage.
@@ -36,7 +38,7 @@ enum Access {
 use Access::{Read, Write};
 
 impl Kernel {
-    pub const ALL: [Kernel; 12] = [
+    pub const ALL: [Kernel; 14] = [
         Kernel::EmbedQ80,
         Kernel::EmbedQ41,
         Kernel::RmsNorm,
@@ -49,6 +51,8 @@ impl Kernel {
         Kernel::Swiglu,
         Kernel::Lora,
         Kernel::LogSoftmax,
+        Kernel::Gather,
+        Kernel::TopK,
     ];
 
     fn source(self) -> (&'static str, &'static str) {
@@ -65,6 +69,8 @@ impl Kernel {
             Kernel::Swiglu => (include_str!("shaders/swiglu.wgsl"), "main"),
             Kernel::Lora => (include_str!("shaders/lora.wgsl"), "main"),
             Kernel::LogSoftmax => (include_str!("shaders/log_softmax.wgsl"), "main"),
+            Kernel::Gather => (include_str!("shaders/sparse_readout.wgsl"), "gather"),
+            Kernel::TopK => (include_str!("shaders/sparse_readout.wgsl"), "top_k"),
         }
     }
 
@@ -81,6 +87,7 @@ impl Kernel {
             Kernel::Swiglu => &[Read, Write],
             Kernel::Lora => &[Read, Read, Read, Write],
             Kernel::LogSoftmax => &[Write],
+            Kernel::Gather | Kernel::TopK => &[Read, Read, Write],
         }
     }
 }

@@ -51,6 +51,7 @@ enum B {
     Gu,
     Act,
     Logits,
+    Sparse,
     Embed,
     Output,
     WQkv(usize),
@@ -68,8 +69,33 @@ enum Op {
         param: u32,
         groups: [u32; 3],
     },
-    /// Copies `positions` rows of logits into the staging buffer at `to` (bytes).
-    CopyLogits { positions: usize, to: u64 },
+    /// Copies `bytes` from `from` (logits, or the sparse read-outs) into
+    /// the staging buffer at `to`.
+    Copy {
+        from: B,
+        at: u64,
+        bytes: u64,
+        to: u64,
+    },
+}
+
+/// One read-out position, in the order the read-out pass handles them:
+/// dense rows first, then gathered scores, then top-k rows (by k).
+#[derive(Clone, Copy)]
+enum Read {
+    /// A whole vocabulary, copied to staging.
+    Dense,
+    /// The log-prob of `target` (one word of the sparse buffer).
+    Score { target: u32 },
+    /// The best `k` (2k words of the sparse buffer).
+    Top { k: u32 },
+}
+
+/// Where a call's read-outs land in the staging buffer.
+#[derive(Default)]
+struct Layout {
+    dense_positions: usize,
+    sparse_words: usize,
 }
 
 /// Activation buffers sized for `tokens` positions.
@@ -109,6 +135,7 @@ pub struct WebGpuBackend {
     adapters: Vec<GpuAdapter>,
     acts: Acts,
     logits: Buf,
+    sparse: Buf,
     params: Buf,
     meta: Buf,
     staging: Buf,
@@ -139,6 +166,7 @@ impl WebGpuBackend {
         let kv = KvPool::new(&gpu, config.n_layer, config.kv_dim(), INITIAL_PAGES);
         let acts = Acts::new(&gpu, config, 16);
         let logits = gpu.storage("logits", (LOGIT_CHUNK * config.vocab * 4) as u64);
+        let sparse = gpu.storage("sparse read-outs", 4096);
         let params = gpu.buffer(
             "params",
             64 * PARAM_SLOT,
@@ -168,6 +196,7 @@ impl WebGpuBackend {
             adapters: Vec::new(),
             acts,
             logits,
+            sparse,
             params,
             meta,
             staging,
@@ -263,6 +292,7 @@ impl WebGpuBackend {
             B::Gu => &self.acts.gu,
             B::Act => &self.acts.act,
             B::Logits => &self.logits,
+            B::Sparse => &self.sparse,
             B::Embed => &w.embed.buf,
             B::Output => &w.output().buf,
             B::WQkv(l) => &w.layers[l].qkv.buf,
@@ -281,18 +311,13 @@ impl WebGpuBackend {
         let cfg = self.config.clone();
         let vocab = cfg.vocab;
         let total: usize = steps.iter().map(|s| s.tokens.len()).sum();
-        let n_out: usize = steps
-            .iter()
-            .map(|s| match s.readout {
-                Readout::None => 0,
-                Readout::Last => 1,
-                Readout::All => s.tokens.len(),
-            })
-            .sum();
-        let staging_bytes = (n_out * vocab * 4) as u64;
+        let layout = Layout::of(steps);
+        let dense_bytes = (layout.dense_positions * vocab * 4) as u64;
+        let staging_bytes = dense_bytes + (layout.sparse_words * 4) as u64;
         if staging_bytes > self.gpu.limits.max_buffer_size {
             return Err(backend_err(format!(
-                "{n_out} read-out positions in one call exceed the adapter's buffer size; read out fewer positions per call"
+                "{} read-out positions in one call exceed the adapter's buffer size; read out fewer positions per call",
+                layout.dense_positions
             )));
         }
         self.counters.forward_calls += 1;
@@ -301,10 +326,7 @@ impl WebGpuBackend {
         if total == 0 {
             return Ok(steps
                 .iter()
-                .map(|_| LogProbs {
-                    vocab,
-                    data: Vec::new(),
-                })
+                .map(|_| LogProbs::dense(vocab, Vec::new()))
                 .collect());
         }
 
@@ -325,7 +347,7 @@ impl WebGpuBackend {
         }
 
         let ops = self.plan(steps, total)?;
-        self.ensure_capacity(total, staging_bytes);
+        self.ensure_capacity(total, staging_bytes, layout.sparse_words);
 
         // Upload the call's tables and parameters.
         let meta = self.frame.meta_bytes();
@@ -363,13 +385,19 @@ impl WebGpuBackend {
                     i += 1;
                 }
             }
-            while let Some(Op::CopyLogits { positions, to }) = ops.get(i) {
+            while let Some(&Op::Copy {
+                from,
+                at,
+                bytes,
+                to,
+            }) = ops.get(i)
+            {
                 enc.copy_buffer_to_buffer(
-                    &self.logits.buffer,
-                    0,
+                    &self.buf(from).buffer,
+                    at,
                     &self.staging.buffer,
-                    *to,
-                    (*positions * vocab * 4) as u64,
+                    to,
+                    bytes,
                 );
                 i += 1;
             }
@@ -380,10 +408,10 @@ impl WebGpuBackend {
             self.rows[s.row.0].as_mut().expect("validated row").len += s.tokens.len();
         }
 
-        let data = if n_out > 0 {
+        let bytes = if staging_bytes > 0 {
             self.gpu_counters.bytes_read_back += staging_bytes;
             let read =
-                readback::read_f32(&self.gpu.device, &self.staging.buffer, staging_bytes).await;
+                readback::read_bytes(&self.gpu.device, &self.staging.buffer, staging_bytes).await;
             // A fault explains a failed (or garbage) read better than the read's own error.
             self.gpu.check()?;
             read?
@@ -391,25 +419,16 @@ impl WebGpuBackend {
             self.gpu.check()?;
             Vec::new()
         };
-        let mut out = Vec::with_capacity(steps.len());
-        let mut at = 0;
-        for s in steps {
-            let n = match s.readout {
-                Readout::None => 0,
-                Readout::Last => 1,
-                Readout::All => s.tokens.len(),
-            };
-            out.push(LogProbs {
-                vocab,
-                data: data[at * vocab..(at + n) * vocab].to_vec(),
-            });
-            at += n;
-        }
-        Ok(out)
+        Ok(layout.split(steps, vocab, &bytes))
     }
 
-    fn ensure_capacity(&mut self, total: usize, staging_bytes: u64) {
+    fn ensure_capacity(&mut self, total: usize, staging_bytes: u64, sparse_words: usize) {
         let gpu = &self.gpu;
+        let sparse = (sparse_words * 4) as u64;
+        if self.sparse.size < sparse {
+            self.sparse = gpu.storage("sparse read-outs", sparse.next_power_of_two());
+            self.binds.clear();
+        }
         if self.acts.tokens < total {
             self.acts = Acts::new(gpu, &self.config, total.next_power_of_two());
             self.binds.clear();
@@ -748,22 +767,16 @@ impl WebGpuBackend {
         }
 
         // Read-out: final norm of the picked positions, output projection,
-        // log-softmax, copy to staging; in chunks of LOGIT_CHUNK positions.
-        let mut picked = Vec::new();
-        let mut t0 = 0;
-        for s in steps {
-            let n = s.tokens.len();
-            match s.readout {
-                Readout::None => {}
-                Readout::Last => picked.push((t0 + n - 1) as u32),
-                Readout::All => picked.extend((t0..t0 + n).map(|t| t as u32)),
-            }
-            t0 += n;
-        }
+        // log-softmax in chunks of LOGIT_CHUNK positions; then dense rows are
+        // copied to staging and sparse read-outs reduced on the GPU.
+        let reads = Layout::reads(steps);
         let out = w.output();
-        for (ci, chunk) in picked.chunks(LOGIT_CHUNK).enumerate() {
+        let vocab = cfg.vocab;
+        let row_bytes = (vocab * 4) as u64;
+        let (mut dense_at, mut sparse_at) = (0u64, 0u32);
+        for chunk in reads.chunks(LOGIT_CHUNK) {
             let n = chunk.len();
-            let gather = fr.section(chunk.iter().copied());
+            let gather = fr.section(chunk.iter().map(|&(t, _)| t));
             norm(fr, &mut ops, w.output_norm, n, Some(gather), B::X);
             matmul(
                 fr,
@@ -774,19 +787,71 @@ impl WebGpuBackend {
                 B::Xn,
                 B::Logits,
                 n,
-                cfg.vocab,
+                vocab,
                 false,
             );
-            let param = fr.param(&[u(cfg.vocab)]);
+            let param = fr.param(&[u(vocab)]);
             ops.push(Op::Dispatch {
                 kernel: Kernel::LogSoftmax,
                 bufs: vec![B::Logits],
                 param,
                 groups: [n as u32, 1, 1],
             });
-            ops.push(Op::CopyLogits {
-                positions: n,
-                to: (ci * LOGIT_CHUNK * cfg.vocab * 4) as u64,
+            // Runs of one kind (and one k) within the chunk.
+            let mut r0 = 0;
+            while r0 < n {
+                let kind = chunk[r0].1;
+                let same = |r: &(u32, Read)| match (r.1, kind) {
+                    (Read::Dense, Read::Dense) | (Read::Score { .. }, Read::Score { .. }) => true,
+                    (Read::Top { k: a }, Read::Top { k: b }) => a == b,
+                    _ => false,
+                };
+                let len = chunk[r0..].iter().take_while(|r| same(r)).count();
+                match kind {
+                    Read::Dense => {
+                        ops.push(Op::Copy {
+                            from: B::Logits,
+                            at: r0 as u64 * row_bytes,
+                            bytes: len as u64 * row_bytes,
+                            to: dense_at,
+                        });
+                        dense_at += len as u64 * row_bytes;
+                    }
+                    Read::Score { .. } => {
+                        let targets = fr.section(chunk[r0..r0 + len].iter().map(|r| match r.1 {
+                            Read::Score { target } => target,
+                            _ => unreachable!("a run of scores"),
+                        }));
+                        let param =
+                            fr.param(&[u(vocab), u(len), u(r0), P::U(sparse_at), P::U(targets)]);
+                        ops.push(Op::Dispatch {
+                            kernel: Kernel::Gather,
+                            bufs: vec![B::Meta, B::Logits, B::Sparse],
+                            param,
+                            groups: [len.div_ceil(64) as u32, 1, 1],
+                        });
+                        sparse_at += len as u32;
+                    }
+                    Read::Top { k } => {
+                        let param = fr.param(&[u(vocab), P::U(k), u(r0), P::U(sparse_at), P::U(0)]);
+                        ops.push(Op::Dispatch {
+                            kernel: Kernel::TopK,
+                            bufs: vec![B::Meta, B::Logits, B::Sparse],
+                            param,
+                            groups: [len as u32, 1, 1],
+                        });
+                        sparse_at += len as u32 * 2 * k;
+                    }
+                }
+                r0 += len;
+            }
+        }
+        if sparse_at > 0 {
+            ops.push(Op::Copy {
+                from: B::Sparse,
+                at: 0,
+                bytes: sparse_at as u64 * 4,
+                to: dense_at,
             });
         }
         self.gpu_counters.weight_bytes_read += weight_bytes;
@@ -892,5 +957,113 @@ impl Backend for WebGpuBackend {
 
     fn counters(&self) -> BackendCounters {
         self.counters
+    }
+}
+
+impl Layout {
+    /// Staging space of a call: dense positions, then sparse words.
+    fn of(steps: &[RowStep<'_>]) -> Self {
+        let mut l = Self::default();
+        for s in steps {
+            let n = s.readout.positions(s.tokens.len()).len();
+            match s.readout {
+                Readout::None => {}
+                Readout::Last | Readout::All => l.dense_positions += n,
+                Readout::Score => l.sparse_words += n,
+                Readout::TopK(k) => l.sparse_words += 2 * k,
+            }
+        }
+        l
+    }
+
+    /// Every read-out position (token index in the call, kind) in the order
+    /// of the read-out pass and the staging buffer: dense, scores, top-k by k.
+    fn reads(steps: &[RowStep<'_>]) -> Vec<(u32, Read)> {
+        let (mut dense, mut scores, mut tops) = (Vec::new(), Vec::new(), Vec::new());
+        let mut t0 = 0;
+        for s in steps {
+            let n = s.tokens.len();
+            for i in s.readout.positions(n) {
+                let t = (t0 + i) as u32;
+                match s.readout {
+                    Readout::None => {}
+                    Readout::Last | Readout::All => dense.push((t, Read::Dense)),
+                    Readout::Score => scores.push((
+                        t,
+                        Read::Score {
+                            target: s.tokens[i + 1],
+                        },
+                    )),
+                    Readout::TopK(k) => tops.push((t, Read::Top { k: k as u32 })),
+                }
+            }
+            t0 += n;
+        }
+        // Stable: step order within one k.
+        tops.sort_by_key(|&(_, r)| match r {
+            Read::Top { k } => k,
+            _ => 0,
+        });
+        dense.into_iter().chain(scores).chain(tops).collect()
+    }
+
+    /// Each step's read-out from the staging bytes, laid out as `reads`
+    /// ordered them: dense rows, scores in step order, top-k rows by k (and
+    /// step order within one k).
+    fn split(&self, steps: &[RowStep<'_>], vocab: usize, bytes: &[u8]) -> Vec<LogProbs> {
+        let word =
+            |i: usize| u32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
+        let f = |i: usize| f32::from_bits(word(i));
+        let n_of = |s: &RowStep<'_>| s.readout.positions(s.tokens.len()).len();
+        let mut at = vec![0; steps.len()];
+        let mut dense_at = 0;
+        let mut sparse_at = self.dense_positions * vocab;
+        for (i, s) in steps.iter().enumerate() {
+            if s.readout.is_dense() {
+                at[i] = dense_at;
+                dense_at += n_of(s) * vocab;
+            } else if s.readout == Readout::Score {
+                at[i] = sparse_at;
+                sparse_at += n_of(s);
+            }
+        }
+        let mut tops: Vec<(usize, usize)> = steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s.readout {
+                Readout::TopK(k) => Some((i, k)),
+                _ => None,
+            })
+            .collect();
+        tops.sort_by_key(|&(_, k)| k);
+        for (i, k) in tops {
+            at[i] = sparse_at;
+            sparse_at += 2 * k;
+        }
+        steps
+            .iter()
+            .zip(at)
+            .map(|(s, o)| {
+                let n = n_of(s);
+                match s.readout {
+                    Readout::None => LogProbs::dense(vocab, Vec::new()),
+                    Readout::Last | Readout::All => {
+                        LogProbs::dense(vocab, (o..o + n * vocab).map(f).collect())
+                    }
+                    Readout::Score => LogProbs {
+                        vocab,
+                        scores: (o..o + n).map(f).collect(),
+                        ..LogProbs::default()
+                    },
+                    Readout::TopK(k) => LogProbs {
+                        vocab,
+                        top: (0..k)
+                            .map(|j| (word(o + 2 * j), f(o + 2 * j + 1)))
+                            .collect(),
+                        ..LogProbs::default()
+                    },
+                }
+            })
+            .collect()
     }
 }

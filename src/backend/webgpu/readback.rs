@@ -32,12 +32,12 @@ impl Future for Mapped {
     }
 }
 
-/// The first `bytes` of `buffer` (MAP_READ) as f32s.
-pub async fn read_f32(
+/// The first `bytes` of `buffer` (MAP_READ).
+pub async fn read_bytes(
     device: &wgpu::Device,
     buffer: &wgpu::Buffer,
     bytes: u64,
-) -> Result<Vec<f32>> {
+) -> Result<Vec<u8>> {
     let slot = Arc::new(Mutex::new(Slot::default()));
     let s2 = slot.clone();
     buffer
@@ -63,9 +63,7 @@ pub async fn read_f32(
             .slice(..bytes)
             .get_mapped_range()
             .map_err(|e| Error::Backend(format!("webgpu: mapped range: {e}")))?;
-        view.chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
+        view.to_vec()
     };
     buffer.unmap();
     Ok(out)
