@@ -13,7 +13,7 @@ use std::sync::{LazyLock, Mutex, MutexGuard};
 use common::{fixture, ids, model_file};
 use persona::backend::cpu::{CpuBackend, WeightMode};
 use persona::backend::webgpu::{MatmulKernel, WebGpuBackend};
-use persona::backend::{AdapterId, Backend, LogProbs, Readout, RowId, RowStep};
+use persona::backend::{AdapterId, Backend, LogProbs, Mix, Mixed, Readout, RowId, RowStep};
 use persona::engine::sampling::argmax;
 use persona::engine::Engine;
 use persona::model::lora::LoraAdapter;
@@ -627,4 +627,85 @@ fn a_lost_device_fails_every_call_with_device_lost() {
     assert_eq!(err.kind(), "device_lost", "{err}");
     // The row's bookkeeping is untouched: the conversation can move to the CPU.
     assert_eq!(gpu.backend.row_len(row).unwrap(), 3);
+}
+
+/// PDD's and MOD's per-step mixes combined on the GPU: the CPU's best tokens
+/// and log-probs, for a few words read back instead of a vocabulary per row.
+#[test]
+fn mixed_readouts_equal_cpu() {
+    let mut p = pair();
+    let Pair { cpu, gpu, .. } = &mut *p;
+    let prompts: [&[u32]; 3] = [&long_seq(7), &[1, 504, 3300, 28], &[1, 9, 77, 1200, 43]];
+    let mixes = [
+        Mix::Linear {
+            weights: vec![0.6, 0.4, -0.3],
+        },
+        Mix::Pdd {
+            weights: vec![0.7, -0.3],
+            delta: vec![0.2, -0.1],
+            beta: 0.5,
+        },
+    ];
+    let k = 5;
+    for mix in &mixes {
+        let run = |b: &mut dyn MixStepper| b.mixed_step(&prompts, mix, k);
+        let c = run(&mut cpu.backend);
+        let before = gpu.backend.gpu_counters();
+        let g = run(&mut gpu.backend);
+        let d = gpu.backend.gpu_counters().since(before);
+        // The mixed step alone reads back k pairs and k log-probs per row.
+        assert_eq!(
+            d.bytes_read_back,
+            (4 * k * (2 + prompts.len())) as u64,
+            "{mix:?}"
+        );
+        for (a, b) in c.top.iter().zip(&g.top) {
+            assert!((a.1 - b.1).abs() < TOL, "{mix:?}: {a:?} vs {b:?}");
+            if a.0 != b.0 {
+                let near = c.top.iter().any(|x| x.0 == b.0 && (x.1 - a.1).abs() < TIE);
+                assert!(near, "{mix:?}: cpu {a:?} gpu {b:?}");
+            }
+        }
+        for (rc, rg) in c.at_top.iter().zip(&g.at_top) {
+            if c.top.iter().map(|t| t.0).eq(g.top.iter().map(|t| t.0)) {
+                assert!(max_diff(rc, rg) < TOL, "{mix:?}");
+            }
+        }
+        assert_eq!(g.top.len(), k);
+        assert_eq!(g.at_top.len(), prompts.len());
+    }
+}
+
+/// Prefills one row per prompt, then one mixed step (token 42 on each).
+trait MixStepper {
+    fn mixed_step(&mut self, prompts: &[&[u32]], mix: &Mix, k: usize) -> Mixed;
+}
+
+impl<B: Backend> MixStepper for B {
+    fn mixed_step(&mut self, prompts: &[&[u32]], mix: &Mix, k: usize) -> Mixed {
+        let rows: Vec<RowId> = prompts.iter().map(|_| self.new_row().unwrap()).collect();
+        let steps: Vec<RowStep> = rows
+            .iter()
+            .zip(prompts)
+            .map(|(&row, &tokens)| RowStep {
+                row,
+                tokens,
+                readout: Readout::None,
+            })
+            .collect();
+        fwd(self, &steps);
+        let next: Vec<RowStep> = rows
+            .iter()
+            .map(|&row| RowStep {
+                row,
+                tokens: &[42],
+                readout: Readout::Last,
+            })
+            .collect();
+        let out = pollster::block_on(self.forward_mixed(&next, mix, k)).unwrap();
+        for row in rows {
+            self.free_row(row);
+        }
+        out
+    }
 }

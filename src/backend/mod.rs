@@ -4,9 +4,11 @@
 //! and returns log-probs where asked. Async because WebGPU readback is.
 
 pub mod cpu;
+mod mix;
 mod readout;
 pub mod webgpu;
 
+pub use mix::{pdd_reward, Mix, Mixed, MAX_MIX_ROWS};
 pub use readout::{top_k, LogProbs, Readout, MAX_TOP_K};
 
 use std::future::Future;
@@ -87,6 +89,16 @@ pub fn validate_steps(
     Ok(())
 }
 
+/// `k` of a mixed read-out: 1 to [`MAX_TOP_K`].
+pub fn check_mix_k(k: usize) -> Result<()> {
+    if k == 0 || k > MAX_TOP_K {
+        return Err(crate::Error::InvalidInput(format!(
+            "a mixed read-out of {k} tokens: ask for 1 to {MAX_TOP_K}"
+        )));
+    }
+    Ok(())
+}
+
 /// The compute behind the engine: the CPU backend now, WebGPU next.
 pub trait Backend {
     /// Human-readable name shown in the page and the CLI ("cpu (avx2)", ...).
@@ -106,5 +118,30 @@ pub trait Backend {
     /// Appends each step's tokens to its row (one weight read for all rows)
     /// and returns, per step, the log-probs its readout asked for.
     fn forward(&mut self, steps: &[RowStep<'_>]) -> impl Future<Output = Result<Vec<LogProbs>>>;
+    /// Appends each step's tokens like `forward`, then combines the steps'
+    /// next-token distributions (in step order) with `mix` and reads back
+    /// the best `k` tokens of the mix with every row's log-prob at them. The
+    /// default computes it from dense read-outs; a GPU backend does it on
+    /// the device and reads back `k · (rows + 2)` words.
+    fn forward_mixed(
+        &mut self,
+        steps: &[RowStep<'_>],
+        mix: &Mix,
+        k: usize,
+    ) -> impl Future<Output = Result<Mixed>> {
+        async move {
+            mix.check(steps.len())?;
+            check_mix_k(k)?;
+            let dense: Vec<RowStep> = steps
+                .iter()
+                .map(|s| RowStep {
+                    readout: Readout::Last,
+                    ..*s
+                })
+                .collect();
+            let rows = self.forward(&dense).await?;
+            Ok(mix.read(&rows, k))
+        }
+    }
     fn counters(&self) -> BackendCounters;
 }

@@ -1,6 +1,7 @@
 //! Pieces every policy shares: stopping rules, the run outcome, top-k
 //! alternatives for the UI, and log-space normalisation.
 
+use crate::backend::Mixed;
 use crate::engine::sampling::Sampling;
 
 /// When a response ends.
@@ -66,15 +67,33 @@ pub fn top_ids(logp: &[f64], n: usize) -> Vec<u32> {
     idx
 }
 
+/// Alternatives shown per token.
+pub const ALTERNATIVES: usize = 5;
+
 /// Top-5 alternatives: steered probability and the base model's.
 pub fn alternatives(base_lp: &[f32], steered_logp: &[f64]) -> Vec<super::events::Alternative> {
-    top_ids(steered_logp, 5)
+    top_ids(steered_logp, ALTERNATIVES)
         .into_iter()
         .map(|id| super::events::Alternative {
             id,
             text: String::new(),
             base_p: (base_lp[id as usize] as f64).exp(),
             steered_p: steered_logp[id as usize].exp(),
+        })
+        .collect()
+}
+
+/// The alternatives of a mixed read-out (row `base` is the base model's).
+pub fn alternatives_mixed(mixed: &Mixed, base: usize) -> Vec<super::events::Alternative> {
+    mixed
+        .top
+        .iter()
+        .zip(&mixed.at_top[base])
+        .map(|(&(id, steered), &base_lp)| super::events::Alternative {
+            id,
+            text: String::new(),
+            base_p: (base_lp as f64).exp(),
+            steered_p: (steered as f64).exp(),
         })
         .collect()
 }

@@ -4,23 +4,19 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use super::common::{alternatives, choose, normalise, Limits, Outcome};
+use super::common::{alternatives, alternatives_mixed, choose, Limits, Outcome, ALTERNATIVES};
 use super::events::Event;
 use super::view_model::ViewModel;
-use crate::backend::Readout;
+use crate::backend::{Mix, Mixed, Readout};
 use crate::engine::sampling::Sampling;
 use crate::Result;
 
 /// The MOD distribution over the vocabulary (normalised log-probs).
 pub fn mod_logp(expert_lps: &[&[f32]], alpha: &[f64]) -> Vec<f64> {
-    let mut logp = vec![0f64; expert_lps[0].len()];
-    for (lp, &a) in expert_lps.iter().zip(alpha) {
-        for (o, &v) in logp.iter_mut().zip(lp.iter()) {
-            *o += a * v as f64;
-        }
+    Mix::Linear {
+        weights: alpha.to_vec(),
     }
-    normalise(&mut logp);
-    logp
+    .logp(expert_lps)
 }
 
 /// Views `0..alpha.len()` are the experts; the base probability shown in the
@@ -35,19 +31,34 @@ pub async fn decode<M: ViewModel>(
 ) -> Result<Outcome> {
     let mut out = Outcome::default();
     let views: Vec<usize> = (0..alpha.len()).collect();
+    // Greedy steps after the first are decided where the log-probs live.
+    let greedy = *sampling == Sampling::Greedy;
+    let mix = Mix::Linear {
+        weights: alpha.to_vec(),
+    };
+    let mut mixed: Option<Mixed> = None;
     loop {
-        let lps: Vec<Vec<f32>> = views.iter().map(|&v| m.next(v).to_vec()).collect();
-        let refs: Vec<&[f32]> = lps.iter().map(Vec::as_slice).collect();
-        let logp = mod_logp(&refs, alpha);
-        let token = choose(&logp, sampling, rng);
-        let rewards = lps.iter().map(|lp| lp[token as usize] as f64).collect();
+        let (token, rewards, top) = match mixed.take() {
+            Some(mx) => {
+                let rewards = mx.at_top.iter().map(|r| r[0] as f64).collect();
+                (mx.top[0].0, rewards, alternatives_mixed(&mx, 0))
+            }
+            None => {
+                let lps: Vec<Vec<f32>> = views.iter().map(|&v| m.next(v).to_vec()).collect();
+                let refs: Vec<&[f32]> = lps.iter().map(Vec::as_slice).collect();
+                let logp = mod_logp(&refs, alpha);
+                let token = choose(&logp, sampling, rng);
+                let rewards = lps.iter().map(|lp| lp[token as usize] as f64).collect();
+                (token, rewards, alternatives(&lps[0], &logp))
+            }
+        };
         sink(Event::Token {
             index: out.tokens.len(),
             id: token,
             text: String::new(),
             reward: None,
             rewards,
-            top: alternatives(&lps[0], &logp),
+            top,
             chunk: None,
         });
         if out.push(token, &limits) {
@@ -55,7 +66,11 @@ pub async fn decode<M: ViewModel>(
         }
         let t = [token];
         let items: Vec<(usize, &[u32])> = views.iter().map(|&v| (v, &t[..])).collect();
-        m.append(&items, Readout::Last).await?;
+        if greedy {
+            mixed = Some(m.append_mixed(&items, &mix, ALTERNATIVES).await?);
+        } else {
+            m.append(&items, Readout::Last).await?;
+        }
     }
 }
 

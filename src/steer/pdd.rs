@@ -6,10 +6,10 @@
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::common::{alternatives, choose, normalise, Limits, Outcome};
+use super::common::{alternatives, alternatives_mixed, choose, Limits, Outcome, ALTERNATIVES};
 use super::events::Event;
 use super::view_model::ViewModel;
-use crate::backend::Readout;
+use crate::backend::{pdd_reward, Mix, Mixed, Readout};
 use crate::engine::sampling::{argmax, Sampling};
 use crate::{Error, Result};
 
@@ -65,22 +65,17 @@ pub fn reweight(
     weights: &[f64],
     beta: f64,
 ) -> Reweighted {
-    let mut logp = Vec::with_capacity(full.len());
-    let mut reward = Vec::with_capacity(full.len());
-    for v in 0..full.len() {
-        let mut dot = 0f64;
-        let mut norm2 = 0f64;
-        for ((lp, d), w) in loo.iter().zip(delta).zip(weights) {
-            let r = d + full[v] as f64 - lp[v] as f64;
-            dot += w * r;
-            norm2 += r * r;
-        }
-        let norm = norm2.sqrt();
-        let big_r = if norm < 1e-6 { 0.0 } else { dot / norm };
-        reward.push(big_r);
-        logp.push(full[v] as f64 + big_r / beta);
+    let reward: Vec<f64> = (0..full.len())
+        .map(|v| pdd_reward(full[v] as f64, |i| loo[i][v] as f64, delta, weights))
+        .collect();
+    let mut rows = vec![full];
+    rows.extend_from_slice(loo);
+    let logp = Mix::Pdd {
+        weights: weights.to_vec(),
+        delta: delta.to_vec(),
+        beta,
     }
-    normalise(&mut logp);
+    .logp(&rows);
     Reweighted { logp, reward }
 }
 
@@ -180,29 +175,58 @@ pub async fn decode<M: ViewModel>(
     let sel_w: Vec<f64> = selected.iter().map(|&i| weights[i]).collect();
     let mut delta = vec![0f64; selected.len()];
     let mut out = Outcome::default();
+    // Greedy steps after the first are decided where the log-probs live
+    // (`append_mixed`): only the best tokens come back.
+    let greedy = cfg.sampling == Sampling::Greedy;
+    let mut mixed: Option<Mixed> = None;
     loop {
-        let full = m.next(0).to_vec();
-        let loo: Vec<Vec<f32>> = selected.iter().map(|&i| m.next(i + 1).to_vec()).collect();
-        let loo_refs: Vec<&[f32]> = loo.iter().map(Vec::as_slice).collect();
-        let rw = reweight(&full, &loo_refs, &delta, &sel_w, cfg.beta);
-        let tok = choose(&rw.logp, &cfg.sampling, rng);
-        let rewards: Vec<f64> = loo
+        // The token, the log-probs of T and of each T_i at it, R at it, the alternatives.
+        let (tok, full_at, loo_at, reward, top) = match mixed.take() {
+            Some(mx) => {
+                let full_at = mx.at_top[0][0] as f64;
+                let loo_at: Vec<f64> = (0..selected.len())
+                    .map(|i| mx.at_top[i + 1][0] as f64)
+                    .collect();
+                let reward = pdd_reward(full_at, |i| loo_at[i], &delta, &sel_w);
+                (
+                    mx.top[0].0,
+                    full_at,
+                    loo_at,
+                    reward,
+                    alternatives_mixed(&mx, 0),
+                )
+            }
+            None => {
+                let full = m.next(0).to_vec();
+                let loo: Vec<Vec<f32>> = selected.iter().map(|&i| m.next(i + 1).to_vec()).collect();
+                let loo_refs: Vec<&[f32]> = loo.iter().map(Vec::as_slice).collect();
+                let rw = reweight(&full, &loo_refs, &delta, &sel_w, cfg.beta);
+                let tok = choose(&rw.logp, &cfg.sampling, rng);
+                let at = tok as usize;
+                let loo_at = loo.iter().map(|lp| lp[at] as f64).collect();
+                (
+                    tok,
+                    full[at] as f64,
+                    loo_at,
+                    rw.reward[at],
+                    alternatives(&full, &rw.logp),
+                )
+            }
+        };
+        let rewards: Vec<f64> = loo_at
             .iter()
             .zip(&delta)
-            .map(|(lp, d)| d + full[tok as usize] as f64 - lp[tok as usize] as f64)
+            .map(|(l, d)| d + full_at - l)
             .collect();
         // δ_i(t) is the plain log-ratio of the emitted token (the two-step window).
-        delta = loo
-            .iter()
-            .map(|lp| full[tok as usize] as f64 - lp[tok as usize] as f64)
-            .collect();
+        delta = loo_at.iter().map(|l| full_at - l).collect();
         sink(Event::Token {
             index: out.tokens.len(),
             id: tok,
             text: String::new(),
-            reward: Some(rw.reward[tok as usize]),
+            reward: Some(reward),
             rewards,
-            top: alternatives(&full, &rw.logp),
+            top,
             chunk: None,
         });
         if out.push(tok, &limits) {
@@ -211,7 +235,16 @@ pub async fn decode<M: ViewModel>(
         let t = [tok];
         let mut items: Vec<(usize, &[u32])> = vec![(0, &t[..])];
         items.extend(selected.iter().map(|&i| (i + 1, &t[..])));
-        m.append(&items, Readout::Last).await?;
+        if greedy {
+            let mix = Mix::Pdd {
+                weights: sel_w.clone(),
+                delta: delta.clone(),
+                beta: cfg.beta,
+            };
+            mixed = Some(m.append_mixed(&items, &mix, ALTERNATIVES).await?);
+        } else {
+            m.append(&items, Readout::Last).await?;
+        }
     }
 }
 

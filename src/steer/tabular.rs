@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use super::view_model::{Cost, ViewModel};
-use crate::backend::{LogProbs, Readout};
+use crate::backend::{check_mix_k, LogProbs, Mix, Mixed, Readout};
 use crate::Result;
 
 pub type Table = Box<dyn Fn(usize, &[u32]) -> Vec<f64>>;
@@ -83,6 +83,31 @@ impl ViewModel for TabularViews {
         self.cost.forward_calls += 1;
         self.cost.row_evaluations += items.len() as u64;
         std::future::ready(Ok(out))
+    }
+
+    fn append_mixed(
+        &mut self,
+        items: &[(usize, &[u32])],
+        mix: &Mix,
+        k: usize,
+    ) -> impl Future<Output = Result<Mixed>> {
+        let out = mix
+            .check(items.len())
+            .and_then(|()| check_mix_k(k))
+            .map(|()| {
+                let rows: Vec<LogProbs> = items
+                    .iter()
+                    .map(|&(v, tokens)| {
+                        self.seqs[v].extend_from_slice(tokens);
+                        self.next[v] = Vec::new();
+                        LogProbs::dense(self.vocab, Self::logp(&self.table, v, &self.seqs[v]))
+                    })
+                    .collect();
+                self.cost.forward_calls += 1;
+                self.cost.row_evaluations += items.len() as u64;
+                mix.read(&rows, k)
+            });
+        std::future::ready(out)
     }
 
     fn truncate(&mut self, view: usize, len: usize, next: Vec<f32>) -> Result<()> {

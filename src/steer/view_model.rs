@@ -6,7 +6,7 @@
 
 use std::future::Future;
 
-use crate::backend::{AdapterId, Backend, LogProbs, Readout, RowId, RowStep};
+use crate::backend::{AdapterId, Backend, LogProbs, Mix, Mixed, Readout, RowId, RowStep};
 use crate::{Error, Result};
 
 /// What a decoding method may ask of its views.
@@ -27,6 +27,17 @@ pub trait ViewModel {
         items: &[(usize, &[u32])],
         readout: Readout,
     ) -> impl Future<Output = Result<Vec<LogProbs>>>;
+    /// Appends one token to each of several views in ONE batched evaluation
+    /// and reads back only the best `k` tokens of `mix` over their next
+    /// distributions (in item order), with each view's log-prob at them:
+    /// PDD's and MOD's per-step decision without reading vocabularies back.
+    /// `next` is unknown afterwards, as after `Score`.
+    fn append_mixed(
+        &mut self,
+        items: &[(usize, &[u32])],
+        mix: &Mix,
+        k: usize,
+    ) -> impl Future<Output = Result<Mixed>>;
     /// Forgets `view`'s generated tokens from `len` on; `next` must be the
     /// log-probs that followed token `len - 1` (or the prompt when `len` = 0).
     fn truncate(&mut self, view: usize, len: usize, next: Vec<f32>) -> Result<()>;
@@ -203,6 +214,29 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
             } else {
                 Vec::new()
             };
+        }
+        self.cost.forward_calls += 1;
+        self.cost.row_evaluations += items.len() as u64;
+        Ok(out)
+    }
+
+    async fn append_mixed(
+        &mut self,
+        items: &[(usize, &[u32])],
+        mix: &Mix,
+        k: usize,
+    ) -> Result<Mixed> {
+        let steps: Vec<RowStep> = items
+            .iter()
+            .map(|&(v, tokens)| RowStep {
+                row: self.rows[v],
+                tokens,
+                readout: Readout::Last,
+            })
+            .collect();
+        let out = self.backend.forward_mixed(&steps, mix, k).await?;
+        for &(v, _) in items {
+            self.next[v] = Vec::new();
         }
         self.cost.forward_calls += 1;
         self.cost.row_evaluations += items.len() as u64;

@@ -27,6 +27,8 @@ pub enum Kernel {
     LogSoftmax,
     Gather,
     TopK,
+    GatherTop,
+    Combine,
 }
 
 /// A binding after the parameters: read-only or read-write storage.
@@ -38,7 +40,7 @@ enum Access {
 use Access::{Read, Write};
 
 impl Kernel {
-    pub const ALL: [Kernel; 14] = [
+    pub const ALL: [Kernel; 16] = [
         Kernel::EmbedQ80,
         Kernel::EmbedQ41,
         Kernel::RmsNorm,
@@ -53,6 +55,8 @@ impl Kernel {
         Kernel::LogSoftmax,
         Kernel::Gather,
         Kernel::TopK,
+        Kernel::GatherTop,
+        Kernel::Combine,
     ];
 
     fn source(self) -> (&'static str, &'static str) {
@@ -71,6 +75,8 @@ impl Kernel {
             Kernel::LogSoftmax => (include_str!("shaders/log_softmax.wgsl"), "main"),
             Kernel::Gather => (include_str!("shaders/sparse_readout.wgsl"), "gather"),
             Kernel::TopK => (include_str!("shaders/sparse_readout.wgsl"), "top_k"),
+            Kernel::GatherTop => (include_str!("shaders/sparse_readout.wgsl"), "gather_top"),
+            Kernel::Combine => (include_str!("shaders/combine.wgsl"), "main"),
         }
     }
 
@@ -87,7 +93,8 @@ impl Kernel {
             Kernel::Swiglu => &[Read, Write],
             Kernel::Lora => &[Read, Read, Read, Write],
             Kernel::LogSoftmax => &[Write],
-            Kernel::Gather | Kernel::TopK => &[Read, Read, Write],
+            Kernel::Gather | Kernel::TopK | Kernel::GatherTop => &[Read, Read, Write],
+            Kernel::Combine => &[Write],
         }
     }
 }

@@ -4,14 +4,19 @@
 //! on the GPU (Q4_1 / Q8_0 blocks dequantized inside the kernels), every
 //! row's KV cache lives in a paged GPU pool (truncate = drop pages, fork =
 //! GPU copy), and one call is one submission: the host uploads token ids and
-//! small tables, and reads back only the log-probs asked for.
+//! small tables, and reads back only what the step needs — whole
+//! vocabularies only for dense read-outs; token scores, top-k and PDD's /
+//! MOD's per-step mixes are reduced on the GPU to a few words (`layout.rs`,
+//! `plan.rs`, `shaders/sparse_readout.wgsl`, `shaders/combine.wgsl`).
 
 mod counters;
 mod device;
 mod frame;
 mod kernels;
 mod kv_cache;
+mod layout;
 mod lora;
+mod plan;
 mod readback;
 mod weights;
 
@@ -21,16 +26,16 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use device::{Buf, Gpu};
-use frame::{u, Frame, P};
+use frame::Frame;
 pub use kernels::MatmulKernel;
 use kernels::{Kernel, Pipelines, PARAM_SLOT};
 use kv_cache::{KvPool, RowPages, PAGE};
+use layout::Layout;
 use lora::GpuAdapter;
-use weights::{GpuMatrix, GpuWeights, QType};
+use weights::GpuWeights;
 
-use super::{AdapterId, Backend, BackendCounters, LogProbs, Readout, RowId, RowStep};
-use crate::backend::cpu::ops::rope_table as ops_rope_table;
-use crate::model::lora::{LoraAdapter, Module};
+use super::{AdapterId, Backend, BackendCounters, LogProbs, Mix, Mixed, RowId, RowStep};
+use crate::model::lora::LoraAdapter;
 use crate::model::{GgufFile, LlamaConfig};
 use crate::{Error, Result};
 
@@ -77,25 +82,6 @@ enum Op {
         bytes: u64,
         to: u64,
     },
-}
-
-/// One read-out position, in the order the read-out pass handles them:
-/// dense rows first, then gathered scores, then top-k rows (by k).
-#[derive(Clone, Copy)]
-enum Read {
-    /// A whole vocabulary, copied to staging.
-    Dense,
-    /// The log-prob of `target` (one word of the sparse buffer).
-    Score { target: u32 },
-    /// The best `k` (2k words of the sparse buffer).
-    Top { k: u32 },
-}
-
-/// Where a call's read-outs land in the staging buffer.
-#[derive(Default)]
-struct Layout {
-    dense_positions: usize,
-    sparse_words: usize,
 }
 
 /// Activation buffers sized for `tokens` positions.
@@ -306,12 +292,52 @@ impl WebGpuBackend {
 
     /// The forward pass; the rows' caches grow by their steps' tokens.
     pub async fn forward_async(&mut self, steps: &[RowStep<'_>]) -> Result<Vec<LogProbs>> {
+        let vocab = self.config.vocab;
+        let (layout, bytes) = self.forward_bytes(steps, None).await?;
+        Ok(layout.split(steps, vocab, &bytes))
+    }
+
+    /// [`Backend::forward_mixed`] on the device: the rows' last positions
+    /// stay in the logits buffer, the mix is combined, normalised and ranked
+    /// there, and `k · (rows + 2)` words come back.
+    pub async fn forward_mixed_async(
+        &mut self,
+        steps: &[RowStep<'_>],
+        mix: &Mix,
+        k: usize,
+    ) -> Result<Mixed> {
+        mix.check(steps.len())?;
+        super::check_mix_k(k)?;
+        if let Some(s) = steps.iter().find(|s| s.tokens.is_empty()) {
+            return Err(backend_err(format!(
+                "row {} has no new token to mix",
+                s.row.0
+            )));
+        }
+        let (_, bytes) = self.forward_bytes(steps, Some((mix, k))).await?;
+        let word =
+            |i: usize| u32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
+        let f = |i: usize| f32::from_bits(word(i));
+        Ok(Mixed {
+            top: (0..k).map(|j| (word(2 * j), f(2 * j + 1))).collect(),
+            at_top: (0..steps.len())
+                .map(|r| (0..k).map(|j| f(2 * k + r * k + j)).collect())
+                .collect(),
+        })
+    }
+
+    /// One forward; returns where the read-outs sit in the bytes read back.
+    async fn forward_bytes(
+        &mut self,
+        steps: &[RowStep<'_>],
+        mix: Option<(&Mix, usize)>,
+    ) -> Result<(Layout, Vec<u8>)> {
         self.gpu.check()?;
         self.validate(steps)?;
         let cfg = self.config.clone();
         let vocab = cfg.vocab;
         let total: usize = steps.iter().map(|s| s.tokens.len()).sum();
-        let layout = Layout::of(steps);
+        let layout = Layout::of(steps, mix.map(|(_, k)| k));
         let dense_bytes = (layout.dense_positions * vocab * 4) as u64;
         let staging_bytes = dense_bytes + (layout.sparse_words * 4) as u64;
         if staging_bytes > self.gpu.limits.max_buffer_size {
@@ -324,10 +350,7 @@ impl WebGpuBackend {
         self.counters.row_evaluations += steps.len() as u64;
         self.counters.positions += total as u64;
         if total == 0 {
-            return Ok(steps
-                .iter()
-                .map(|_| LogProbs::dense(vocab, Vec::new()))
-                .collect());
+            return Ok((layout, Vec::new()));
         }
 
         // Pages for the new positions.
@@ -346,7 +369,7 @@ impl WebGpuBackend {
                 .extend(got);
         }
 
-        let ops = self.plan(steps, total)?;
+        let ops = self.plan(steps, total, mix)?;
         self.ensure_capacity(total, staging_bytes, layout.sparse_words);
 
         // Upload the call's tables and parameters.
@@ -419,7 +442,7 @@ impl WebGpuBackend {
             self.gpu.check()?;
             Vec::new()
         };
-        Ok(layout.split(steps, vocab, &bytes))
+        Ok((layout, bytes))
     }
 
     fn ensure_capacity(&mut self, total: usize, staging_bytes: u64, sparse_words: usize) {
@@ -486,376 +509,6 @@ impl WebGpuBackend {
             });
         self.binds.insert(key, bg.clone());
         bg
-    }
-
-    /// The call's tables, parameters and dispatch list.
-    fn plan(&mut self, steps: &[RowStep<'_>], total: usize) -> Result<Vec<Op>> {
-        let cfg = &self.config;
-        let (h, kv, f, hd) = (cfg.hidden, cfg.kv_dim(), cfg.ffn, cfg.head_dim);
-        let qkv_w = h + 2 * kv;
-        let fr = &mut self.frame;
-        fr.clear();
-        let mut ops = Vec::new();
-        let mut weight_bytes = 0u64;
-        let tiles = |n: usize| n.div_ceil(8) as u64;
-
-        // Tokens, (step, position) per token, page tables, rope tables.
-        let tok_off = fr.section(steps.iter().flat_map(|s| s.tokens.iter().copied()));
-        let mut info = Vec::with_capacity(2 * total);
-        for (si, s) in steps.iter().enumerate() {
-            let len = self.rows[s.row.0].as_ref().expect("validated").len;
-            for i in 0..s.tokens.len() {
-                info.extend([si as u32, (len + i) as u32]);
-            }
-        }
-        let info_off = fr.section(info);
-        let steps_off = fr.section(std::iter::repeat_n(0, steps.len()));
-        for (si, s) in steps.iter().enumerate() {
-            let pages = &self.rows[s.row.0].as_ref().expect("validated").pages;
-            let at = fr.section(pages.iter().copied());
-            fr.meta[steps_off as usize + si] = at;
-        }
-        let mut rope = Vec::with_capacity(total * hd);
-        let (mut c, mut sn) = (Vec::new(), Vec::new());
-        for s in steps {
-            let len = self.rows[s.row.0].as_ref().expect("validated").len;
-            for i in 0..s.tokens.len() {
-                ops_rope_table(len + i, hd, cfg.rope_base, &mut c, &mut sn);
-                rope.extend(c.iter().chain(&sn).map(|v| v.to_bits()));
-            }
-        }
-        let rope_off = fr.section(rope);
-
-        // LoRA tasks per adapter in use.
-        let mut ranges = Vec::with_capacity(steps.len());
-        let mut t0 = 0;
-        for s in steps {
-            ranges.push(t0..t0 + s.tokens.len());
-            t0 += s.tokens.len();
-        }
-        let mixes: Vec<&[(usize, f32)]> = steps
-            .iter()
-            .map(|s| self.mixes[s.row.0].as_slice())
-            .collect();
-        let lora_tasks: Vec<(usize, u32, usize)> = lora::tasks(&mixes, &ranges)
-            .into_iter()
-            .filter(|(_, t)| !t.is_empty())
-            .map(|(a, t)| {
-                let n = t.len();
-                let off = fr.section(t.into_iter().flat_map(|(p, w)| [p, w.to_bits()]));
-                (a, off, n)
-            })
-            .collect();
-
-        let adapters = &self.adapters;
-        let kind = self.matmul;
-        let matmul = |fr: &mut Frame,
-                      ops: &mut Vec<Op>,
-                      wb: &mut u64,
-                      m: &GpuMatrix,
-                      w: B,
-                      x: B,
-                      y: B,
-                      n_tok: usize,
-                      ldy: usize,
-                      acc: bool| {
-            let param = fr.param(&[
-                u(m.rows),
-                u(m.cols),
-                u(n_tok),
-                u(ldy),
-                u(0),
-                u(usize::from(acc)),
-            ]);
-            *wb += m.bytes() * tiles(n_tok);
-            let (kernel, rows_per_group) = match (kind, m.qtype) {
-                (MatmulKernel::Lanes, QType::Q41) => (Kernel::MatmulQ41, 8),
-                (MatmulKernel::Lanes, QType::Q80) => (Kernel::MatmulQ80, 8),
-                (MatmulKernel::Rows, QType::Q41) => (Kernel::MatmulQ41Rows, 64),
-                (MatmulKernel::Rows, QType::Q80) => (Kernel::MatmulQ80Rows, 64),
-            };
-            ops.push(Op::Dispatch {
-                kernel,
-                bufs: vec![w, x, y],
-                param,
-                groups: [
-                    m.rows.div_ceil(rows_per_group) as u32,
-                    n_tok.div_ceil(8) as u32,
-                    1,
-                ],
-            });
-        };
-        // LoRA deltas of `module` in layer `l`: x (ld ldx) -> y (ld ldy, column y_off).
-        let lora = |fr: &mut Frame,
-                    ops: &mut Vec<Op>,
-                    wb: &mut u64,
-                    l: usize,
-                    m: Module,
-                    x: B,
-                    ldx: usize,
-                    y: B,
-                    ldy: usize,
-                    y_off: usize| {
-            let dims = m.shape(cfg);
-            for &(a, tasks_off, n) in &lora_tasks {
-                let Some(slot) = adapters[a].slots.get(&(l, m)) else {
-                    continue;
-                };
-                let param = fr.param(&[
-                    u(dims[1]),
-                    u(dims[0]),
-                    P::U(slot.rank),
-                    P::U(slot.a_off),
-                    P::U(slot.b_off),
-                    u(ldx),
-                    u(ldy),
-                    u(y_off),
-                    P::U(tasks_off),
-                    P::F(slot.scale),
-                ]);
-                *wb += GpuAdapter::delta_bytes(slot, dims) * n as u64;
-                ops.push(Op::Dispatch {
-                    kernel: Kernel::Lora,
-                    bufs: vec![B::Meta, B::Adapter(a), x, y],
-                    param,
-                    groups: [n as u32, 1, 1],
-                });
-            }
-        };
-        let norm = |fr: &mut Frame,
-                    ops: &mut Vec<Op>,
-                    g_off: usize,
-                    n_rows: usize,
-                    gather: Option<u32>,
-                    x: B| {
-            let param = fr.param(&[
-                u(h),
-                u(n_rows),
-                u(g_off),
-                u(usize::from(gather.is_some())),
-                P::U(gather.unwrap_or(0)),
-                P::F(cfg.rms_eps),
-            ]);
-            ops.push(Op::Dispatch {
-                kernel: Kernel::RmsNorm,
-                bufs: vec![B::Meta, B::Norms, x, B::Xn],
-                param,
-                groups: [n_rows as u32, 1, 1],
-            });
-        };
-
-        // Embeddings.
-        let w = &self.weights;
-        let param = fr.param(&[u(h), u(total), P::U(tok_off)]);
-        ops.push(Op::Dispatch {
-            kernel: match w.embed.qtype {
-                QType::Q80 => Kernel::EmbedQ80,
-                QType::Q41 => Kernel::EmbedQ41,
-            },
-            bufs: vec![B::Meta, B::Embed, B::X],
-            param,
-            groups: [h.div_ceil(64) as u32, total as u32, 1],
-        });
-        weight_bytes += (total * h / 32) as u64 * w.embed.qtype.block_bytes();
-
-        let wb = &mut weight_bytes;
-        let attn_shape = [
-            u(total),
-            u(cfg.n_head),
-            u(cfg.n_kv_head),
-            u(hd),
-            u(qkv_w),
-            P::U(info_off),
-            P::U(steps_off),
-        ];
-        for (l, lw) in w.layers.iter().enumerate() {
-            norm(fr, &mut ops, lw.attn_norm, total, None, B::X);
-            matmul(
-                fr,
-                &mut ops,
-                wb,
-                &lw.qkv,
-                B::WQkv(l),
-                B::Xn,
-                B::Qkv,
-                total,
-                qkv_w,
-                false,
-            );
-            lora(fr, &mut ops, wb, l, Module::Q, B::Xn, h, B::Qkv, qkv_w, 0);
-            lora(fr, &mut ops, wb, l, Module::K, B::Xn, h, B::Qkv, qkv_w, h);
-            lora(
-                fr,
-                &mut ops,
-                wb,
-                l,
-                Module::V,
-                B::Xn,
-                h,
-                B::Qkv,
-                qkv_w,
-                h + kv,
-            );
-            let mut p = attn_shape.to_vec();
-            p.extend([P::U(rope_off), u(PAGE)]);
-            let param = fr.param(&p);
-            let pairs = (cfg.n_head + cfg.n_kv_head) * hd / 2 + kv / 2;
-            ops.push(Op::Dispatch {
-                kernel: Kernel::RopeKv,
-                bufs: vec![B::Meta, B::Qkv, B::Kv(l)],
-                param,
-                groups: [pairs.div_ceil(64) as u32, total as u32, 1],
-            });
-            let mut p = attn_shape.to_vec();
-            p.extend([u(PAGE), P::F(1.0 / (hd as f32).sqrt())]);
-            let param = fr.param(&p);
-            ops.push(Op::Dispatch {
-                kernel: Kernel::Attention,
-                bufs: vec![B::Meta, B::Qkv, B::Kv(l), B::Att],
-                param,
-                groups: [cfg.n_head as u32, total as u32, 1],
-            });
-            matmul(
-                fr,
-                &mut ops,
-                wb,
-                &lw.wo,
-                B::Wo(l),
-                B::Att,
-                B::X,
-                total,
-                h,
-                true,
-            );
-            lora(fr, &mut ops, wb, l, Module::O, B::Att, h, B::X, h, 0);
-
-            norm(fr, &mut ops, lw.ffn_norm, total, None, B::X);
-            matmul(
-                fr,
-                &mut ops,
-                wb,
-                &lw.gate_up,
-                B::WGu(l),
-                B::Xn,
-                B::Gu,
-                total,
-                2 * f,
-                false,
-            );
-            lora(fr, &mut ops, wb, l, Module::Gate, B::Xn, h, B::Gu, 2 * f, 0);
-            lora(fr, &mut ops, wb, l, Module::Up, B::Xn, h, B::Gu, 2 * f, f);
-            let param = fr.param(&[u(f), u(total)]);
-            ops.push(Op::Dispatch {
-                kernel: Kernel::Swiglu,
-                bufs: vec![B::Gu, B::Act],
-                param,
-                groups: [f.div_ceil(256) as u32, total as u32, 1],
-            });
-            matmul(
-                fr,
-                &mut ops,
-                wb,
-                &lw.down,
-                B::WDown(l),
-                B::Act,
-                B::X,
-                total,
-                h,
-                true,
-            );
-            lora(fr, &mut ops, wb, l, Module::Down, B::Act, f, B::X, h, 0);
-        }
-
-        // Read-out: final norm of the picked positions, output projection,
-        // log-softmax in chunks of LOGIT_CHUNK positions; then dense rows are
-        // copied to staging and sparse read-outs reduced on the GPU.
-        let reads = Layout::reads(steps);
-        let out = w.output();
-        let vocab = cfg.vocab;
-        let row_bytes = (vocab * 4) as u64;
-        let (mut dense_at, mut sparse_at) = (0u64, 0u32);
-        for chunk in reads.chunks(LOGIT_CHUNK) {
-            let n = chunk.len();
-            let gather = fr.section(chunk.iter().map(|&(t, _)| t));
-            norm(fr, &mut ops, w.output_norm, n, Some(gather), B::X);
-            matmul(
-                fr,
-                &mut ops,
-                wb,
-                out,
-                B::Output,
-                B::Xn,
-                B::Logits,
-                n,
-                vocab,
-                false,
-            );
-            let param = fr.param(&[u(vocab)]);
-            ops.push(Op::Dispatch {
-                kernel: Kernel::LogSoftmax,
-                bufs: vec![B::Logits],
-                param,
-                groups: [n as u32, 1, 1],
-            });
-            // Runs of one kind (and one k) within the chunk.
-            let mut r0 = 0;
-            while r0 < n {
-                let kind = chunk[r0].1;
-                let same = |r: &(u32, Read)| match (r.1, kind) {
-                    (Read::Dense, Read::Dense) | (Read::Score { .. }, Read::Score { .. }) => true,
-                    (Read::Top { k: a }, Read::Top { k: b }) => a == b,
-                    _ => false,
-                };
-                let len = chunk[r0..].iter().take_while(|r| same(r)).count();
-                match kind {
-                    Read::Dense => {
-                        ops.push(Op::Copy {
-                            from: B::Logits,
-                            at: r0 as u64 * row_bytes,
-                            bytes: len as u64 * row_bytes,
-                            to: dense_at,
-                        });
-                        dense_at += len as u64 * row_bytes;
-                    }
-                    Read::Score { .. } => {
-                        let targets = fr.section(chunk[r0..r0 + len].iter().map(|r| match r.1 {
-                            Read::Score { target } => target,
-                            _ => unreachable!("a run of scores"),
-                        }));
-                        let param =
-                            fr.param(&[u(vocab), u(len), u(r0), P::U(sparse_at), P::U(targets)]);
-                        ops.push(Op::Dispatch {
-                            kernel: Kernel::Gather,
-                            bufs: vec![B::Meta, B::Logits, B::Sparse],
-                            param,
-                            groups: [len.div_ceil(64) as u32, 1, 1],
-                        });
-                        sparse_at += len as u32;
-                    }
-                    Read::Top { k } => {
-                        let param = fr.param(&[u(vocab), P::U(k), u(r0), P::U(sparse_at), P::U(0)]);
-                        ops.push(Op::Dispatch {
-                            kernel: Kernel::TopK,
-                            bufs: vec![B::Meta, B::Logits, B::Sparse],
-                            param,
-                            groups: [len as u32, 1, 1],
-                        });
-                        sparse_at += len as u32 * 2 * k;
-                    }
-                }
-                r0 += len;
-            }
-        }
-        if sparse_at > 0 {
-            ops.push(Op::Copy {
-                from: B::Sparse,
-                at: 0,
-                bytes: sparse_at as u64 * 4,
-                to: dense_at,
-            });
-        }
-        self.gpu_counters.weight_bytes_read += weight_bytes;
-        Ok(ops)
     }
 }
 
@@ -955,115 +608,16 @@ impl Backend for WebGpuBackend {
         self.forward_async(steps)
     }
 
+    fn forward_mixed(
+        &mut self,
+        steps: &[RowStep<'_>],
+        mix: &Mix,
+        k: usize,
+    ) -> impl Future<Output = Result<Mixed>> {
+        self.forward_mixed_async(steps, mix, k)
+    }
+
     fn counters(&self) -> BackendCounters {
         self.counters
-    }
-}
-
-impl Layout {
-    /// Staging space of a call: dense positions, then sparse words.
-    fn of(steps: &[RowStep<'_>]) -> Self {
-        let mut l = Self::default();
-        for s in steps {
-            let n = s.readout.positions(s.tokens.len()).len();
-            match s.readout {
-                Readout::None => {}
-                Readout::Last | Readout::All => l.dense_positions += n,
-                Readout::Score => l.sparse_words += n,
-                Readout::TopK(k) => l.sparse_words += 2 * k,
-            }
-        }
-        l
-    }
-
-    /// Every read-out position (token index in the call, kind) in the order
-    /// of the read-out pass and the staging buffer: dense, scores, top-k by k.
-    fn reads(steps: &[RowStep<'_>]) -> Vec<(u32, Read)> {
-        let (mut dense, mut scores, mut tops) = (Vec::new(), Vec::new(), Vec::new());
-        let mut t0 = 0;
-        for s in steps {
-            let n = s.tokens.len();
-            for i in s.readout.positions(n) {
-                let t = (t0 + i) as u32;
-                match s.readout {
-                    Readout::None => {}
-                    Readout::Last | Readout::All => dense.push((t, Read::Dense)),
-                    Readout::Score => scores.push((
-                        t,
-                        Read::Score {
-                            target: s.tokens[i + 1],
-                        },
-                    )),
-                    Readout::TopK(k) => tops.push((t, Read::Top { k: k as u32 })),
-                }
-            }
-            t0 += n;
-        }
-        // Stable: step order within one k.
-        tops.sort_by_key(|&(_, r)| match r {
-            Read::Top { k } => k,
-            _ => 0,
-        });
-        dense.into_iter().chain(scores).chain(tops).collect()
-    }
-
-    /// Each step's read-out from the staging bytes, laid out as `reads`
-    /// ordered them: dense rows, scores in step order, top-k rows by k (and
-    /// step order within one k).
-    fn split(&self, steps: &[RowStep<'_>], vocab: usize, bytes: &[u8]) -> Vec<LogProbs> {
-        let word =
-            |i: usize| u32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
-        let f = |i: usize| f32::from_bits(word(i));
-        let n_of = |s: &RowStep<'_>| s.readout.positions(s.tokens.len()).len();
-        let mut at = vec![0; steps.len()];
-        let mut dense_at = 0;
-        let mut sparse_at = self.dense_positions * vocab;
-        for (i, s) in steps.iter().enumerate() {
-            if s.readout.is_dense() {
-                at[i] = dense_at;
-                dense_at += n_of(s) * vocab;
-            } else if s.readout == Readout::Score {
-                at[i] = sparse_at;
-                sparse_at += n_of(s);
-            }
-        }
-        let mut tops: Vec<(usize, usize)> = steps
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| match s.readout {
-                Readout::TopK(k) => Some((i, k)),
-                _ => None,
-            })
-            .collect();
-        tops.sort_by_key(|&(_, k)| k);
-        for (i, k) in tops {
-            at[i] = sparse_at;
-            sparse_at += 2 * k;
-        }
-        steps
-            .iter()
-            .zip(at)
-            .map(|(s, o)| {
-                let n = n_of(s);
-                match s.readout {
-                    Readout::None => LogProbs::dense(vocab, Vec::new()),
-                    Readout::Last | Readout::All => {
-                        LogProbs::dense(vocab, (o..o + n * vocab).map(f).collect())
-                    }
-                    Readout::Score => LogProbs {
-                        vocab,
-                        scores: (o..o + n).map(f).collect(),
-                        ..LogProbs::default()
-                    },
-                    Readout::TopK(k) => LogProbs {
-                        vocab,
-                        top: (0..k)
-                            .map(|j| (word(o + 2 * j), f(o + 2 * j + 1)))
-                            .collect(),
-                        ..LogProbs::default()
-                    },
-                }
-            })
-            .collect()
     }
 }

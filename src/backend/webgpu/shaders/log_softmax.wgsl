@@ -1,7 +1,9 @@
-// Log-softmax over the vocabulary, in place, one workgroup per position.
+// Log-softmax over the vocabulary, in place, one workgroup per row (rows
+// from `row0` on).
 
 struct Params {
     n: u32,
+    row0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -12,7 +14,7 @@ var<workgroup> red: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-    let base = wg.x * p.n;
+    let base = (p.row0 + wg.x) * p.n;
     var m = -3.0e38;
     for (var i = li; i < p.n; i += WG) {
         m = max(m, z[base + i]);

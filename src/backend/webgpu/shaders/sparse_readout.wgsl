@@ -2,7 +2,8 @@
 // decoding step reads back a few words instead of a vocabulary:
 // `gather` takes one given token's log-prob per row (teacher-forced
 // scoring); `top_k` the k best (token, log-prob) pairs of a row, best
-// first, ties toward the lower id (the CPU's `argmax` and `top_k` order).
+// first, ties toward the lower id (the CPU's `argmax` and `top_k` order);
+// `gather_top` every mixed row's log-prob at a mix's best tokens.
 // Output words are u32: ids as is, log-probs by their bits.
 
 struct Params {
@@ -29,6 +30,20 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     out[p.out_off + r] = bitcast<u32>(z[(p.row0 + r) * p.vocab + tab[p.targets + r]]);
+}
+
+// After `top_k` of a mix (pairs at words 0..2k): row r's log-prob of the
+// j-th best token, for rows 0..row0, at out_off + r * k + j.
+@compute @workgroup_size(64)
+fn gather_top(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let k = p.n;
+    let idx = gid.x;
+    if (idx >= p.row0 * k) {
+        return;
+    }
+    let r = idx / k;
+    let j = idx % k;
+    out[p.out_off + idx] = bitcast<u32>(z[r * p.vocab + out[2u * j]]);
 }
 
 const WG: u32 = 256u;
