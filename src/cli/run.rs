@@ -38,7 +38,8 @@ pub struct MethodArgs {
     /// Persona TOML file, or the name of a preset in assets/personas (e.g. captain_mara_vey).
     #[arg(long)]
     pub persona: Option<String>,
-    /// Expert weight, repeatable: `--alpha E=1.0 --alpha T=-0.5` (names from --experts).
+    /// Expert weight, repeatable: `--alpha E=1.0 --alpha T=-0.5` (names from --experts,
+    /// --adapter, or `plain`: the plain model, e.g. MOD with `--alpha A=0.5 --alpha plain=0.5`).
     #[arg(long = "alpha", value_parser = parse_alpha)]
     pub alpha: Vec<(String, f64)>,
     /// Prompt experts (TOML); default: the eight MBTI poles.
@@ -163,11 +164,16 @@ impl MethodArgs {
                     experts.push(WeightedExpert::adapter(n, *id, *alpha));
                     continue;
                 }
+                if name.eq_ignore_ascii_case("plain") {
+                    experts.push(WeightedExpert::plain(*alpha));
+                    continue;
+                }
                 let e = known
                     .iter()
                     .find(|e| e.name.eq_ignore_ascii_case(name))
                     .ok_or_else(|| {
                         let mut names: Vec<&str> = loaded.iter().map(|(n, _)| n.as_str()).collect();
+                        names.push("plain");
                         names.extend(known.iter().map(|e| e.name.as_str()));
                         Error::InvalidInput(format!(
                             "no expert named '{name}'; experts: {}",

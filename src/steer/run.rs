@@ -103,12 +103,15 @@ pub enum Reference {
 }
 
 /// What an expert view is: a system prompt on the base model (training-free
-/// MPG), or a LoRA adapter on the plain prompt (the MPG paper's experts).
+/// MPG), a LoRA adapter on the plain prompt (the MPG paper's experts), or
+/// the plain model itself (MOD's anchor: `plain = 1 − α, adapter = α` moves
+/// an adapter along `π_plain^(1−α) · π_adapter^α`, α < 0 away from it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ExpertKind {
     Prompt { prompt: String },
     Adapter { adapter: usize },
+    Plain,
 }
 
 /// An expert with its weight α (negative pushes away from it).
@@ -127,6 +130,15 @@ impl WeightedExpert {
             kind: ExpertKind::Prompt {
                 prompt: prompt.to_string(),
             },
+            alpha,
+        }
+    }
+
+    /// The plain model (no system prompt, no adapter) as an expert.
+    pub fn plain(alpha: f64) -> Self {
+        Self {
+            name: "plain".to_string(),
+            kind: ExpertKind::Plain,
             alpha,
         }
     }
@@ -378,7 +390,7 @@ pub(crate) fn view_specs<B: Backend>(engine: &Engine<B>, cfg: &RunConfig) -> Res
             .iter()
             .filter_map(|e| match e.kind {
                 ExpertKind::Adapter { adapter } => Some((AdapterId(adapter), e.alpha as f32)),
-                ExpertKind::Prompt { .. } => None,
+                ExpertKind::Prompt { .. } | ExpertKind::Plain => None,
             })
             .collect()
     };
@@ -393,6 +405,7 @@ pub(crate) fn view_specs<B: Backend>(engine: &Engine<B>, cfg: &RunConfig) -> Res
             .map(|e| match &e.kind {
                 ExpertKind::Prompt { prompt } => chat(Some(prompt), vec![]),
                 ExpertKind::Adapter { adapter } => chat(None, vec![(AdapterId(*adapter), 1.0)]),
+                ExpertKind::Plain => chat(None, vec![]),
             })
             .collect::<Result<Vec<_>>>()
     };
@@ -696,5 +709,34 @@ mod tests {
             _ => unreachable!(),
         };
         assert_ne!(raw(&events), raw(&first));
+    }
+
+    #[test]
+    fn mod_over_the_plain_expert_alone_answers_like_base() {
+        let mut engine = engine();
+        let tokens = |engine: &mut Engine<crate::backend::cpu::CpuBackend>, cfg: &RunConfig| {
+            let mut ids = Vec::new();
+            pollster::block_on(run(engine, cfg, &mut |e| {
+                if let Event::Token { id, .. } = e {
+                    ids.push(id)
+                }
+            }))
+            .unwrap();
+            ids
+        };
+        let base = RunConfig {
+            user: "Name a colour.".into(),
+            max_tokens: 6,
+            ..RunConfig::default()
+        };
+        let plain = RunConfig {
+            method: Method::Mod,
+            experts: vec![WeightedExpert::plain(1.0)],
+            ..base.clone()
+        };
+        assert_eq!(tokens(&mut engine, &base), tokens(&mut engine, &plain));
+        // Serialised like the other kinds (the page and traces carry it).
+        let json = serde_json::to_string(&WeightedExpert::plain(0.5)).unwrap();
+        assert!(json.contains("\"kind\":\"plain\""), "{json}");
     }
 }
