@@ -24,3 +24,5 @@ echo "== browser end-to-end: steering methods (headless Chromium)"
 node tests/e2e/methods.test.mjs
 echo "== browser end-to-end: playground tools (headless Chromium)"
 node tests/e2e/playground.test.mjs
+echo "== browser end-to-end: WebGPU (SwiftShader) vs CPU backend (headless Chromium)"
+node tests/e2e/webgpu.test.mjs

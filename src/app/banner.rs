@@ -57,6 +57,22 @@ pub fn describe(kind: &str, message: &str) -> Banner {
             "The model worker stopped unexpectedly",
             "It is restarting by itself; your conversation is kept. Send your message again once the model is ready.",
         ),
+        "backend_param" => (
+            "Unknown backend in the address",
+            "Fix or remove ?backend= in the address bar and reload to choose again.",
+        ),
+        "webgpu_unavailable" => (
+            "WebGPU could not start, so the model runs on the CPU",
+            "Answers are the same, usually slower. Use a browser with WebGPU enabled, or drop “backend=webgpu” from the address.",
+        ),
+        "gpu_lost" => (
+            "The GPU stopped working; the model now runs on the CPU",
+            "Your conversation is kept and the answer is written again on the CPU (slower). Reload the page to use the GPU again.",
+        ),
+        "device_lost" => (
+            "The GPU stopped working",
+            "Reload the page; add ?backend=cpu to the address to run on the CPU from the start.",
+        ),
         "worker_gave_up" => (
             "The model worker keeps crashing",
             "Reload the page. If it happens again, your browser may be out of memory.",

@@ -15,7 +15,8 @@ use web_sys::{ErrorEvent, MessageEvent, Worker};
 use super::conversation::{near_bottom, scroll_log_to_end};
 use super::state::{Adapter, AnswerStats, AppState, GenStatus, Lane, LoadStatus, ProbeState, Role};
 use crate::engine::GenerationSummary;
-use crate::worker::protocol::{AdapterRequest, Command, Event, FILES_KEY};
+use crate::steer::Event as SteerEvent;
+use crate::worker::protocol::{AdapterRequest, BackendChoice, Command, Event, FILES_KEY};
 
 /// The model, relative to the page; `?model=<url>` overrides it.
 pub const DEFAULT_MODEL_PATH: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -344,6 +345,7 @@ impl Client {
                 self.alive.set_value(true);
                 self.send(&Command::Load {
                     url: self.model_url.get_value(),
+                    backend: state.backend_choice.get_value(),
                 });
             }
             Event::Progress {
@@ -375,12 +377,18 @@ impl Client {
             }
             Event::Ready {
                 backend,
+                label,
+                not_gpu,
                 load_ms,
                 cache,
                 bytes,
             } => {
+                let forced_gpu = state.backend_choice.get_value() == BackendChoice::Webgpu;
+                let unavailable = not_gpu.clone().filter(|_| forced_gpu);
                 self.load().set(LoadStatus::Ready {
                     backend,
+                    label,
+                    not_gpu,
                     load_ms,
                     cache,
                     bytes,
@@ -396,11 +404,20 @@ impl Client {
                 if stale && self.lane == Lane::A {
                     state.banner.set(None);
                 }
+                // ?backend=webgpu that could not start: say so, never silently.
+                if let (Some(why), Lane::A) = (unavailable, self.lane) {
+                    state.show_error("webgpu_unavailable", &why);
+                }
                 // A fresh worker gets the session's adapters again, in order.
                 let again = self.loaded.get_value();
                 self.queue.set_value(again);
                 self.became_idle();
             }
+            Event::BackendLost {
+                backend,
+                label,
+                reason,
+            } => self.backend_lost(backend, label, &reason),
             Event::Started { prompt_tokens } => {
                 if self.gen().get_untracked() != GenStatus::Cancelling {
                     self.gen().set(GenStatus::Prefill {
@@ -447,6 +464,9 @@ impl Client {
                 }
                 if decode_ms.is_some() {
                     trace.decode_ms.set(decode_ms);
+                }
+                if matches!(event, SteerEvent::Done { .. }) {
+                    trace.backend.set(self.load().get_untracked().label());
                 }
                 if trace.apply(event, proposed_text) {
                     turn.settle();
@@ -556,6 +576,50 @@ impl Client {
         state.show_error(kind, &message);
     }
 
+    /// The worker lost its GPU and now runs on the CPU: the status line
+    /// says so, a banner says why, and the answer in progress (which the
+    /// worker writes again from its start) is cleared.
+    fn backend_lost(self, backend: String, label: String, reason: &str) {
+        let state = self.state;
+        self.load().update(|load| {
+            if let LoadStatus::Ready {
+                backend: b,
+                label: l,
+                not_gpu,
+                ..
+            } = load
+            {
+                *b = backend;
+                *l = label;
+                *not_gpu = Some(format!("the GPU was lost: {reason}"));
+            }
+        });
+        let message = match self.lane {
+            Lane::A => format!("the GPU was lost ({reason})"),
+            Lane::B => format!("(compare lane B) the GPU was lost ({reason})"),
+        };
+        state.show_error("gpu_lost", &message);
+        let gen = self.gen().get_untracked();
+        if !gen.is_answering() {
+            return;
+        }
+        if gen != GenStatus::Cancelling {
+            self.gen().set(GenStatus::Prefill {
+                prompt_tokens: None,
+            });
+        }
+        if let Some(turn) = state.streaming_turn() {
+            match turn.trace(self.lane) {
+                Some(trace) => trace.restart(),
+                None if self.lane == Lane::A => {
+                    turn.text.set(String::new());
+                    turn.live_tps.set(None);
+                }
+                None => {}
+            }
+        }
+    }
+
     fn finish(self, summary: GenerationSummary) {
         let state = self.state;
         if let Some(turn) = state.streaming_turn() {
@@ -568,6 +632,7 @@ impl Client {
                 prefill_tokens_per_second: summary.prefill_tokens_per_second,
                 prompt_tokens: summary.prompt_ids.len(),
                 stop: summary.stop_reason,
+                backend: self.load().get_untracked().label().unwrap_or_default(),
             }));
             turn.streaming.set(false);
             if follow {

@@ -7,7 +7,7 @@ use wasm_bindgen::JsCast;
 
 use super::format;
 use super::methods;
-use super::state::{AnswerStats, AppState, GenStatus, Lane, Role, Turn};
+use super::state::{AnswerStats, AppState, GenStatus, Lane, LoadStatus, Role, Turn};
 use super::steer_trace::{Origin, SteerTrace};
 use super::trace;
 use crate::engine::StopReason;
@@ -42,13 +42,22 @@ pub fn scroll_log_to_end() {
 pub fn Conversation() -> impl IntoView {
     let state = expect_context::<AppState>();
     let empty = move || state.turns.with(|t| t.is_empty());
+    let device = move || {
+        if state.load(Lane::A).with(LoadStatus::on_gpu) {
+            "on your GPU (WebGPU)"
+        } else {
+            "on your CPU"
+        }
+    };
     view! {
         <section id=LOG_ID class="log" aria-label="Conversation" tabindex="0">
             <Show when=empty>
                 <div class="empty">
                     <p class="empty-title">"Ask SmolLM2 anything."</p>
                     <p>
-                        "The model runs entirely in this tab, on your CPU. "
+                        "The model runs entirely in this tab, "
+                        {device}
+                        ". "
                         "Answers are greedy (the same every time) unless you change it under "
                         "“Advanced settings”."
                     </p>
@@ -204,11 +213,12 @@ fn stop_code(stop: StopReason) -> &'static str {
 
 fn stats_view(s: &AnswerStats) -> impl IntoView {
     let text = format!(
-        "{} tokens · {} · prompt {} tokens at {} · {}",
+        "{} tokens · {} · prompt {} tokens at {} · {} · {}",
         s.tokens,
         format::rate(s.tokens_per_second),
         s.prompt_tokens,
         format::rate(s.prefill_tokens_per_second),
+        s.backend,
         stop_words(s.stop)
     );
     view! {
@@ -216,6 +226,7 @@ fn stats_view(s: &AnswerStats) -> impl IntoView {
             class="meta"
             data-tps=format!("{:.2}", s.tokens_per_second)
             data-stop=stop_code(s.stop)
+            data-backend=s.backend.clone()
         >
             {text}
         </p>

@@ -1,11 +1,13 @@
 //! The model status line: a progress bar with bytes, percentage and time
 //! left while the model downloads (or is read back from the browser cache),
-//! then the backend, load time and where the model came from.
+//! then a badge naming the backend ("WebGPU (SwiftShader)", "CPU (wasm
+//! simd128)"; its tooltip says why not WebGPU, when it is not), the load
+//! time and where the model came from.
 
 use leptos::prelude::*;
 
 use super::format;
-use super::state::{AppState, Lane, LoadStatus};
+use super::state::{is_gpu_label, AppState, Lane, LoadStatus};
 
 fn cache_words(cache: &str) -> String {
     match cache {
@@ -38,7 +40,7 @@ fn lane_b_words(load: &LoadStatus) -> String {
             None => format!("Compare worker loading · {}", format::bytes(*loaded)),
         },
         LoadStatus::Preparing { .. } => "Compare worker preparing the model…".into(),
-        LoadStatus::Ready { backend, .. } => format!("Compare worker ready · {backend}"),
+        LoadStatus::Ready { label, .. } => format!("Compare worker ready · {label}"),
         LoadStatus::Failed => "The compare worker could not load the model".into(),
     }
 }
@@ -66,6 +68,11 @@ pub fn ModelStatus() -> impl IntoView {
     };
     let backend_attr = move || match load.get() {
         LoadStatus::Ready { backend, .. } => Some(backend),
+        _ => None,
+    };
+    let label_attr = move || load.with(LoadStatus::label);
+    let not_gpu_attr = move || match load.get() {
+        LoadStatus::Ready { not_gpu, .. } => not_gpu,
         _ => None,
     };
     // Screen readers hear the phases, not every progress tick.
@@ -132,24 +139,36 @@ pub fn ModelStatus() -> impl IntoView {
         .into_any(),
         LoadStatus::Ready {
             backend,
+            label,
+            not_gpu,
             load_ms,
             cache,
             bytes,
-        } => view! {
-            <p class="status-line ready">
-                <span class="ok-dot" aria-hidden="true"></span>
-                <span>"Model ready"</span>
-                <span class="status-detail">
-                    {format!(
-                        "SmolLM2-135M Q4_1 · {} · {backend} · loaded in {} · {}",
-                        format::bytes(bytes),
-                        format::duration_ms(load_ms),
-                        cache_words(&cache),
-                    )}
-                </span>
-            </p>
+        } => {
+            let gpu = is_gpu_label(&label);
+            let title = match &not_gpu {
+                Some(why) => format!("{backend}. Not on WebGPU: {why}"),
+                None => backend,
+            };
+            view! {
+                <p class="status-line ready">
+                    <span class="ok-dot" aria-hidden="true"></span>
+                    <span>"Model ready"</span>
+                    <span class="backend-badge" class:gpu=gpu title=title>
+                        {label}
+                    </span>
+                    <span class="status-detail">
+                        {format!(
+                            "SmolLM2-135M Q4_1 · {} · loaded in {} · {}",
+                            format::bytes(bytes),
+                            format::duration_ms(load_ms),
+                            cache_words(&cache),
+                        )}
+                    </span>
+                </p>
+            }
+            .into_any()
         }
-        .into_any(),
         LoadStatus::Failed => view! {
             <p class="status-line failed">"The model is not loaded — see the message below."</p>
         }
@@ -162,6 +181,8 @@ pub fn ModelStatus() -> impl IntoView {
             data-status=status_attr
             data-cache=cache_attr
             data-backend=backend_attr
+            data-backend-label=label_attr
+            data-not-gpu=not_gpu_attr
         >
             {body}
             <Show when=move || state.compare.get()>

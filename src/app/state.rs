@@ -1,7 +1,7 @@
 //! The page's state as signals: the conversation, the model loading status
 //! of each worker, the answers in progress, the error banner, the settings
 //! (shared ones, and per compare lane the method and its weights), the
-//! session's adapters and the axis probe. One `AppState` (all `Copy`
+//! session's adapters, the axis probe and the backend asked for. One `AppState` (all `Copy`
 //! handles) is provided as context to every component.
 
 use leptos::prelude::*;
@@ -11,7 +11,7 @@ use crate::engine::StopReason;
 use crate::steer::probe::AxisScore;
 use crate::steer::run::{Role as RunRole, Turn as RunTurn};
 use crate::steer::Method;
-use crate::worker::protocol::WireMessage;
+use crate::worker::protocol::{BackendChoice, WireMessage};
 
 /// One of the two side-by-side settings of compare mode; `A` is the only
 /// one outside it.
@@ -62,6 +62,8 @@ pub struct AnswerStats {
     pub prefill_tokens_per_second: f64,
     pub prompt_tokens: usize,
     pub stop: StopReason,
+    /// The backend that wrote it ("WebGPU (SwiftShader)").
+    pub backend: String,
 }
 
 /// One message of the conversation. `text` grows token by token.
@@ -156,7 +158,12 @@ pub enum LoadStatus {
         from_cache: bool,
     },
     Ready {
+        /// The backend's own name ("cpu (simd128)").
         backend: String,
+        /// What the page shows ("WebGPU (SwiftShader)", "CPU (wasm simd128)").
+        label: String,
+        /// Why the CPU runs although WebGPU was wanted.
+        not_gpu: Option<String>,
         load_ms: f64,
         cache: String,
         bytes: f64,
@@ -168,6 +175,24 @@ impl LoadStatus {
     pub fn is_ready(&self) -> bool {
         matches!(self, LoadStatus::Ready { .. })
     }
+
+    /// The running backend's label, once ready.
+    pub fn label(&self) -> Option<String> {
+        match self {
+            LoadStatus::Ready { label, .. } => Some(label.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether the model runs on WebGPU.
+    pub fn on_gpu(&self) -> bool {
+        matches!(self, LoadStatus::Ready { label, .. } if is_gpu_label(label))
+    }
+}
+
+/// Whether a backend label names WebGPU (the worker writes "WebGPU (…)").
+pub fn is_gpu_label(label: &str) -> bool {
+    label.starts_with("WebGPU")
 }
 
 /// What a worker is doing, if anything.
@@ -296,6 +321,8 @@ pub struct AppState {
     /// The lane the method panel edits.
     pub editing: RwSignal<Lane>,
     pub adapters: RwSignal<Vec<Adapter>>,
+    /// The backend `?backend=` asks for (both workers).
+    pub backend_choice: StoredValue<BackendChoice>,
     /// The adapter being checked by the worker, if any.
     pub adapter_job: RwSignal<Option<String>>,
     pub probe: RwSignal<ProbeState>,
@@ -332,6 +359,7 @@ impl AppState {
             compare: RwSignal::new(false),
             editing: RwSignal::new(Lane::A),
             adapters: RwSignal::new(Vec::new()),
+            backend_choice: StoredValue::new(BackendChoice::Auto),
             adapter_job: RwSignal::new(None),
             probe: RwSignal::new(ProbeState::default()),
             pending_rerun: StoredValue::new([false; 2]),

@@ -75,6 +75,9 @@ pub struct SteerTrace {
     /// The token whose tooltip is open: (index, its left and top in px in
     /// the bubble); the tooltip opens above it.
     pub hover: ArcRwSignal<Option<(usize, f64, f64)>>,
+    /// The backend that wrote a live answer ("WebGPU (SwiftShader)"), set
+    /// when it finishes.
+    pub backend: ArcRwSignal<Option<String>>,
 }
 
 impl SteerTrace {
@@ -95,7 +98,25 @@ impl SteerTrace {
             first_ms: ArcRwSignal::new(None),
             decode_ms: ArcRwSignal::new(None),
             hover: ArcRwSignal::new(None),
+            backend: ArcRwSignal::new(None),
         }
+    }
+
+    /// Forgets everything drawn so far: the worker writes the answer again
+    /// from its start (on the CPU, after the GPU was lost).
+    pub fn restart(&self) {
+        if let Ok(mut all) = self.events.lock() {
+            all.clear();
+        }
+        self.text.set(String::new());
+        self.tokens.set(Vec::new());
+        self.importance.set(None);
+        self.chunks.set(Vec::new());
+        self.stats.set(None);
+        self.first_ms.set(None);
+        self.decode_ms.set(None);
+        self.hover.set(None);
+        self.streaming.set(true);
     }
 
     pub fn method(&self) -> Method {

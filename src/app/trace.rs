@@ -12,7 +12,7 @@ use super::client::Clients;
 use super::format;
 use super::methods;
 use super::rerun;
-use super::state::{AppState, LoadStatus};
+use super::state::AppState;
 use super::steer_trace::{Origin, SteerTrace, TokenInfo};
 use super::trace_file;
 use crate::steer::{Method, RunStats};
@@ -386,11 +386,7 @@ pub fn chunks_view(trace: SteerTrace) -> impl IntoView {
 /// token, rejection rate, backend) with an export button.
 pub fn stats_view(trace: SteerTrace) -> impl IntoView {
     let state = expect_context::<AppState>();
-    let lane = trace.lane;
-    let backend = move || match state.load(lane).get() {
-        LoadStatus::Ready { backend, .. } => backend,
-        _ => "?".into(),
-    };
+    let backend = trace.backend.clone();
     let method = methods::label(trace.method());
     move || {
         if trace.streaming.get() {
@@ -419,7 +415,7 @@ pub fn stats_view(trace: SteerTrace) -> impl IntoView {
             return ().into_any();
         };
         let source = match &trace.origin {
-            Origin::Live => backend(),
+            Origin::Live => backend.get().unwrap_or_default(),
             Origin::File(name) => format!("replayed from {name}"),
         };
         let t = trace.clone();
@@ -451,7 +447,9 @@ fn final_stats(method: &str, s: &RunStats, decode: Option<f64>, source: &str) ->
     if s.proposed > 0 {
         parts.push(format!("rejection {:.0}%", s.rejection_rate * 100.0));
     }
-    parts.push(source.to_string());
+    if !source.is_empty() {
+        parts.push(source.to_string());
+    }
     parts.push(stop_words(&s.stop_reason).to_string());
     view! {
         <p

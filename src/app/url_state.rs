@@ -2,7 +2,9 @@
 //! persona, seed, length and sampling, and per lane the method, α, k, β, K
 //! and PDD's slider weights (lane B's with a `b_` prefix, with `compare=1`).
 //! Read once at start; written back (replaceState) whenever they change.
-//! Other parameters (`?model=`) are kept.
+//! Other parameters are kept: `?model=`, and `?backend=cpu|webgpu`, which
+//! forces a backend (read here; a value that is no backend gets a message
+//! and the automatic choice).
 
 use leptos::prelude::*;
 use web_sys::UrlSearchParams;
@@ -10,6 +12,7 @@ use web_sys::UrlSearchParams;
 use super::methods::{experts, personas};
 use super::state::{AppState, Lane, MethodSettings};
 use crate::steer::Method;
+use crate::worker::protocol::BackendChoice;
 
 /// The parameters this module owns (others in the query are left alone).
 const KEYS: [&str; 6] = ["persona", "seed", "max", "temp", "top_p", "compare"];
@@ -40,6 +43,12 @@ pub fn restore(state: &AppState) {
     let Some(q) = current_params() else {
         return;
     };
+    if let Some(b) = q.get("backend") {
+        match b.parse::<BackendChoice>() {
+            Ok(choice) => state.backend_choice.set_value(choice),
+            Err(message) => state.show_error("backend_param", &message),
+        }
+    }
     let s = state.settings;
     if let Some(p) = q.get("persona") {
         if let Some(i) = personas().iter().position(|x| slug(&x.name) == p) {

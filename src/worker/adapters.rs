@@ -3,16 +3,18 @@
 //! `LoraAdapter::from_bytes` (base model, target modules, shapes, finite
 //! values) and added to the backend, where steering runs use them as
 //! experts (`ExpertKind::Adapter`). Every failure is an `adapter` error.
+//! The checked adapter is handed back too: the worker keeps the session's
+//! adapters to add them again if it has to switch to the CPU.
 
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{File, Response, WorkerGlobalScope};
 
+use super::backends::WorkerBackend;
 use super::engine_error::WorkerError;
 use super::loader::js_reason;
 use super::protocol::{AdapterRequest, AdapterSource, Event};
-use crate::backend::cpu::CpuBackend;
 use crate::engine::Engine;
 use crate::model::lora::LoraAdapter;
 
@@ -79,13 +81,14 @@ async fn fetch(name: &str, base: &str, file: &str) -> Result<Vec<u8>, WorkerErro
         .map_err(|e| bad(name, format!("reading {url} failed: {e}")))
 }
 
-/// Reads, checks and adds one adapter; posts `adapter_added`.
-pub async fn add(
-    engine: &mut Engine<CpuBackend>,
+/// Reads, checks and adds one adapter; posts `adapter_added` and returns
+/// the adapter.
+pub async fn add<B: WorkerBackend>(
+    engine: &mut Engine<B>,
     req: AdapterRequest,
     files: &JsValue,
     post: &dyn Fn(&Event),
-) -> Result<(), WorkerError> {
+) -> Result<LoraAdapter, WorkerError> {
     let name = req.name.trim();
     if name.is_empty() {
         return Err(WorkerError::new("adapter", "give the adapter a name"));
@@ -106,12 +109,12 @@ pub async fn add(
             WorkerError::new("adapter", message)
         })?;
     let (rank, tensors) = (adapter.rank, adapter.deltas.len());
-    let id = engine.backend.add_adapter(adapter);
+    let id = engine.backend.add_adapter(adapter.clone())?;
     post(&Event::AdapterAdded {
         name: name.to_string(),
         id: id.0,
         rank,
         tensors,
     });
-    Ok(())
+    Ok(adapter)
 }

@@ -1,6 +1,7 @@
 //! The worker's error value: a short `kind` code and a message a person can
 //! act on. Engine errors keep their own kind (`invalid_input`, ...); the
 //! worker adds its own (`model_fetch`, `not_ready`, `busy`, `bad_command`).
+//! A lost GPU device also keeps its reason, for the switch to the CPU.
 
 use super::protocol::Event;
 
@@ -8,6 +9,8 @@ use super::protocol::Event;
 pub struct WorkerError {
     pub kind: String,
     pub message: String,
+    /// Why the GPU device was lost, when that is the error.
+    pub lost: Option<String>,
 }
 
 impl WorkerError {
@@ -15,6 +18,7 @@ impl WorkerError {
         Self {
             kind: kind.to_string(),
             message: message.into(),
+            lost: None,
         }
     }
 
@@ -25,6 +29,13 @@ impl WorkerError {
 
 impl From<crate::Error> for WorkerError {
     fn from(e: crate::Error) -> Self {
-        Self::new(e.kind(), e.to_string())
+        let lost = match &e {
+            crate::Error::DeviceLost(why) => Some(why.clone()),
+            _ => None,
+        };
+        Self {
+            lost,
+            ..Self::new(e.kind(), e.to_string())
+        }
     }
 }

@@ -1,44 +1,41 @@
-//! Lends the engine's parts to an `Engine<YieldingBackend>` for one job
-//! (a steering run or a probe), so a `cancel` lands between forwards, and
-//! takes them back afterwards, whatever the job returned.
+//! Lends the engine's parts to an `Engine<YieldingBackend<B>>` for one job
+//! (an answer, a steering run or a probe), so a `cancel` or a simulated
+//! device loss lands between forwards, and takes them back afterwards,
+//! whatever the job returned. Generic over the backend (CPU or WebGPU).
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::cell::Cell;
 
-use super::yielding::{YieldingBackend, CANCELLED};
-use crate::backend::cpu::CpuBackend;
+use super::backends::WorkerBackend;
+use super::yielding::{Hooks, YieldingBackend, CANCELLED};
 use crate::engine::Engine;
 use crate::Error;
 
 /// Runs `job` on a yielding engine made of `engine`'s parts; returns the
-/// engine and the job's result. `forward_ends` receives the times the
-/// first two forwards ended.
-pub async fn lend<T>(
-    engine: Engine<CpuBackend>,
-    cancel: Rc<Cell<bool>>,
-    forward_ends: Rc<RefCell<Vec<f64>>>,
-    job: impl AsyncFnOnce(&mut Engine<YieldingBackend>) -> T,
-) -> (Engine<CpuBackend>, T) {
+/// engine and the job's result.
+pub async fn lend<B: WorkerBackend, T>(
+    engine: Engine<B>,
+    hooks: Hooks,
+    job: impl AsyncFnOnce(&mut Engine<YieldingBackend<B>>) -> T,
+) -> (Engine<B>, T) {
     let Engine {
         tokenizer,
         template,
         backend,
     } = engine;
-    let mut steering = Engine {
+    let mut lent = Engine {
         tokenizer,
         template,
         backend: YieldingBackend {
             inner: backend,
-            cancel,
-            forward_ends,
+            hooks,
         },
     };
-    let out = job(&mut steering).await;
+    let out = job(&mut lent).await;
     let Engine {
         tokenizer,
         template,
         backend,
-    } = steering;
+    } = lent;
     let engine = Engine {
         tokenizer,
         template,

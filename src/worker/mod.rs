@@ -1,13 +1,18 @@
 //! The model worker: a dedicated Web Worker running the engine in wasm so
 //! the page never blocks. It answers the page's [`protocol::Command`]s with
 //! [`protocol::Event`]s: load the model (Cache API, then network, with
-//! progress), generate an answer token by token, run a steering method or
-//! an axis probe, add a LoRA adapter, cancel. Failures become
-//! `error` events; a panic is reported as kind `panic` before the worker
-//! dies, and the page then starts a new one.
+//! progress) onto WebGPU or the CPU (`choice`), generate an answer token by
+//! token, run a steering method or an axis probe, add a LoRA adapter,
+//! cancel (`jobs`; a lost GPU switches to the CPU, `fallback`). Failures
+//! become `error` events; a panic is reported as kind `panic` before the
+//! worker dies, and the page then starts a new one.
 
 pub mod adapters;
+pub mod backends;
+pub mod choice;
 pub mod engine_error;
+pub mod fallback;
+pub mod jobs;
 pub mod lend;
 pub mod loader;
 pub mod probe_run;
@@ -24,14 +29,15 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::backend::cpu::{CpuBackend, WeightMode};
-use crate::backend::Backend;
 use crate::engine::clock::now_ms;
-use crate::engine::Engine;
+use crate::model::lora::LoraAdapter;
 use crate::model::{GgufFile, Tokenizer};
+use backends::AnyEngine;
+use choice::Started;
 use engine_error::WorkerError;
+use jobs::Request;
 use loader::CacheOutcome;
-use protocol::{AdapterRequest, Command, Event, GenerateRequest, ProbeRequest, RunRequest};
+use protocol::{BackendChoice, Command, Event};
 
 /// Posts one event to the page (dropped with a console note if it cannot be encoded).
 pub fn post(event: &Event) {
@@ -57,12 +63,19 @@ enum Job {
 
 #[derive(Default)]
 struct State {
-    engine: RefCell<Option<Engine<CpuBackend>>>,
+    engine: RefCell<Option<AnyEngine>>,
+    /// The model, kept while the engine is on WebGPU (for a CPU fallback).
+    file: RefCell<Option<GgufFile>>,
+    /// The session's adapters in the order added (added again after a
+    /// switch to the CPU, so their ids stay the same).
+    adapters: RefCell<Vec<LoraAdapter>>,
     /// A second tokenizer: spells out SCR's proposed tokens while the
     /// engine (and its tokenizer) is lent to a steering run.
     decoder: RefCell<Option<Rc<Tokenizer>>>,
     job: Cell<Job>,
     cancel: Rc<Cell<bool>>,
+    /// A `lose_device` that waits for the job holding the engine.
+    lose: Rc<Cell<bool>>,
 }
 
 /// Entry point of the worker binary.
@@ -103,7 +116,14 @@ pub fn start() {
 fn handle(state: &Rc<State>, command: Command, files: JsValue) {
     match command {
         Command::Cancel => state.cancel.set(true),
-        Command::Load { url } => {
+        Command::LoseDevice => match state.engine.borrow().as_ref() {
+            Some(AnyEngine::Gpu(engine)) => engine.backend.lose_device(),
+            Some(AnyEngine::Cpu(_)) => {
+                web_sys::console::warn_1(&"lose_device: the worker runs on the CPU".into())
+            }
+            None => state.lose.set(true),
+        },
+        Command::Load { url, backend } => {
             if state.job.get() != Job::Idle {
                 post(&busy_error());
                 return;
@@ -111,7 +131,7 @@ fn handle(state: &Rc<State>, command: Command, files: JsValue) {
             state.job.set(Job::Loading);
             let state = state.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                if let Err(e) = load(&state, &url).await {
+                if let Err(e) = load(&state, &url, backend).await {
                     post(&e.event());
                 }
                 state.job.set(Job::Idle);
@@ -122,13 +142,6 @@ fn handle(state: &Rc<State>, command: Command, files: JsValue) {
         Command::Probe(req) => start_job(state, Request::Probe(req)),
         Command::AddAdapter(req) => start_job(state, Request::Adapter(req, files)),
     }
-}
-
-enum Request {
-    Generate(GenerateRequest),
-    Run(RunRequest),
-    Probe(ProbeRequest),
-    Adapter(AdapterRequest, JsValue),
 }
 
 fn start_job(state: &Rc<State>, request: Request) {
@@ -142,13 +155,7 @@ fn start_job(state: &Rc<State>, request: Request) {
     state.cancel.set(false);
     let state = state.clone();
     wasm_bindgen_futures::spawn_local(async move {
-        let result = match request {
-            Request::Generate(req) => generate(&state, req).await,
-            Request::Run(req) => steer(&state, req).await,
-            Request::Probe(req) => probe(&state, req).await,
-            Request::Adapter(req, files) => add_adapter(&state, req, files).await,
-        };
-        if let Err(e) = result {
+        if let Err(e) = jobs::run(&state, request).await {
             post(&e.event());
         }
         state.job.set(Job::Idle);
@@ -169,13 +176,16 @@ fn busy_error() -> Event {
     )
 }
 
-async fn load(state: &State, url: &str) -> Result<(), WorkerError> {
+async fn load(state: &State, url: &str, choice: BackendChoice) -> Result<(), WorkerError> {
     let t0 = now_ms();
     // Drop any previous engine before building the new one (memory).
     state.engine.borrow_mut().take();
+    state.file.borrow_mut().take();
     state.decoder.borrow_mut().take();
+    state.adapters.borrow_mut().clear();
+    state.lose.set(false);
     let mut skip_cache = false;
-    let ((engine, decoder), cache, size) = loop {
+    let ((started, decoder), cache, size) = loop {
         let loaded = loader::load_model(url, skip_cache, &mut |loaded, total, from_cache| {
             post(&Event::Progress {
                 loaded,
@@ -185,8 +195,8 @@ async fn load(state: &State, url: &str) -> Result<(), WorkerError> {
         })
         .await?;
         let size = loaded.bytes.len() as f64;
-        match prepare(loaded.bytes) {
-            Ok(engine) => break (engine, loaded.cache, size),
+        match prepare(loaded.bytes, choice).await {
+            Ok(prepared) => break (prepared, loaded.cache, size),
             // A damaged cached copy: forget it and download once more.
             Err(e) if loaded.cache == CacheOutcome::Hit && !skip_cache => {
                 web_sys::console::warn_1(
@@ -205,11 +215,20 @@ async fn load(state: &State, url: &str) -> Result<(), WorkerError> {
             }
         }
     };
-    let backend = engine.backend.name();
+    let Started {
+        engine,
+        label,
+        not_gpu,
+        file,
+    } = started;
+    let backend = engine.backend_name();
     *state.engine.borrow_mut() = Some(engine);
+    *state.file.borrow_mut() = file;
     *state.decoder.borrow_mut() = decoder.map(Rc::new);
     post(&Event::Ready {
         backend,
+        label,
+        not_gpu,
         load_ms: now_ms() - t0,
         cache: cache.label(),
         bytes: size,
@@ -217,53 +236,13 @@ async fn load(state: &State, url: &str) -> Result<(), WorkerError> {
     Ok(())
 }
 
-/// Parses the GGUF and builds the CPU engine (quantized weights), plus a
-/// spare tokenizer for spelling out tokens during steering runs.
-fn prepare(bytes: Vec<u8>) -> crate::Result<(Engine<CpuBackend>, Option<Tokenizer>)> {
+/// Parses the GGUF and loads it onto the chosen backend (`choice::start`),
+/// plus a spare tokenizer for spelling out tokens during steering runs.
+async fn prepare(
+    bytes: Vec<u8>,
+    choice: BackendChoice,
+) -> crate::Result<(Started, Option<Tokenizer>)> {
     let file = GgufFile::from_bytes(bytes)?;
-    let engine = Engine::load_cpu(&file, WeightMode::Quantized)?;
-    Ok((engine, Tokenizer::from_gguf(&file).ok()))
-}
-
-async fn generate(state: &State, req: GenerateRequest) -> Result<(), WorkerError> {
-    // Take the engine out so no RefCell borrow lives across awaits.
-    let Some(mut engine) = state.engine.borrow_mut().take() else {
-        return Err(WorkerError::new("not_ready", "the model is not loaded yet"));
-    };
-    let result = session::run(&mut engine, req, &state.cancel, &post).await;
-    *state.engine.borrow_mut() = Some(engine);
-    result
-}
-
-async fn steer(state: &State, req: RunRequest) -> Result<(), WorkerError> {
-    let Some(engine) = state.engine.borrow_mut().take() else {
-        return Err(WorkerError::new("not_ready", "the model is not loaded yet"));
-    };
-    let decoder = state.decoder.borrow().clone();
-    let (engine, result) =
-        steer_run::run_request(engine, decoder.as_deref(), req, state.cancel.clone(), &post).await;
-    *state.engine.borrow_mut() = Some(engine);
-    result
-}
-
-async fn probe(state: &State, req: ProbeRequest) -> Result<(), WorkerError> {
-    let Some(engine) = state.engine.borrow_mut().take() else {
-        return Err(WorkerError::new("not_ready", "the model is not loaded yet"));
-    };
-    let (engine, result) = probe_run::run_probe(engine, req, state.cancel.clone(), &post).await;
-    *state.engine.borrow_mut() = Some(engine);
-    result
-}
-
-async fn add_adapter(
-    state: &State,
-    req: AdapterRequest,
-    files: JsValue,
-) -> Result<(), WorkerError> {
-    let Some(mut engine) = state.engine.borrow_mut().take() else {
-        return Err(WorkerError::new("not_ready", "the model is not loaded yet"));
-    };
-    let result = adapters::add(&mut engine, req, &files, &post).await;
-    *state.engine.borrow_mut() = Some(engine);
-    result
+    let decoder = Tokenizer::from_gguf(&file).ok();
+    Ok((choice::start(file, choice).await?, decoder))
 }

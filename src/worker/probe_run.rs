@@ -1,14 +1,13 @@
 //! The axis probe in the worker: the first `per_axis` shipped MBTI items of
 //! each axis scored under one configuration (`crate::steer::probe`), with a
-//! `probe_progress` event per item; cancellable between forwards.
+//! `probe_progress` event per item; cancellable between forwards. Generic
+//! over the backend.
 
-use std::cell::Cell;
-use std::rc::Rc;
-
+use super::backends::WorkerBackend;
 use super::engine_error::WorkerError;
 use super::lend::{cancelled, lend};
 use super::protocol::{Event, ProbeRequest};
-use crate::backend::cpu::CpuBackend;
+use super::yielding::Hooks;
 use crate::engine::Engine;
 use crate::steer::probe::{builtin_items, probe, ProbeItem};
 
@@ -35,12 +34,12 @@ pub fn subset(items: Vec<ProbeItem>, per_axis: usize) -> Vec<ProbeItem> {
 }
 
 /// Runs the probe, posting progress and one `probe_done`.
-pub async fn run_probe(
-    engine: Engine<CpuBackend>,
+pub async fn run_probe<B: WorkerBackend>(
+    engine: Engine<B>,
     req: ProbeRequest,
-    cancel: Rc<Cell<bool>>,
+    hooks: Hooks,
     post: &dyn Fn(&Event),
-) -> (Engine<CpuBackend>, Result<(), WorkerError>) {
+) -> (Engine<B>, Result<(), WorkerError>) {
     if req.per_axis == 0 || req.per_axis > MAX_PER_AXIS {
         let e = WorkerError::new(
             "invalid_input",
@@ -54,7 +53,8 @@ pub async fn run_probe(
     let mut cfg = req.config;
     cfg.history.clear();
     cfg.user = items.first().map(|i| i.prompt.clone()).unwrap_or_default();
-    let (engine, result) = lend(engine, cancel.clone(), Rc::default(), async |e| {
+    let cancel = hooks.cancel.clone();
+    let (engine, result) = lend(engine, hooks, async |e| {
         probe(e, &cfg, &items, &mut |i| {
             post(&Event::ProbeProgress { done: i + 1, total })
         })

@@ -18,8 +18,13 @@ pub const FILES_KEY: &str = "files";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {
-    /// Fetch the GGUF at `url` (Cache API first) and load it.
-    Load { url: String },
+    /// Fetch the GGUF at `url` (Cache API first) and load it onto the
+    /// `backend` asked for (`?backend=` in the page's address).
+    Load {
+        url: String,
+        #[serde(default)]
+        backend: BackendChoice,
+    },
     /// Answer a chat; `messages` (multi-turn) wins over `user` (one turn).
     Generate(GenerateRequest),
     /// Run one steering method (`crate::steer::run`) on one user message;
@@ -34,6 +39,38 @@ pub enum Command {
     AddAdapter(AdapterRequest),
     /// Stop the answer (or probe) in progress after the current forward.
     Cancel,
+    /// Test hook (the e2e tests post it straight to the worker): destroy
+    /// the GPU device now, or before the next forward when a job holds the
+    /// engine, as a driver reset would. Nothing happens on the CPU backend.
+    LoseDevice,
+}
+
+/// The backend the page asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendChoice {
+    /// WebGPU when it starts, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    /// WebGPU; still the CPU (with the reason) when WebGPU cannot start.
+    Webgpu,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = String;
+
+    /// The `?backend=` value: `cpu`, `webgpu` or `auto` (any case).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "webgpu" => Ok(Self::Webgpu),
+            other => Err(format!(
+                "?backend={other} is not a backend; use ?backend=webgpu or ?backend=cpu (or leave it out to choose automatically). Choosing automatically."
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,12 +134,26 @@ pub enum Event {
         total: Option<f64>,
         from_cache: bool,
     },
-    /// The model is loaded. `cache` is "stored", "hit" or "memory-only (reason)".
+    /// The model is loaded. `backend` is the backend's own name, `label`
+    /// what the page shows ("WebGPU (SwiftShader)", "CPU (wasm simd128)"),
+    /// `not_gpu` why the CPU runs although WebGPU was wanted. `cache` is
+    /// "stored", "hit" or "memory-only (reason)".
     Ready {
         backend: String,
+        label: String,
+        #[serde(default)]
+        not_gpu: Option<String>,
         load_ms: f64,
         cache: String,
         bytes: f64,
+    },
+    /// The GPU device was lost (`reason`); the worker now runs on the CPU
+    /// backend (`backend`, `label`) with the same adapters, and runs the
+    /// request that failed again from its start.
+    BackendLost {
+        backend: String,
+        label: String,
+        reason: String,
     },
     /// The prompt was tokenized; prefill starts.
     Started { prompt_tokens: usize },

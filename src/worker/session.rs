@@ -1,20 +1,22 @@
 //! One answer: build the chat prompt, then stream tokens to the page,
-//! yielding to the event loop between tokens so a `cancel` message can land.
+//! yielding to the event loop between tokens so a `cancel` message can land
+//! (the caller runs it on a yielding engine too, for the device-loss hook).
+//! Generic over the backend.
 
 use std::cell::Cell;
 
 use super::engine_error::WorkerError;
 use super::protocol::{Event, GenerateRequest};
 use super::yield_now::yield_now;
-use crate::backend::cpu::CpuBackend;
+use crate::backend::Backend;
 use crate::engine::clock::now_ms;
 use crate::engine::{Engine, GenerateParams};
 use crate::model::ChatMessage;
 
 /// The prompt ids for a request: the whole conversation when `messages` is
 /// given, else one user turn. A blank system prompt means "none".
-pub fn build_prompt(
-    engine: &Engine<CpuBackend>,
+pub fn build_prompt<B: Backend>(
+    engine: &Engine<B>,
     req: &GenerateRequest,
 ) -> Result<Vec<u32>, WorkerError> {
     let system = req.system.as_deref().filter(|s| !s.trim().is_empty());
@@ -43,8 +45,8 @@ pub fn build_prompt(
 }
 
 /// Runs one generation to its end, posting `started`, `token`s and `done`.
-pub async fn run(
-    engine: &mut Engine<CpuBackend>,
+pub async fn run<B: Backend>(
+    engine: &mut Engine<B>,
     req: GenerateRequest,
     cancel: &Cell<bool>,
     post: &dyn Fn(&Event),

@@ -1,15 +1,13 @@
-//! One steering run in the worker: the engine is lent to a yielding engine
-//! (`lend`), every event goes to the page as a `trace` (the final `done`
+//! One steering run in the worker, on either backend: the engine is lent to
+//! a yielding engine (`lend`), every event goes to the page as a `trace` (the final `done`
 //! with the time spent after the prompts' prefill), and a cancelled run
 //! ends with a `done` whose stop reason is "cancelled".
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
-
+use super::backends::WorkerBackend;
 use super::engine_error::WorkerError;
 use super::lend::{cancelled, lend};
 use super::protocol::{Event, RunRequest};
-use crate::backend::cpu::CpuBackend;
+use super::yielding::Hooks;
 use crate::engine::clock::now_ms;
 use crate::engine::Engine;
 use crate::model::Tokenizer;
@@ -17,21 +15,22 @@ use crate::steer::{run, Event as SteerEvent, RunStats};
 
 /// Runs `req`, posting `trace` events. `decoder` is a second tokenizer used
 /// to spell out proposed chunk tokens while the engine's is lent to the run.
-pub async fn run_request(
-    engine: Engine<CpuBackend>,
+pub async fn run_request<B: WorkerBackend>(
+    engine: Engine<B>,
     decoder: Option<&Tokenizer>,
     req: RunRequest,
-    cancel: Rc<Cell<bool>>,
+    hooks: Hooks,
     post: &dyn Fn(&Event),
-) -> (Engine<CpuBackend>, Result<(), WorkerError>) {
+) -> (Engine<B>, Result<(), WorkerError>) {
     let cfg = req.config;
     let mut emitted = 0usize;
     let mut proposed = 0u64;
     let mut rejected = 0u64;
-    let ends: Rc<RefCell<Vec<f64>>> = Rc::default();
+    let ends = hooks.forward_ends.clone();
+    let cancel = hooks.cancel.clone();
     // `EngineViews::new` prefills the first view, then the others in one more forward.
     let prefill_forwards = if cfg.view_count() > 1 { 2 } else { 1 };
-    let (engine, result) = lend(engine, cancel.clone(), ends.clone(), async |steering| {
+    let (engine, result) = lend(engine, hooks, async |steering| {
         run(steering, &cfg, &mut |ev: SteerEvent| {
             let proposed_text = match &ev {
                 SteerEvent::Token { .. } => {

@@ -1,21 +1,23 @@
-//! A backend wrapper that keeps the worker responsive during a steering run.
-//! The policies in `crate::steer` call the engine in a loop without ever
-//! yielding to the event loop, so a `cancel` message could not land until
-//! the run ended. [`YieldingBackend`] delegates every method to the CPU
-//! backend and, before each `forward`, awaits one zero-delay yield
-//! (`yield_now`); when the shared cancel flag is then set it fails the call
-//! with `Error::Backend("cancelled")`, which unwinds the policy (its views
-//! free their rows on drop). Cancel therefore takes effect before the next
-//! batched forward, i.e. within one token or one chunk. It also notes when
-//! the first two forwards ended (the prompts' prefill), for the decode-only
-//! rate.
+//! A backend wrapper that keeps the worker responsive during a job. The
+//! policies in `crate::steer` (and the chat's `Generation`) call the engine
+//! in a loop; [`YieldingBackend`] delegates every method to the backend it
+//! wraps (CPU or WebGPU) and, before each `forward` (or `forward_mixed`:
+//! every method of the trait must be passed on), awaits one zero-delay
+//! yield (`yield_now`) so queued messages land. Then, in order: a pending
+//! `lose_device` test request destroys the GPU device (so the forward fails
+//! with `Error::DeviceLost`, as a real loss would); a set cancel flag fails
+//! the call with `Error::Backend("cancelled")`, which unwinds the policy
+//! (its views free their rows on drop). Cancel therefore takes effect
+//! before the next batched forward, i.e. within one token or one chunk. It
+//! also notes when the first two forwards ended (the prompts' prefill), for
+//! the decode-only rate.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use super::backends::WorkerBackend;
 use super::yield_now::yield_now;
-use crate::backend::cpu::CpuBackend;
-use crate::backend::{AdapterId, Backend, BackendCounters, LogProbs, RowId, RowStep};
+use crate::backend::{AdapterId, Backend, BackendCounters, LogProbs, Mix, Mixed, RowId, RowStep};
 use crate::engine::clock::now_ms;
 use crate::model::LlamaConfig;
 use crate::{Error, Result};
@@ -23,15 +25,47 @@ use crate::{Error, Result};
 /// The message of the error a cancelled forward returns.
 pub const CANCELLED: &str = "cancelled";
 
-pub struct YieldingBackend {
-    pub inner: CpuBackend,
+/// What the wrapper watches between forwards.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Set by the page's `cancel`: the next forward fails with [`CANCELLED`].
     pub cancel: Rc<Cell<bool>>,
+    /// Set by the `lose_device` test command: the next forward first
+    /// destroys the GPU device.
+    pub lose: Rc<Cell<bool>>,
     /// When each of the first two forwards ended, ms (the prompts' prefill
     /// is one forward, or two when there are several views).
     pub forward_ends: Rc<RefCell<Vec<f64>>>,
 }
 
-impl Backend for YieldingBackend {
+pub struct YieldingBackend<B> {
+    pub inner: B,
+    pub hooks: Hooks,
+}
+
+impl<B: WorkerBackend> YieldingBackend<B> {
+    /// Before a forward: yield, then a pending device loss, then a cancel.
+    async fn gate(&mut self) -> Result<()> {
+        yield_now().await;
+        if self.hooks.lose.take() {
+            self.inner.lose_device();
+        }
+        if self.hooks.cancel.get() {
+            return Err(Error::Backend(CANCELLED.to_string()));
+        }
+        Ok(())
+    }
+
+    /// After a forward: note when it ended (the first two only).
+    fn ended(&self) {
+        let mut ends = self.hooks.forward_ends.borrow_mut();
+        if ends.len() < 2 {
+            ends.push(now_ms());
+        }
+    }
+}
+
+impl<B: WorkerBackend> Backend for YieldingBackend<B> {
     fn name(&self) -> String {
         self.inner.name()
     }
@@ -57,15 +91,15 @@ impl Backend for YieldingBackend {
         self.inner.row_len(row)
     }
     async fn forward(&mut self, steps: &[RowStep<'_>]) -> Result<Vec<LogProbs>> {
-        yield_now().await;
-        if self.cancel.get() {
-            return Err(Error::Backend(CANCELLED.to_string()));
-        }
+        self.gate().await?;
         let out = self.inner.forward(steps).await;
-        let mut ends = self.forward_ends.borrow_mut();
-        if ends.len() < 2 {
-            ends.push(now_ms());
-        }
+        self.ended();
+        out
+    }
+    async fn forward_mixed(&mut self, steps: &[RowStep<'_>], mix: &Mix, k: usize) -> Result<Mixed> {
+        self.gate().await?;
+        let out = self.inner.forward_mixed(steps, mix, k).await;
+        self.ended();
         out
     }
     fn counters(&self) -> BackendCounters {

@@ -1,4 +1,4 @@
-// Shared pieces of the browser scripts (chat.test.mjs, bench.mjs): paths, the
+// Shared pieces of the browser scripts (chat.test.mjs, bench.mjs, ...): paths, the
 // tiny static server for dist/, the headless Chromium launch, the CLI runner
 // and the page helpers (wait for the model, set max tokens, ask and wait).
 
@@ -102,7 +102,8 @@ export function serve(root, routes = new Map()) {
 
 // ------------------------------------------------------------ browser, CLI
 
-export function launchBrowser() {
+/** Headless Chromium; `extraArgs` e.g. ["--enable-unsafe-webgpu"] (SwiftShader WebGPU). */
+export function launchBrowser(extraArgs = []) {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: !process.env.HEADFUL,
@@ -112,6 +113,7 @@ export function launchBrowser() {
       "--disable-component-update",
       "--disable-sync",
       "--no-first-run",
+      ...extraArgs,
     ],
   });
 }

@@ -1,0 +1,366 @@
+// End-to-end test of the page's backend choice: WebGPU (Chromium's
+// SwiftShader, with --enable-unsafe-webgpu) against the CPU (wasm simd128).
+//
+// Checks: with a WebGPU adapter the page picks WebGPU by default and shows
+// it; `?backend=cpu` forces the CPU; the greedy answer to the same prompt is
+// the same text on both (and an SCR answer too); a GPU device lost in the
+// middle of an answer (the worker's `lose_device` test hook, posted straight
+// to the worker) switches the worker to the CPU: the answer still arrives,
+// equal to the CPU's answer to the same conversation, a banner says the GPU
+// was lost, the earlier turn is kept; `?backend=bogus` gives a clear message
+// and the automatic choice; without a WebGPU adapter the default is the
+// CPU with the reason recorded, and a forced `?backend=webgpu` falls back to
+// the CPU with a visible message. A device lost while idle with two LoRA
+// adapters loaded: the CPU gets them again in order (an SCR answer with an
+// adapter expert equals a CPU-only page's). Compare mode's second worker
+// makes the same choice. Prints decode tokens/s on both backends
+// (SwiftShader says nothing about real GPU speed). Screenshots:
+// webgpu-ready.png, webgpu-lost.png, webgpu-bogus.png,
+// webgpu-unavailable.png in tests/e2e/artifacts/.
+//
+// Run: node tests/e2e/webgpu.test.mjs      (env: CHROMIUM, HEADFUL=1)
+// Prints one line per check and a final `N passed, M failed`; exits 1 on failure.
+
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import {
+  ARTIFACTS,
+  DIST,
+  INIT_SCRIPT,
+  ask,
+  launchBrowser,
+  oneLine,
+  parseStats,
+  serve,
+  setMaxTokens,
+  waitReady,
+} from "./lib.mjs";
+
+const PROMPT = "What is the capital of France?";
+const FOLLOW_UP = "What about Italy?";
+const MAX_TOKENS = 8;
+/** Longer, so the device is lost while the answer still streams. */
+const FOLLOW_UP_TOKENS = 16;
+const DEADLINE_MS = 540_000;
+const ANSWER_TIMEOUT = 180_000;
+
+const results = [];
+const facts = {};
+function report(name, ok, detail, ms) {
+  results.push({ name, ok });
+  const time = ` [${(ms / 1000).toFixed(1)} s]`;
+  console.log(`${ok ? "PASS" : "FAIL"} ${name}${time}${detail ? ` — ${detail}` : ""}`);
+}
+async function check(name, fn) {
+  const t0 = Date.now();
+  try {
+    report(name, true, await fn(), Date.now() - t0);
+    return true;
+  } catch (e) {
+    report(name, false, e && e.message ? e.message : String(e), Date.now() - t0);
+    return false;
+  }
+}
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+// Keeps every Worker the page starts, so the test can post the worker's
+// `lose_device` test hook to it directly.
+const KEEP_WORKERS = () => {
+  const Native = window.Worker;
+  window.__workers = [];
+  window.Worker = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.__workers.push(this);
+    }
+  };
+};
+
+async function status(page) {
+  const el = page.locator(".model-status");
+  return {
+    backend: await el.getAttribute("data-backend"),
+    label: await el.getAttribute("data-backend-label"),
+    notGpu: await el.getAttribute("data-not-gpu"),
+    text: await oneLine(el, " "),
+  };
+}
+
+async function banner(page) {
+  const b = page.locator(".banner[role=alert]");
+  if ((await b.count()) === 0) return null;
+  return { kind: await b.getAttribute("data-kind"), text: await oneLine(b) };
+}
+
+/** Opens `query` in a new page of `context` and waits for the model. */
+async function open(context, base, query, errors) {
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(`${base}?max=${MAX_TOKENS}${query}`);
+  await waitReady(page, ANSWER_TIMEOUT);
+  return page;
+}
+
+async function setAlpha(page, expert, value) {
+  await page.$eval(
+    `#alpha-${expert}`,
+    (el, v) => {
+      el.value = String(v);
+      el.dispatchEvent(new Event("input", { bubbles: true }));
+    },
+    value,
+  );
+}
+
+/** The tokens of the last steered answer, as drawn. */
+function steeredTokens(page) {
+  return page.$$eval(".turn.assistant:last-child .tok", (els) => els.map((e) => e.textContent));
+}
+
+async function main() {
+  const started = Date.now();
+  const killer = setTimeout(() => {
+    console.log(`FAIL harness — still running after ${DEADLINE_MS / 1000} s`);
+    console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
+    process.exit(1);
+  }, DEADLINE_MS);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const { server, port } = await serve(DIST);
+  const base = `http://127.0.0.1:${port}/`;
+  const errors = [];
+  const gpuBrowser = await launchBrowser(["--enable-unsafe-webgpu"]);
+  const plainBrowser = await launchBrowser();
+  try {
+    const context = await gpuBrowser.newContext({ viewport: { width: 1200, height: 820 } });
+    await context.addInitScript(INIT_SCRIPT);
+    await context.addInitScript(KEEP_WORKERS);
+
+    // 1. WebGPU by default, and its greedy answer.
+    const t0 = Date.now();
+    const gpu = await open(context, base, "", errors);
+    facts.gpuLoadMs = Date.now() - t0;
+    let gpuFirst;
+    await check("with a WebGPU adapter the page runs on WebGPU and says so", async () => {
+      const s = await status(gpu);
+      assert(/^webgpu/.test(s.backend), `backend ${s.backend}`);
+      assert(s.label === "WebGPU (SwiftShader)", `label ${s.label}`);
+      assert(s.notGpu === null, `a reason not to use WebGPU: ${s.notGpu}`);
+      const badge = await gpu.locator(".backend-badge").innerText();
+      assert(badge === s.label, `the badge says ${badge}`);
+      await gpu.screenshot({ path: join(ARTIFACTS, "webgpu-ready.png") });
+      return `"${s.text}" (${s.backend}); page ready after ${(facts.gpuLoadMs / 1000).toFixed(1)} s`;
+    });
+    await check(`greedy answer to "${PROMPT}" (${MAX_TOKENS} tokens) on WebGPU`, async () => {
+      gpuFirst = await ask(gpu, PROMPT, { timeout: ANSWER_TIMEOUT });
+      assert(gpuFirst.text.length > 0, "empty answer");
+      assert(/WebGPU \(SwiftShader\)/.test(gpuFirst.meta), `stats line: ${gpuFirst.meta}`);
+      facts.gpu = parseStats(gpuFirst.meta);
+      return `${JSON.stringify(gpuFirst.text)}; ${gpuFirst.meta}`;
+    });
+
+    // 2. ?backend=cpu: the same answer, and the CPU's answer to the follow-up.
+    const cpu = await open(context, base, "&backend=cpu", errors);
+    let cpuFollowUp;
+    await check("?backend=cpu runs on the CPU and gives the same greedy answer", async () => {
+      const s = await status(cpu);
+      assert(s.label === "CPU (wasm simd128)", `label ${s.label}`);
+      assert(s.notGpu === null, `reason recorded for a forced CPU: ${s.notGpu}`);
+      const first = await ask(cpu, PROMPT, { timeout: ANSWER_TIMEOUT });
+      facts.cpu = parseStats(first.meta);
+      assert(gpuFirst, "no WebGPU answer to compare with");
+      assert(
+        first.text === gpuFirst.text,
+        `CPU: ${JSON.stringify(first.text)}\n       WebGPU: ${JSON.stringify(gpuFirst.text)}`,
+      );
+      assert(facts.cpu.tokens === facts.gpu.tokens, `${facts.cpu.tokens} vs ${facts.gpu.tokens} tokens`);
+      await setMaxTokens(cpu, FOLLOW_UP_TOKENS);
+      cpuFollowUp = await ask(cpu, FOLLOW_UP, { timeout: ANSWER_TIMEOUT });
+      return `${JSON.stringify(first.text)} on both; follow-up on the CPU: ${JSON.stringify(cpuFollowUp.text)}`;
+    });
+    await cpu.close();
+
+    // 3. A lost device mid-answer: the worker switches to the CPU and answers there.
+    await check("a GPU lost mid-answer: the answer arrives from the CPU, banner shown, earlier turn kept", async () => {
+      assert(cpuFollowUp, "no CPU answer to compare with");
+      await setMaxTokens(gpu, FOLLOW_UP_TOKENS);
+      await gpu.fill("#message", FOLLOW_UP);
+      await gpu.press("#message", "Enter");
+      // The first token arrived: lose the device while the answer streams.
+      await gpu.waitForFunction(
+        () => {
+          const answers = document.querySelectorAll(".turn.assistant");
+          return answers.length === 2 && answers[1].querySelector(".text").textContent.length > 0;
+        },
+        null,
+        { timeout: ANSWER_TIMEOUT, polling: 50 },
+      );
+      const before = await gpu.evaluate(() => {
+        const a = [...document.querySelectorAll(".turn.assistant")].pop();
+        for (const w of window.__workers) w.postMessage({ type: "lose_device" });
+        return { text: a.querySelector(".text").textContent, state: a.dataset.state };
+      });
+      assert(before.state === "streaming", "the answer had finished before the device was lost");
+      await gpu.waitForSelector('.banner[data-kind="gpu_lost"]', { timeout: 60_000 });
+      await gpu.waitForFunction(
+        () => [...document.querySelectorAll(".turn.assistant")].pop().dataset.state === "done",
+        null,
+        { timeout: ANSWER_TIMEOUT, polling: 100 },
+      );
+      const answers = await gpu.$$eval(".turn.assistant .text", (els) => els.map((e) => e.textContent));
+      assert((await gpu.$$eval(".turn", (t) => t.length)) === 4, "the conversation does not hold 4 turns");
+      assert(answers[0] === gpuFirst.text, `the first answer changed: ${JSON.stringify(answers[0])}`);
+      assert(
+        answers[1] === cpuFollowUp.text,
+        `after the loss: ${JSON.stringify(answers[1])}\n       CPU page: ${JSON.stringify(cpuFollowUp.text)}`,
+      );
+      const meta = (await gpu.locator(".turn.assistant").last().locator(".meta").textContent()).trim();
+      assert(/CPU \(wasm simd128\)/.test(meta), `stats line: ${meta}`);
+      const s = await status(gpu);
+      assert(s.label === "CPU (wasm simd128)", `status label after the loss: ${s.label}`);
+      const b = await banner(gpu);
+      assert(b && /GPU/.test(b.text) && /CPU/.test(b.text) && /destroyed/.test(b.text), `banner: ${b && b.text}`);
+      await gpu.screenshot({ path: join(ARTIFACTS, "webgpu-lost.png") });
+      return `lost after ${JSON.stringify(before.text)}; banner "${b.text}"; answer ${JSON.stringify(answers[1])}`;
+    });
+    await gpu.close();
+
+    // 4. A steered method (SCR) gives the same answer on both backends.
+    await check("an SCR answer on WebGPU equals the CPU's", async () => {
+      const answers = {};
+      for (const [name, query] of [
+        ["webgpu", "&method=scr"],
+        ["cpu", "&method=scr&backend=cpu"],
+      ]) {
+        const page = await open(context, base, query, errors);
+        const s = await status(page);
+        assert(s.label.toLowerCase().startsWith(name), `${name} page runs on ${s.label}`);
+        const r = await ask(page, PROMPT, { timeout: ANSWER_TIMEOUT });
+        assert((await r.answer.getAttribute("data-method")) === "scr", "not an SCR answer");
+        answers[name] = { text: r.text, tokens: await steeredTokens(page) };
+        await page.close();
+      }
+      assert(answers.webgpu.tokens.length > 0, "no tokens drawn");
+      assert(
+        JSON.stringify(answers.webgpu) === JSON.stringify(answers.cpu),
+        `WebGPU: ${JSON.stringify(answers.webgpu.tokens)}\n       CPU: ${JSON.stringify(answers.cpu.tokens)}`,
+      );
+      return `${answers.cpu.tokens.length} tokens: ${JSON.stringify(answers.cpu.text)}`;
+    });
+
+    // 5. Lost while idle, with two adapters: they are added again on the CPU, in order.
+    await check("a GPU lost with adapters loaded: the CPU gets them again, same ids (SCR with an adapter expert)", async () => {
+      const answers = {};
+      for (const [name, query] of [
+        ["webgpu", "&method=scr"],
+        ["cpu", "&method=scr&backend=cpu"],
+      ]) {
+        const page = await open(context, base, query, errors);
+        for (const adapter of ["E-I", "T-F"]) {
+          await page.click(`.adapter[data-adapter="${adapter}"] button`);
+          await page.waitForSelector(`.loaded-adapters .chip[data-adapter="${adapter}"]`, { timeout: 60_000 });
+        }
+        await setAlpha(page, "T-F", 1);
+        if (name === "webgpu") {
+          assert((await status(page)).label === "WebGPU (SwiftShader)", "not on WebGPU");
+          await page.evaluate(() => window.__workers.forEach((w) => w.postMessage({ type: "lose_device" })));
+        }
+        const r = await ask(page, PROMPT, { timeout: ANSWER_TIMEOUT });
+        if (name === "webgpu") {
+          const b = await banner(page);
+          assert(b && b.kind === "gpu_lost", `banner: ${b && b.text}`);
+          assert((await status(page)).label === "CPU (wasm simd128)", "not on the CPU after the loss");
+        }
+        const chips = await page.$$eval(".loaded-adapters .chip", (els) => els.map((e) => e.dataset.adapter));
+        assert(chips.join(",") === "E-I,T-F", `adapters: ${chips}`);
+        answers[name] = { text: r.text, tokens: await steeredTokens(page) };
+        await page.close();
+      }
+      assert(
+        JSON.stringify(answers.webgpu) === JSON.stringify(answers.cpu),
+        `after the loss: ${JSON.stringify(answers.webgpu.tokens)}\n       CPU page: ${JSON.stringify(answers.cpu.tokens)}`,
+      );
+      return `${JSON.stringify(answers.cpu.text)} on both`;
+    });
+
+    // 6. Compare mode: both workers make the same choice.
+    await check("compare mode: both workers run on WebGPU", async () => {
+      const page = await open(context, base, "&compare=1", errors);
+      await page.waitForSelector('.status-line.lane-b[data-status="ready"]', { timeout: ANSWER_TIMEOUT });
+      const b = await page.locator(".status-line.lane-b").innerText();
+      assert(/WebGPU \(SwiftShader\)/.test(b), `lane B: ${b}`);
+      assert((await status(page)).label === "WebGPU (SwiftShader)", "lane A is not on WebGPU");
+      await page.close();
+      return `lane B: "${b.replace(/\s+/g, " ").trim()}"`;
+    });
+
+    // 7. A value that is no backend.
+    await check("?backend=bogus gives a clear message and the automatic choice", async () => {
+      const page = await open(context, base, "&backend=bogus", errors);
+      const b = await banner(page);
+      assert(b && b.kind === "backend_param", `banner: ${b && b.kind}`);
+      assert(/bogus/.test(b.text) && /backend=webgpu/.test(b.text) && /backend=cpu/.test(b.text), `banner: ${b.text}`);
+      const s = await status(page);
+      assert(s.label === "WebGPU (SwiftShader)", `automatic choice: ${s.label}`);
+      await page.screenshot({ path: join(ARTIFACTS, "webgpu-bogus.png") });
+      await page.close();
+      return `"${b.text}"`;
+    });
+
+    // 8. No WebGPU adapter (Chromium without the flag).
+    const plain = await plainBrowser.newContext({ viewport: { width: 1200, height: 820 } });
+    await check("without an adapter the default is the CPU, with the reason recorded", async () => {
+      const page = await open(plain, base, "", errors);
+      const s = await status(page);
+      assert(s.label === "CPU (wasm simd128)", `label ${s.label}`);
+      assert(s.notGpu && /adapter/.test(s.notGpu), `reason: ${s.notGpu}`);
+      const b = await banner(page);
+      assert(b === null, `an unasked-for banner: ${b && b.text}`);
+      const title = await page.getAttribute(".backend-badge", "title");
+      assert(title.includes(s.notGpu), `badge tooltip: ${title}`);
+      await page.close();
+      return `reason: "${s.notGpu}"`;
+    });
+    await check("a forced ?backend=webgpu without an adapter falls back to the CPU and says why", async () => {
+      const page = await open(plain, base, "&backend=webgpu", errors);
+      const s = await status(page);
+      assert(s.label === "CPU (wasm simd128)", `label ${s.label}`);
+      await page.waitForSelector('.banner[data-kind="webgpu_unavailable"]', { timeout: 10_000 });
+      const b = await banner(page);
+      assert(/CPU/.test(b.text) && /adapter/.test(b.text), `banner: ${b.text}`);
+      await page.screenshot({ path: join(ARTIFACTS, "webgpu-unavailable.png") });
+      const r = await ask(page, PROMPT, { timeout: ANSWER_TIMEOUT });
+      assert(gpuFirst && r.text === gpuFirst.text, `answer ${JSON.stringify(r.text)}`);
+      await page.close();
+      return `"${b.text}"`;
+    });
+
+    await check("no uncaught page errors", async () => {
+      assert(errors.length === 0, errors.join("\n"));
+    });
+  } catch (e) {
+    report("unexpected", false, e.stack || String(e), 0);
+  } finally {
+    await gpuBrowser.close().catch(() => {});
+    await plainBrowser.close().catch(() => {});
+    server.close();
+    clearTimeout(killer);
+  }
+
+  console.log("");
+  const rate = (s) => `decode ${s.tokensPerSecond.toFixed(1)} tokens/s, prefill ${s.prefillTokensPerSecond.toFixed(1)} tokens/s`;
+  if (facts.gpu) console.log(`WebGPU (SwiftShader): ${rate(facts.gpu)} (${facts.gpu.tokens} tokens)`);
+  if (facts.cpu) console.log(`CPU (wasm simd128):   ${rate(facts.cpu)} (${facts.cpu.tokens} tokens)`);
+  console.log(`runtime: ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${ARTIFACTS}`);
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.log(`FAIL harness — ${e.stack || e}`);
+  console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
+  process.exit(1);
+});
