@@ -197,7 +197,7 @@ fn method_costs(engine: &mut Engine<WebGpuBackend>, args: &MethodsArgs) -> Resul
         );
     }
     Ok(format!(
-        "\n### What each method costs per generated token\n\nOne answer per method (up to {COST_TOKENS} tokens, greedy, seed {}, the methods table's persona and experts, first prompt of its list), everything counted: prefill, PDD's PIE answer, SCR's and the RS methods' rejected proposals. Greedy chat and teacher-forced scoring (PDD's PIE, Seq-RS, the probe) read back one word per token (`Readout::TopK` / `Readout::Score`); the per-step decisions that combine several views' whole distributions (PDD's reweighting, MOD, SCR's proposals and Token-RS) still read back a vocabulary (196,608 bytes) per row and step.\n\n{table}",
+        "\n### What each method costs per generated token\n\nOne answer per method (up to {COST_TOKENS} tokens, greedy, seed {}, the methods table's persona and experts, first prompt of its list), everything counted: prefill, PDD's PIE answer, SCR's and the RS methods' rejected proposals. Greedy decisions (chat, Base, PP, PDD's PIE answer and its reweighted steps, MOD) are taken on the GPU and read back the best tokens (`Readout::TopK`, `Backend::forward_mixed`: PDD's reweighting and MOD's mix are combined there); teacher-forced scoring (PDD's PIE, Seq-RS, the probe) reads back one word per token (`Readout::Score`). Still read back as whole vocabularies (196,608 bytes per row): every view's prompt prefill, sampled proposals (SCR, Token-RS, Seq-RS) and SCR's and Token-RS's per-token target (chunk scoring, rollback, alternatives).\n\n{table}",
         args.seed
     ))
 }

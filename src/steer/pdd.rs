@@ -92,15 +92,25 @@ pub async fn pie<M: ViewModel>(
     let base = m.len(0);
     let mut g = Vec::new();
     let mut lp_t = 0f64;
+    // After the first token only the best one comes back (a one-row mix is
+    // the row's own distribution).
+    let own = Mix::Linear { weights: vec![1.0] };
+    let mut best: Option<Mixed> = None;
     while g.len() < pie_tokens.max(1) {
-        let lp = m.next(0);
-        let tok = argmax(lp);
-        lp_t += lp[tok as usize] as f64;
+        let (tok, lp) = match best.take() {
+            Some(mx) => (mx.top[0].0, mx.at_top[0][0]),
+            None => {
+                let lp = m.next(0);
+                let tok = argmax(lp);
+                (tok, lp[tok as usize])
+            }
+        };
+        lp_t += lp as f64;
         g.push(tok);
         if tok == eos || g.len() == pie_tokens.max(1) {
             break;
         }
-        m.append(&[(0, &[tok])], Readout::Last).await?;
+        best = Some(m.append_mixed(&[(0, &[tok])], &own, 1).await?);
     }
     let items: Vec<(usize, &[u32])> = (1..=n).map(|v| (v, &g[..])).collect();
     let scored = m.append(&items, Readout::Score).await?;
