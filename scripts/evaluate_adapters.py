@@ -117,7 +117,7 @@ format (`adapter_config.json`, `adapter_model.safetensors`, {size / 1e6:.1f} MB)
   modules {', '.join(m.lower() for m in lora['modules'])}.
 - DPO: β = {dpo['beta']:g}, AdamW lr {dpo['learning_rate']:g} ({dpo['warmup_steps']} warm-up steps), batch {dpo['batch']} pairs,
   {dpo['epochs']} epoch{'s' if dpo['epochs'] > 1 else ''} = {len(log['steps'])} steps, seed {training['seed']}.
-- `persona train-adapter` on the CPU ({training['threads']} thread{'s' if training['threads'] > 1 else ''}, on a shared 2-core machine at load 10–20): preparation (frozen
+- `persona train-adapter` on the CPU ({training['threads']} thread{'s' if training['threads'] > 1 else ''}, on a shared 2-core machine, timings noisy): preparation (frozen
   layers and reference log-probs, once) {log['prepare_seconds']:.0f} s, {log['mean_step_ms'] / 1000:.1f} s per step.
 
 ## Training curve
