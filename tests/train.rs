@@ -79,9 +79,10 @@ fn trainer_forward_matches_engine_and_saved_adapter_round_trips() {
         batch: 2,
         warmup_steps: 1,
         max_answer_tokens: 48,
+        two_sided: false,
     };
 
-    let before = evaluate(&model, &mut lora, FROM, &examples, 0.1).unwrap();
+    let before = evaluate(&model, &mut lora, FROM, &examples, 0.1, false).unwrap();
     assert!(
         (before.loss - std::f64::consts::LN_2).abs() < 1e-4,
         "B = 0 starts at the reference: {before:?}"
@@ -97,7 +98,7 @@ fn trainer_forward_matches_engine_and_saved_adapter_round_trips() {
         &mut |_| {},
     )
     .unwrap();
-    let after = evaluate(&model, &mut lora, FROM, &examples, 0.1).unwrap();
+    let after = evaluate(&model, &mut lora, FROM, &examples, 0.1, false).unwrap();
     assert_eq!(log.steps.len(), 6);
     assert!(
         after.loss < before.loss - 0.05 && after.margin > 0.1 && after.accuracy == 1.0,
@@ -140,4 +141,59 @@ fn trainer_forward_matches_engine_and_saved_adapter_round_trips() {
     let (rc, rr) = (reward(&ids), reward(&rejected));
     assert!(rc - rr > 1.0, "reward chosen {rc} rejected {rr}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Two-sided DPO: the subtracted adapter (α = −1) learns to prefer the
+/// rejected answer while the adapter itself still prefers the chosen one;
+/// one-sided training is measured on the same pairs for contrast.
+#[test]
+fn two_sided_training_makes_the_subtracted_adapter_prefer_the_rejected_answer() {
+    let file = model_file();
+    let config = LlamaConfig::from_gguf(&file).unwrap();
+    let model = TrainModel::load(&file, &config).unwrap();
+    let engine = Engine::load_cpu(&file, WeightMode::Dequantized).unwrap();
+    let examples = prepare(&engine, &model, &pairs(), FROM, 48, &mut |_| {}).unwrap();
+    let shape = LoraShape {
+        rank: 4,
+        alpha: 8.0,
+        dropout: 0.0,
+        layers: (FROM..config.n_layer).collect(),
+        modules: Module::ALL.to_vec(),
+    };
+    let reverse_after = |two_sided: bool| {
+        let mut lora = LoraVars::new(shape.clone(), &config, 3).unwrap();
+        let settings = DpoSettings {
+            beta: 0.1,
+            learning_rate: 2e-2,
+            weight_decay: 0.0,
+            epochs: 6,
+            batch: 2,
+            warmup_steps: 1,
+            max_answer_tokens: 48,
+            two_sided,
+        };
+        train(
+            &model,
+            &mut lora,
+            FROM,
+            &examples,
+            &[],
+            &settings,
+            0,
+            &mut |_| {},
+        )
+        .unwrap();
+        let m = evaluate(&model, &mut lora, FROM, &examples, 0.1, true).unwrap();
+        (m.margin, m.reverse_margin.expect("asked for"))
+    };
+    let (margin, reverse) = reverse_after(true);
+    assert!(
+        margin > 0.1 && reverse > 0.1,
+        "two-sided: margin {margin}, reverse {reverse}"
+    );
+    let (_, one_sided_reverse) = reverse_after(false);
+    assert!(
+        reverse > one_sided_reverse + 0.05,
+        "two-sided reverse margin {reverse} vs one-sided {one_sided_reverse}"
+    );
 }

@@ -50,6 +50,10 @@ pub struct TrainAdapterArgs {
     pub weight_decay: f64,
     #[arg(long, default_value_t = 2)]
     pub epochs: usize,
+    /// Two-sided DPO: also train the subtracted adapter (α = −1) to prefer
+    /// the rejected answer, so that negative α means the second pole.
+    #[arg(long)]
+    pub two_sided: bool,
     /// Pairs per optimiser step.
     #[arg(long, default_value_t = 4)]
     pub batch: usize,
@@ -176,6 +180,7 @@ pub fn run(model_path: &Path, args: TrainAdapterArgs) -> Result<()> {
         batch: args.batch,
         warmup_steps: args.warmup_steps,
         max_answer_tokens: args.max_answer_tokens,
+        two_sided: args.two_sided,
     };
     let steps = args.epochs * train_set.len().div_ceil(args.batch);
     let bar = ProgressBar::new(steps as u64).with_style(
@@ -228,8 +233,14 @@ pub fn run(model_path: &Path, args: TrainAdapterArgs) -> Result<()> {
             .map(|e| format!("loss {:.3} acc {:.2}", e.held_out.loss, e.held_out.accuracy))
             .unwrap_or_default(),
         last.map(|e| format!(
-            "loss {:.3} margin {:+.3} acc {:.2}",
-            e.held_out.loss, e.held_out.margin, e.held_out.accuracy
+            "loss {:.3} margin {:+.3} acc {:.2}{}",
+            e.held_out.loss,
+            e.held_out.margin,
+            e.held_out.accuracy,
+            e.held_out
+                .reverse_margin
+                .map(|r| format!(" reverse margin {r:+.3}"))
+                .unwrap_or_default()
         ))
         .unwrap_or_default(),
         args.out.display()

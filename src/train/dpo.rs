@@ -43,6 +43,10 @@ pub struct DpoSettings {
     pub warmup_steps: usize,
     /// Answers are cut to this many tokens.
     pub max_answer_tokens: usize,
+    /// Also train the subtracted adapter (α = −1) to prefer the rejected
+    /// answer: loss = ½[DPO(W + ΔW; chosen ≻ rejected) + DPO(W − ΔW;
+    /// rejected ≻ chosen)], so that negative α means the second pole.
+    pub two_sided: bool,
 }
 
 /// Loss, reward margin and preference accuracy over some pairs.
@@ -53,6 +57,9 @@ pub struct Metrics {
     pub margin: f64,
     /// Share of pairs whose implicit reward prefers the chosen answer.
     pub accuracy: f64,
+    /// Two-sided training: the margin of the subtracted adapter toward the
+    /// rejected answer, β[(π₋−ref)(rejected) − (π₋−ref)(chosen)].
+    pub reverse_margin: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -121,16 +128,18 @@ pub fn prepare<B: Backend>(
     Ok(out)
 }
 
-/// The DPO loss of some examples (mean) and their metrics.
+/// The DPO loss of some examples (mean) and their metrics; two-sided, the
+/// mean of both directions' losses.
 fn loss(
     model: &TrainModel,
     lora: &LoraVars,
     from: usize,
     examples: &[&Example],
     beta: f64,
+    two_sided: bool,
 ) -> Result<(Tensor, Metrics)> {
     let mut losses = Vec::with_capacity(examples.len());
-    let (mut margin, mut correct) = (0.0, 0.0);
+    let (mut margin, mut correct, mut reverse) = (0.0, 0.0, 0.0);
     for ex in examples {
         let logp = |s: &Sequence| -> Result<Tensor> {
             model.answer_logprob(&s.hidden, from, &s.ids, s.answer_start, Some(lora))? - s.reference
@@ -140,7 +149,16 @@ fn loss(
         margin += zv;
         correct += f64::from(zv > 0.0);
         // −log σ(z) = log(1 + e^{−z})
-        losses.push((z.neg()?.exp()? + 1.0)?.log()?);
+        let mut l = (z.neg()?.exp()? + 1.0)?.log()?;
+        if two_sided {
+            lora.set_sign(-1.0);
+            let zr = (|| (logp(&ex.rejected)? - logp(&ex.chosen)?)? * beta)();
+            lora.set_sign(1.0);
+            let zr = zr?;
+            reverse += zr.to_scalar::<f32>()? as f64;
+            l = ((l + (zr.neg()?.exp()? + 1.0)?.log()?)? * 0.5)?;
+        }
+        losses.push(l);
     }
     let n = examples.len() as f64;
     let total = (Tensor::stack(&losses, 0)?.sum_all()? / n)?;
@@ -148,6 +166,7 @@ fn loss(
         loss: total.to_scalar::<f32>()? as f64,
         margin: margin / n,
         accuracy: correct / n,
+        reverse_margin: two_sided.then_some(reverse / n),
     };
     Ok((total, metrics))
 }
@@ -159,6 +178,7 @@ pub fn evaluate(
     from: usize,
     examples: &[Example],
     beta: f64,
+    two_sided: bool,
 ) -> Result<Metrics> {
     lora.set_training(false);
     let refs: Vec<&Example> = examples.iter().collect();
@@ -166,13 +186,17 @@ pub fn evaluate(
         loss: 0.0,
         margin: 0.0,
         accuracy: 0.0,
+        reverse_margin: two_sided.then_some(0.0),
     };
     for chunk in refs.chunks(8) {
-        let (_, m) = loss(model, lora, from, chunk, beta)?;
+        let (_, m) = loss(model, lora, from, chunk, beta, two_sided)?;
         let w = chunk.len() as f64 / refs.len() as f64;
         sum.loss += m.loss * w;
         sum.margin += m.margin * w;
         sum.accuracy += m.accuracy * w;
+        if let (Some(s), Some(r)) = (sum.reverse_margin.as_mut(), m.reverse_margin) {
+            *s += r * w;
+        }
     }
     Ok(sum)
 }
@@ -201,7 +225,14 @@ pub fn train(
     let mut opt = AdamW::new(lora.all_vars(), params)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     if !held_out.is_empty() {
-        let held_out = evaluate(model, lora, from, held_out, settings.beta)?;
+        let held_out = evaluate(
+            model,
+            lora,
+            from,
+            held_out,
+            settings.beta,
+            settings.two_sided,
+        )?;
         log.evals.push(EvalLog { step: 0, held_out });
     }
     let mut step = 0;
@@ -216,7 +247,14 @@ pub fn train(
             opt.set_learning_rate(lr);
             lora.set_training(true);
             let examples: Vec<&Example> = batch.iter().map(|&i| &train[i]).collect();
-            let (total, metrics) = loss(model, lora, from, &examples, settings.beta)?;
+            let (total, metrics) = loss(
+                model,
+                lora,
+                from,
+                &examples,
+                settings.beta,
+                settings.two_sided,
+            )?;
             opt.backward_step(&total)?;
             let entry = StepLog {
                 step,
@@ -229,7 +267,14 @@ pub fn train(
             log.steps.push(entry);
         }
         if !held_out.is_empty() {
-            let held_out = evaluate(model, lora, from, held_out, settings.beta)?;
+            let held_out = evaluate(
+                model,
+                lora,
+                from,
+                held_out,
+                settings.beta,
+                settings.two_sided,
+            )?;
             log.evals.push(EvalLog { step, held_out });
         }
     }

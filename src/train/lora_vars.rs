@@ -3,7 +3,7 @@
 //! adapter starts as the base model), with PEFT's input dropout, and written
 //! out in PEFT's format (q/k B rows permuted back to Hugging Face order).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -29,6 +29,8 @@ pub struct LoraVars {
     pub shape: LoraShape,
     vars: HashMap<(usize, Module), (Var, Var)>,
     scale: f64,
+    /// +1, or −1 to evaluate the adapter subtracted (two-sided DPO).
+    sign: Cell<f64>,
     /// Dropout is applied while training only.
     training: bool,
     rng: RefCell<ChaCha8Rng>,
@@ -53,6 +55,7 @@ impl LoraVars {
         }
         Ok(Self {
             scale: shape.alpha / shape.rank as f64,
+            sign: Cell::new(1.0),
             shape,
             vars,
             training: false,
@@ -62,6 +65,11 @@ impl LoraVars {
 
     pub fn set_training(&mut self, on: bool) {
         self.training = on;
+    }
+
+    /// Applies the delta added (+1) or subtracted (−1): α = −1 of the sweep.
+    pub fn set_sign(&self, sign: f64) {
+        self.sign.set(sign);
     }
 
     /// Every variable, A and B, in a fixed order (for the optimiser).
@@ -76,7 +84,7 @@ impl LoraVars {
             .collect()
     }
 
-    /// `scale · dropout(x) Aᵀ Bᵀ` for layer `l`'s projection `m`, if adapted.
+    /// `±scale · dropout(x) Aᵀ Bᵀ` for layer `l`'s projection `m`, if adapted.
     pub fn apply(&self, l: usize, m: Module, x: &Tensor) -> Option<Result<Tensor>> {
         let (a, b) = self.vars.get(&(l, m))?;
         Some((|| {
@@ -96,7 +104,8 @@ impl LoraVars {
             } else {
                 x.clone()
             };
-            x.matmul(&a.as_tensor().t()?)?.matmul(&b.as_tensor().t()?)? * self.scale
+            x.matmul(&a.as_tensor().t()?)?.matmul(&b.as_tensor().t()?)?
+                * (self.scale * self.sign.get())
         })())
     }
 
