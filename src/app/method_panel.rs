@@ -192,8 +192,11 @@ fn AlphaSliders(lane: Lane) -> impl IntoView {
         let id = format!("{p}alpha-{name}");
         let for_id = id.clone();
         let value = move || s.alphas.with(|a| a.get(i).copied().unwrap_or(0.0));
+        // Names longer than a pole letter (role-play poles, adapters) take a
+        // whole row with a wider label.
+        let wide = adapter || name.chars().count() > 2;
         view! {
-            <div class="alpha" class:adapter=adapter data-expert=name.clone()>
+            <div class="alpha" class:adapter=adapter class:wide=wide data-expert=name.clone()>
                 <label for=for_id title=title>{name.clone()}</label>
                 <input
                     type="range"
