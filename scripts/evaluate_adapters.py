@@ -95,6 +95,14 @@ def card(axis, training, results, size):
     evals = log["evals"]
     sweep = " | ".join(f"{results[str(a)]['accuracy']:.2f} ({results[str(a)]['margin']:+.2f})" for a in [-1.0, -0.5, 0.0, 0.5, 1.0])
     e0, e1 = evals[0], evals[-1]
+    two_sided = ""
+    reverse = ""
+    if dpo.get("two_sided"):
+        two_sided = (
+            "\n- Two-sided (`--two-sided`): each step also trains the subtracted adapter\n"
+            "  (α = −1) to prefer the rejected answer; the loss is the mean of both directions."
+        )
+        reverse = f" The subtracted adapter's reverse margin (toward {second}): {e1['reverse_margin']:+.3f}."
     return f"""# Adapter {axis}: {first} vs {second}
 
 A LoRA adapter for SmolLM2-135M-Instruct that moves answers along one axis:
@@ -116,7 +124,7 @@ format (`adapter_config.json`, `adapter_model.safetensors`, {size / 1e6:.1f} MB)
 - LoRA: r = {lora['rank']}, lora_alpha = {lora['alpha']:g}, dropout {lora['dropout']:g}, layers {lora['layers'][0]}–{lora['layers'][-1]},
   modules {', '.join(m.lower() for m in lora['modules'])}.
 - DPO: β = {dpo['beta']:g}, AdamW lr {dpo['learning_rate']:g} ({dpo['warmup_steps']} warm-up steps), batch {dpo['batch']} pairs,
-  {dpo['epochs']} epoch{'s' if dpo['epochs'] > 1 else ''} = {len(log['steps'])} steps, seed {training['seed']}.
+  {dpo['epochs']} epoch{'s' if dpo['epochs'] > 1 else ''} = {len(log['steps'])} steps, seed {training['seed']}.{two_sided}
 - `persona train-adapter` on the CPU ({training['threads']} thread{'s' if training['threads'] > 1 else ''}, on a shared 2-core machine, timings noisy): preparation (frozen
   layers and reference log-probs, once) {log['prepare_seconds']:.0f} s, {log['mean_step_ms'] / 1000:.1f} s per step.
 
@@ -124,7 +132,7 @@ format (`adapter_config.json`, `adapter_model.safetensors`, {size / 1e6:.1f} MB)
 ![DPO loss per step and on the held-out pairs](curve.svg)
 
 Held-out pairs: loss {e0['loss']:.3f} → {e1['loss']:.3f}, reward margin {e0['margin']:+.3f} → {e1['margin']:+.3f},
-preference accuracy {e0['accuracy']:.2f} → {e1['accuracy']:.2f}.
+preference accuracy {e0['accuracy']:.2f} → {e1['accuracy']:.2f}.{reverse}
 
 ## Evaluation
 `persona probe` on the {results['0.0']['items']} held-out items of axis {axis} in

@@ -22,9 +22,14 @@ for axis in "${AXES[@]}"; do
   # after two it is monotone (0.19, 0.19, 0.31, 0.42, 0.69) and stronger.
   epochs=1
   [ "$axis" = T-F ] && epochs=2
+  # S-N is trained two-sided: one-sided, subtracting the adapter (α = −1)
+  # moved the probe back toward S (0.60 vs base 0.48); two-sided it moves to
+  # N (0.33) and the sweep is monotone.
+  two_sided=()
+  [ "$axis" = S-N ] && two_sided=(--two-sided)
   "$BIN" make-pairs --axis "$axis" --limit 300 --batch 8 --max-tokens 32 \
     --temperature 0.7 --top-p 0.9 --seed 1 --out "assets/pairs/$axis.jsonl"
   "$BIN" train-adapter --pairs "assets/pairs/$axis.jsonl" --out "assets/adapters/$axis" \
     --layers-from 24 --rank 8 --lora-alpha 16 --dropout 0.05 --beta 0.1 --lr 5e-4 \
-    --epochs "$epochs" --batch 4 --warmup-steps 10 --hold-out-every 10 --seed 0
+    --epochs "$epochs" --batch 4 --warmup-steps 10 --hold-out-every 10 --seed 0 "${two_sided[@]}"
 done
