@@ -34,6 +34,31 @@ fn pairs() -> Vec<Pair> {
     ]
 }
 
+/// A rank-4 adapter on every projection of the layers from `FROM`.
+fn small_shape(config: &LlamaConfig) -> LoraShape {
+    LoraShape {
+        rank: 4,
+        alpha: 8.0,
+        dropout: 0.0,
+        layers: (FROM..config.n_layer).collect(),
+        modules: Module::ALL.to_vec(),
+    }
+}
+
+/// Six DPO steps on the two pairs (a high learning rate: a few steps must show).
+fn six_steps(two_sided: bool) -> DpoSettings {
+    DpoSettings {
+        beta: 0.1,
+        learning_rate: 2e-2,
+        weight_decay: 0.0,
+        epochs: 6,
+        batch: 2,
+        warmup_steps: 1,
+        max_answer_tokens: 48,
+        two_sided,
+    }
+}
+
 /// Sum of the engine's log-probs of `ids[start..]` on a row with `mix`.
 fn engine_answer_logprob(
     backend: &mut CpuBackend,
@@ -62,25 +87,10 @@ fn trainer_forward_matches_engine_and_saved_adapter_round_trips() {
     let model = TrainModel::load(&file, &config).unwrap();
     let mut engine = Engine::load_cpu(&file, WeightMode::Dequantized).unwrap();
     let pairs = pairs();
-    let shape = LoraShape {
-        rank: 4,
-        alpha: 8.0,
-        dropout: 0.0,
-        layers: (FROM..config.n_layer).collect(),
-        modules: Module::ALL.to_vec(),
-    };
+    let shape = small_shape(&config);
     let mut lora = LoraVars::new(shape, &config, 3).unwrap();
     let examples = prepare(&engine, &model, &pairs, FROM, 48, &mut |_| {}).unwrap();
-    let settings = DpoSettings {
-        beta: 0.1,
-        learning_rate: 2e-2,
-        weight_decay: 0.0,
-        epochs: 6,
-        batch: 2,
-        warmup_steps: 1,
-        max_answer_tokens: 48,
-        two_sided: false,
-    };
+    let settings = six_steps(false);
 
     let before = evaluate(&model, &mut lora, FROM, &examples, 0.1, false).unwrap();
     assert!(
@@ -153,25 +163,10 @@ fn two_sided_training_makes_the_subtracted_adapter_prefer_the_rejected_answer() 
     let model = TrainModel::load(&file, &config).unwrap();
     let engine = Engine::load_cpu(&file, WeightMode::Dequantized).unwrap();
     let examples = prepare(&engine, &model, &pairs(), FROM, 48, &mut |_| {}).unwrap();
-    let shape = LoraShape {
-        rank: 4,
-        alpha: 8.0,
-        dropout: 0.0,
-        layers: (FROM..config.n_layer).collect(),
-        modules: Module::ALL.to_vec(),
-    };
+    let shape = small_shape(&config);
     let reverse_after = |two_sided: bool| {
         let mut lora = LoraVars::new(shape.clone(), &config, 3).unwrap();
-        let settings = DpoSettings {
-            beta: 0.1,
-            learning_rate: 2e-2,
-            weight_decay: 0.0,
-            epochs: 6,
-            batch: 2,
-            warmup_steps: 1,
-            max_answer_tokens: 48,
-            two_sided,
-        };
+        let settings = six_steps(two_sided);
         train(
             &model,
             &mut lora,

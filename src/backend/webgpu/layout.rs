@@ -3,7 +3,7 @@
 //! kept for a mix), and how the bytes read back split into each step's
 //! [`LogProbs`].
 
-use crate::backend::{LogProbs, Readout, RowStep};
+use crate::backend::{LogProbs, Mixed, Readout, RowStep};
 
 /// One read-out position, in the order the read-out pass handles them:
 /// dense rows first, then gathered scores, then top-k rows (by k).
@@ -92,8 +92,7 @@ impl Layout {
     /// ordered them: dense rows, scores in step order, top-k rows by k (and
     /// step order within one k).
     pub(super) fn split(&self, steps: &[RowStep<'_>], vocab: usize, bytes: &[u8]) -> Vec<LogProbs> {
-        let word =
-            |i: usize| u32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
+        let word = |i: usize| self::word(bytes, i);
         let f = |i: usize| f32::from_bits(word(i));
         let n_of = |s: &RowStep<'_>| s.readout.positions(s.tokens.len()).len();
         let mut at = vec![0; steps.len()];
@@ -147,4 +146,21 @@ impl Layout {
             })
             .collect()
     }
+
+    /// A mixed call's read-out: the top `k` (token, log-prob) pairs, then
+    /// each of the `rows` rows' log-probs at them (`plan::mix_ops`).
+    pub(super) fn mixed(&self, rows: usize, k: usize, bytes: &[u8]) -> Mixed {
+        let f = |i| f32::from_bits(word(bytes, i));
+        Mixed {
+            top: (0..k).map(|j| (word(bytes, 2 * j), f(2 * j + 1))).collect(),
+            at_top: (0..rows)
+                .map(|r| (0..k).map(|j| f(2 * k + r * k + j)).collect())
+                .collect(),
+        }
+    }
+}
+
+/// Word `i` of the bytes read back.
+fn word(bytes: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"))
 }

@@ -314,16 +314,8 @@ impl WebGpuBackend {
                 s.row.0
             )));
         }
-        let (_, bytes) = self.forward_bytes(steps, Some((mix, k))).await?;
-        let word =
-            |i: usize| u32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
-        let f = |i: usize| f32::from_bits(word(i));
-        Ok(Mixed {
-            top: (0..k).map(|j| (word(2 * j), f(2 * j + 1))).collect(),
-            at_top: (0..steps.len())
-                .map(|r| (0..k).map(|j| f(2 * k + r * k + j)).collect())
-                .collect(),
-        })
+        let (layout, bytes) = self.forward_bytes(steps, Some((mix, k))).await?;
+        Ok(layout.mixed(steps.len(), k, &bytes))
     }
 
     /// One forward; returns where the read-outs sit in the bytes read back.
