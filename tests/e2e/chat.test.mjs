@@ -33,6 +33,7 @@ import {
   waitReady,
   INIT_SCRIPT,
 } from "./lib.mjs";
+import { assert, createChecks } from "./checks.mjs";
 
 const PROMPT = "What is the capital of France?";
 const MAX_TOKENS = 32;
@@ -40,32 +41,8 @@ const DEADLINE_MS = 170_000;
 
 // ---------------------------------------------------------------- reporting
 
-const results = [];
+const { check, fail, finish, abort } = createChecks();
 const facts = {};
-function pass(name, detail = "", ms) {
-  results.push({ name, ok: true });
-  const time = ms === undefined ? "" : ` [${(ms / 1000).toFixed(1)} s]`;
-  console.log(`PASS ${name}${time}${detail ? ` — ${detail}` : ""}`);
-}
-function fail(name, error, ms) {
-  results.push({ name, ok: false });
-  const time = ms === undefined ? "" : ` [${(ms / 1000).toFixed(1)} s]`;
-  console.log(`FAIL ${name}${time} — ${error && error.message ? error.message : error}`);
-}
-async function check(name, fn) {
-  const t0 = Date.now();
-  try {
-    const detail = await fn();
-    pass(name, detail, Date.now() - t0);
-    return true;
-  } catch (e) {
-    fail(name, e, Date.now() - t0);
-    return false;
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
 
 // ------------------------------------------------------------ damaged models
 
@@ -92,15 +69,11 @@ const NOT_A_MODEL_PATH = "/models/not-a-model.gguf";
 async function main() {
   const started = Date.now();
   const killer = setTimeout(() => {
-    console.log(`FAIL overall deadline — the run took more than ${DEADLINE_MS / 1000} s`);
-    console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
-    process.exit(1);
+    abort(`the run took more than ${DEADLINE_MS / 1000} s`);
   }, DEADLINE_MS);
 
   if (!existsSync(join(DIST, "index.html")) || !existsSync(join(DIST, MODEL_PATH))) {
-    fail("dist/ is built", "dist/index.html or the model is missing; run tests/e2e/build.sh first");
-    console.log(`0 passed, 1 failed`);
-    process.exit(1);
+    abort("dist/index.html or the model is missing; run tests/e2e/build.sh first");
   }
   mkdirSync(ARTIFACTS, { recursive: true });
   const cliPromise = cliGenerate(PROMPT, MAX_TOKENS);
@@ -421,14 +394,9 @@ async function main() {
   if (facts.cli) console.log(`CLI (${facts.cli.backend}) decode speed: ${facts.cli.tokens_per_second.toFixed(1)} tokens/s`);
   if (facts.longestTask !== undefined) console.log(`longest main-thread task while streaming: ${facts.longestTask.toFixed(0)} ms`);
   console.log(`runtime: ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${ARTIFACTS}`);
-  const passed = results.filter((r) => r.ok).length;
-  const failed = results.length - passed;
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  finish();
 }
 
 main().catch((e) => {
-  console.log(`FAIL harness — ${e.stack || e}`);
-  console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
-  process.exit(1);
+  abort(e.stack || e);
 });

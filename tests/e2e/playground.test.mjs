@@ -20,29 +20,13 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ARTIFACTS, DIST, INIT_SCRIPT, ask, launchBrowser, serve, setMaxTokens, waitReady } from "./lib.mjs";
+import { assert, createChecks } from "./checks.mjs";
 import { adapterFiles } from "./adapters.mjs";
 
 const DEADLINE_MS = 900_000;
 const PROMPT = "Tell me about your weekend.";
 
-const results = [];
-function report(name, ok, detail, ms) {
-  results.push({ name, ok });
-  console.log(`${ok ? "PASS" : "FAIL"} ${name} [${(ms / 1000).toFixed(1)} s]${detail ? ` — ${detail}` : ""}`);
-}
-async function check(name, fn) {
-  const t0 = Date.now();
-  try {
-    report(name, true, await fn(), Date.now() - t0);
-    return true;
-  } catch (e) {
-    report(name, false, e && e.message ? e.message : String(e), Date.now() - t0);
-    return false;
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
+const { check, fail, finish, abort } = createChecks();
 
 async function setRange(page, selector, value) {
   await page.$eval(
@@ -113,9 +97,7 @@ async function shot(page, name) {
 async function main() {
   const started = Date.now();
   const killer = setTimeout(() => {
-    console.log(`FAIL harness — still running after ${DEADLINE_MS / 1000} s`);
-    console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
-    process.exit(1);
+    abort(`still running after ${DEADLINE_MS / 1000} s`);
   }, DEADLINE_MS);
   mkdirSync(ARTIFACTS, { recursive: true });
   // A "shipped" adapter served as if the build had listed it.
@@ -441,7 +423,7 @@ async function main() {
       return "";
     });
   } catch (e) {
-    report("unexpected", false, e.stack || String(e), 0);
+    fail("unexpected", e.stack || String(e));
   } finally {
     await browser.close().catch(() => {});
     server.close();
@@ -449,14 +431,9 @@ async function main() {
   }
   console.log("");
   console.log(`runtime: ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${ARTIFACTS}`);
-  const passed = results.filter((r) => r.ok).length;
-  const failed = results.length - passed;
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  finish();
 }
 
 main().catch((e) => {
-  console.log(`FAIL harness — ${e.stack || e}`);
-  console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
-  process.exit(1);
+  abort(e.stack || e);
 });

@@ -35,6 +35,7 @@ import {
   setMaxTokens,
   waitReady,
 } from "./lib.mjs";
+import { assert, createChecks } from "./checks.mjs";
 
 const PROMPT = "What is the capital of France?";
 const FOLLOW_UP = "What about Italy?";
@@ -44,26 +45,8 @@ const FOLLOW_UP_TOKENS = 16;
 const DEADLINE_MS = 540_000;
 const ANSWER_TIMEOUT = 180_000;
 
-const results = [];
+const { check, fail, finish, abort } = createChecks();
 const facts = {};
-function report(name, ok, detail, ms) {
-  results.push({ name, ok });
-  const time = ` [${(ms / 1000).toFixed(1)} s]`;
-  console.log(`${ok ? "PASS" : "FAIL"} ${name}${time}${detail ? ` — ${detail}` : ""}`);
-}
-async function check(name, fn) {
-  const t0 = Date.now();
-  try {
-    report(name, true, await fn(), Date.now() - t0);
-    return true;
-  } catch (e) {
-    report(name, false, e && e.message ? e.message : String(e), Date.now() - t0);
-    return false;
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
 
 // Keeps every Worker the page starts, so the test can post the worker's
 // `lose_device` test hook to it directly.
@@ -122,9 +105,7 @@ function steeredTokens(page) {
 async function main() {
   const started = Date.now();
   const killer = setTimeout(() => {
-    console.log(`FAIL harness — still running after ${DEADLINE_MS / 1000} s`);
-    console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
-    process.exit(1);
+    abort(`still running after ${DEADLINE_MS / 1000} s`);
   }, DEADLINE_MS);
   mkdirSync(ARTIFACTS, { recursive: true });
   const { server, port } = await serve(DIST);
@@ -340,7 +321,7 @@ async function main() {
       assert(errors.length === 0, errors.join("\n"));
     });
   } catch (e) {
-    report("unexpected", false, e.stack || String(e), 0);
+    fail("unexpected", e.stack || String(e));
   } finally {
     await gpuBrowser.close().catch(() => {});
     await plainBrowser.close().catch(() => {});
@@ -353,14 +334,9 @@ async function main() {
   if (facts.gpu) console.log(`WebGPU (SwiftShader): ${rate(facts.gpu)} (${facts.gpu.tokens} tokens)`);
   if (facts.cpu) console.log(`CPU (wasm simd128):   ${rate(facts.cpu)} (${facts.cpu.tokens} tokens)`);
   console.log(`runtime: ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${ARTIFACTS}`);
-  const passed = results.filter((r) => r.ok).length;
-  const failed = results.length - passed;
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  finish();
 }
 
 main().catch((e) => {
-  console.log(`FAIL harness — ${e.stack || e}`);
-  console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
-  process.exit(1);
+  abort(e.stack || e);
 });
