@@ -13,8 +13,10 @@ use std::sync::{LazyLock, Mutex, MutexGuard};
 use common::{fixture, ids, model_file};
 use persona::backend::cpu::{CpuBackend, WeightMode};
 use persona::backend::webgpu::{MatmulKernel, WebGpuBackend};
-use persona::backend::{AdapterId, Backend, LogProbs, Mix, Mixed, Readout, RowId, RowStep};
-use persona::engine::sampling::argmax;
+use persona::backend::{
+    AdapterId, Backend, LogProbs, Mix, MixRead, Mixed, Readout, RowId, RowStep,
+};
+use persona::engine::sampling::{argmax, Sampling};
 use persona::engine::Engine;
 use persona::model::lora::LoraAdapter;
 use persona::steer::persona::{experts_path, load_experts, Persona};
@@ -450,12 +452,26 @@ fn every_steering_method_equals_cpu() {
         let e = experts.iter().find(|e| e.name == name).unwrap();
         WeightedExpert::prompt(&e.name, &e.prompt, alpha)
     };
-    for method in Method::ALL {
+    // Every method greedy (SCR and the RS methods still sample their
+    // proposals), then the sampled decisions of the single-view and mixed
+    // methods: drawn from candidates read back, or the whole vocabulary
+    // when a nucleus reaches past them.
+    let sampled = Sampling::TopP {
+        temperature: 0.9,
+        top_p: 0.95,
+        seed: 3,
+    };
+    let runs = Method::ALL
+        .into_iter()
+        .map(|m| (m, Sampling::Greedy))
+        .chain([Method::Pp, Method::Pdd, Method::Mod].map(|m| (m, sampled)));
+    for (method, sampling) in runs {
         let mut cfg = RunConfig {
             method,
             user: "How should I spend a rainy Sunday afternoon?".into(),
             max_tokens: 8,
             seed: 3,
+            sampling,
             ..RunConfig::default()
         };
         match method {
@@ -477,12 +493,12 @@ fn every_steering_method_equals_cpu() {
         }
         let (c_ids, c_text) = run_tokens(&mut p.cpu, &cfg);
         let (g_ids, g_text) = run_tokens(&mut p.gpu, &cfg);
-        eprintln!("{}: {:?}", method.name(), g_text);
+        eprintln!("{} ({sampling:?}): {:?}", method.name(), g_text);
         assert!(!c_ids.is_empty(), "{}", method.name());
         assert_eq!(
             c_ids,
             g_ids,
-            "{}: cpu {c_text:?} vs webgpu {g_text:?}",
+            "{} ({sampling:?}): cpu {c_text:?} vs webgpu {g_text:?}",
             method.name()
         );
     }
@@ -629,60 +645,124 @@ fn a_lost_device_fails_every_call_with_device_lost() {
     assert_eq!(gpu.backend.row_len(row).unwrap(), 3);
 }
 
-/// PDD's and MOD's per-step mixes combined on the GPU: the CPU's best tokens
-/// and log-probs, for a few words read back instead of a vocabulary per row.
+/// Mixed read-outs on the GPU — PDD's and MOD's per-step mixes, MPG's
+/// target, a row's own candidates with the tempered mass a nucleus draw
+/// needs, log-probs at named tokens, at several positions per call and over
+/// more than one read-out pass — equal the CPU's, for a few words read back
+/// instead of a vocabulary per row and position.
 #[test]
 fn mixed_readouts_equal_cpu() {
     let mut p = pair();
     let Pair { cpu, gpu, .. } = &mut *p;
     let prompts: [&[u32]; 3] = [&long_seq(7), &[1, 504, 3300, 28], &[1, 9, 77, 1200, 43]];
-    let mixes = [
-        Mix::Linear {
-            weights: vec![0.6, 0.4, -0.3],
-        },
-        Mix::Pdd {
-            weights: vec![0.7, -0.3],
-            delta: vec![0.2, -0.1],
-            beta: 0.5,
-        },
+    let at = vec![7, 42, 3300];
+    let reads = vec![
+        MixRead::top(
+            Mix::Linear {
+                weights: vec![0.6, 0.4, -0.3],
+            },
+            5,
+        ),
+        MixRead::top(
+            Mix::Pdd {
+                weights: vec![0.7, -0.3],
+                delta: vec![0.2, -0.1],
+                beta: 0.5,
+            },
+            5,
+        )
+        .back(1),
+        MixRead::top(
+            Mix::Mpg {
+                alpha: vec![1.0, -0.5],
+            },
+            5,
+        )
+        .back(2)
+        .at(at.clone()),
+        MixRead::top(Mix::Row { row: 1 }, 64)
+            .back(1)
+            .tempered(Some(0.7))
+            .at(at.clone()),
+        MixRead::top(
+            Mix::Mpg {
+                alpha: vec![-1.0, -1.0],
+            },
+            3,
+        ),
     ];
-    let k = 5;
-    for mix in &mixes {
-        let run = |b: &mut dyn MixStepper| b.mixed_step(&prompts, mix, k);
-        let c = run(&mut cpu.backend);
-        let before = gpu.backend.gpu_counters();
-        let g = run(&mut gpu.backend);
-        let d = gpu.backend.gpu_counters().since(before);
-        // The mixed step alone reads back k pairs and k log-probs per row.
-        assert_eq!(
-            d.bytes_read_back,
-            (4 * k * (2 + prompts.len())) as u64,
-            "{mix:?}"
-        );
-        for (a, b) in c.top.iter().zip(&g.top) {
-            assert!((a.1 - b.1).abs() < TOL, "{mix:?}: {a:?} vs {b:?}");
-            if a.0 != b.0 {
-                let near = c.top.iter().any(|x| x.0 == b.0 && (x.1 - a.1).abs() < TIE);
-                assert!(near, "{mix:?}: cpu {a:?} gpu {b:?}");
-            }
-        }
-        for (rc, rg) in c.at_top.iter().zip(&g.at_top) {
-            if c.top.iter().map(|t| t.0).eq(g.top.iter().map(|t| t.0)) {
-                assert!(max_diff(rc, rg) < TOL, "{mix:?}");
-            }
-        }
-        assert_eq!(g.top.len(), k);
+    let next = [42, 7, 300];
+    let words: usize = reads
+        .iter()
+        .map(|r| 2 * r.k + usize::from(r.temperature.is_some()) + 3 * (r.k + r.at.len()))
+        .sum();
+    let c = cpu.backend.mixed_step(&prompts, &next, &reads);
+    let before = gpu.backend.gpu_counters();
+    let g = gpu.backend.mixed_step(&prompts, &next, &reads);
+    let d = gpu.backend.gpu_counters().since(before);
+    assert_eq!(
+        d.bytes_read_back,
+        (4 * words) as u64,
+        "only the reads' words"
+    );
+    for (r, (c, g)) in reads.iter().zip(c.iter().zip(&g)) {
+        assert_mixed_close(c, g, &format!("{:?} back {}", r.mix, r.back));
+        assert_eq!(g.top.len(), r.k);
         assert_eq!(g.at_top.len(), prompts.len());
+        assert_eq!(g.at_tokens.len(), prompts.len());
+        match (c.mass, g.mass) {
+            (Some(a), Some(b)) => assert!((a - b).abs() / a < 1e-4, "mass {a} vs {b}"),
+            (None, None) => {}
+            other => panic!("mass {other:?}"),
+        }
+    }
+
+    // 17 positions per row, MPG's target after each: more rows than one
+    // read-out pass holds (3 · 17 kept + 17 combined > 64).
+    let next: Vec<u32> = (0..17).map(|i| 100 + 37 * i).collect();
+    let reads: Vec<MixRead> = (0..17)
+        .map(|b| {
+            MixRead::top(
+                Mix::Mpg {
+                    alpha: vec![1.2, -0.4],
+                },
+                2,
+            )
+            .back(b)
+        })
+        .collect();
+    let c = cpu.backend.mixed_step(&prompts, &next, &reads);
+    let g = gpu.backend.mixed_step(&prompts, &next, &reads);
+    for (b, (c, g)) in c.iter().zip(&g).enumerate() {
+        assert_mixed_close(c, g, &format!("two passes, back {b}"));
     }
 }
 
-/// Prefills one row per prompt, then one mixed step (token 42 on each).
+fn assert_mixed_close(c: &Mixed, g: &Mixed, what: &str) {
+    for (a, b) in c.top.iter().zip(&g.top) {
+        assert!((a.1 - b.1).abs() < TOL, "{what}: {a:?} vs {b:?}");
+        if a.0 != b.0 {
+            let near = c.top.iter().any(|x| x.0 == b.0 && (x.1 - a.1).abs() < TIE);
+            assert!(near, "{what}: cpu {a:?} gpu {b:?}");
+        }
+    }
+    if c.top.iter().map(|t| t.0).eq(g.top.iter().map(|t| t.0)) {
+        for (rc, rg) in c.at_top.iter().zip(&g.at_top) {
+            assert!(max_diff(rc, rg) < TOL, "{what}");
+        }
+    }
+    for (rc, rg) in c.at_tokens.iter().zip(&g.at_tokens) {
+        assert!(max_diff(rc, rg) < TOL, "{what}: at tokens");
+    }
+}
+
+/// Prefills one row per prompt, then one mixed call feeding `next` to each.
 trait MixStepper {
-    fn mixed_step(&mut self, prompts: &[&[u32]], mix: &Mix, k: usize) -> Mixed;
+    fn mixed_step(&mut self, prompts: &[&[u32]], next: &[u32], reads: &[MixRead]) -> Vec<Mixed>;
 }
 
 impl<B: Backend> MixStepper for B {
-    fn mixed_step(&mut self, prompts: &[&[u32]], mix: &Mix, k: usize) -> Mixed {
+    fn mixed_step(&mut self, prompts: &[&[u32]], next: &[u32], reads: &[MixRead]) -> Vec<Mixed> {
         let rows: Vec<RowId> = prompts.iter().map(|_| self.new_row().unwrap()).collect();
         let steps: Vec<RowStep> = rows
             .iter()
@@ -694,15 +774,15 @@ impl<B: Backend> MixStepper for B {
             })
             .collect();
         fwd(self, &steps);
-        let next: Vec<RowStep> = rows
+        let steps: Vec<RowStep> = rows
             .iter()
             .map(|&row| RowStep {
                 row,
-                tokens: &[42],
+                tokens: next,
                 readout: Readout::Last,
             })
             .collect();
-        let out = pollster::block_on(self.forward_mixed(&next, mix, k)).unwrap();
+        let out = pollster::block_on(self.forward_mixed(&steps, reads)).unwrap();
         for row in rows {
             self.free_row(row);
         }

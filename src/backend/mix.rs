@@ -1,13 +1,22 @@
 //! Per-step mixes of several rows' next-token distributions, evaluated where
 //! the log-probs live: PDD's reweighting (PDD paper §3.3, ALGORITHMS.md
-//! "PDD": `p(v) ∝ π(v|T) exp(R(v)/β)`) and MOD's weighted geometric mix
-//! (MPG paper's baseline: `p(v) ∝ exp(Σ_i α_i log π_i(v))`). A GPU backend
-//! combines, normalises and ranks the vocabulary on the device and reads
-//! back only the best `k` tokens with every row's log-prob at them; the
-//! functions here are the reference every backend must match (and what the
-//! CPU backend runs).
+//! "PDD": `p(v) ∝ π(v|T) exp(R(v)/β)`), MOD's weighted geometric mix (MPG
+//! paper's baseline: `p(v) ∝ exp(Σ_i α_i log π_i(v))`), MPG's token-level
+//! target (MPG paper §3.2: `π_ref · max(0, Σ_i α_i π_i/π_ref)`) and one row
+//! as it is (a sampler's proposal). A GPU backend combines, normalises and
+//! ranks the vocabulary on the device and reads back only the best `k`
+//! tokens with every row's log-prob at them (and at tokens the caller
+//! names, and the tempered mass a nucleus draw needs); the functions here
+//! are the reference every backend must match (and what the CPU backend runs).
 
-use super::readout::{top_k, LogProbs};
+use super::readout::{top_k, LogProbs, MAX_TOP_K};
+use crate::engine::sampling::tempered_mass;
+
+/// How far below the reference MPG's target puts tokens every expert
+/// weighs to zero (`Σ α_i π_i ≤ 0`): out of reach of any token with mass,
+/// yet ordered like the reference when no token has mass (all-negative α),
+/// where the target falls back to the reference.
+pub const MPG_FLOOR: f64 = 1000.0;
 
 /// The most rows a mix may combine.
 pub const MAX_MIX_ROWS: usize = 16;
@@ -24,30 +33,141 @@ pub enum Mix {
         delta: Vec<f64>,
         beta: f64,
     },
+    /// Row 0 is the reference, row `1 + i` expert `i` with weight `α_i`
+    /// (signed): `c(v) = log Σ_i α_i π_i(v)` where that sum is positive (the
+    /// reference cancels from `π_ref · Σ α_i π_i/π_ref`), else
+    /// `lp_0(v) − MPG_FLOOR` (MPG).
+    Mpg { alpha: Vec<f64> },
+    /// Row `row` as it is (`c(v) = lp_row(v)`): a proposal's candidates.
+    Row { row: usize },
 }
 
-/// What a mixed step reads back.
+/// One mixed read-out of a call: a mix of every step's row at one new
+/// position, its best `k` tokens, every row's log-prob at them and at `at`,
+/// and (with a temperature) the tempered mass a nucleus draw needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MixRead {
+    pub mix: Mix,
+    /// Best tokens read back, 1 to [`MAX_TOP_K`].
+    pub k: usize,
+    /// Which new position of every step: 0 = each step's last, 1 = the one before, …
+    pub back: usize,
+    /// Also every row's log-prob at these tokens.
+    pub at: Vec<u32>,
+    /// Also `Σ_v exp((c(v) − max c)/T)` of the normalised mix (see [`tempered_mass`]).
+    pub temperature: Option<f32>,
+}
+
+/// What a mixed read-out reads back.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Mixed {
     /// The `k` best tokens of the normalised mix, best first (ties: lower id).
     pub top: Vec<(u32, f32)>,
     /// `at_top[r][j]`: row `r`'s log-prob of `top[j]`.
     pub at_top: Vec<Vec<f32>>,
+    /// `at_tokens[r][j]`: row `r`'s log-prob of the read's `at[j]`.
+    pub at_tokens: Vec<Vec<f32>>,
+    /// The tempered mass, when the read gave a temperature.
+    pub mass: Option<f64>,
+}
+
+impl MixRead {
+    /// The best `k` tokens of `mix` at each step's last new position.
+    pub fn top(mix: Mix, k: usize) -> Self {
+        Self {
+            mix,
+            k,
+            back: 0,
+            at: Vec::new(),
+            temperature: None,
+        }
+    }
+
+    /// The same read `back` positions before each step's last.
+    pub fn back(self, back: usize) -> Self {
+        Self { back, ..self }
+    }
+
+    /// Also every row's log-prob at `at`.
+    pub fn at(self, at: Vec<u32>) -> Self {
+        Self { at, ..self }
+    }
+
+    /// Also the tempered mass at `temperature`.
+    pub fn tempered(self, temperature: Option<f32>) -> Self {
+        Self {
+            temperature,
+            ..self
+        }
+    }
+
+    /// A one-line error for reads no backend can run over `rows` rows of
+    /// `vocab` tokens.
+    pub fn check(&self, rows: usize, vocab: usize) -> crate::Result<()> {
+        self.mix.check(rows)?;
+        if self.k == 0 || self.k > MAX_TOP_K {
+            return Err(crate::Error::InvalidInput(format!(
+                "a mixed read-out of {} tokens: ask for 1 to {MAX_TOP_K}",
+                self.k
+            )));
+        }
+        if let Some(&t) = self.at.iter().find(|&&t| t as usize >= vocab) {
+            return Err(crate::Error::InvalidInput(format!(
+                "token id {t} is outside the vocabulary ({vocab})"
+            )));
+        }
+        if let Some(t) = self.temperature.filter(|t| !(t.is_finite() && *t > 0.0)) {
+            return Err(crate::Error::InvalidInput(format!(
+                "temperature must be a positive number, got {t}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The read from the rows' dense log-probs at its position (CPU
+    /// backend, tests, and a sampler's exact fallback with `k` up to the
+    /// vocabulary).
+    pub fn read(&self, rows: &[&[f32]]) -> Mixed {
+        let logp: Vec<f32> = match self.mix {
+            Mix::Row { row } => rows[row].to_vec(),
+            _ => self.mix.logp(rows).into_iter().map(|x| x as f32).collect(),
+        };
+        let top = top_k(&logp, self.k);
+        let at = |tokens: &mut dyn Iterator<Item = u32>| -> Vec<Vec<f32>> {
+            let tokens: Vec<u32> = tokens.collect();
+            rows.iter()
+                .map(|r| tokens.iter().map(|&v| r[v as usize]).collect())
+                .collect()
+        };
+        Mixed {
+            at_top: at(&mut top.iter().map(|t| t.0)),
+            at_tokens: at(&mut self.at.iter().copied()),
+            mass: self.temperature.map(|t| tempered_mass(&logp, t)),
+            top,
+        }
+    }
 }
 
 impl Mix {
     /// Rows the mix reads.
+    /// Rows the mix reads (`Row`: at least).
     pub fn rows(&self) -> usize {
         match self {
             Mix::Linear { weights } => weights.len(),
             Mix::Pdd { weights, .. } => 1 + weights.len(),
+            Mix::Mpg { alpha } => 1 + alpha.len(),
+            Mix::Row { row } => row + 1,
         }
     }
 
     /// A one-line error for mixes no backend can run.
     pub fn check(&self, rows: usize) -> crate::Result<()> {
         let bad = |m: String| Err(crate::Error::InvalidInput(m));
-        if self.rows() != rows {
+        let fits = match self {
+            Mix::Row { row } => *row < rows,
+            _ => self.rows() == rows,
+        };
+        if !fits {
             return bad(format!("a mix over {} rows given {rows}", self.rows()));
         }
         if rows == 0 || rows > MAX_MIX_ROWS {
@@ -87,6 +207,22 @@ impl Mix {
                 let full = lp(0);
                 lp(0) + pdd_reward(full, |i| lp(1 + i), delta, weights) / beta
             }
+            Mix::Mpg { alpha } => {
+                let max = (0..alpha.len())
+                    .map(|i| lp(1 + i))
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let s: f64 = alpha
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| a * (lp(1 + i) - max).exp())
+                    .sum();
+                if s > 0.0 {
+                    max + s.ln()
+                } else {
+                    lp(0) - MPG_FLOOR
+                }
+            }
+            Mix::Row { row } => lp(*row),
         }
     }
 
@@ -100,18 +236,24 @@ impl Mix {
         c.iter_mut().for_each(|x| *x -= lse);
         c
     }
+}
 
-    /// The read-out of a mixed step from dense rows (CPU backend, tests).
-    pub fn read(&self, rows: &[LogProbs], k: usize) -> Mixed {
-        let rows: Vec<&[f32]> = rows.iter().map(LogProbs::last).collect();
-        let logp: Vec<f32> = self.logp(&rows).into_iter().map(|x| x as f32).collect();
-        let top = top_k(&logp, k);
-        let at_top = rows
-            .iter()
-            .map(|r| top.iter().map(|&(v, _)| r[v as usize]).collect())
-            .collect();
-        Mixed { top, at_top }
-    }
+/// Every read of a mixed call from each step's dense read-out (`Last`, or
+/// `All` when `all`): how backends without a device-side mix answer it.
+pub fn read_all(reads: &[MixRead], rows: &[LogProbs], all: bool) -> Vec<Mixed> {
+    reads
+        .iter()
+        .map(|r| {
+            let at: Vec<&[f32]> = rows
+                .iter()
+                .map(|lp| {
+                    let last = lp.positions() - 1;
+                    lp.position(if all { last - r.back } else { last })
+                })
+                .collect();
+            r.read(&at)
+        })
+        .collect()
 }
 
 /// PDD's `R(v)` from `lp_0(v)` and the leave-one-out log-probs `loo(i)`.
@@ -141,12 +283,53 @@ mod tests {
         let mix = Mix::Linear {
             weights: vec![1.0, 1.0],
         };
-        let rows = [LogProbs::dense(3, a.clone()), LogProbs::dense(3, b.clone())];
-        let m = mix.read(&rows, 2);
+        let m = MixRead::top(mix.clone(), 2).at(vec![2]).read(&[&a, &b]);
         // 0.6·0.2 = 0.12, 0.3·0.2 = 0.06, 0.1·0.6 = 0.06: token 0, then 1 (tie, lower id).
         assert_eq!(m.top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![0, 1]);
         assert!((m.top[0].1 - (0.12f32 / 0.24).ln()).abs() < 1e-6);
         assert_eq!(m.at_top, vec![vec![a[0], a[1]], vec![b[0], b[1]]]);
+        assert_eq!(m.at_tokens, vec![vec![a[2]], vec![b[2]]]);
+        assert_eq!(m.mass, None);
         assert!(mix.check(3).is_err());
+    }
+
+    #[test]
+    fn mpg_target_is_the_signed_expert_mix_with_the_reference_as_its_floor() {
+        let ln = |p: &[f32]| p.iter().map(|p| p.ln()).collect::<Vec<f32>>();
+        let (r, e1, e2) = (
+            ln(&[0.5, 0.3, 0.2]),
+            ln(&[0.2, 0.2, 0.6]),
+            ln(&[0.6, 0.3, 0.1]),
+        );
+        // α = (1, −0.5): Σ α π = (−0.1, 0.05, 0.55) → token 0 has no mass.
+        let mpg = Mix::Mpg {
+            alpha: vec![1.0, -0.5],
+        };
+        let logp = mpg.logp(&[&r, &e1, &e2]);
+        let p: Vec<f64> = logp.iter().map(|x| x.exp()).collect();
+        assert!(p[0] < 1e-300);
+        assert!((p[1] - 0.05 / 0.6).abs() < 1e-6 && (p[2] - 0.55 / 0.6).abs() < 1e-6);
+        // It is rs::token_target's π_ref · max(0, Σ α_i π_i / π_ref), normalised.
+        // All-negative weights: no token has mass, the target is the reference.
+        let none = Mix::Mpg {
+            alpha: vec![-1.0, -1.0],
+        }
+        .logp(&[&r, &e1, &e2]);
+        for (x, y) in none.iter().zip(&r) {
+            assert!((x - *y as f64).abs() < 1e-4, "{none:?} vs {r:?}");
+        }
+    }
+
+    #[test]
+    fn a_row_read_keeps_the_row_and_its_tempered_mass() {
+        let row: Vec<f32> = [0.5f32, 0.25, 0.25].iter().map(|p| p.ln()).collect();
+        let other = vec![0.0; 3];
+        let m = MixRead::top(Mix::Row { row: 1 }, 2)
+            .tempered(Some(0.5))
+            .read(&[&other, &row]);
+        assert_eq!(m.top, vec![(0, row[0]), (1, row[1])]);
+        // (p / p_max)^(1/T): 1 + 0.25 + 0.25.
+        assert!((m.mass.unwrap() - 1.5).abs() < 1e-6);
+        assert!(Mix::Row { row: 1 }.check(2).is_ok() && Mix::Row { row: 2 }.check(2).is_err());
     }
 }

@@ -8,7 +8,7 @@ mod mix;
 mod readout;
 pub mod webgpu;
 
-pub use mix::{pdd_reward, Mix, Mixed, MAX_MIX_ROWS};
+pub use mix::{pdd_reward, read_all, Mix, MixRead, Mixed, MAX_MIX_ROWS, MPG_FLOOR};
 pub use readout::{top_k, LogProbs, Readout, MAX_TOP_K};
 
 use std::future::Future;
@@ -89,12 +89,24 @@ pub fn validate_steps(
     Ok(())
 }
 
-/// `k` of a mixed read-out: 1 to [`MAX_TOP_K`].
-pub fn check_mix_k(k: usize) -> Result<()> {
-    if k == 0 || k > MAX_TOP_K {
-        return Err(crate::Error::InvalidInput(format!(
-            "a mixed read-out of {k} tokens: ask for 1 to {MAX_TOP_K}"
-        )));
+/// Checks a mixed call's reads before any compute: each read valid for the
+/// steps' rows, and each step long enough for the positions read.
+pub fn check_mixed(steps: &[RowStep<'_>], reads: &[MixRead], vocab: usize) -> Result<()> {
+    if reads.is_empty() {
+        return Err(crate::Error::InvalidInput(
+            "a mixed call with no read".into(),
+        ));
+    }
+    for r in reads {
+        r.check(steps.len(), vocab)?;
+        if let Some(s) = steps.iter().find(|s| s.tokens.len() <= r.back) {
+            return Err(crate::Error::InvalidInput(format!(
+                "row {} has {} new tokens; a mix reads position {} from the end",
+                s.row.0,
+                s.tokens.len(),
+                r.back
+            )));
+        }
     }
     Ok(())
 }
@@ -118,29 +130,29 @@ pub trait Backend {
     /// Appends each step's tokens to its row (one weight read for all rows)
     /// and returns, per step, the log-probs its readout asked for.
     fn forward(&mut self, steps: &[RowStep<'_>]) -> impl Future<Output = Result<Vec<LogProbs>>>;
-    /// Appends each step's tokens like `forward`, then combines the steps'
-    /// next-token distributions (in step order) with `mix` and reads back
-    /// the best `k` tokens of the mix with every row's log-prob at them. The
-    /// default computes it from dense read-outs; a GPU backend does it on
-    /// the device and reads back `k · (rows + 2)` words.
+    /// Appends each step's tokens like `forward`, then answers each read:
+    /// a mix of the steps' next-token distributions (in step order) at one
+    /// new position, its best `k` tokens with every row's log-prob at them
+    /// (and at the read's tokens, and its tempered mass). The default
+    /// computes it from dense read-outs; a GPU backend does it on the device
+    /// and reads back a few words per read.
     fn forward_mixed(
         &mut self,
         steps: &[RowStep<'_>],
-        mix: &Mix,
-        k: usize,
-    ) -> impl Future<Output = Result<Mixed>> {
+        reads: &[MixRead],
+    ) -> impl Future<Output = Result<Vec<Mixed>>> {
         async move {
-            mix.check(steps.len())?;
-            check_mix_k(k)?;
+            check_mixed(steps, reads, self.config().vocab)?;
+            let all = reads.iter().any(|r| r.back > 0);
             let dense: Vec<RowStep> = steps
                 .iter()
                 .map(|s| RowStep {
-                    readout: Readout::Last,
+                    readout: if all { Readout::All } else { Readout::Last },
                     ..*s
                 })
                 .collect();
             let rows = self.forward(&dense).await?;
-            Ok(mix.read(&rows, k))
+            Ok(read_all(reads, &rows, all))
         }
     }
     fn counters(&self) -> BackendCounters;

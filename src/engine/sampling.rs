@@ -62,37 +62,82 @@ pub fn argmax(values: &[f32]) -> u32 {
 pub fn sample(logprobs: &[f32], sampling: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
     match *sampling {
         Sampling::Greedy => argmax(logprobs),
-        Sampling::TopP {
-            temperature, top_p, ..
-        } => {
-            let max = logprobs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut probs: Vec<(u32, f64)> = logprobs
-                .iter()
-                .enumerate()
-                .map(|(i, &lp)| (i as u32, (((lp - max) / temperature) as f64).exp()))
-                .filter(|&(_, p)| p > 0.0)
+        Sampling::TopP { temperature, .. } => {
+            let top: Vec<(u32, f32)> = (0..logprobs.len() as u32)
+                .zip(logprobs.iter().copied())
                 .collect();
-            probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            let total: f64 = probs.iter().map(|p| p.1).sum();
-            let mut kept = 0;
-            let mut mass = 0.0;
-            for p in &probs {
-                mass += p.1;
-                kept += 1;
-                if mass >= top_p as f64 * total {
-                    break;
-                }
-            }
-            let mut u = rng.random::<f64>() * mass;
-            for p in &probs[..kept] {
-                if u < p.1 {
-                    return p.0;
-                }
-                u -= p.1;
-            }
-            probs[kept - 1].0
+            let mass = tempered_mass(logprobs, temperature);
+            sample_top(&top, mass, sampling, rng)
+                .expect("the whole vocabulary covers every nucleus")
         }
     }
+}
+
+/// `Σ_v exp((lp_v − max lp)/T)`, summed in id order: the total a nucleus
+/// draw compares its kept mass with (a GPU sums the same terms in its own order).
+pub fn tempered_mass(logprobs: &[f32], temperature: f32) -> f64 {
+    let max = logprobs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    logprobs
+        .iter()
+        .map(|&lp| tempered(lp, max, temperature))
+        .sum()
+}
+
+fn tempered(lp: f32, max: f32, temperature: f32) -> f64 {
+    (((lp - max) / temperature) as f64).exp()
+}
+
+/// `sample` from some of a distribution's tokens: `top` (token, log-prob),
+/// which must hold its most likely tokens (any order), and `mass`, the
+/// [`tempered_mass`] of the whole distribution. The same draw as `sample`
+/// over the whole vocabulary when the nucleus lies inside `top`; `None`
+/// (and no draw from `rng`) when it reaches past it, so that the caller can
+/// fall back to the whole vocabulary with the stream untouched.
+pub fn sample_top(
+    top: &[(u32, f32)],
+    mass: f64,
+    sampling: &Sampling,
+    rng: &mut ChaCha8Rng,
+) -> Option<u32> {
+    let best = top.iter().copied().reduce(|a, b| {
+        if b.1 > a.1 || (b.1 == a.1 && b.0 < a.0) {
+            b
+        } else {
+            a
+        }
+    })?;
+    let Sampling::TopP {
+        temperature, top_p, ..
+    } = *sampling
+    else {
+        return Some(best.0);
+    };
+    let mut probs: Vec<(u32, f64)> = top
+        .iter()
+        .map(|&(v, lp)| (v, tempered(lp, best.1, temperature)))
+        .filter(|&(_, p)| p > 0.0)
+        .collect();
+    probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut kept = 0;
+    let mut kept_mass = 0.0;
+    for p in &probs {
+        kept_mass += p.1;
+        kept += 1;
+        if kept_mass >= top_p as f64 * mass {
+            break;
+        }
+    }
+    if kept_mass < top_p as f64 * mass {
+        return None;
+    }
+    let mut u = rng.random::<f64>() * kept_mass;
+    for p in &probs[..kept] {
+        if u < p.1 {
+            return Some(p.0);
+        }
+        u -= p.1;
+    }
+    Some(probs[kept - 1].0)
 }
 
 #[cfg(test)]
@@ -138,6 +183,45 @@ mod tests {
         let x: Vec<u32> = (0..20).map(|_| sample(&lp, &s, &mut a)).collect();
         let y: Vec<u32> = (0..20).map(|_| sample(&lp, &s, &mut b)).collect();
         assert_eq!(x, y);
+    }
+
+    #[test]
+    fn a_covering_top_draws_like_the_whole_vocabulary_and_a_short_one_draws_nothing() {
+        // 200 tokens: 10 likely ones, then a long flat tail.
+        let lp: Vec<f32> = (0..200)
+            .map(|i| {
+                if i % 20 == 3 {
+                    -1.0 - i as f32 * 0.01
+                } else {
+                    -9.0
+                }
+            })
+            .collect();
+        let top = crate::backend::top_k(&lp, 64);
+        for (top_p, covered) in [(0.5, true), (0.9, true), (1.0, false)] {
+            let s = Sampling::TopP {
+                temperature: 0.7,
+                top_p,
+                seed: 5,
+            };
+            let mass = tempered_mass(&lp, 0.7);
+            let (mut a, mut b) = (s.rng(), s.rng());
+            for _ in 0..50 {
+                let sparse = sample_top(&top, mass, &s, &mut a);
+                assert_eq!(sparse.is_some(), covered, "top-p {top_p}");
+                if let Some(t) = sparse {
+                    assert_eq!(t, sample(&lp, &s, &mut b));
+                }
+            }
+            // An uncovered nucleus leaves the stream where it was.
+            if !covered {
+                assert_eq!(a.random::<u64>(), s.rng().random::<u64>());
+            }
+        }
+        assert_eq!(
+            sample_top(&top, 0.0, &Sampling::Greedy, &mut Sampling::Greedy.rng()),
+            Some(3)
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Pieces every policy shares: stopping rules, the run outcome, top-k
 //! alternatives for the UI, and log-space normalisation.
 
-use crate::backend::Mixed;
-use crate::engine::sampling::Sampling;
+use rand_chacha::ChaCha8Rng;
+
+use crate::backend::{Mix, MixRead, Mixed, MAX_TOP_K};
+use crate::engine::sampling::{sample_top, Sampling};
 
 /// When a response ends.
 #[derive(Debug, Clone, Copy)]
@@ -20,6 +22,9 @@ pub struct Outcome {
     pub rejected: u64,
     pub fallback_tokens: u64,
     pub forced_tokens: u64,
+    /// Sampled steps whose nucleus reached past the candidates read back,
+    /// so the views were read densely again (sparse read-outs' fallback).
+    pub dense_rereads: u64,
 }
 
 impl Outcome {
@@ -89,6 +94,7 @@ pub fn alternatives_mixed(mixed: &Mixed, base: usize) -> Vec<super::events::Alte
         .top
         .iter()
         .zip(&mixed.at_top[base])
+        .take(ALTERNATIVES)
         .map(|(&(id, steered), &base_lp)| super::events::Alternative {
             id,
             text: String::new(),
@@ -98,8 +104,34 @@ pub fn alternatives_mixed(mixed: &Mixed, base: usize) -> Vec<super::events::Alte
         .collect()
 }
 
+/// The read that decides the next step where the log-probs live, after
+/// the step's token is appended: the mix's best tokens (the alternatives),
+/// or, when sampling, its candidates with the tempered mass a nucleus draw
+/// needs.
+pub fn decision_read(mix: Mix, sampling: &Sampling) -> MixRead {
+    match *sampling {
+        Sampling::Greedy => MixRead::top(mix, ALTERNATIVES),
+        Sampling::TopP { temperature, .. } => {
+            MixRead::top(mix, MAX_TOP_K).tempered(Some(temperature))
+        }
+    }
+}
+
+/// The token a `decision_read` gives and its index in `top`: `None` (and
+/// no draw) when the nucleus reaches past the candidates, so the caller
+/// reads its views densely again (`ViewModel::reread`) and decides there.
+pub fn decide(mixed: &Mixed, sampling: &Sampling, rng: &mut ChaCha8Rng) -> Option<(u32, usize)> {
+    let token = sample_top(&mixed.top, mixed.mass.unwrap_or(0.0), sampling, rng)?;
+    let j = mixed
+        .top
+        .iter()
+        .position(|t| t.0 == token)
+        .expect("drawn from top");
+    Some((token, j))
+}
+
 /// Chooses from a normalised f64 log-distribution with the run's sampling.
-pub fn choose(logp: &[f64], sampling: &Sampling, rng: &mut rand_chacha::ChaCha8Rng) -> u32 {
+pub fn choose(logp: &[f64], sampling: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
     let as_f32: Vec<f32> = logp.iter().map(|&v| v as f32).collect();
     crate::engine::sampling::sample(&as_f32, sampling, rng)
 }

@@ -79,6 +79,10 @@ pub struct RunStats {
     pub rejection_rate: f64,
     pub fallback_tokens: u64,
     pub forced_tokens: u64,
+    /// Sampled steps whose nucleus reached past the candidates read back
+    /// (the views were read whole again: an extra forward each).
+    #[serde(default)]
+    pub dense_rereads: u64,
     /// Prompt positions prefilled, and without prefix sharing.
     pub prefill_positions: usize,
     pub prefill_positions_unshared: usize,

@@ -11,6 +11,7 @@ pub mod bound;
 pub mod common;
 pub mod events;
 pub mod mod_;
+pub mod mpg_at;
 pub mod pdd;
 pub mod persona;
 pub mod probe;

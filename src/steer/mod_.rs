@@ -4,10 +4,12 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use super::common::{alternatives, alternatives_mixed, choose, Limits, Outcome, ALTERNATIVES};
+use super::common::{
+    alternatives, alternatives_mixed, choose, decide, decision_read, Limits, Outcome,
+};
 use super::events::Event;
 use super::view_model::ViewModel;
-use crate::backend::{Mix, Mixed, Readout};
+use crate::backend::{Mix, Mixed};
 use crate::engine::sampling::Sampling;
 use crate::Result;
 
@@ -31,18 +33,30 @@ pub async fn decode<M: ViewModel>(
 ) -> Result<Outcome> {
     let mut out = Outcome::default();
     let views: Vec<usize> = (0..alpha.len()).collect();
-    // Greedy steps after the first are decided where the log-probs live.
-    let greedy = *sampling == Sampling::Greedy;
+    // Steps after the first are decided where the log-probs live
+    // (`decision_read`); whole rows only when a nucleus reaches past the
+    // candidates.
     let mix = Mix::Linear {
         weights: alpha.to_vec(),
     };
     let mut mixed: Option<Mixed> = None;
     loop {
-        let (token, rewards, top) = match mixed.take() {
-            Some(mx) => {
-                let rewards = mx.at_top.iter().map(|r| r[0] as f64).collect();
-                (mx.top[0].0, rewards, alternatives_mixed(&mx, 0))
-            }
+        let decided = match mixed.take() {
+            Some(mx) => match decide(&mx, sampling, rng) {
+                Some((token, j)) => {
+                    let rewards = mx.at_top.iter().map(|r| r[j] as f64).collect();
+                    Some((token, rewards, alternatives_mixed(&mx, 0)))
+                }
+                None => {
+                    m.reread(&views).await?;
+                    out.dense_rereads += 1;
+                    None
+                }
+            },
+            None => None,
+        };
+        let (token, rewards, top) = match decided {
+            Some(d) => d,
             None => {
                 let lps: Vec<Vec<f32>> = views.iter().map(|&v| m.next(v).to_vec()).collect();
                 let refs: Vec<&[f32]> = lps.iter().map(Vec::as_slice).collect();
@@ -66,11 +80,8 @@ pub async fn decode<M: ViewModel>(
         }
         let t = [token];
         let items: Vec<(usize, &[u32])> = views.iter().map(|&v| (v, &t[..])).collect();
-        if greedy {
-            mixed = Some(m.append_mixed(&items, &mix, ALTERNATIVES).await?);
-        } else {
-            m.append(&items, Readout::Last).await?;
-        }
+        let read = decision_read(mix.clone(), sampling);
+        mixed = m.append_mixed(&items, &[read]).await?.pop();
     }
 }
 

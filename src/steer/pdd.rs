@@ -6,10 +6,12 @@
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::common::{alternatives, alternatives_mixed, choose, Limits, Outcome, ALTERNATIVES};
+use super::common::{
+    alternatives, alternatives_mixed, choose, decide, decision_read, Limits, Outcome,
+};
 use super::events::Event;
 use super::view_model::ViewModel;
-use crate::backend::{pdd_reward, Mix, Mixed, Readout};
+use crate::backend::{pdd_reward, Mix, MixRead, Mixed, Readout};
 use crate::engine::sampling::{argmax, Sampling};
 use crate::{Error, Result};
 
@@ -110,7 +112,11 @@ pub async fn pie<M: ViewModel>(
         if tok == eos || g.len() == pie_tokens.max(1) {
             break;
         }
-        best = Some(m.append_mixed(&[(0, &[tok])], &own, 1).await?);
+        best = Some(
+            m.append_mixed(&[(0, &[tok])], &[MixRead::top(own.clone(), 1)])
+                .await?
+                .remove(0),
+        );
     }
     let items: Vec<(usize, &[u32])> = (1..=n).map(|v| (v, &g[..])).collect();
     let scored = m.append(&items, Readout::Score).await?;
@@ -185,27 +191,35 @@ pub async fn decode<M: ViewModel>(
     let sel_w: Vec<f64> = selected.iter().map(|&i| weights[i]).collect();
     let mut delta = vec![0f64; selected.len()];
     let mut out = Outcome::default();
-    // Greedy steps after the first are decided where the log-probs live
-    // (`append_mixed`): only the best tokens come back.
-    let greedy = cfg.sampling == Sampling::Greedy;
+    // Steps after the first are decided where the log-probs live
+    // (`decision_read`): only the best tokens come back, whole rows only
+    // when a nucleus reaches past the candidates.
     let mut mixed: Option<Mixed> = None;
+    let all_views: Vec<usize> = std::iter::once(0)
+        .chain(selected.iter().map(|&i| i + 1))
+        .collect();
     loop {
         // The token, the log-probs of T and of each T_i at it, R at it, the alternatives.
-        let (tok, full_at, loo_at, reward, top) = match mixed.take() {
-            Some(mx) => {
-                let full_at = mx.at_top[0][0] as f64;
-                let loo_at: Vec<f64> = (0..selected.len())
-                    .map(|i| mx.at_top[i + 1][0] as f64)
-                    .collect();
-                let reward = pdd_reward(full_at, |i| loo_at[i], &delta, &sel_w);
-                (
-                    mx.top[0].0,
-                    full_at,
-                    loo_at,
-                    reward,
-                    alternatives_mixed(&mx, 0),
-                )
-            }
+        let decided = match mixed.take() {
+            Some(mx) => match decide(&mx, &cfg.sampling, rng) {
+                Some((tok, j)) => {
+                    let full_at = mx.at_top[0][j] as f64;
+                    let loo_at: Vec<f64> = (0..selected.len())
+                        .map(|i| mx.at_top[i + 1][j] as f64)
+                        .collect();
+                    let reward = pdd_reward(full_at, |i| loo_at[i], &delta, &sel_w);
+                    Some((tok, full_at, loo_at, reward, alternatives_mixed(&mx, 0)))
+                }
+                None => {
+                    m.reread(&all_views).await?;
+                    out.dense_rereads += 1;
+                    None
+                }
+            },
+            None => None,
+        };
+        let (tok, full_at, loo_at, reward, top) = match decided {
+            Some(d) => d,
             None => {
                 let full = m.next(0).to_vec();
                 let loo: Vec<Vec<f32>> = selected.iter().map(|&i| m.next(i + 1).to_vec()).collect();
@@ -245,16 +259,15 @@ pub async fn decode<M: ViewModel>(
         let t = [tok];
         let mut items: Vec<(usize, &[u32])> = vec![(0, &t[..])];
         items.extend(selected.iter().map(|&i| (i + 1, &t[..])));
-        if greedy {
-            let mix = Mix::Pdd {
-                weights: sel_w.clone(),
-                delta: delta.clone(),
-                beta: cfg.beta,
-            };
-            mixed = Some(m.append_mixed(&items, &mix, ALTERNATIVES).await?);
-        } else {
-            m.append(&items, Readout::Last).await?;
-        }
+        let mix = Mix::Pdd {
+            weights: sel_w.clone(),
+            delta: delta.clone(),
+            beta: cfg.beta,
+        };
+        mixed = m
+            .append_mixed(&items, &[decision_read(mix, &cfg.sampling)])
+            .await?
+            .pop();
     }
 }
 

@@ -7,38 +7,19 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::bound::Bound;
-use super::common::{alternatives, Limits, Outcome};
+use super::common::{Limits, Outcome};
 use super::events::Event;
+use super::mpg_at::{covering, draw_reference, reference_read, MpgAt};
 use super::score::log_score;
 use super::view_model::ViewModel;
 use crate::backend::Readout;
-use crate::engine::sampling::{sample, Sampling};
+use crate::engine::sampling::Sampling;
 use crate::Result;
 
 /// `log u` for a fresh uniform in (0, 1).
 pub fn log_uniform(rng: &mut ChaCha8Rng) -> f64 {
     let u: f64 = rng.random();
     (u.max(f64::MIN_POSITIVE)).ln()
-}
-
-/// Per-expert `log π_di(v) − log π_ref(v)` from next-token log-probs.
-pub fn log_ratios(ref_lp: &[f32], expert_lps: &[&[f32]], v: u32) -> Vec<f64> {
-    expert_lps
-        .iter()
-        .map(|lp| lp[v as usize] as f64 - ref_lp[v as usize] as f64)
-        .collect()
-}
-
-/// The token-level MPG target, normalised (for the UI's steered probabilities).
-pub fn token_target(ref_lp: &[f32], expert_lps: &[&[f32]], alpha: &[f64]) -> Vec<f64> {
-    let mut logp: Vec<f64> = (0..ref_lp.len())
-        .map(|v| ref_lp[v] as f64 + log_score(alpha, &log_ratios(ref_lp, expert_lps, v as u32)))
-        .collect();
-    if logp.iter().all(|x| *x == f64::NEG_INFINITY) {
-        return ref_lp.iter().map(|&x| x as f64).collect();
-    }
-    super::common::normalise(&mut logp);
-    logp
 }
 
 /// Result of one single-token rejection-sampling step.
@@ -49,23 +30,22 @@ pub struct Rs1 {
     pub forced: bool,
 }
 
-/// Draws from the reference's next distribution until the SCR test accepts
-/// (at most `max_tries`), scoring with the experts' next distributions (no
-/// forward needed); falls back to the best-scoring candidate seen.
+/// Draws from the reference's candidates at `at` until the SCR test accepts
+/// (at most `max_tries`), scoring with the experts' log-probs at the same
+/// position (no forward needed); falls back to the best-scoring candidate
+/// seen. `at` must cover the proposal's nucleus (`mpg_at::covering`).
 pub fn rs1(
-    m: &impl ViewModel,
+    at: &MpgAt,
     alpha: &[f64],
     log_m: f64,
     proposal: &Sampling,
     max_tries: usize,
     rng: &mut ChaCha8Rng,
 ) -> Rs1 {
-    let ref_lp = m.next(0);
-    let experts: Vec<&[f32]> = (1..=alpha.len()).map(|v| m.next(v)).collect();
     let mut best = (0u32, f64::NEG_INFINITY);
     for tries in 1..=max_tries.max(1) {
-        let c = sample(ref_lp, proposal, rng);
-        let s = log_score(alpha, &log_ratios(ref_lp, &experts, c));
+        let c = at.sample(proposal, rng);
+        let s = log_score(alpha, &at.log_ratios(c));
         if log_uniform(rng) < s - log_m {
             return Rs1 {
                 token: c,
@@ -86,42 +66,47 @@ pub fn rs1(
     }
 }
 
-/// Emits one token accepted by `rs1`, with its rewards, and appends it to every view.
+/// Emits one token accepted by `rs1` at `at`, with its rewards, and appends
+/// it to every view, reading what the next step needs at the new position
+/// (`None` when the response is complete).
+#[allow(clippy::too_many_arguments)]
 pub async fn emit_rs1<M: ViewModel>(
     m: &mut M,
+    at: &MpgAt,
     alpha: &[f64],
+    proposal: &Sampling,
     step: &Rs1,
     chunk: Option<usize>,
     out: &mut Outcome,
     limits: &Limits,
     sink: &mut dyn FnMut(Event),
-) -> Result<bool> {
-    let n = alpha.len();
-    let ref_lp = m.next(0).to_vec();
-    let experts: Vec<Vec<f32>> = (1..=n).map(|v| m.next(v).to_vec()).collect();
-    let refs: Vec<&[f32]> = experts.iter().map(Vec::as_slice).collect();
-    let ratios = log_ratios(&ref_lp, &refs, step.token);
+) -> Result<Option<MpgAt>> {
+    let ratios = at.log_ratios(step.token);
     let reward = ratios.iter().zip(alpha).map(|(r, a)| r * a).sum();
-    let top = alternatives(&ref_lp, &token_target(&ref_lp, &refs, alpha));
     sink(Event::Token {
         index: out.tokens.len(),
         id: step.token,
         text: String::new(),
         reward: Some(reward),
         rewards: ratios,
-        top,
+        top: at.alternatives(),
         chunk,
     });
     out.proposed += step.tries as u64;
     out.rejected += (step.tries - usize::from(!step.forced)) as u64;
     out.forced_tokens += u64::from(step.forced);
     if out.push(step.token, limits) {
-        return Ok(true);
+        return Ok(None);
     }
     let t = [step.token];
-    let items: Vec<(usize, &[u32])> = (0..=n).map(|v| (v, &t[..])).collect();
-    m.append(&items, Readout::Last).await?;
-    Ok(false)
+    let items: Vec<(usize, &[u32])> = (0..=alpha.len()).map(|v| (v, &t[..])).collect();
+    let [cand, target] = MpgAt::reads(alpha, proposal, 0, None);
+    let mut read = m.append_mixed(&items, &[cand, target]).await?;
+    let target = read.pop().expect("two reads");
+    Ok(Some(MpgAt::from_reads(
+        read.pop().expect("two reads"),
+        target,
+    )))
 }
 
 /// Token-RS: every token by the single-token test; one batched call per token.
@@ -137,13 +122,20 @@ pub async fn token_rs<M: ViewModel>(
     sink: &mut dyn FnMut(Event),
 ) -> Result<Outcome> {
     let mut out = Outcome::default();
+    let mut at = MpgAt::from_next(m, alpha);
     loop {
-        let step = rs1(m, alpha, bound.log_m(), proposal, max_tries, rng);
+        at = covering(m, at, alpha, proposal, rng, &mut out.dense_rereads).await?;
+        let step = rs1(&at, alpha, bound.log_m(), proposal, max_tries, rng);
         if !step.forced {
             bound.push(step.s);
         }
-        if emit_rs1(m, alpha, &step, None, &mut out, &limits, sink).await? {
-            return Ok(out);
+        match emit_rs1(
+            m, &at, alpha, proposal, &step, None, &mut out, &limits, sink,
+        )
+        .await?
+        {
+            Some(next) => at = next,
+            None => return Ok(out),
         }
     }
 }
@@ -167,18 +159,23 @@ pub async fn seq_rs<M: ViewModel>(
     let mut best: (Vec<u32>, Vec<Vec<f64>>, f64) = (Vec::new(), Vec::new(), f64::NEG_INFINITY);
     let mut chosen = None;
     for attempt in 0..max_tries.max(1) {
-        // Propose a whole response from the reference.
+        // Propose a whole response from the reference, reading back only
+        // its candidates after each token.
         let mut resp = Vec::new();
         let mut ref_lp = Vec::new();
+        let mut top = None;
         loop {
-            let lp = m.next(0);
-            let c = sample(lp, proposal, rng);
-            ref_lp.push(lp[c as usize] as f64);
+            let (c, lp) =
+                draw_reference(m, top.as_ref(), proposal, rng, &mut out.dense_rereads).await?;
+            ref_lp.push(lp);
             resp.push(c);
             if c == limits.eos || resp.len() >= limits.max_tokens {
                 break;
             }
-            m.append(&[(0, &[c])], Readout::Last).await?;
+            let read = m
+                .append_mixed(&[(0, &[c])], &[reference_read(proposal)])
+                .await?;
+            top = read.into_iter().next();
         }
         // Score it with every expert in one call.
         let items: Vec<(usize, &[u32])> = (1..=n).map(|v| (v, &resp[..])).collect();

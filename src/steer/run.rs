@@ -591,6 +591,7 @@ pub async fn run<B: Backend>(
         },
         fallback_tokens: outcome.fallback_tokens,
         forced_tokens: outcome.forced_tokens,
+        dense_rereads: outcome.dense_rereads,
         prefill_positions: prefill.positions,
         prefill_positions_unshared: prefill.positions_unshared,
         stop_reason: outcome.stop_reason.to_string(),

@@ -3,20 +3,25 @@
 //! reference (proposal), 1..=N the experts with weights α (signed).
 //!
 //! Cost per chunk of k tokens: k−1 one-row reference steps, then ONE batched
-//! call in which every expert scores the whole chunk (k positions per row)
-//! and the reference takes its last proposed token: k calls for up to k tokens.
+//! call in which every view takes the whole chunk (k positions per row; the
+//! reference again from Y, so that every position has all views): k calls
+//! for up to k tokens. Only sparse read-outs travel back (`mpg_at`): the
+//! reference's candidates after each proposed token, and in the batched
+//! call, after each chunk token, every view's candidates, the MPG target's
+//! best tokens and every view's log-prob of the next chunk token.
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::bound::{Bound, BoundConfig};
-use super::common::{alternatives, Limits, Outcome};
+use super::common::{Limits, Outcome};
 use super::events::Event;
-use super::rs::{emit_rs1, log_uniform, rs1, token_target};
+use super::mpg_at::{covering, draw_reference, reference_read, MpgAt};
+use super::rs::{emit_rs1, log_uniform, rs1};
 use super::score::log_score;
 use super::view_model::ViewModel;
-use crate::backend::Readout;
-use crate::engine::sampling::{sample, Sampling};
+use crate::backend::MixRead;
+use crate::engine::sampling::Sampling;
 use crate::Result;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,51 +64,77 @@ pub async fn decode<M: ViewModel>(
     let mut bound = Bound::new(cfg.bound, &cfg.alpha);
     let mut out = Outcome::default();
     let mut chunk_index = 0;
+    // Every view at the accepted prefix Y: the reference's candidates with
+    // every view's log-prob at them, and the MPG target's best tokens.
+    let mut at_y = MpgAt::from_next(m, &cfg.alpha);
     while !out.done(&limits) {
         let base = out.tokens.len();
-        // Every view holds the accepted prefix Y (the views may start after a
-        // shared history, so lengths are the views' own).
+        // The views may start after a shared history: lengths are their own.
         let y = m.len(0);
-        let at_y: Vec<Vec<f32>> = (0..=n).map(|v| m.next(v).to_vec()).collect();
+        at_y = covering(
+            m,
+            at_y,
+            &cfg.alpha,
+            &cfg.proposal,
+            rng,
+            &mut out.dense_rereads,
+        )
+        .await?;
 
-        // 1. Propose up to k tokens from the reference (stop at EOS).
+        // 1. Propose up to k tokens from the reference (stop at EOS),
+        // reading back only its candidates after each one.
         let kk = cfg.k.min(limits.max_tokens - base);
-        let mut chunk = Vec::with_capacity(kk);
-        let mut ref_lp = Vec::with_capacity(kk);
-        let mut ref_next: Vec<Vec<f32>> = Vec::with_capacity(kk);
-        loop {
-            let dist = m.next(0);
-            let c = sample(dist, &cfg.proposal, rng);
-            ref_lp.push(dist[c as usize] as f64);
+        let first = at_y.sample(&cfg.proposal, rng);
+        let mut chunk = vec![first];
+        let mut ref_lp = vec![at_y.log_probs(first)[0] as f64];
+        while chunk[chunk.len() - 1] != limits.eos && chunk.len() < kk {
+            let c = [chunk[chunk.len() - 1]];
+            let read = m
+                .append_mixed(&[(0, &c)], &[reference_read(&cfg.proposal)])
+                .await?;
+            let (c, lp) =
+                draw_reference(m, read.first(), &cfg.proposal, rng, &mut out.dense_rereads).await?;
             chunk.push(c);
-            if c == limits.eos || chunk.len() == kk {
-                break;
-            }
-            m.append(&[(0, &[c])], Readout::Last).await?;
-            ref_next.push(m.next(0).to_vec());
+            ref_lp.push(lp);
         }
         let kc = chunk.len();
 
-        // 2. Every expert scores the whole chunk; the reference takes its last token.
-        let last = [chunk[kc - 1]];
-        let mut items: Vec<(usize, &[u32])> = (1..=n).map(|v| (v, &chunk[..])).collect();
-        items.push((0, &last[..]));
-        let scored = m.append(&items, Readout::All).await?;
-        ref_next.push(m.next(0).to_vec());
-        let expert_lp = |i: usize, t: usize| -> f32 {
-            if t == 0 {
-                at_y[i + 1][chunk[0] as usize]
-            } else {
-                scored[i].position(t - 1)[chunk[t] as usize]
-            }
-        };
-        let log_ratios: Vec<Vec<f64>> = (0..n)
-            .map(|i| {
-                (0..kc)
-                    .map(|t| expert_lp(i, t) as f64 - ref_lp[t])
-                    .collect()
+        // 2. Every view takes the whole chunk in one batched call (the
+        // reference again from Y, so that all rows share each position);
+        // after each chunk token every view's candidates and the target
+        // are read, with every view's log-prob of the next chunk token.
+        m.truncate(0, y, Vec::new())?;
+        let items: Vec<(usize, &[u32])> = (0..=n).map(|v| (v, &chunk[..])).collect();
+        let reads: Vec<MixRead> = (1..=kc)
+            .flat_map(|t| MpgAt::reads(&cfg.alpha, &cfg.proposal, kc - t, chunk.get(t).copied()))
+            .collect();
+        let mut read = m.append_mixed(&items, &reads).await?.into_iter();
+        // after[t]: every view after chunk token t (0-based), at Y + t + 1.
+        let mut after: Vec<Option<MpgAt>> = (0..kc)
+            .map(|_| {
+                let cand = read.next().expect("two reads per position");
+                let target = read.next().expect("two reads per position");
+                Some(MpgAt::from_reads(cand, target))
             })
             .collect();
+        let before = |t: usize| -> &MpgAt {
+            if t == 0 {
+                &at_y
+            } else {
+                after[t - 1].as_ref().expect("not taken yet")
+            }
+        };
+        let log_ratios: Vec<Vec<f64>> = {
+            let expert_lp: Vec<Vec<f32>> = (0..kc).map(|t| before(t).log_probs(chunk[t])).collect();
+            (0..n)
+                .map(|i| {
+                    (0..kc)
+                        .map(|t| expert_lp[t][i + 1] as f64 - ref_lp[t])
+                        .collect()
+                })
+                .collect()
+        };
+        let alternatives: Vec<_> = (0..kc).map(|t| before(t).alternatives()).collect();
 
         // 3. S(j) for every prefix, from the cumulative log-ratios.
         let mut cumulative = vec![0f64; n];
@@ -133,44 +164,23 @@ pub async fn decode<M: ViewModel>(
         out.proposed += kc as u64;
         out.rejected += (kc - accepted) as u64;
 
-        // 7. Roll every view back to the accepted length.
+        // 7. Roll every view back to the accepted length; what was read
+        // after the last accepted token is the next chunk's start.
         if accepted < kc {
-            let (len, ref_at, expert_at) = if accepted == 0 {
-                (
-                    y,
-                    at_y[0].clone(),
-                    (0..n).map(|i| at_y[i + 1].clone()).collect::<Vec<_>>(),
-                )
-            } else {
-                (
-                    y + accepted,
-                    ref_next[accepted - 1].clone(),
-                    (0..n)
-                        .map(|i| scored[i].position(accepted - 1).to_vec())
-                        .collect(),
-                )
-            };
-            m.truncate(0, len, ref_at)?;
-            for (i, next) in expert_at.into_iter().enumerate() {
-                m.truncate(i + 1, len, next)?;
+            for v in 0..=n {
+                m.truncate(v, y + accepted, Vec::new())?;
             }
+        }
+        if accepted > 0 {
+            at_y = after[accepted - 1]
+                .take()
+                .expect("read after each chunk token");
         }
 
         // Emit the accepted tokens with their per-expert rewards.
-        for t in 0..accepted {
-            let ref_dist: &[f32] = if t == 0 { &at_y[0] } else { &ref_next[t - 1] };
-            let experts: Vec<&[f32]> = (0..n)
-                .map(|i| {
-                    if t == 0 {
-                        &at_y[i + 1][..]
-                    } else {
-                        scored[i].position(t - 1)
-                    }
-                })
-                .collect();
+        for (t, top) in alternatives.into_iter().enumerate().take(accepted) {
             let rewards: Vec<f64> = log_ratios.iter().map(|r| r[t]).collect();
             let reward = rewards.iter().zip(&cfg.alpha).map(|(r, a)| r * a).sum();
-            let top = alternatives(ref_dist, &token_target(ref_dist, &experts, &cfg.alpha));
             sink(Event::Token {
                 index: out.tokens.len(),
                 id: chunk[t],
@@ -186,8 +196,17 @@ pub async fn decode<M: ViewModel>(
         // 5. RS-1 fallback when nothing was accepted (bounded tries).
         let mut fallback = None;
         if accepted == 0 {
-            let step = rs1(
+            at_y = covering(
                 m,
+                at_y,
+                &cfg.alpha,
+                &cfg.proposal,
+                rng,
+                &mut out.dense_rereads,
+            )
+            .await?;
+            let step = rs1(
+                &at_y,
                 &cfg.alpha,
                 log_m,
                 &cfg.proposal,
@@ -199,16 +218,21 @@ pub async fn decode<M: ViewModel>(
             if !step.forced {
                 bound.push(step.s);
             }
-            emit_rs1(
+            if let Some(next) = emit_rs1(
                 m,
+                &at_y,
                 &cfg.alpha,
+                &cfg.proposal,
                 &step,
                 Some(chunk_index),
                 &mut out,
                 &limits,
                 sink,
             )
-            .await?;
+            .await?
+            {
+                at_y = next;
+            }
         } else {
             // 6. The accepted candidate's S feeds the bound.
             bound.push(s[accepted - 1]);
@@ -233,7 +257,9 @@ mod tests {
     use rand::SeedableRng;
 
     use super::super::rs::tests::{q, score, table, true_log_m, ALPHA, EXACT};
-    use super::super::tabular::{chi_square, chi_square_critical_001, TabularViews};
+    use super::super::tabular::{
+        chi_square, chi_square_critical_001, flat_after_one, TabularViews,
+    };
     use super::*;
 
     fn config(log_m: f64) -> ScrConfig {
@@ -338,6 +364,46 @@ mod tests {
             stat < chi_square_critical_001(df),
             "whole chunks: chi2 {stat:.2}, {df} df"
         );
+    }
+
+    #[test]
+    fn sparse_read_outs_give_the_tokens_and_events_of_whole_vocabularies() {
+        // Nuclei past the candidates (after token 1) make the sampler read
+        // every view densely again; the run must not notice.
+        let cfg = ScrConfig {
+            k: 3,
+            alpha: vec![1.0, -0.5],
+            proposal: Sampling::TopP {
+                temperature: 0.7,
+                top_p: 0.9,
+                seed: 0,
+            },
+            ..ScrConfig::default()
+        };
+        let limits = Limits {
+            max_tokens: 60,
+            eos: 99,
+        };
+        let run = |views: TabularViews| {
+            let mut views = views;
+            let mut events = Vec::new();
+            let mut rng = ChaCha8Rng::seed_from_u64(4);
+            let out = pollster::block_on(decode(&mut views, &cfg, limits, &mut rng, &mut |ev| {
+                events.push(format!("{ev:?}"))
+            }))
+            .unwrap();
+            (out, events)
+        };
+        let (sparse, sparse_events) = run(TabularViews::new(100, 3, Box::new(flat_after_one)));
+        let (whole, whole_events) =
+            run(TabularViews::new(100, 3, Box::new(flat_after_one)).with_whole_reads());
+        assert!(sparse.dense_rereads > 0, "the test must reach the fallback");
+        assert_eq!(whole.dense_rereads, 0);
+        assert_eq!(sparse.tokens, whole.tokens);
+        assert_eq!(sparse_events.len(), whole_events.len());
+        for (i, (a, b)) in sparse_events.iter().zip(&whole_events).enumerate() {
+            assert!(a == b, "event {i}: {a}\nvs {b}");
+        }
     }
 
     #[test]

@@ -3,10 +3,12 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use super::common::{alternatives, alternatives_mixed, choose, Limits, Outcome, ALTERNATIVES};
+use super::common::{
+    alternatives, alternatives_mixed, choose, decide, decision_read, Limits, Outcome,
+};
 use super::events::Event;
 use super::view_model::ViewModel;
-use crate::backend::{Mix, Mixed, Readout};
+use crate::backend::{Mix, Mixed};
 use crate::engine::sampling::Sampling;
 use crate::Result;
 
@@ -18,14 +20,25 @@ pub async fn decode<M: ViewModel>(
     sink: &mut dyn FnMut(Event),
 ) -> Result<Outcome> {
     let mut out = Outcome::default();
-    // Greedy steps after the first read back only the best tokens (a
-    // one-row mix is the row's own distribution).
-    let greedy = *sampling == Sampling::Greedy;
-    let own = Mix::Linear { weights: vec![1.0] };
+    // Steps after the first are decided from the row's candidates read
+    // back (`decision_read`); the whole row only when a nucleus reaches
+    // past them.
+    let own = Mix::Row { row: 0 };
     let mut mixed: Option<Mixed> = None;
     loop {
-        let (token, top) = match mixed.take() {
-            Some(mx) => (mx.top[0].0, alternatives_mixed(&mx, 0)),
+        let decided = match mixed.take() {
+            Some(mx) => match decide(&mx, sampling, rng) {
+                Some((token, _)) => Some((token, alternatives_mixed(&mx, 0))),
+                None => {
+                    m.reread(&[0]).await?;
+                    out.dense_rereads += 1;
+                    None
+                }
+            },
+            None => None,
+        };
+        let (token, top) = match decided {
+            Some(d) => d,
             None => {
                 let lp = m.next(0).to_vec();
                 let logp: Vec<f64> = lp.iter().map(|&v| v as f64).collect();
@@ -44,10 +57,7 @@ pub async fn decode<M: ViewModel>(
         if out.push(token, &limits) {
             return Ok(out);
         }
-        if greedy {
-            mixed = Some(m.append_mixed(&[(0, &[token])], &own, ALTERNATIVES).await?);
-        } else {
-            m.append(&[(0, &[token])], Readout::Last).await?;
-        }
+        let read = decision_read(own.clone(), sampling);
+        mixed = m.append_mixed(&[(0, &[token])], &[read]).await?.pop();
     }
 }

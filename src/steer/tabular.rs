@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use super::view_model::{Cost, ViewModel};
-use crate::backend::{check_mix_k, LogProbs, Mix, Mixed, Readout};
+use crate::backend::{LogProbs, Mix, MixRead, Mixed, Readout};
 use crate::Result;
 
 pub type Table = Box<dyn Fn(usize, &[u32]) -> Vec<f64>>;
@@ -16,6 +16,28 @@ pub struct TabularViews {
     seqs: Vec<Vec<u32>>,
     next: Vec<Vec<f32>>,
     cost: Cost,
+    /// Candidate reads (`Mix::Row`) return the whole vocabulary, whatever
+    /// `k` they ask for (every nucleus is covered: the dense reference of a
+    /// sparse run).
+    whole_reads: bool,
+}
+
+/// A 100-token table for sparse read-outs: every view flat after token 1
+/// (a top-0.9 nucleus of 90 tokens: past the 64 candidates read back),
+/// else token 1 and the six tokens `≡ view (mod 17)` 51 times likelier
+/// than the rest.
+pub fn flat_after_one(view: usize, seq: &[u32]) -> Vec<f64> {
+    let w: Vec<f64> = (0..100u32)
+        .map(|i| {
+            if seq.last() != Some(&1) && (i == 1 || i % 17 == view as u32) {
+                51.0
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let z: f64 = w.iter().sum();
+    w.into_iter().map(|x| x / z).collect()
 }
 
 impl TabularViews {
@@ -28,6 +50,15 @@ impl TabularViews {
             seqs: vec![Vec::new(); views],
             next,
             cost: Cost::default(),
+            whole_reads: false,
+        }
+    }
+
+    /// The same views, with mixed reads of the whole vocabulary.
+    pub fn with_whole_reads(self) -> Self {
+        Self {
+            whole_reads: true,
+            ..self
         }
     }
 
@@ -88,35 +119,76 @@ impl ViewModel for TabularViews {
     fn append_mixed(
         &mut self,
         items: &[(usize, &[u32])],
-        mix: &Mix,
-        k: usize,
-    ) -> impl Future<Output = Result<Mixed>> {
-        let out = mix
-            .check(items.len())
-            .and_then(|()| check_mix_k(k))
-            .map(|()| {
-                let rows: Vec<LogProbs> = items
-                    .iter()
-                    .map(|&(v, tokens)| {
-                        self.seqs[v].extend_from_slice(tokens);
-                        self.next[v] = Vec::new();
-                        LogProbs::dense(self.vocab, Self::logp(&self.table, v, &self.seqs[v]))
-                    })
-                    .collect();
-                self.cost.forward_calls += 1;
-                self.cost.row_evaluations += items.len() as u64;
-                mix.read(&rows, k)
-            });
+        reads: &[MixRead],
+    ) -> impl Future<Output = Result<Vec<Mixed>>> {
+        let vocab = self.vocab;
+        let checked: Result<()> = reads.iter().try_for_each(|r| {
+            r.check(items.len(), vocab)?;
+            match items.iter().find(|(_, t)| t.len() <= r.back) {
+                Some(_) => Err(crate::Error::InvalidInput(
+                    "a read before the new tokens".into(),
+                )),
+                None => Ok(()),
+            }
+        });
+        let out = checked.map(|()| {
+            // Every item's log-probs at each new position, then each read at its own.
+            let rows: Vec<Vec<Vec<f32>>> = items
+                .iter()
+                .map(|&(v, tokens)| {
+                    let at: Vec<Vec<f32>> = tokens
+                        .iter()
+                        .map(|&t| {
+                            self.seqs[v].push(t);
+                            Self::logp(&self.table, v, &self.seqs[v])
+                        })
+                        .collect();
+                    self.next[v] = Vec::new();
+                    at
+                })
+                .collect();
+            self.cost.forward_calls += 1;
+            self.cost.row_evaluations += items.len() as u64;
+            reads
+                .iter()
+                .map(|r| {
+                    let at: Vec<&[f32]> = rows
+                        .iter()
+                        .map(|p| p[p.len() - 1 - r.back].as_slice())
+                        .collect();
+                    if self.whole_reads && matches!(r.mix, Mix::Row { .. }) {
+                        MixRead {
+                            k: vocab,
+                            ..r.clone()
+                        }
+                        .read(&at)
+                    } else {
+                        r.read(&at)
+                    }
+                })
+                .collect()
+        });
         std::future::ready(out)
+    }
+
+    fn reread(&mut self, views: &[usize]) -> impl Future<Output = Result<()>> {
+        for &v in views {
+            self.next[v] = Self::logp(&self.table, v, &self.seqs[v]);
+        }
+        self.cost.forward_calls += 1;
+        self.cost.row_evaluations += views.len() as u64;
+        std::future::ready(Ok(()))
     }
 
     fn truncate(&mut self, view: usize, len: usize, next: Vec<f32>) -> Result<()> {
         self.seqs[view].truncate(len);
-        assert_eq!(
-            next,
-            Self::logp(&self.table, view, &self.seqs[view]),
-            "truncate got the wrong next distribution"
-        );
+        if !next.is_empty() {
+            assert_eq!(
+                next,
+                Self::logp(&self.table, view, &self.seqs[view]),
+                "truncate got the wrong next distribution"
+            );
+        }
         self.next[view] = next;
         Ok(())
     }

@@ -6,7 +6,7 @@
 
 use std::future::Future;
 
-use crate::backend::{AdapterId, Backend, LogProbs, Mix, Mixed, Readout, RowId, RowStep};
+use crate::backend::{AdapterId, Backend, LogProbs, MixRead, Mixed, Readout, RowId, RowStep};
 use crate::{Error, Result};
 
 /// What a decoding method may ask of its views.
@@ -27,19 +27,25 @@ pub trait ViewModel {
         items: &[(usize, &[u32])],
         readout: Readout,
     ) -> impl Future<Output = Result<Vec<LogProbs>>>;
-    /// Appends one token to each of several views in ONE batched evaluation
-    /// and reads back only the best `k` tokens of `mix` over their next
-    /// distributions (in item order), with each view's log-prob at them:
-    /// PDD's and MOD's per-step decision without reading vocabularies back.
-    /// `next` is unknown afterwards, as after `Score`.
+    /// Appends tokens to several views in ONE batched evaluation and answers
+    /// each read: a mix of their next distributions (in item order) at one
+    /// new position, its best tokens with each view's log-prob at them (and
+    /// at named tokens, and its tempered mass). PDD's, MOD's and MPG's
+    /// per-step decisions without reading vocabularies back. `next` is
+    /// unknown afterwards, as after `Score`.
     fn append_mixed(
         &mut self,
         items: &[(usize, &[u32])],
-        mix: &Mix,
-        k: usize,
-    ) -> impl Future<Output = Result<Mixed>>;
+        reads: &[MixRead],
+    ) -> impl Future<Output = Result<Vec<Mixed>>>;
+    /// Makes `next` known again for each of `views` (after a sparse read-out
+    /// or a truncation without it) by evaluating its last token again, in
+    /// ONE batched evaluation: a sampler's exact fallback to the whole
+    /// vocabulary.
+    fn reread(&mut self, views: &[usize]) -> impl Future<Output = Result<()>>;
     /// Forgets `view`'s generated tokens from `len` on; `next` must be the
-    /// log-probs that followed token `len - 1` (or the prompt when `len` = 0).
+    /// log-probs that followed token `len - 1` (or the prompt when `len` =
+    /// 0), or empty: unknown until `reread`.
     fn truncate(&mut self, view: usize, len: usize, next: Vec<f32>) -> Result<()>;
     /// Batched evaluations so far (weight reads) and rows evaluated (the
     /// paper's "model evaluations").
@@ -81,6 +87,8 @@ pub struct EngineViews<'b, B: Backend> {
     backend: &'b mut B,
     rows: Vec<RowId>,
     prompt_lens: Vec<usize>,
+    /// Each view's last prompt token, then its generated tokens (what `reread` evaluates again).
+    tokens: Vec<Vec<u32>>,
     next: Vec<Vec<f32>>,
     cost: Cost,
     pub prefill: PrefillStats,
@@ -159,6 +167,10 @@ impl<'b, B: Backend> EngineViews<'b, B> {
             backend,
             rows,
             prompt_lens: views.iter().map(|v| v.prompt.len()).collect(),
+            tokens: views
+                .iter()
+                .map(|v| vec![v.prompt[v.prompt.len() - 1]])
+                .collect(),
             next,
             cost: Cost {
                 forward_calls: calls,
@@ -208,7 +220,8 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
             })
             .collect();
         let out = self.backend.forward(&steps).await?;
-        for (&(v, _), lp) in items.iter().zip(&out) {
+        for (&(v, tokens), lp) in items.iter().zip(&out) {
+            self.tokens[v].extend_from_slice(tokens);
             self.next[v] = if readout.is_dense() {
                 lp.last().to_vec()
             } else {
@@ -223,9 +236,8 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
     async fn append_mixed(
         &mut self,
         items: &[(usize, &[u32])],
-        mix: &Mix,
-        k: usize,
-    ) -> Result<Mixed> {
+        reads: &[MixRead],
+    ) -> Result<Vec<Mixed>> {
         let steps: Vec<RowStep> = items
             .iter()
             .map(|&(v, tokens)| RowStep {
@@ -234,8 +246,9 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
                 readout: Readout::Last,
             })
             .collect();
-        let out = self.backend.forward_mixed(&steps, mix, k).await?;
-        for &(v, _) in items {
+        let out = self.backend.forward_mixed(&steps, reads).await?;
+        for &(v, tokens) in items {
+            self.tokens[v].extend_from_slice(tokens);
             self.next[v] = Vec::new();
         }
         self.cost.forward_calls += 1;
@@ -243,9 +256,35 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
         Ok(out)
     }
 
+    async fn reread(&mut self, views: &[usize]) -> Result<()> {
+        let last: Vec<[u32; 1]> = views
+            .iter()
+            .map(|&v| [*self.tokens[v].last().expect("a prompt token")])
+            .collect();
+        let mut steps = Vec::with_capacity(views.len());
+        for (&v, t) in views.iter().zip(&last) {
+            let row = self.rows[v];
+            let len = self.backend.row_len(row)?;
+            self.backend.truncate_row(row, len - 1)?;
+            steps.push(RowStep {
+                row,
+                tokens: t,
+                readout: Readout::Last,
+            });
+        }
+        let out = self.backend.forward(&steps).await?;
+        for (&v, lp) in views.iter().zip(out) {
+            self.next[v] = lp.last().to_vec();
+        }
+        self.cost.forward_calls += 1;
+        self.cost.row_evaluations += views.len() as u64;
+        Ok(())
+    }
+
     fn truncate(&mut self, view: usize, len: usize, next: Vec<f32>) -> Result<()> {
         self.backend
             .truncate_row(self.rows[view], self.prompt_lens[view] + len)?;
+        self.tokens[view].truncate(1 + len);
         self.next[view] = next;
         Ok(())
     }

@@ -17,7 +17,9 @@ use std::rc::Rc;
 
 use super::backends::WorkerBackend;
 use super::yield_now::yield_now;
-use crate::backend::{AdapterId, Backend, BackendCounters, LogProbs, Mix, Mixed, RowId, RowStep};
+use crate::backend::{
+    AdapterId, Backend, BackendCounters, LogProbs, MixRead, Mixed, RowId, RowStep,
+};
 use crate::engine::clock::now_ms;
 use crate::model::LlamaConfig;
 use crate::{Error, Result};
@@ -96,9 +98,13 @@ impl<B: WorkerBackend> Backend for YieldingBackend<B> {
         self.ended();
         out
     }
-    async fn forward_mixed(&mut self, steps: &[RowStep<'_>], mix: &Mix, k: usize) -> Result<Mixed> {
+    async fn forward_mixed(
+        &mut self,
+        steps: &[RowStep<'_>],
+        reads: &[MixRead],
+    ) -> Result<Vec<Mixed>> {
         self.gate().await?;
-        let out = self.inner.forward_mixed(steps, mix, k).await;
+        let out = self.inner.forward_mixed(steps, reads).await;
         self.ended();
         out
     }

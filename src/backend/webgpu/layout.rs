@@ -1,9 +1,11 @@
 //! Where a call's read-outs go: which positions the read-out pass handles
 //! and in what order (dense rows, gathered scores, top-k rows by k, or rows
-//! kept for a mix), and how the bytes read back split into each step's
-//! [`LogProbs`].
+//! kept for mixes, in passes that fit the logits buffer), and how the bytes
+//! read back split into each step's [`LogProbs`] or each read's [`Mixed`].
 
-use crate::backend::{LogProbs, Mixed, Readout, RowStep};
+use super::LOGIT_CHUNK;
+use crate::backend::{LogProbs, Mix, MixRead, Mixed, Readout, RowStep};
+use crate::Result;
 
 /// One read-out position, in the order the read-out pass handles them:
 /// dense rows first, then gathered scores, then top-k rows (by k).
@@ -19,6 +21,104 @@ pub(super) enum Read {
     Keep,
 }
 
+/// One pass of a call's read-out: the positions it brings into the logits
+/// buffer (rows `0..positions.len()`), then its mixed reads.
+pub(super) struct Pass {
+    pub positions: Vec<(u32, Read)>,
+    pub reads: Vec<MixedAt>,
+}
+
+/// Where one read of a mixed call runs and writes.
+pub(super) struct MixedAt {
+    /// Index into the call's reads.
+    pub read: usize,
+    /// Logits row of the first step's position (the rest follow in step order).
+    pub base: u32,
+    /// Logits row the mix is combined into (unused by `Mix::Row`).
+    pub out_row: u32,
+    /// First word of the read's output in the sparse buffer.
+    pub out_off: u32,
+}
+
+/// Sparse words of one read over `rows` rows: the top `k` pairs, the
+/// tempered mass, every row at the top tokens, every row at `at`.
+pub(super) fn read_words(r: &MixRead, rows: usize) -> usize {
+    2 * r.k + usize::from(r.temperature.is_some()) + rows * (r.k + r.at.len())
+}
+
+/// The passes of a mixed call: the positions each read needs (every step's
+/// position `back` from its end) with the rows its mixes are combined into,
+/// packed into the logits buffer's `LOGIT_CHUNK` rows.
+pub(super) fn mixed_passes(steps: &[RowStep<'_>], reads: &[MixRead]) -> Result<Vec<Pass>> {
+    let rows = steps.len();
+    let mut ends = Vec::with_capacity(rows);
+    let mut t0 = 0;
+    for s in steps {
+        t0 += s.tokens.len();
+        ends.push(t0 - 1);
+    }
+    let mut offsets = Vec::with_capacity(reads.len());
+    let mut at = 0;
+    for r in reads {
+        offsets.push(at as u32);
+        at += read_words(r, rows);
+    }
+    let mut backs: Vec<usize> = reads.iter().map(|r| r.back).collect();
+    backs.sort_unstable();
+    backs.dedup();
+    let combined = |b: usize| {
+        reads
+            .iter()
+            .filter(|r| r.back == b && !matches!(r.mix, Mix::Row { .. }))
+            .count()
+    };
+    let mut passes: Vec<(Vec<usize>, usize)> = Vec::new();
+    for b in backs {
+        let need = rows + combined(b);
+        if need > LOGIT_CHUNK {
+            return Err(crate::Error::InvalidInput(format!(
+                "{rows} rows and {} mixes at one position exceed the {LOGIT_CHUNK} rows a read-out pass holds",
+                combined(b)
+            )));
+        }
+        match passes.last_mut() {
+            Some((bs, used)) if *used + need <= LOGIT_CHUNK => {
+                bs.push(b);
+                *used += need;
+            }
+            _ => passes.push((vec![b], need)),
+        }
+    }
+    Ok(passes
+        .into_iter()
+        .map(|(bs, _)| {
+            let positions = bs
+                .iter()
+                .flat_map(|&b| ends.iter().map(move |&e| ((e - b) as u32, Read::Keep)))
+                .collect::<Vec<_>>();
+            let mut out_row = positions.len() as u32;
+            let mut ats = Vec::new();
+            for (slot, &b) in bs.iter().enumerate() {
+                for (i, r) in reads.iter().enumerate().filter(|(_, r)| r.back == b) {
+                    ats.push(MixedAt {
+                        read: i,
+                        base: (slot * rows) as u32,
+                        out_row,
+                        out_off: offsets[i],
+                    });
+                    if !matches!(r.mix, Mix::Row { .. }) {
+                        out_row += 1;
+                    }
+                }
+            }
+            Pass {
+                positions,
+                reads: ats,
+            }
+        })
+        .collect())
+}
+
 /// Where a call's read-outs land in the staging buffer.
 #[derive(Default)]
 pub(super) struct Layout {
@@ -28,11 +128,11 @@ pub(super) struct Layout {
 
 impl Layout {
     /// Staging space of a call: dense positions, then sparse words (a
-    /// mixed call: the top `k` pairs and every row's log-prob at them).
-    pub(super) fn of(steps: &[RowStep<'_>], mix_k: Option<usize>) -> Self {
+    /// mixed call: each read's words, `read_words`).
+    pub(super) fn of(steps: &[RowStep<'_>], mixed: Option<&[MixRead]>) -> Self {
         let mut l = Self::default();
-        if let Some(k) = mix_k {
-            l.sparse_words = k * (2 + steps.len());
+        if let Some(reads) = mixed {
+            l.sparse_words = reads.iter().map(|r| read_words(r, steps.len())).sum();
             return l;
         }
         for s in steps {
@@ -49,19 +149,9 @@ impl Layout {
 
     /// Every read-out position (token index in the call, kind) in the order
     /// of the read-out pass and the staging buffer: dense, scores, top-k by k.
-    pub(super) fn reads(steps: &[RowStep<'_>], mixed: bool) -> Vec<(u32, Read)> {
+    pub(super) fn reads(steps: &[RowStep<'_>]) -> Vec<(u32, Read)> {
         let (mut dense, mut scores, mut tops) = (Vec::new(), Vec::new(), Vec::new());
         let mut t0 = 0;
-        if mixed {
-            // Rows 0..n of the (single) logits chunk, in step order.
-            return steps
-                .iter()
-                .map(|s| {
-                    t0 += s.tokens.len();
-                    ((t0 - 1) as u32, Read::Keep)
-                })
-                .collect();
-        }
         for s in steps {
             let n = s.tokens.len();
             for i in s.readout.positions(n) {
@@ -147,16 +237,37 @@ impl Layout {
             .collect()
     }
 
-    /// A mixed call's read-out: the top `k` (token, log-prob) pairs, then
-    /// each of the `rows` rows' log-probs at them (`plan::mix_ops`).
-    pub(super) fn mixed(&self, rows: usize, k: usize, bytes: &[u8]) -> Mixed {
+    /// A mixed call's reads, each laid out as `read_words` counts them.
+    pub(super) fn mixed(reads: &[MixRead], rows: usize, bytes: &[u8]) -> Vec<Mixed> {
         let f = |i| f32::from_bits(word(bytes, i));
-        Mixed {
-            top: (0..k).map(|j| (word(bytes, 2 * j), f(2 * j + 1))).collect(),
-            at_top: (0..rows)
-                .map(|r| (0..k).map(|j| f(2 * k + r * k + j)).collect())
-                .collect(),
-        }
+        let mut o = 0;
+        reads
+            .iter()
+            .map(|r| {
+                let (k, n) = (r.k, r.at.len());
+                let top = (0..k)
+                    .map(|j| (word(bytes, o + 2 * j), f(o + 2 * j + 1)))
+                    .collect();
+                let mut at = o + 2 * k;
+                let mass = r.temperature.map(|_| {
+                    at += 1;
+                    f(at - 1) as f64
+                });
+                let table = |at: usize, n: usize| -> Vec<Vec<f32>> {
+                    (0..rows)
+                        .map(|row| (0..n).map(|j| f(at + row * n + j)).collect())
+                        .collect()
+                };
+                let m = Mixed {
+                    top,
+                    at_top: table(at, k),
+                    at_tokens: table(at + rows * k, n),
+                    mass,
+                };
+                o += read_words(r, rows);
+                m
+            })
+            .collect()
     }
 }
 

@@ -34,7 +34,7 @@ use layout::Layout;
 use lora::GpuAdapter;
 use weights::GpuWeights;
 
-use super::{AdapterId, Backend, BackendCounters, LogProbs, Mix, Mixed, RowId, RowStep};
+use super::{AdapterId, Backend, BackendCounters, LogProbs, MixRead, Mixed, RowId, RowStep};
 use crate::model::lora::LoraAdapter;
 use crate::model::{GgufFile, LlamaConfig};
 use crate::{Error, Result};
@@ -297,39 +297,31 @@ impl WebGpuBackend {
         Ok(layout.split(steps, vocab, &bytes))
     }
 
-    /// [`Backend::forward_mixed`] on the device: the rows' last positions
-    /// stay in the logits buffer, the mix is combined, normalised and ranked
-    /// there, and `k · (rows + 2)` words come back.
+    /// [`Backend::forward_mixed`] on the device: the positions read stay in
+    /// the logits buffer, each read's mix is combined, normalised and ranked
+    /// there, and only `layout::read_words` words per read come back.
     pub async fn forward_mixed_async(
         &mut self,
         steps: &[RowStep<'_>],
-        mix: &Mix,
-        k: usize,
-    ) -> Result<Mixed> {
-        mix.check(steps.len())?;
-        super::check_mix_k(k)?;
-        if let Some(s) = steps.iter().find(|s| s.tokens.is_empty()) {
-            return Err(backend_err(format!(
-                "row {} has no new token to mix",
-                s.row.0
-            )));
-        }
-        let (layout, bytes) = self.forward_bytes(steps, Some((mix, k))).await?;
-        Ok(layout.mixed(steps.len(), k, &bytes))
+        reads: &[MixRead],
+    ) -> Result<Vec<Mixed>> {
+        super::check_mixed(steps, reads, self.config.vocab)?;
+        let (_, bytes) = self.forward_bytes(steps, Some(reads)).await?;
+        Ok(Layout::mixed(reads, steps.len(), &bytes))
     }
 
     /// One forward; returns where the read-outs sit in the bytes read back.
     async fn forward_bytes(
         &mut self,
         steps: &[RowStep<'_>],
-        mix: Option<(&Mix, usize)>,
+        mixed: Option<&[MixRead]>,
     ) -> Result<(Layout, Vec<u8>)> {
         self.gpu.check()?;
         self.validate(steps)?;
         let cfg = self.config.clone();
         let vocab = cfg.vocab;
         let total: usize = steps.iter().map(|s| s.tokens.len()).sum();
-        let layout = Layout::of(steps, mix.map(|(_, k)| k));
+        let layout = Layout::of(steps, mixed);
         let dense_bytes = (layout.dense_positions * vocab * 4) as u64;
         let staging_bytes = dense_bytes + (layout.sparse_words * 4) as u64;
         if staging_bytes > self.gpu.limits.max_buffer_size {
@@ -361,7 +353,7 @@ impl WebGpuBackend {
                 .extend(got);
         }
 
-        let ops = self.plan(steps, total, mix)?;
+        let ops = self.plan(steps, total, mixed)?;
         self.ensure_capacity(total, staging_bytes, layout.sparse_words);
 
         // Upload the call's tables and parameters.
@@ -603,10 +595,9 @@ impl Backend for WebGpuBackend {
     fn forward_mixed(
         &mut self,
         steps: &[RowStep<'_>],
-        mix: &Mix,
-        k: usize,
-    ) -> impl Future<Output = Result<Mixed>> {
-        self.forward_mixed_async(steps, mix, k)
+        reads: &[MixRead],
+    ) -> impl Future<Output = Result<Vec<Mixed>>> {
+        self.forward_mixed_async(steps, reads)
     }
 
     fn counters(&self) -> BackendCounters {

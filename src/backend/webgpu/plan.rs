@@ -7,12 +7,12 @@
 use super::frame::{u, Frame, P};
 use super::kernels::Kernel;
 use super::kv_cache::PAGE;
-use super::layout::{Layout, Read};
+use super::layout::{mixed_passes, read_words, Layout, MixedAt, Pass, Read};
 use super::lora::{self, GpuAdapter};
 use super::weights::{GpuMatrix, QType};
 use super::{MatmulKernel, Op, WebGpuBackend, B, LOGIT_CHUNK};
 use crate::backend::cpu::ops::rope_table as ops_rope_table;
-use crate::backend::{Mix, RowStep};
+use crate::backend::{Mix, MixRead, RowStep};
 use crate::model::lora::Module;
 use crate::Result;
 
@@ -22,7 +22,7 @@ impl WebGpuBackend {
         &mut self,
         steps: &[RowStep<'_>],
         total: usize,
-        mix: Option<(&Mix, usize)>,
+        mixed: Option<&[MixRead]>,
     ) -> Result<Vec<Op>> {
         let cfg = &self.config;
         let (h, kv, f, hd) = (cfg.hidden, cfg.kv_dim(), cfg.ffn, cfg.head_dim);
@@ -301,14 +301,28 @@ impl WebGpuBackend {
         }
 
         // Read-out: final norm of the picked positions, output projection,
-        // log-softmax in chunks of LOGIT_CHUNK positions; then dense rows are
-        // copied to staging and sparse read-outs reduced on the GPU.
-        let reads = Layout::reads(steps, mix.is_some());
+        // log-softmax in passes of at most LOGIT_CHUNK positions; then dense
+        // rows are copied to staging and sparse read-outs reduced on the GPU
+        // (a mixed call: each pass's mixes).
+        let passes: Vec<Pass> = match mixed {
+            Some(reads) => mixed_passes(steps, reads)?,
+            None => Layout::reads(steps)
+                .chunks(LOGIT_CHUNK)
+                .map(|c| Pass {
+                    positions: c.to_vec(),
+                    reads: Vec::new(),
+                })
+                .collect(),
+        };
         let out = w.output();
         let vocab = cfg.vocab;
         let row_bytes = (vocab * 4) as u64;
         let (mut dense_at, mut sparse_at) = (0u64, 0u32);
-        for chunk in reads.chunks(LOGIT_CHUNK) {
+        for Pass {
+            positions: chunk,
+            reads: mix_at,
+        } in &passes
+        {
             let n = chunk.len();
             let gather = fr.section(chunk.iter().map(|&(t, _)| t));
             norm(fr, &mut ops, w.output_norm, n, Some(gather), B::X);
@@ -369,7 +383,14 @@ impl WebGpuBackend {
                     }
                     Read::Keep => {}
                     Read::Top { k } => {
-                        let param = fr.param(&[u(vocab), P::U(k), u(r0), P::U(sparse_at), P::U(0)]);
+                        let param = fr.param(&[
+                            u(vocab),
+                            P::U(k),
+                            u(r0),
+                            P::U(sparse_at),
+                            P::U(0),
+                            P::F(0.0),
+                        ]);
                         ops.push(Op::Dispatch {
                             kernel: Kernel::TopK,
                             bufs: vec![B::Meta, B::Logits, B::Sparse],
@@ -381,9 +402,16 @@ impl WebGpuBackend {
                 }
                 r0 += len;
             }
+            for at in mix_at {
+                let read = &mixed.expect("mixes come with their reads")[at.read];
+                mix_ops(fr, &mut ops, read, at, steps.len(), vocab);
+            }
         }
-        if let Some((mix, k)) = mix {
-            sparse_at = mix_ops(fr, &mut ops, mix, k, steps.len(), vocab);
+        if let Some(reads) = mixed {
+            sparse_at = reads
+                .iter()
+                .map(|r| read_words(r, steps.len()) as u32)
+                .sum();
         }
         if sparse_at > 0 {
             ops.push(Op::Copy {
@@ -398,60 +426,114 @@ impl WebGpuBackend {
     }
 }
 
-/// The dispatches of a mix over rows `0..rows` of the logits buffer: the
-/// combination into row `rows`, its log-softmax, its top `k` (sparse words
-/// `0..2k`) and every row's log-prob at those tokens (words `2k..`).
-/// Returns the sparse words written.
+/// The dispatches of one mixed read over `rows` rows of the logits buffer
+/// from `at.base`: the combination into row `at.out_row` and its
+/// log-softmax (a `Mix::Row` is ranked where it is), its top `k` with the
+/// tempered mass, and every row's log-prob at those tokens and at the
+/// read's own (`layout::read_words` order).
 fn mix_ops(
     fr: &mut Frame,
     ops: &mut Vec<Op>,
-    mix: &Mix,
-    k: usize,
+    read: &MixRead,
+    at: &MixedAt,
     rows: usize,
     vocab: usize,
-) -> u32 {
-    let (kind, weights, delta, beta) = match mix {
-        Mix::Linear { weights } => (0, weights.as_slice(), &[][..], 1.0),
-        Mix::Pdd {
-            weights,
-            delta,
-            beta,
-        } => (1, weights.as_slice(), delta.as_slice(), *beta),
+) {
+    let k = read.k;
+    let ranked = match &read.mix {
+        Mix::Row { row } => at.base + *row as u32,
+        mix => {
+            let (kind, weights, delta, beta) = match mix {
+                Mix::Linear { weights } => (0, weights.as_slice(), &[][..], 1.0),
+                Mix::Pdd {
+                    weights,
+                    delta,
+                    beta,
+                } => (1, weights.as_slice(), delta.as_slice(), *beta),
+                Mix::Mpg { alpha } => (2, alpha.as_slice(), &[][..], 1.0),
+                Mix::Row { .. } => unreachable!("ranked in place"),
+            };
+            let mut p = vec![
+                u(vocab),
+                u(rows),
+                u(kind),
+                P::F(beta as f32),
+                P::U(at.base),
+                P::U(at.out_row),
+                P::U(0),
+                P::U(0),
+            ];
+            for v in [weights, delta] {
+                p.extend(
+                    (0..crate::backend::MAX_MIX_ROWS)
+                        .map(|i| P::F(v.get(i).copied().unwrap_or(0.0) as f32)),
+                );
+            }
+            let param = fr.param(&p);
+            ops.push(Op::Dispatch {
+                kernel: Kernel::Combine,
+                bufs: vec![B::Logits],
+                param,
+                groups: [vocab.div_ceil(256) as u32, 1, 1],
+            });
+            let param = fr.param(&[u(vocab), P::U(at.out_row)]);
+            ops.push(Op::Dispatch {
+                kernel: Kernel::LogSoftmax,
+                bufs: vec![B::Logits],
+                param,
+                groups: [1, 1, 1],
+            });
+            at.out_row
+        }
     };
-    let mut p = vec![u(vocab), u(rows), u(kind), P::F(beta as f32)];
-    for v in [weights, delta] {
-        p.extend(
-            (0..crate::backend::MAX_MIX_ROWS)
-                .map(|i| P::F(v.get(i).copied().unwrap_or(0.0) as f32)),
-        );
-    }
-    let param = fr.param(&p);
-    ops.push(Op::Dispatch {
-        kernel: Kernel::Combine,
-        bufs: vec![B::Logits],
-        param,
-        groups: [vocab.div_ceil(256) as u32, 1, 1],
-    });
-    let param = fr.param(&[u(vocab), u(rows)]);
-    ops.push(Op::Dispatch {
-        kernel: Kernel::LogSoftmax,
-        bufs: vec![B::Logits],
-        param,
-        groups: [1, 1, 1],
-    });
-    let param = fr.param(&[u(vocab), u(k), u(rows), P::U(0), P::U(0)]);
+    let temp = read.temperature.unwrap_or(0.0);
+    let param = fr.param(&[
+        u(vocab),
+        u(k),
+        P::U(ranked),
+        P::U(at.out_off),
+        P::U(0),
+        P::F(temp),
+    ]);
     ops.push(Op::Dispatch {
         kernel: Kernel::TopK,
         bufs: vec![B::Meta, B::Logits, B::Sparse],
         param,
         groups: [1, 1, 1],
     });
-    let param = fr.param(&[u(vocab), u(k), u(rows), u(2 * k), P::U(0)]);
+    let tops_at = at.out_off + (2 * k) as u32 + u32::from(read.temperature.is_some());
+    let param = fr.param(&[
+        u(vocab),
+        u(k),
+        P::U(at.base),
+        P::U(tops_at),
+        P::U(at.out_off),
+        P::F(0.0),
+        u(rows),
+    ]);
     ops.push(Op::Dispatch {
         kernel: Kernel::GatherTop,
         bufs: vec![B::Meta, B::Logits, B::Sparse],
         param,
         groups: [(rows * k).div_ceil(64) as u32, 1, 1],
     });
-    (k * (2 + rows)) as u32
+    if !read.at.is_empty() {
+        let n = read.at.len();
+        let targets = fr.section(read.at.iter().copied());
+        let param = fr.param(&[
+            u(vocab),
+            u(n),
+            P::U(at.base),
+            P::U(tops_at + (rows * k) as u32),
+            P::U(targets),
+            P::F(0.0),
+            u(rows),
+        ]);
+        ops.push(Op::Dispatch {
+            kernel: Kernel::GatherAt,
+            bufs: vec![B::Meta, B::Logits, B::Sparse],
+            param,
+            groups: [(rows * n).div_ceil(64) as u32, 1, 1],
+        });
+    }
 }

@@ -1,0 +1,223 @@
+//! What MPG's rejection samplers (MPG paper §3.2–3.3; ALGORITHMS.md "MPG
+//! with SCR" and "Baselines") need from the views at one position: the
+//! reference's most likely tokens with every view's log-prob at them (the
+//! candidates a proposal is drawn from and the experts score), and the
+//! token-level MPG target's best tokens (the page's alternatives). Read in
+//! the batched call that appends the position's token, as a few sparse
+//! words (issue 6: a GPU backend reduces the vocabulary on the device); when
+//! a nucleus reaches past the candidates, every view is read densely again
+//! (`ViewModel::reread`), so a seed gives the same tokens either way.
+
+use rand_chacha::ChaCha8Rng;
+
+use super::common::{alternatives_mixed, ALTERNATIVES};
+use super::events::Alternative;
+use super::view_model::ViewModel;
+use crate::backend::{Mix, MixRead, Mixed, MAX_TOP_K};
+use crate::engine::sampling::{sample, sample_top, Sampling};
+use crate::Result;
+
+/// Candidates read per position: the most a sparse read-out returns.
+pub const CANDIDATES: usize = MAX_TOP_K;
+
+/// The views at one position (view 0 the reference, `1..=N` the experts).
+pub enum MpgAt {
+    /// Read sparsely: `cand` is the reference's best tokens (a `Mix::Row`
+    /// read with the proposal's tempered mass), `target` the MPG target's.
+    Sparse { cand: Mixed, target: Mixed },
+    /// Every view's whole next-token distribution.
+    Dense { rows: Vec<Vec<f32>>, target: Mixed },
+}
+
+/// The proposal's temperature, for the tempered mass a nucleus draw needs.
+fn temperature(proposal: &Sampling) -> Option<f32> {
+    match *proposal {
+        Sampling::Greedy => None,
+        Sampling::TopP { temperature, .. } => Some(temperature),
+    }
+}
+
+fn target_read(alpha: &[f64]) -> MixRead {
+    MixRead::top(
+        Mix::Mpg {
+            alpha: alpha.to_vec(),
+        },
+        ALTERNATIVES,
+    )
+}
+
+/// The reference's candidates at the last new position of a call that
+/// steps view 0 alone (a proposal step of SCR or Seq-RS).
+pub fn reference_read(proposal: &Sampling) -> MixRead {
+    MixRead::top(Mix::Row { row: 0 }, CANDIDATES).tempered(temperature(proposal))
+}
+
+impl MpgAt {
+    /// The two reads of a call that steps every view: at the position
+    /// `back` from the end of their new tokens, also reporting every view's
+    /// log-prob of `next` (SCR: the chunk's next token, which the reference
+    /// drew from a nucleus that may reach past the candidates).
+    pub fn reads(
+        alpha: &[f64],
+        proposal: &Sampling,
+        back: usize,
+        next: Option<u32>,
+    ) -> [MixRead; 2] {
+        [
+            reference_read(proposal)
+                .back(back)
+                .at(next.into_iter().collect()),
+            target_read(alpha).back(back),
+        ]
+    }
+
+    /// The view model's answer to `reads`.
+    pub fn from_reads(cand: Mixed, target: Mixed) -> Self {
+        MpgAt::Sparse { cand, target }
+    }
+
+    /// From every view's known `next` (after the prompt, or a `reread`).
+    pub fn from_next(m: &impl ViewModel, alpha: &[f64]) -> Self {
+        let rows: Vec<Vec<f32>> = (0..=alpha.len()).map(|v| m.next(v).to_vec()).collect();
+        let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+        let target = target_read(alpha).read(&refs);
+        MpgAt::Dense { rows, target }
+    }
+
+    /// Whether a draw with `proposal` stays inside the candidates.
+    pub fn covers(&self, proposal: &Sampling, rng: &ChaCha8Rng) -> bool {
+        match self {
+            MpgAt::Dense { .. } => true,
+            MpgAt::Sparse { cand, .. } => sample_top(
+                &cand.top,
+                cand.mass.unwrap_or(0.0),
+                proposal,
+                &mut rng.clone(),
+            )
+            .is_some(),
+        }
+    }
+
+    /// A draw from the reference (the caller made sure it `covers`).
+    pub fn sample(&self, proposal: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
+        match self {
+            MpgAt::Dense { rows, .. } => sample(&rows[0], proposal, rng),
+            MpgAt::Sparse { cand, .. } => {
+                sample_top(&cand.top, cand.mass.unwrap_or(0.0), proposal, rng)
+                    .expect("a covering read")
+            }
+        }
+    }
+
+    /// Every view's log-prob of `v` (a candidate, or the named `next`).
+    pub fn log_probs(&self, v: u32) -> Vec<f32> {
+        match self {
+            MpgAt::Dense { rows, .. } => rows.iter().map(|r| r[v as usize]).collect(),
+            MpgAt::Sparse { cand, .. } => match cand.top.iter().position(|t| t.0 == v) {
+                Some(j) => cand.at_top.iter().map(|r| r[j]).collect(),
+                None => cand.at_tokens.iter().map(|r| r[0]).collect(),
+            },
+        }
+    }
+
+    /// Per-expert `log π_i(v) − log π_ref(v)`.
+    pub fn log_ratios(&self, v: u32) -> Vec<f64> {
+        let lp = self.log_probs(v);
+        lp[1..].iter().map(|&e| e as f64 - lp[0] as f64).collect()
+    }
+
+    /// The target's best tokens with the reference's probability beside them.
+    pub fn alternatives(&self) -> Vec<Alternative> {
+        match self {
+            MpgAt::Dense { target, .. } | MpgAt::Sparse { target, .. } => {
+                alternatives_mixed(target, 0)
+            }
+        }
+    }
+}
+
+/// `at`, or every view read densely again when a draw with `proposal`
+/// would reach past its candidates (counted in `rereads`).
+pub async fn covering<M: ViewModel>(
+    m: &mut M,
+    at: MpgAt,
+    alpha: &[f64],
+    proposal: &Sampling,
+    rng: &ChaCha8Rng,
+    rereads: &mut u64,
+) -> Result<MpgAt> {
+    if at.covers(proposal, rng) {
+        return Ok(at);
+    }
+    let views: Vec<usize> = (0..=alpha.len()).collect();
+    m.reread(&views).await?;
+    *rereads += 1;
+    Ok(MpgAt::from_next(m, alpha))
+}
+
+/// A draw from the reference alone, from its candidates `top` (read after
+/// its last token) or, when the nucleus reaches past them (or there are
+/// none), from its dense distribution: the token and its log-prob.
+pub async fn draw_reference<M: ViewModel>(
+    m: &mut M,
+    top: Option<&Mixed>,
+    proposal: &Sampling,
+    rng: &mut ChaCha8Rng,
+    rereads: &mut u64,
+) -> Result<(u32, f64)> {
+    if let Some(top) = top {
+        if let Some(c) = sample_top(&top.top, top.mass.unwrap_or(0.0), proposal, rng) {
+            let lp = top.top.iter().find(|t| t.0 == c).expect("drawn from top").1;
+            return Ok((c, lp as f64));
+        }
+        m.reread(&[0]).await?;
+        *rereads += 1;
+    }
+    let next = m.next(0);
+    let c = sample(next, proposal, rng);
+    Ok((c, next[c as usize] as f64))
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::steer::tabular::{flat_after_one, TabularViews};
+
+    #[test]
+    fn sparse_reads_agree_with_the_dense_views() {
+        let mut m = TabularViews::new(100, 3, Box::new(flat_after_one));
+        let alpha = [1.0, -0.5];
+        let proposal = Sampling::TopP {
+            temperature: 0.7,
+            top_p: 0.9,
+            seed: 1,
+        };
+        let rng = ChaCha8Rng::seed_from_u64(1);
+        for (token, covered) in [(0u32, true), (1, false)] {
+            let reads = MpgAt::reads(&alpha, &proposal, 0, Some(99));
+            let t = [token];
+            let items: Vec<(usize, &[u32])> = (0..3).map(|v| (v, &t[..])).collect();
+            let mut out = pollster::block_on(m.append_mixed(&items, &reads)).unwrap();
+            let target = out.pop().unwrap();
+            let at = MpgAt::from_reads(out.pop().unwrap(), target);
+            assert_eq!(at.covers(&proposal, &rng), covered, "after token {token}");
+            pollster::block_on(m.reread(&[0, 1, 2])).unwrap();
+            let dense = MpgAt::from_next(&m, &alpha);
+            assert_eq!(at.log_probs(99), dense.log_probs(99));
+            assert_eq!(at.log_ratios(0), dense.log_ratios(0));
+            let ids = |a: &MpgAt| a.alternatives().iter().map(|x| x.id).collect::<Vec<_>>();
+            assert_eq!(ids(&at), ids(&dense));
+            if covered {
+                let (mut a, mut b) = (rng.clone(), rng.clone());
+                for _ in 0..20 {
+                    assert_eq!(
+                        at.sample(&proposal, &mut a),
+                        dense.sample(&proposal, &mut b)
+                    );
+                }
+            }
+        }
+    }
+}
