@@ -1,11 +1,14 @@
 //! The row mechanics the decoding methods stand on: batched rows equal rows
-//! run alone, truncate + re-feed equals a fresh run, fork shares a prefix.
+//! run alone, truncate + re-feed equals a fresh run, fork shares a prefix,
+//! and sampling from candidates read back equals sampling from whole rows.
 
 mod common;
 
 use common::model_file;
 use persona::backend::cpu::{CpuBackend, WeightMode};
 use persona::backend::{Backend, LogProbs, Readout, RowStep};
+use persona::engine::sampling::{sample, Sampling};
+use persona::engine::{Engine, GenerateParams};
 use persona::model::LlamaConfig;
 
 fn backend() -> CpuBackend {
@@ -241,4 +244,53 @@ fn bad_steps_are_rejected_and_leave_rows_intact() {
     )
     .contains("does not exist"));
     assert_eq!(b.row_len(row).unwrap(), B.len());
+}
+
+/// Sampled generation reads back 64 candidates and the tempered mass per
+/// step, and the whole row only when the nucleus reaches past them: the
+/// same tokens as drawing from whole rows, with the same seed.
+#[test]
+fn sampled_generation_draws_as_from_whole_rows() {
+    let file = model_file();
+    let mut engine = Engine::load_cpu(&file, WeightMode::Quantized).unwrap();
+    // top-p 1.0: every nucleus is the whole vocabulary (every step re-reads).
+    for top_p in [0.9, 1.0] {
+        let sampling = Sampling::TopP {
+            temperature: 0.8,
+            top_p,
+            seed: 11,
+        };
+        let params = GenerateParams {
+            max_tokens: 12,
+            sampling,
+        };
+        let mut g = engine.generate(B.to_vec(), params).unwrap();
+        let mut got = Vec::new();
+        while let Some(ev) = pollster::block_on(g.next_token()).unwrap() {
+            got.push(ev.id);
+        }
+        drop(g);
+
+        let mut b = backend();
+        let row = b.new_row().unwrap();
+        let mut rng = sampling.rng();
+        let last = |b: &mut CpuBackend, tokens: &[u32]| {
+            let step = RowStep {
+                row,
+                tokens,
+                readout: Readout::Last,
+            };
+            fwd(b, &[step])[0].last().to_vec()
+        };
+        let mut lp = last(&mut b, B);
+        let mut want = Vec::new();
+        for i in 0..got.len() {
+            let id = sample(&lp, &sampling, &mut rng);
+            want.push(id);
+            if i + 1 < got.len() {
+                lp = last(&mut b, &[id]);
+            }
+        }
+        assert_eq!(got, want, "top-p {top_p}");
+    }
 }

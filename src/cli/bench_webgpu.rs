@@ -168,8 +168,9 @@ pub fn run(
 const COST_TOKENS: usize = 24;
 
 /// What one answer of each method costs on the GPU per generated token
-/// (prefill, PDD's PIE and rejected proposals included): which methods
-/// still read whole vocabularies back, and how many submissions they need.
+/// (prefill, PDD's PIE and rejected proposals included): what they read
+/// back, how many submissions they need, and how often a nucleus reached
+/// past the candidates read back.
 fn method_costs(engine: &mut Engine<WebGpuBackend>, args: &MethodsArgs) -> Result<String> {
     let setup = MethodSetup::new(args)?;
     let prompts = read_prompts(args)?;
@@ -177,7 +178,7 @@ fn method_costs(engine: &mut Engine<WebGpuBackend>, args: &MethodsArgs) -> Resul
         .first()
         .map_or("Tell me about the sea.", String::as_str);
     let mut table = String::from(
-        "| method | tokens | submissions / token | dispatches / token | KB read back / token | weight MB read / token |\n|---|---:|---:|---:|---:|---:|\n",
+        "| method | tokens | submissions / token | dispatches / token | KB read back / token | weight MB read / token | dense re-reads |\n|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for &method in &setup.methods {
         let mut cfg = setup.config(method, user, args);
@@ -187,17 +188,18 @@ fn method_costs(engine: &mut Engine<WebGpuBackend>, args: &MethodsArgs) -> Resul
         let d = engine.backend.gpu_counters().since(before);
         let per = |x: u64| x as f64 / stats.tokens.max(1) as f64;
         table += &format!(
-            "| {} | {} | {:.1} | {:.0} | {:.1} | {:.0} |\n",
+            "| {} | {} | {:.1} | {:.0} | {:.1} | {:.0} | {} |\n",
             method.name(),
             stats.tokens,
             per(d.submissions),
             per(d.dispatches),
             per(d.bytes_read_back) / 1e3,
             per(d.weight_bytes_read) / 1e6,
+            stats.dense_rereads,
         );
     }
     Ok(format!(
-        "\n### What each method costs per generated token\n\nOne answer per method (up to {COST_TOKENS} tokens, greedy, seed {}, the methods table's persona and experts, first prompt of its list), everything counted: prefill, PDD's PIE answer, SCR's and the RS methods' rejected proposals. Greedy decisions (chat, Base, PP, PDD's PIE answer and its reweighted steps, MOD) are taken on the GPU and read back the best tokens (`Readout::TopK`, `Backend::forward_mixed`: PDD's reweighting and MOD's mix are combined there); teacher-forced scoring (PDD's PIE, Seq-RS, the probe) reads back one word per token (`Readout::Score`). Still read back as whole vocabularies (196,608 bytes per row): every view's prompt prefill, sampled proposals (SCR, Token-RS, Seq-RS) and SCR's and Token-RS's per-token target (chunk scoring, rollback, alternatives).\n\n{table}",
+        "\n### What each method costs per generated token\n\nOne answer per method (up to {COST_TOKENS} tokens, greedy, seed {}, the methods table's persona and experts, first prompt of its list), everything counted: prefill, PDD's PIE answer, SCR's and the RS methods' rejected proposals. Every decision is taken on the GPU (`Backend::forward_mixed`): greedy steps read back the best 5 tokens of the row or of the mix (PDD's reweighting, MOD's mix) with every row's log-prob at them; sampled steps (SCR's, Token-RS's and Seq-RS's proposals, sampled chat) read back the 64 best candidates with every row's log-prob at them and the tempered mass a nucleus draw needs; SCR's chunk call reads, after each chunk token, every view's candidates, MPG's token-level target (the alternatives) and every view's log-prob of the next chunk token; teacher-forced scoring (PDD's PIE, Seq-RS, the probe) reads one word per token (`Readout::Score`). Still read back whole (196,608 bytes per row): every view's prompt prefill (once per answer), and a step whose top-p nucleus reaches past the 64 candidates (dense re-reads: the views' last token is evaluated again with whole rows, so a seed gives the same tokens).\n\n{table}",
         args.seed
     ))
 }

@@ -6,9 +6,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::clock::now_ms;
-use super::sampling::{sample, Sampling};
+use super::sampling::{sample, sample_top, Sampling};
 use super::Engine;
-use crate::backend::{Backend, Readout, RowId, RowStep};
+use crate::backend::{Backend, Mix, MixRead, Mixed, Readout, RowId, RowStep, MAX_TOP_K};
 use crate::model::tokenizer::TextStream;
 use crate::{Error, Result};
 
@@ -54,26 +54,59 @@ pub struct GenerationSummary {
 }
 
 /// What the last forward gave back for the next token: greedy decoding
-/// asks only for the best token (a few bytes from a GPU), sampling for the
-/// whole distribution.
+/// asks only for the best token, sampling for the 64 best candidates with
+/// the tempered mass of the whole distribution (a few bytes from a GPU
+/// either way); the whole distribution only when a nucleus reaches past
+/// the candidates.
 enum Next {
     Best(u32, f32),
-    Dense(Vec<f32>),
+    Candidates(Mixed),
 }
 
-impl Next {
-    fn readout(sampling: &Sampling) -> Readout {
-        match sampling {
-            Sampling::Greedy => Readout::TopK(1),
-            _ => Readout::Last,
+impl<B: Backend> Generation<'_, B> {
+    /// Appends `tokens` to the row and reads what the next draw needs.
+    async fn forward_next(&mut self, tokens: &[u32]) -> Result<Next> {
+        let backend = &mut self.engine.backend;
+        match self.params.sampling {
+            Sampling::Greedy => {
+                let step = RowStep {
+                    row: self.row,
+                    tokens,
+                    readout: Readout::TopK(1),
+                };
+                let out = backend.forward(&[step]).await?;
+                let (id, lp) = out[0].top[0];
+                Ok(Next::Best(id, lp))
+            }
+            Sampling::TopP { temperature, .. } => {
+                let step = RowStep {
+                    row: self.row,
+                    tokens,
+                    readout: Readout::Last,
+                };
+                let read = MixRead::top(Mix::Row { row: 0 }, MAX_TOP_K).tempered(Some(temperature));
+                let mut out = backend.forward_mixed(&[step], &[read]).await?;
+                Ok(Next::Candidates(out.pop().expect("one read")))
+            }
         }
     }
 
-    fn from(lp: &crate::backend::LogProbs) -> Self {
-        match lp.top.first() {
-            Some(&(id, logprob)) => Next::Best(id, logprob),
-            None => Next::Dense(lp.last().to_vec()),
-        }
+    /// The whole distribution after the row's last token, evaluated again.
+    async fn reread(&mut self) -> Result<Vec<f32>> {
+        let last = *self
+            .generated
+            .last()
+            .unwrap_or(&self.prompt[self.prompt.len() - 1]);
+        let backend = &mut self.engine.backend;
+        let len = backend.row_len(self.row)?;
+        backend.truncate_row(self.row, len - 1)?;
+        let step = RowStep {
+            row: self.row,
+            tokens: &[last],
+            readout: Readout::Last,
+        };
+        let out = backend.forward(&[step]).await?;
+        Ok(out[0].last().to_vec())
     }
 }
 
@@ -138,24 +171,26 @@ impl<'e, B: Backend> Generation<'e, B> {
             Some(next) => next,
             None => {
                 let t0 = now_ms();
-                let out = self
-                    .engine
-                    .backend
-                    .forward(&[RowStep {
-                        row: self.row,
-                        tokens: &self.prompt,
-                        readout: Next::readout(&self.params.sampling),
-                    }])
-                    .await?;
+                let prompt = std::mem::take(&mut self.prompt);
+                let next = self.forward_next(&prompt).await;
+                self.prompt = prompt;
                 self.prefill_ms = now_ms() - t0;
-                Next::from(&out[0])
+                next?
             }
         };
+        let sampling = self.params.sampling;
         let (id, logprob) = match next {
             Next::Best(id, logprob) => (id, logprob),
-            Next::Dense(lp) => {
-                let id = sample(&lp, &self.params.sampling, &mut self.rng);
-                (id, lp[id as usize])
+            Next::Candidates(mx) => {
+                let mass = mx.mass.unwrap_or(0.0);
+                match sample_top(&mx.top, mass, &sampling, &mut self.rng) {
+                    Some(id) => (id, mx.top.iter().find(|t| t.0 == id).expect("drawn").1),
+                    None => {
+                        let lp = self.reread().await?;
+                        let id = sample(&lp, &sampling, &mut self.rng);
+                        (id, lp[id as usize])
+                    }
+                }
             }
         };
         let eos = id == self.engine.tokenizer.eos_id;
@@ -184,17 +219,9 @@ impl<'e, B: Backend> Generation<'e, B> {
         };
         if self.stop.is_none() {
             let t0 = now_ms();
-            let out = self
-                .engine
-                .backend
-                .forward(&[RowStep {
-                    row: self.row,
-                    tokens: &[id],
-                    readout: Next::readout(&self.params.sampling),
-                }])
-                .await?;
+            let next = self.forward_next(&[id]).await?;
             self.decode_ms += now_ms() - t0;
-            self.next = Some(Next::from(&out[0]));
+            self.next = Some(next);
         } else {
             let tail = self.stream.finish(&self.engine.tokenizer)?;
             self.text.push_str(&tail);

@@ -67,7 +67,7 @@ pub fn sample(logprobs: &[f32], sampling: &Sampling, rng: &mut ChaCha8Rng) -> u3
                 .zip(logprobs.iter().copied())
                 .collect();
             let mass = tempered_mass(logprobs, temperature);
-            sample_top(&top, mass, sampling, rng)
+            nucleus(&top, mass, sampling, rng, true)
                 .expect("the whole vocabulary covers every nucleus")
         }
     }
@@ -99,6 +99,20 @@ pub fn sample_top(
     sampling: &Sampling,
     rng: &mut ChaCha8Rng,
 ) -> Option<u32> {
+    nucleus(top, mass, sampling, rng, false)
+}
+
+/// The draw of `sample_top`; with `whole` (`top` is the whole vocabulary)
+/// the nucleus may end with the last token although rounding left the kept
+/// mass a hair below `top_p · mass` (top-p 1: the sorted sum against the
+/// id-order one).
+fn nucleus(
+    top: &[(u32, f32)],
+    mass: f64,
+    sampling: &Sampling,
+    rng: &mut ChaCha8Rng,
+    whole: bool,
+) -> Option<u32> {
     let best = top.iter().copied().reduce(|a, b| {
         if b.1 > a.1 || (b.1 == a.1 && b.0 < a.0) {
             b
@@ -127,7 +141,7 @@ pub fn sample_top(
             break;
         }
     }
-    if kept_mass < top_p as f64 * mass {
+    if kept_mass < top_p as f64 * mass && !whole {
         return None;
     }
     let mut u = rng.random::<f64>() * kept_mass;
