@@ -10,6 +10,9 @@ use persona::backend::{Backend, LogProbs, Readout, RowStep};
 use persona::engine::sampling::{sample, Sampling};
 use persona::engine::{Engine, GenerateParams};
 use persona::model::LlamaConfig;
+use persona::steer::mpg_at::MpgAt;
+use persona::steer::view_model::ViewSpec;
+use persona::steer::{EngineViews, ViewModel};
 
 fn backend() -> CpuBackend {
     let file = model_file();
@@ -292,5 +295,56 @@ fn sampled_generation_draws_as_from_whole_rows() {
             }
         }
         assert_eq!(got, want, "top-p {top_p}");
+    }
+}
+
+/// Views prefilled with their first reads (the first decision read with
+/// the prompt, a few words per view) answer what reading the whole rows
+/// after a plain prefill would, with as many forwards and positions.
+#[test]
+fn first_reads_with_the_prefill_equal_reads_of_whole_rows() {
+    let mut b = backend();
+    let shared: Vec<u32> = A[..8].iter().chain(B).copied().collect();
+    let specs: Vec<ViewSpec> = [A, &shared[..], B]
+        .iter()
+        .map(|p| ViewSpec {
+            prompt: p.to_vec(),
+            mix: Vec::new(),
+        })
+        .collect();
+    let proposal = Sampling::TopP {
+        temperature: 0.7,
+        top_p: 0.9,
+        seed: 0,
+    };
+    let reads = MpgAt::first_reads(&[1.0, -0.5], &proposal);
+
+    let (rows, plain_cost, plain_prefill) = {
+        let v = pollster::block_on(EngineViews::new(&mut b, &specs, &[])).unwrap();
+        let rows: Vec<Vec<f32>> = (0..3).map(|i| v.next(i).to_vec()).collect();
+        (rows, v.cost(), v.prefill)
+    };
+    let mut v = pollster::block_on(EngineViews::new(&mut b, &specs, &reads)).unwrap();
+    assert!(v.next(0).is_empty(), "whole rows were not read");
+    assert_eq!(v.cost(), plain_cost);
+    assert_eq!(v.prefill, plain_prefill);
+    let got = v.take_first().unwrap();
+    assert!(v.take_first().is_none(), "taken once");
+    let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+    for (r, g) in reads.iter().zip(&got) {
+        let want = r.read(&refs);
+        let ids = |m: &persona::backend::Mixed| m.top.iter().map(|t| t.0).collect::<Vec<_>>();
+        assert_eq!(ids(g), ids(&want), "{:?}", r.mix);
+        for (a, w) in g.at_top.iter().zip(&want.at_top) {
+            assert!(max_diff(a, w) < 1e-4, "{:?}", r.mix);
+        }
+        if let (Some(a), Some(w)) = (g.mass, want.mass) {
+            assert!((a - w).abs() / w < 1e-5);
+        }
+    }
+    // `reread` gives the whole rows back.
+    pollster::block_on(v.reread(&[0, 1, 2])).unwrap();
+    for (i, row) in rows.iter().enumerate() {
+        assert!(max_diff(v.next(i), row) < 1e-4, "view {i}");
     }
 }

@@ -9,7 +9,7 @@ use super::common::{
 };
 use super::events::Event;
 use super::view_model::ViewModel;
-use crate::backend::{Mix, Mixed};
+use crate::backend::{Mix, MixRead, Mixed};
 use crate::engine::sampling::Sampling;
 use crate::Result;
 
@@ -19,6 +19,14 @@ pub fn mod_logp(expert_lps: &[&[f32]], alpha: &[f64]) -> Vec<f64> {
         weights: alpha.to_vec(),
     }
     .logp(expert_lps)
+}
+
+/// The read that decides the first token, asked for with the prefill.
+pub fn first_reads(alpha: &[f64], sampling: &Sampling) -> Vec<MixRead> {
+    let mix = Mix::Linear {
+        weights: alpha.to_vec(),
+    };
+    vec![decision_read(mix, sampling)]
 }
 
 /// Views `0..alpha.len()` are the experts; the base probability shown in the
@@ -39,7 +47,7 @@ pub async fn decode<M: ViewModel>(
     let mix = Mix::Linear {
         weights: alpha.to_vec(),
     };
-    let mut mixed: Option<Mixed> = None;
+    let mut mixed: Option<Mixed> = m.take_first().and_then(|mut r| r.pop());
     loop {
         let decided = match mixed.take() {
             Some(mx) => match decide(&mx, sampling, rng) {

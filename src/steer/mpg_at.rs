@@ -71,6 +71,23 @@ impl MpgAt {
         ]
     }
 
+    /// The reads asked for with the prompt prefill (see `start`).
+    pub fn first_reads(alpha: &[f64], proposal: &Sampling) -> Vec<MixRead> {
+        Self::reads(alpha, proposal, 0, None).to_vec()
+    }
+
+    /// Every view after the prompt: the answer to `first_reads`, or the
+    /// views' known `next`.
+    pub fn start(m: &mut impl ViewModel, alpha: &[f64]) -> Self {
+        match m.take_first() {
+            Some(mut r) if r.len() == 2 => {
+                let target = r.pop().expect("two reads");
+                Self::from_reads(r.pop().expect("two reads"), target)
+            }
+            _ => Self::from_next(m, alpha),
+        }
+    }
+
     /// The view model's answer to `reads`.
     pub fn from_reads(cand: Mixed, target: Mixed) -> Self {
         MpgAt::Sparse { cand, target }

@@ -85,7 +85,7 @@ pub async fn score_item<B: Backend>(
         )));
     }
     let eos = engine.tokenizer.eos_id;
-    let mut m = EngineViews::new(&mut engine.backend, &views).await?;
+    let mut m = EngineViews::new(&mut engine.backend, &views, &[]).await?;
     let n = m.views();
     // PDD: importance once per prompt.
     let pdd = if cfg.method == Method::Pdd {

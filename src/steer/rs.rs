@@ -122,7 +122,7 @@ pub async fn token_rs<M: ViewModel>(
     sink: &mut dyn FnMut(Event),
 ) -> Result<Outcome> {
     let mut out = Outcome::default();
-    let mut at = MpgAt::from_next(m, alpha);
+    let mut at = MpgAt::start(m, alpha);
     loop {
         at = covering(m, at, alpha, proposal, rng, &mut out.dense_rereads).await?;
         let step = rs1(&at, alpha, bound.log_m(), proposal, max_tries, rng);

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::bound::Bound;
 use super::common::{Limits, Outcome};
 use super::events::{Event, RunStats};
+use super::mpg_at::MpgAt;
 use super::pdd::PddConfig;
 use super::persona::Persona;
 use super::scr::ScrConfig;
@@ -481,10 +482,18 @@ pub async fn run<B: Backend>(
         }
         sink(ev);
     };
-    let mut views = EngineViews::new(&mut engine.backend, &views).await?;
+    let alpha = cfg.alpha();
+    // The first decision is read with the prefill where the method reads
+    // its decisions sparsely (PDD and Seq-RS start from whole rows).
+    let first = match cfg.method {
+        Method::Base | Method::Pp | Method::Soups => single::first_reads(&cfg.sampling),
+        Method::Mod => mod_::first_reads(&alpha, &cfg.sampling),
+        Method::Scr | Method::TokenRs => MpgAt::first_reads(&alpha, &cfg.scr.proposal),
+        Method::Pdd | Method::SeqRs => Vec::new(),
+    };
+    let mut views = EngineViews::new(&mut engine.backend, &views, &first).await?;
     let prefill = views.prefill;
     let after_prefill = views.cost();
-    let alpha = cfg.alpha();
     let outcome: Outcome = match cfg.method {
         Method::Base | Method::Pp => {
             single::decode(&mut views, &cfg.sampling, limits, &mut rng, &mut decorate).await?

@@ -66,7 +66,7 @@ pub async fn decode<M: ViewModel>(
     let mut chunk_index = 0;
     // Every view at the accepted prefix Y: the reference's candidates with
     // every view's log-prob at them, and the MPG target's best tokens.
-    let mut at_y = MpgAt::from_next(m, &cfg.alpha);
+    let mut at_y = MpgAt::start(m, &cfg.alpha);
     while !out.done(&limits) {
         let base = out.tokens.len();
         // The views may start after a shared history: lengths are their own.

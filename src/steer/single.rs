@@ -8,9 +8,14 @@ use super::common::{
 };
 use super::events::Event;
 use super::view_model::ViewModel;
-use crate::backend::{Mix, Mixed};
+use crate::backend::{Mix, MixRead, Mixed};
 use crate::engine::sampling::Sampling;
 use crate::Result;
+
+/// The read that decides the first token, asked for with the prefill.
+pub fn first_reads(sampling: &Sampling) -> Vec<MixRead> {
+    vec![decision_read(Mix::Row { row: 0 }, sampling)]
+}
 
 pub async fn decode<M: ViewModel>(
     m: &mut M,
@@ -24,7 +29,7 @@ pub async fn decode<M: ViewModel>(
     // back (`decision_read`); the whole row only when a nucleus reaches
     // past them.
     let own = Mix::Row { row: 0 };
-    let mut mixed: Option<Mixed> = None;
+    let mut mixed: Option<Mixed> = m.take_first().and_then(|mut r| r.pop());
     loop {
         let decided = match mixed.take() {
             Some(mx) => match decide(&mx, sampling, rng) {

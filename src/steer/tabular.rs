@@ -180,6 +180,10 @@ impl ViewModel for TabularViews {
         std::future::ready(Ok(()))
     }
 
+    fn take_first(&mut self) -> Option<Vec<Mixed>> {
+        None
+    }
+
     fn truncate(&mut self, view: usize, len: usize, next: Vec<f32>) -> Result<()> {
         self.seqs[view].truncate(len);
         if !next.is_empty() {

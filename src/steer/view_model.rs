@@ -43,6 +43,10 @@ pub trait ViewModel {
     /// ONE batched evaluation: a sampler's exact fallback to the whole
     /// vocabulary.
     fn reread(&mut self, views: &[usize]) -> impl Future<Output = Result<()>>;
+    /// The answer to reads asked for with the prompt prefill (before any
+    /// token is generated), once: `None` when none were asked for, and
+    /// every view's `next` is known instead.
+    fn take_first(&mut self) -> Option<Vec<Mixed>>;
     /// Forgets `view`'s generated tokens from `len` on; `next` must be the
     /// log-probs that followed token `len - 1` (or the prompt when `len` =
     /// 0), or empty: unknown until `reread`.
@@ -90,6 +94,8 @@ pub struct EngineViews<'b, B: Backend> {
     /// Each view's last prompt token, then its generated tokens (what `reread` evaluates again).
     tokens: Vec<Vec<u32>>,
     next: Vec<Vec<f32>>,
+    /// The answer to `new`'s `first` reads, until taken.
+    first_read: Option<Vec<Mixed>>,
     cost: Cost,
     pub prefill: PrefillStats,
 }
@@ -102,7 +108,11 @@ impl<'b, B: Backend> EngineViews<'b, B> {
     /// Prefills every view: the first alone, then all others in one batched
     /// call, each forked from the first at their common prefix when both use
     /// the same adapter mix (a cache computed under other weights is no use).
-    pub async fn new(backend: &'b mut B, views: &[ViewSpec]) -> Result<Self> {
+    /// With `first` reads, the last call also takes the first view's last
+    /// prompt token and answers them (`take_first`): the first decision
+    /// reads back a few words instead of a vocabulary per view, and `next`
+    /// stays unknown until `reread`.
+    pub async fn new(backend: &'b mut B, views: &[ViewSpec], first: &[MixRead]) -> Result<Self> {
         if views.is_empty() || views.iter().any(|v| v.prompt.is_empty()) {
             return Err(Error::InvalidInput(
                 "every view needs a non-empty prompt".into(),
@@ -115,30 +125,47 @@ impl<'b, B: Backend> EngineViews<'b, B> {
                 context,
             });
         }
-        let first = backend.new_row()?;
-        backend.set_row_adapters(first, &views[0].mix)?;
-        let mut rows = vec![first];
-        let out = backend
-            .forward(&[RowStep {
-                row: first,
-                tokens: &views[0].prompt,
-                readout: Readout::Last,
-            }])
-            .await?;
-        let mut next = vec![out[0].last().to_vec()];
+        let lazy = !first.is_empty();
+        let n0 = views[0].prompt.len();
+        // Prompt tokens of the first view fed by the first call.
+        let fed0 = match (lazy, views.len()) {
+            (false, _) => n0,
+            (true, 1) => 0,
+            (true, _) => n0 - 1,
+        };
+        let first_row = backend.new_row()?;
+        backend.set_row_adapters(first_row, &views[0].mix)?;
+        let mut rows = vec![first_row];
+        let mut next = vec![Vec::new(); views.len()];
+        let mut calls = 0;
+        if fed0 > 0 {
+            let out = backend
+                .forward(&[RowStep {
+                    row: first_row,
+                    tokens: &views[0].prompt[..fed0],
+                    readout: if lazy { Readout::None } else { Readout::Last },
+                }])
+                .await?;
+            if !lazy {
+                next[0] = out[0].last().to_vec();
+            }
+            calls += 1;
+        }
         let mut prefill = PrefillStats {
-            positions: views[0].prompt.len(),
+            positions: n0,
             positions_unshared: views.iter().map(|v| v.prompt.len()).sum(),
         };
-        let mut starts = Vec::new();
+        let mut starts = vec![fed0];
         for v in &views[1..] {
             let shared = if v.mix == views[0].mix {
-                common_prefix(&views[0].prompt, &v.prompt).min(v.prompt.len() - 1)
+                common_prefix(&views[0].prompt, &v.prompt)
+                    .min(v.prompt.len() - 1)
+                    .min(fed0)
             } else {
                 0
             };
             let row = if shared > 0 {
-                backend.fork_row(first, shared)?
+                backend.fork_row(first_row, shared)?
             } else {
                 let row = backend.new_row()?;
                 backend.set_row_adapters(row, &v.mix)?;
@@ -148,21 +175,30 @@ impl<'b, B: Backend> EngineViews<'b, B> {
             starts.push(shared);
             prefill.positions += v.prompt.len() - shared;
         }
-        if views.len() > 1 {
-            let steps: Vec<RowStep> = views[1..]
-                .iter()
-                .zip(&starts)
-                .zip(&rows[1..])
-                .map(|((v, &s), &row)| RowStep {
-                    row,
-                    tokens: &v.prompt[s..],
-                    readout: Readout::Last,
-                })
-                .collect();
+        // The last call: every view with prompt tokens left.
+        let skip = usize::from(!lazy);
+        let steps: Vec<RowStep> = views
+            .iter()
+            .zip(&starts)
+            .zip(&rows)
+            .skip(skip)
+            .map(|((v, &s), &row)| RowStep {
+                row,
+                tokens: &v.prompt[s..],
+                readout: Readout::Last,
+            })
+            .collect();
+        let mut first_read = None;
+        if lazy {
+            first_read = Some(backend.forward_mixed(&steps, first).await?);
+            calls += 1;
+        } else if !steps.is_empty() {
             let out = backend.forward(&steps).await?;
-            next.extend(out.iter().map(|lp| lp.last().to_vec()));
+            for (n, lp) in next[1..].iter_mut().zip(&out) {
+                *n = lp.last().to_vec();
+            }
+            calls += 1;
         }
-        let calls = 1 + u64::from(views.len() > 1);
         Ok(Self {
             backend,
             rows,
@@ -172,6 +208,7 @@ impl<'b, B: Backend> EngineViews<'b, B> {
                 .map(|v| vec![v.prompt[v.prompt.len() - 1]])
                 .collect(),
             next,
+            first_read,
             cost: Cost {
                 forward_calls: calls,
                 row_evaluations: views.len() as u64,
@@ -279,6 +316,10 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
         self.cost.forward_calls += 1;
         self.cost.row_evaluations += views.len() as u64;
         Ok(())
+    }
+
+    fn take_first(&mut self) -> Option<Vec<Mixed>> {
+        self.first_read.take()
     }
 
     fn truncate(&mut self, view: usize, len: usize, next: Vec<f32>) -> Result<()> {
