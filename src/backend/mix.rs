@@ -56,6 +56,10 @@ pub struct MixRead {
     pub at: Vec<u32>,
     /// Also `Σ_v exp((c(v) − max c)/T)` of the normalised mix (see [`tempered_mass`]).
     pub temperature: Option<f32>,
+    /// The top-p nucleus the candidates are for: a backend that holds whole
+    /// rows anyway returns as many best tokens as it needs (more than `k`),
+    /// so that a draw never has to read the rows again; a GPU returns `k`.
+    pub cover: Option<f32>,
 }
 
 /// What a mixed read-out reads back.
@@ -80,6 +84,7 @@ impl MixRead {
             back: 0,
             at: Vec::new(),
             temperature: None,
+            cover: None,
         }
     }
 
@@ -97,6 +102,15 @@ impl MixRead {
     pub fn tempered(self, temperature: Option<f32>) -> Self {
         Self {
             temperature,
+            ..self
+        }
+    }
+
+    /// Candidates for a draw at `temperature` with nucleus `top_p`.
+    pub fn nucleus(self, temperature: f32, top_p: f32) -> Self {
+        Self {
+            temperature: Some(temperature),
+            cover: Some(top_p),
             ..self
         }
     }
@@ -239,7 +253,8 @@ impl Mix {
 }
 
 /// Every read of a mixed call from each step's dense read-out (`Last`, or
-/// `All` when `all`): how backends without a device-side mix answer it.
+/// `All` when `all`): how backends without a device-side mix answer it,
+/// with as many candidates as each read's nucleus needs (`cover`).
 pub fn read_all(reads: &[MixRead], rows: &[LogProbs], all: bool) -> Vec<Mixed> {
     reads
         .iter()
@@ -251,9 +266,40 @@ pub fn read_all(reads: &[MixRead], rows: &[LogProbs], all: bool) -> Vec<Mixed> {
                     lp.position(if all { last - r.back } else { last })
                 })
                 .collect();
-            r.read(&at)
+            r.read_covering(&at)
         })
         .collect()
+}
+
+impl MixRead {
+    /// `read`, with the best `k` doubled until they hold the read's nucleus.
+    pub fn read_covering(&self, rows: &[&[f32]]) -> Mixed {
+        let mut read = self.read(rows);
+        let (Some(mass), Some(top_p)) = (read.mass, self.cover) else {
+            return read;
+        };
+        let vocab = rows[0].len();
+        let mut k = self.k;
+        while k < vocab && kept_mass(&read.top, self.temperature) < top_p as f64 * mass {
+            k = (2 * k).min(vocab);
+            read = MixRead { k, ..self.clone() }.read(rows);
+        }
+        if k == vocab {
+            // Every token: the mass is what a draw keeps, to the last bit.
+            read.mass = Some(kept_mass(&read.top, self.temperature));
+        }
+        read
+    }
+}
+
+/// The tempered mass of `top` (best first), summed as a nucleus draw sums it.
+fn kept_mass(top: &[(u32, f32)], temperature: Option<f32>) -> f64 {
+    let (Some(t), Some(best)) = (temperature, top.first()) else {
+        return f64::INFINITY;
+    };
+    top.iter()
+        .map(|&(_, lp)| (((lp - best.1) / t) as f64).exp())
+        .sum()
 }
 
 /// PDD's `R(v)` from `lp_0(v)` and the leave-one-out log-probs `loo(i)`.
@@ -317,6 +363,28 @@ mod tests {
         .logp(&[&r, &e1, &e2]);
         for (x, y) in none.iter().zip(&r) {
             assert!((x - *y as f64).abs() < 1e-4, "{none:?} vs {r:?}");
+        }
+    }
+
+    #[test]
+    fn whole_rows_answer_with_every_candidate_a_nucleus_needs() {
+        use crate::engine::sampling::{sample, sample_top, Sampling};
+        let flat: Vec<f32> = (0..200).map(|i| -5.3 - 1e-3 * i as f32).collect();
+        for top_p in [0.5f32, 0.9, 1.0] {
+            let s = Sampling::TopP {
+                temperature: 0.8,
+                top_p,
+                seed: 2,
+            };
+            let read = MixRead::top(Mix::Row { row: 0 }, 64).nucleus(0.8, top_p);
+            assert_eq!(read.read(&[&flat]).top.len(), 64, "a GPU's k");
+            let m = read.read_covering(&[&flat]);
+            assert!(m.top.len() >= (top_p * 200.0) as usize - 1, "top-p {top_p}");
+            let (mut a, mut b) = (s.rng(), s.rng());
+            for _ in 0..20 {
+                let t = sample_top(&m.top, m.mass.unwrap(), &s, &mut a);
+                assert_eq!(t, Some(sample(&flat, &s, &mut b)), "top-p {top_p}");
+            }
         }
     }
 

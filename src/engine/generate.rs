@@ -78,13 +78,15 @@ impl<B: Backend> Generation<'_, B> {
                 let (id, lp) = out[0].top[0];
                 Ok(Next::Best(id, lp))
             }
-            Sampling::TopP { temperature, .. } => {
+            Sampling::TopP {
+                temperature, top_p, ..
+            } => {
                 let step = RowStep {
                     row: self.row,
                     tokens,
                     readout: Readout::Last,
                 };
-                let read = MixRead::top(Mix::Row { row: 0 }, MAX_TOP_K).tempered(Some(temperature));
+                let read = MixRead::top(Mix::Row { row: 0 }, MAX_TOP_K).nucleus(temperature, top_p);
                 let mut out = backend.forward_mixed(&[step], &[read]).await?;
                 Ok(Next::Candidates(out.pop().expect("one read")))
             }

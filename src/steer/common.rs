@@ -111,9 +111,9 @@ pub fn alternatives_mixed(mixed: &Mixed, base: usize) -> Vec<super::events::Alte
 pub fn decision_read(mix: Mix, sampling: &Sampling) -> MixRead {
     match *sampling {
         Sampling::Greedy => MixRead::top(mix, ALTERNATIVES),
-        Sampling::TopP { temperature, .. } => {
-            MixRead::top(mix, MAX_TOP_K).tempered(Some(temperature))
-        }
+        Sampling::TopP {
+            temperature, top_p, ..
+        } => MixRead::top(mix, MAX_TOP_K).nucleus(temperature, top_p),
     }
 }
 

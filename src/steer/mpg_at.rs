@@ -29,14 +29,6 @@ pub enum MpgAt {
     Dense { rows: Vec<Vec<f32>>, target: Mixed },
 }
 
-/// The proposal's temperature, for the tempered mass a nucleus draw needs.
-fn temperature(proposal: &Sampling) -> Option<f32> {
-    match *proposal {
-        Sampling::Greedy => None,
-        Sampling::TopP { temperature, .. } => Some(temperature),
-    }
-}
-
 fn target_read(alpha: &[f64]) -> MixRead {
     MixRead::top(
         Mix::Mpg {
@@ -49,7 +41,13 @@ fn target_read(alpha: &[f64]) -> MixRead {
 /// The reference's candidates at the last new position of a call that
 /// steps view 0 alone (a proposal step of SCR or Seq-RS).
 pub fn reference_read(proposal: &Sampling) -> MixRead {
-    MixRead::top(Mix::Row { row: 0 }, CANDIDATES).tempered(temperature(proposal))
+    let read = MixRead::top(Mix::Row { row: 0 }, CANDIDATES);
+    match *proposal {
+        Sampling::Greedy => read,
+        Sampling::TopP {
+            temperature, top_p, ..
+        } => read.nucleus(temperature, top_p),
+    }
 }
 
 impl MpgAt {
