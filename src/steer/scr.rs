@@ -196,15 +196,7 @@ pub async fn decode<M: ViewModel>(
         // 5. RS-1 fallback when nothing was accepted (bounded tries).
         let mut fallback = None;
         if accepted == 0 {
-            at_y = covering(
-                m,
-                at_y,
-                &cfg.alpha,
-                &cfg.proposal,
-                rng,
-                &mut out.dense_rereads,
-            )
-            .await?;
+            // `at_y` still covers the nucleus (made sure before proposing).
             let step = rs1(
                 &at_y,
                 &cfg.alpha,

@@ -501,39 +501,34 @@ fn mix_ops(
         param,
         groups: [1, 1, 1],
     });
-    let tops_at = at.out_off + (2 * k) as u32 + u32::from(read.temperature.is_some());
-    let param = fr.param(&[
-        u(vocab),
-        u(k),
-        P::U(at.base),
-        P::U(tops_at),
-        P::U(at.out_off),
-        P::F(0.0),
-        u(rows),
-    ]);
-    ops.push(Op::Dispatch {
-        kernel: Kernel::GatherTop,
-        bufs: vec![B::Meta, B::Logits, B::Sparse],
-        param,
-        groups: [(rows * k).div_ceil(64) as u32, 1, 1],
-    });
-    if !read.at.is_empty() {
-        let n = read.at.len();
-        let targets = fr.section(read.at.iter().copied());
+    let named = (!read.at.is_empty()).then(|| fr.section(read.at.iter().copied()));
+    // Every row at n tokens: the top pairs (`targets`: their word offset
+    // in the sparse buffer) or tokens named in meta (`targets` there).
+    let mut every_row_at = |kernel: Kernel, n: usize, out_off: u32, targets: u32| {
         let param = fr.param(&[
             u(vocab),
             u(n),
             P::U(at.base),
-            P::U(tops_at + (rows * k) as u32),
+            P::U(out_off),
             P::U(targets),
             P::F(0.0),
             u(rows),
         ]);
         ops.push(Op::Dispatch {
-            kernel: Kernel::GatherAt,
+            kernel,
             bufs: vec![B::Meta, B::Logits, B::Sparse],
             param,
             groups: [(rows * n).div_ceil(64) as u32, 1, 1],
         });
+    };
+    let tops_at = at.out_off + (2 * k) as u32 + u32::from(read.temperature.is_some());
+    every_row_at(Kernel::GatherTop, k, tops_at, at.out_off);
+    if let Some(named) = named {
+        every_row_at(
+            Kernel::GatherAt,
+            read.at.len(),
+            tops_at + (rows * k) as u32,
+            named,
+        );
     }
 }
