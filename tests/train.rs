@@ -12,7 +12,7 @@ use persona::backend::{Backend, Readout, RowStep};
 use persona::engine::Engine;
 use persona::model::lora::{LoraAdapter, Module};
 use persona::model::{ChatMessage, LlamaConfig};
-use persona::train::dpo::{evaluate, prepare, train, DpoSettings};
+use persona::train::dpo::{evaluate, prepare, train, DpoSettings, Example, TrainingLog};
 use persona::train::lora_vars::{LoraShape, LoraVars};
 use persona::train::model::TrainModel;
 use persona::train::pairs::Pair;
@@ -59,6 +59,16 @@ fn six_steps(two_sided: bool) -> DpoSettings {
     }
 }
 
+/// `train` from layer `FROM`, no held-out pairs, seed 0, no progress.
+fn train_quietly(
+    model: &TrainModel,
+    lora: &mut LoraVars,
+    examples: &[Example],
+    settings: &DpoSettings,
+) -> TrainingLog {
+    train(model, lora, FROM, examples, &[], settings, 0, &mut |_| {}).unwrap()
+}
+
 /// Sum of the engine's log-probs of `ids[start..]` on a row with `mix`.
 fn engine_answer_logprob(
     backend: &mut CpuBackend,
@@ -97,17 +107,7 @@ fn trainer_forward_matches_engine_and_saved_adapter_round_trips() {
         (before.loss - std::f64::consts::LN_2).abs() < 1e-4,
         "B = 0 starts at the reference: {before:?}"
     );
-    let log = train(
-        &model,
-        &mut lora,
-        FROM,
-        &examples,
-        &[],
-        &settings,
-        0,
-        &mut |_| {},
-    )
-    .unwrap();
+    let log = train_quietly(&model, &mut lora, &examples, &settings);
     let after = evaluate(&model, &mut lora, FROM, &examples, 0.1, false).unwrap();
     assert_eq!(log.steps.len(), 6);
     assert!(
@@ -167,17 +167,7 @@ fn two_sided_training_makes_the_subtracted_adapter_prefer_the_rejected_answer() 
     let reverse_after = |two_sided: bool| {
         let mut lora = LoraVars::new(shape.clone(), &config, 3).unwrap();
         let settings = six_steps(two_sided);
-        train(
-            &model,
-            &mut lora,
-            FROM,
-            &examples,
-            &[],
-            &settings,
-            0,
-            &mut |_| {},
-        )
-        .unwrap();
+        train_quietly(&model, &mut lora, &examples, &settings);
         let m = evaluate(&model, &mut lora, FROM, &examples, 0.1, true).unwrap();
         (m.margin, m.reverse_margin.expect("asked for"))
     };

@@ -224,17 +224,22 @@ pub fn train(
     };
     let mut opt = AdamW::new(lora.all_vars(), params)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    if !held_out.is_empty() {
-        let held_out = evaluate(
-            model,
-            lora,
-            from,
-            held_out,
-            settings.beta,
-            settings.two_sided,
-        )?;
-        log.evals.push(EvalLog { step: 0, held_out });
-    }
+    // The held-out pairs before training and after each epoch.
+    let eval_held_out = |lora: &mut LoraVars, log: &mut TrainingLog, step: usize| -> Result<()> {
+        if !held_out.is_empty() {
+            let held_out = evaluate(
+                model,
+                lora,
+                from,
+                held_out,
+                settings.beta,
+                settings.two_sided,
+            )?;
+            log.evals.push(EvalLog { step, held_out });
+        }
+        Ok(())
+    };
+    eval_held_out(lora, &mut log, 0)?;
     let mut step = 0;
     let mut order: Vec<usize> = (0..train.len()).collect();
     for epoch in 1..=settings.epochs {
@@ -266,17 +271,7 @@ pub fn train(
             on_step(&entry);
             log.steps.push(entry);
         }
-        if !held_out.is_empty() {
-            let held_out = evaluate(
-                model,
-                lora,
-                from,
-                held_out,
-                settings.beta,
-                settings.two_sided,
-            )?;
-            log.evals.push(EvalLog { step, held_out });
-        }
+        eval_held_out(lora, &mut log, step)?;
     }
     lora.set_training(false);
     log.mean_step_ms = log.steps.iter().map(|s| s.ms).sum::<f64>() / log.steps.len().max(1) as f64;
