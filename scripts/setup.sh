@@ -6,6 +6,8 @@
 #   browser - Debian's chromium + playwright-core (driver only, no browser download),
 #             and lavapipe (below): the test path's system packages
 #   lavapipe - Mesa's software Vulkan driver, for the native WebGPU backend tests
+#   firefox - Debian's firefox-esr + puppeteer-core (WebDriver BiDi, no browser
+#             download), for tests/e2e/firefox.test.mjs
 #   refs    - Python venv with numpy, gguf, llama-cpp-python, torch + transformers + peft
 #             (fixtures from independent references, benchmarks)
 set -euo pipefail
@@ -18,6 +20,8 @@ WASM_BINDGEN_VERSION=0.2.130
 TRUNK_VERSION=0.22.1
 BINARYEN_VERSION=132.0.0
 PLAYWRIGHT_VERSION=1.65.1
+# The newest puppeteer-core whose engines accept Debian's node 20 (25.x wants 22.12).
+PUPPETEER_VERSION=24.43.1
 MODEL=assets/models/SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 
@@ -78,6 +82,18 @@ setup_browser() {
   setup_lavapipe
 }
 
+# The Firefox e2e suite: Debian's ESR (WebDriver BiDi built in) driven by
+# puppeteer-core, which speaks BiDi and downloads no browser.
+setup_firefox() {
+  apt_install firefox-esr
+  mkdir -p "$TOOLS"
+  if ! grep -qs "\"version\": \"$PUPPETEER_VERSION\"" "$TOOLS/node_modules/puppeteer-core/package.json"; then
+    log "npm install puppeteer-core@$PUPPETEER_VERSION"
+    (cd "$TOOLS" && { [ -f package.json ] || echo '{"private":true}' > package.json; } \
+      && PUPPETEER_SKIP_DOWNLOAD=1 npm install --silent --no-audit --no-fund "puppeteer-core@$PUPPETEER_VERSION")
+  fi
+}
+
 # tests/webgpu.rs runs the WebGPU backend natively on lavapipe (wgpu's Vulkan
 # backend, device type Cpu) and fails loudly without it.
 setup_lavapipe() {
@@ -104,7 +120,7 @@ parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(model wasm browser)
 for part in "${parts[@]}"; do
   case "$part" in
     model) setup_model ;; wasm) setup_wasm ;; browser) setup_browser ;; refs) setup_refs ;;
-    lavapipe) setup_lavapipe ;;
-    *) log "unknown part '$part' (model|wasm|browser|lavapipe|refs)"; exit 2 ;;
+    lavapipe) setup_lavapipe ;; firefox) setup_firefox ;;
+    *) log "unknown part '$part' (model|wasm|browser|lavapipe|firefox|refs)"; exit 2 ;;
   esac
 done
