@@ -113,6 +113,80 @@ fn prompt_longer_than_the_context() {
 }
 
 #[test]
+fn hostile_steering_settings() {
+    let model = real_model();
+    expect_error(
+        &[
+            "run", "--method", "scr", "--alpha", "E=1e300", "--user", "hi",
+        ],
+        &model,
+        "α = 1e300 for expert \"E\" is out of range",
+    );
+    expect_error(
+        &["run", "--method", "mod", "--alpha", "E=NaN", "--user", "hi"],
+        &model,
+        "out of range",
+    );
+    let long = "many words ".repeat(5000);
+    expect_error(
+        &["run", "--method", "scr", "--alpha", "E=1", "--user", &long],
+        &model,
+        "context holds 8192",
+    );
+}
+
+#[test]
+fn hostile_personas() {
+    let model = real_model();
+    let persona_file = |name: &str, attributes: Vec<String>| {
+        let path = scratch(name);
+        let list: Vec<String> = attributes.iter().map(|a| format!("{a:?}")).collect();
+        std::fs::write(
+            &path,
+            format!("name = \"Crowd\"\nattributes = [{}]\n", list.join(", ")),
+        )
+        .unwrap();
+        path
+    };
+    let crowd = persona_file(
+        "crowd.toml",
+        (0..1000).map(|i| format!("Trait{i}: value {i}")).collect(),
+    );
+    expect_error(
+        &[
+            "run",
+            "--method",
+            "pdd",
+            "--persona",
+            crowd.to_str().unwrap(),
+            "--user",
+            "hi",
+        ],
+        &model,
+        "has 1000 attributes, more than the maximum of 16",
+    );
+    let verbose = persona_file(
+        "verbose.toml",
+        (0..8)
+            .map(|i| format!("Story{i}: {}", "long tale ".repeat(600)))
+            .collect(),
+    );
+    expect_error(
+        &[
+            "run",
+            "--method",
+            "pdd",
+            "--persona",
+            verbose.to_str().unwrap(),
+            "--user",
+            "hi",
+        ],
+        &model,
+        "context holds 8192",
+    );
+}
+
+#[test]
 fn nonsense_sampling_settings() {
     expect_error(
         &["generate", "--user", "hi", "--temperature=-1"],

@@ -22,7 +22,7 @@ fn tokenizer_ids_equal_llama_cpp() {
     let mut mismatches = Vec::new();
     for case in &cases {
         let text = case["text"].as_str().unwrap();
-        let got = tokenizer.encode(text).unwrap();
+        let got = tokenizer.encode_with_specials(text).unwrap();
         if got != ids(&case["ids"]) {
             mismatches.push(format!(
                 "{text:?}: ours {got:?}, llama.cpp {:?}",

@@ -38,6 +38,10 @@ enum Command {
     Tokenize {
         #[arg(long)]
         text: String,
+        /// Recognise control tokens written in the text (`<|im_start|>` becomes
+        /// id 1); by default the text is plain text, as every message is.
+        #[arg(long)]
+        parse_special: bool,
     },
     /// Answer one chat message, streaming the text.
     Generate(generate::GenerateArgs),
@@ -58,7 +62,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let model = cli.model.unwrap_or_else(default_model_path);
     let result = match cli.command {
-        Command::Tokenize { text } => tokenize(&model, &text),
+        Command::Tokenize {
+            text,
+            parse_special,
+        } => tokenize(&model, &text, parse_special),
         Command::Generate(args) => generate::run(&model, args),
         Command::Run(args) => run::run(&model, args),
         Command::Probe(args) => probe::run(&model, args),
@@ -75,10 +82,14 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn tokenize(model: &std::path::Path, text: &str) -> crate::Result<()> {
+fn tokenize(model: &std::path::Path, text: &str, parse_special: bool) -> crate::Result<()> {
     let file = load::read_model(model)?;
     let tokenizer = crate::model::Tokenizer::from_gguf(&file)?;
-    let ids = tokenizer.encode(text)?;
+    let ids = if parse_special {
+        tokenizer.encode_with_specials(text)?
+    } else {
+        tokenizer.encode(text)?
+    };
     println!("{}", serde_json::to_string(&ids).expect("ids serialise"));
     Ok(())
 }

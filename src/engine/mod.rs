@@ -69,6 +69,8 @@ impl<B: Backend> Engine<B> {
     }
 
     /// Token ids of a whole conversation (the last message is the user's).
+    /// Only the template's markers are control tokens: message contents are
+    /// plain text, whatever they contain.
     pub fn chat_prompt_messages(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
         match messages.last() {
             Some(m) if m.role == "user" && !m.content.trim().is_empty() => {}
@@ -83,8 +85,8 @@ impl<B: Backend> Engine<B> {
                 ))
             }
         }
-        let text = self.template.render(messages)?;
-        let ids = self.tokenizer.encode(&text)?;
+        let prompt = self.template.render_prompt(messages)?;
+        let ids = self.tokenizer.encode_prompt(&prompt)?;
         let context = self.config().context;
         if ids.len() >= context {
             return Err(Error::ContextOverflow {

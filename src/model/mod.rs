@@ -5,10 +5,12 @@
 pub mod chat_template;
 pub mod config;
 pub mod gguf;
+mod gguf_scan;
 pub mod lora;
 pub mod tokenizer;
+pub mod validate;
 
-pub use chat_template::{ChatMessage, ChatTemplate};
+pub use chat_template::{ChatMessage, ChatTemplate, PromptPiece, RenderedPrompt};
 pub use config::LlamaConfig;
 pub use gguf::GgufFile;
 pub use tokenizer::Tokenizer;

@@ -3,6 +3,11 @@
 //! (single digits, then GPT-2 byte-level without a prefix space), and the
 //! control tokens (GGUF token type 3) as special tokens. Verified against
 //! llama.cpp's ids in tests/fixtures/tokenizer.json.
+//!
+//! Text is plain text: a control token typed into a message, persona or file
+//! is tokenized as its characters (llama.cpp's `parse_special = false`).
+//! Control tokens come only from the chat template's own markers
+//! (`encode_prompt`) or from an explicit request (`encode_with_specials`).
 
 use ahash::AHashMap;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
@@ -12,6 +17,7 @@ use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, PreTokenizerWrapper};
 
+use super::chat_template::{PromptPiece, RenderedPrompt};
 use super::GgufFile;
 use crate::{Error, Result};
 
@@ -23,6 +29,8 @@ pub struct Tokenizer {
     pub bos_id: u32,
     pub eos_id: u32,
     vocab_size: usize,
+    /// The control tokens' strings and ids, longest first (leftmost-longest matching).
+    specials: Vec<(String, u32)>,
 }
 
 impl Tokenizer {
@@ -69,15 +77,26 @@ impl Tokenizer {
         ];
         inner.with_pre_tokenizer(Some(Sequence::new(pre)));
         inner.with_decoder(Some(ByteLevelDecoder::default()));
-        let specials: Vec<AddedToken> = tokens
+        let mut specials: Vec<(String, u32)> = tokens
             .iter()
             .zip(&types)
-            .filter(|(_, &ty)| ty == TOKEN_TYPE_CONTROL)
-            .map(|(t, _)| AddedToken::from(t.clone(), true))
+            .enumerate()
+            .filter(|(_, (_, &ty))| ty == TOKEN_TYPE_CONTROL)
+            .map(|(id, (t, _))| (t.clone(), id as u32))
+            .filter(|(t, _)| !t.is_empty())
             .collect();
+        specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        // Registered so that decoding skips them; never matched while encoding
+        // (`encode_special_tokens`): we split at control tokens ourselves.
         inner
-            .add_special_tokens(specials)
+            .add_special_tokens(
+                specials
+                    .iter()
+                    .map(|(t, _)| AddedToken::from(t.clone(), true))
+                    .collect::<Vec<_>>(),
+            )
             .map_err(|e| Error::Tokenizer(format!("special tokens: {e}")))?;
+        inner.set_encode_special_tokens(true);
         let bos_id = file.get_usize("tokenizer.ggml.bos_token_id")? as u32;
         let eos_id = file.get_usize("tokenizer.ggml.eos_token_id")? as u32;
         Ok(Self {
@@ -85,15 +104,81 @@ impl Tokenizer {
             bos_id,
             eos_id,
             vocab_size: tokens.len(),
+            specials,
         })
     }
 
-    /// Token ids of `text`; special tokens written in the text are recognised.
+    /// Token ids of `text` as plain text: a control token written in it
+    /// (`<|im_end|>`) is tokenized as its characters, never as the control id.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
         self.inner
             .encode(text, false)
             .map(|e| e.get_ids().to_vec())
             .map_err(|e| Error::Tokenizer(format!("encoding: {e}")))
+    }
+
+    /// Token ids of `text` with control tokens written in it recognised
+    /// (llama.cpp's `parse_special = true`): for the template's own text and
+    /// `persona tokenize --parse-special`, never for what a person typed.
+    pub fn encode_with_specials(&self, text: &str) -> Result<Vec<u32>> {
+        let mut ids = Vec::new();
+        let mut plain = String::new();
+        self.split_specials(text, &mut plain, &mut ids)?;
+        self.flush(&mut plain, &mut ids)?;
+        Ok(ids)
+    }
+
+    /// Token ids of a rendered chat prompt: control tokens in the template's
+    /// text, every message's content as plain text. Text on both sides of a
+    /// content boundary is tokenized together, so a prompt without typed
+    /// control tokens gets exactly the ids of its whole text.
+    pub fn encode_prompt(&self, prompt: &RenderedPrompt) -> Result<Vec<u32>> {
+        let mut ids = Vec::new();
+        let mut plain = String::new();
+        for piece in &prompt.pieces {
+            match piece {
+                PromptPiece::Template(text) => self.split_specials(text, &mut plain, &mut ids)?,
+                PromptPiece::Content(text) => plain.push_str(text),
+            }
+        }
+        self.flush(&mut plain, &mut ids)?;
+        Ok(ids)
+    }
+
+    /// Appends `text` to the pending plain text, emitting the pending text's
+    /// ids and then the control id at each control token (leftmost, longest).
+    fn split_specials(&self, text: &str, plain: &mut String, ids: &mut Vec<u32>) -> Result<()> {
+        let mut rest = text;
+        while !rest.is_empty() {
+            let next = self
+                .specials
+                .iter()
+                .filter_map(|(s, id)| rest.find(s.as_str()).map(|at| (at, s.len(), *id)))
+                .min_by_key(|&(at, len, _)| (at, std::cmp::Reverse(len)));
+            let Some((at, len, id)) = next else {
+                plain.push_str(rest);
+                break;
+            };
+            plain.push_str(&rest[..at]);
+            self.flush(plain, ids)?;
+            ids.push(id);
+            rest = &rest[at + len..];
+        }
+        Ok(())
+    }
+
+    fn flush(&self, plain: &mut String, ids: &mut Vec<u32>) -> Result<()> {
+        ids.extend(self.encode(plain)?);
+        plain.clear();
+        Ok(())
+    }
+
+    /// Whether `id` is a control token (`<|im_start|>`, `<|im_end|>`, ...).
+    pub fn is_control(&self, id: u32) -> bool {
+        self.specials.iter().any(|&(_, s)| s == id)
     }
 
     /// Text of `ids`, special tokens left out.
