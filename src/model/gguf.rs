@@ -1,11 +1,13 @@
 //! The GGUF container: candle's reader for the header, metadata and tensor
 //! table, plus the checks that turn a truncated, corrupt or foreign file into
-//! a clear error before any tensor is touched.
+//! a clear error before any tensor is used: header values candle's reader
+//! cannot take (`gguf_scan`), sizes and offsets in bounds (checked
+//! arithmetic), and weight data free of NaN / infinite scales (`validate`).
 
 use std::io::Cursor;
 use std::sync::Arc;
 
-use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::quantized::gguf_file::{Content, TensorInfo, Value};
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType};
 use candle_core::Device;
 
@@ -53,25 +55,31 @@ impl GgufFile {
                 bytes.len()
             )));
         }
+        if let Some(message) = super::gguf_scan::bad_alignment(&bytes) {
+            return Err(Error::ModelFile(message));
+        }
         let content = Content::read(&mut Cursor::new(&bytes)).map_err(|e| {
             Error::ModelFile(format!(
                 "the GGUF header is corrupt or truncated ({e}); fetch the file again"
             ))
         })?;
+        let mut spans = Vec::with_capacity(content.tensor_infos.len());
         for (name, info) in &content.tensor_infos {
-            let n = info.shape.elem_count();
-            let bs = info.ggml_dtype.block_size();
-            if !n.is_multiple_of(bs) {
+            let (start, size) = Self::span(&content, name, info, bytes.len())?;
+            spans.push((start, size, name.as_str(), info.ggml_dtype));
+        }
+        // The damage the file's first broken tensor holds, in file order.
+        spans.sort_unstable_by_key(|&(start, ..)| start);
+        for (start, size, name, dtype) in spans {
+            if let Some(d) = super::validate::check_tensor(dtype, &bytes[start..start + size]) {
                 return Err(Error::ModelFile(format!(
-                    "tensor {name} has {n} elements, not a multiple of its block size {bs}"
-                )));
-            }
-            let size = (n / bs * info.ggml_dtype.type_size()) as u64;
-            let end = content.tensor_data_offset + info.offset + size;
-            if end > bytes.len() as u64 {
-                return Err(Error::ModelFile(format!(
-                    "the file is truncated: tensor {name} ends at byte {end} but the file has {} bytes; fetch it again",
-                    bytes.len()
+                    "the file is corrupt: tensor {name} ({dtype:?}) holds NaN or infinite numbers in {} {}{}, the first at {} {} (byte {} of the file); download the model again (`scripts/setup.sh model`, or reload the page without its cache)",
+                    d.count,
+                    d.unit,
+                    if d.count == 1 { "" } else { "s" },
+                    d.unit,
+                    d.first,
+                    start + d.first * dtype.type_size(),
                 )));
             }
         }
@@ -79,6 +87,46 @@ impl GgufFile {
             content,
             bytes: Arc::new(bytes),
         })
+    }
+
+    /// Where tensor `name`'s data lies: (start, size) in bytes, checked to
+    /// be a whole number of blocks inside a file of `file_len` bytes, with
+    /// no arithmetic overflow whatever the table claims.
+    fn span(
+        content: &Content,
+        name: &str,
+        info: &TensorInfo,
+        file_len: usize,
+    ) -> Result<(usize, usize)> {
+        let dims = info.shape.dims();
+        let n = dims
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| {
+                Error::ModelFile(format!(
+                    "tensor {name} claims the shape {dims:?}, more elements than any file holds; the file is corrupt: fetch it again"
+                ))
+            })?;
+        let bs = info.ggml_dtype.block_size();
+        if !n.is_multiple_of(bs) {
+            return Err(Error::ModelFile(format!(
+                "tensor {name} has {n} elements, not a multiple of its block size {bs}"
+            )));
+        }
+        let size = (n / bs).checked_mul(info.ggml_dtype.type_size());
+        let end = size.and_then(|size| {
+            content
+                .tensor_data_offset
+                .checked_add(info.offset)?
+                .checked_add(size as u64)
+        });
+        match (size, end) {
+            (Some(size), Some(end)) if end <= file_len as u64 => Ok(((end as usize) - size, size)),
+            _ => Err(Error::ModelFile(format!(
+                "the file is truncated or corrupt: tensor {name} ({dims:?}, {:?}) at offset {} ends past the file's {file_len} bytes; fetch it again",
+                info.ggml_dtype, info.offset
+            ))),
+        }
     }
 
     pub fn len_bytes(&self) -> usize {
@@ -138,9 +186,7 @@ impl GgufFile {
             .tensor_infos
             .get(name)
             .ok_or_else(|| Error::UnsupportedModel(format!("tensor {name} is missing")))?;
-        let n = info.shape.elem_count();
-        let size = n / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
-        let start = (self.content.tensor_data_offset + info.offset) as usize;
+        let (start, size) = Self::span(&self.content, name, info, self.bytes.len())?;
         Ok(RawTensor {
             dtype: info.ggml_dtype,
             dims: info.shape.dims().to_vec(),
