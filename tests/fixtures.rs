@@ -11,18 +11,15 @@ use persona::engine::sampling::argmax;
 use persona::engine::Engine;
 use persona::model::{LlamaConfig, Tokenizer};
 
-#[test]
-fn tokenizer_ids_equal_llama_cpp() {
+/// Our ids for every case of a tokenizer fixture equal llama.cpp's.
+fn tokenizer_cases_agree(name: &str, encode: impl Fn(&Tokenizer, &str) -> Vec<u32>) {
     let tokenizer = Tokenizer::from_gguf(&model_file()).unwrap();
-    let cases = fixture("tokenizer.json")["cases"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let cases = fixture(name)["cases"].as_array().unwrap().clone();
     assert!(cases.len() >= 30);
     let mut mismatches = Vec::new();
     for case in &cases {
         let text = case["text"].as_str().unwrap();
-        let got = tokenizer.encode_with_specials(text).unwrap();
+        let got = encode(&tokenizer, text);
         if got != ids(&case["ids"]) {
             mismatches.push(format!(
                 "{text:?}: ours {got:?}, llama.cpp {:?}",
@@ -37,6 +34,20 @@ fn tokenizer_ids_equal_llama_cpp() {
         cases.len(),
         mismatches.join("\n")
     );
+}
+
+#[test]
+fn tokenizer_ids_equal_llama_cpp() {
+    // Control tokens written in the text recognised (llama.cpp `special=True`).
+    tokenizer_cases_agree("tokenizer.json", |t, text| {
+        t.encode_with_specials(text).unwrap()
+    });
+}
+
+#[test]
+fn plain_text_ids_equal_llama_cpp_without_special_parsing() {
+    // What every message, persona and file gets (llama.cpp `special=False`).
+    tokenizer_cases_agree("tokenizer_plain.json", |t, text| t.encode(text).unwrap());
 }
 
 #[test]
