@@ -9,11 +9,15 @@ pub mod backend;
 pub mod engine;
 pub mod error;
 pub mod model;
+pub mod page_data;
 pub mod steer;
 pub mod train;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzzing;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;

@@ -1,31 +1,17 @@
-//! Trace files: a steered answer saved as the JSON `persona run --trace`
-//! writes (`version`, `config`, `text`, `events`; the page adds
-//! `chunk_text`, the spelled-out proposals of SCR's chunks), and a file
-//! replayed into the page: its conversation, tokens, tints, tooltips,
-//! importance bars and chunk strip drawn from the events, no model run.
+//! Trace files in the page: a steered answer exported as the JSON
+//! `persona run --trace` writes, and a file replayed into the page: its
+//! conversation, tokens, tints, tooltips, importance bars and chunk strip
+//! drawn from the events, no model run. The format and its parsing are
+//! [`crate::page_data::trace_file`].
 
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::state::{AppState, Lane, Role, Turn};
 use super::steer_trace::{Origin, SteerTrace};
-use crate::steer::{Event as SteerEvent, RunConfig};
-
-/// The trace format this page reads and writes.
-pub const VERSION: u32 = 1;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TraceFile {
-    pub version: u32,
-    pub config: RunConfig,
-    pub text: String,
-    pub events: Vec<SteerEvent>,
-    /// Per chunk, the text of each proposed token (absent in CLI traces).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub chunk_text: Vec<Vec<String>>,
-}
+pub use crate::page_data::trace_file::{TraceFile, VERSION};
+use crate::steer::Event as SteerEvent;
 
 impl TraceFile {
     pub fn of(trace: &SteerTrace) -> Self {
@@ -36,27 +22,6 @@ impl TraceFile {
             events: trace.events(),
             chunk_text: trace.chunk_texts(),
         }
-    }
-
-    pub fn parse(json: &str) -> Result<Self, String> {
-        let file: TraceFile =
-            serde_json::from_str(json).map_err(|e| format!("it is not a persona trace ({e})"))?;
-        if file.version != VERSION {
-            return Err(format!(
-                "it is trace version {}; this page reads version {VERSION}",
-                file.version
-            ));
-        }
-        Ok(file)
-    }
-
-    /// A file name like `persona-scr-seed42.json`.
-    pub fn file_name(&self) -> String {
-        format!(
-            "persona-{}-seed{}.json",
-            self.config.method.name(),
-            self.config.seed
-        )
     }
 }
 

@@ -11,20 +11,14 @@ use web_sys::UrlSearchParams;
 
 use super::methods::{experts, personas};
 use super::state::{AppState, Lane, MethodSettings};
+pub use crate::page_data::url_params::slug;
+use crate::page_data::url_params::{parse_alphas, parse_weights};
 use crate::steer::Method;
 use crate::worker::protocol::BackendChoice;
 
 /// The parameters this module owns (others in the query are left alone).
 const KEYS: [&str; 6] = ["persona", "seed", "max", "temp", "top_p", "compare"];
 const LANE_KEYS: [&str; 6] = ["method", "alpha", "k", "beta", "topk", "w"];
-
-/// `captain_mara_vey` for "Captain Mara Vey" (the preset's file stem).
-pub fn slug(name: &str) -> String {
-    name.to_lowercase()
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { '_' })
-        .collect()
-}
 
 fn key(lane: Lane, name: &str) -> String {
     match lane {
@@ -68,30 +62,26 @@ pub fn restore(state: &AppState) {
             s.top_p.set(p);
         }
     }
-    restore_lane(&q, Lane::A, state.lane(Lane::A));
+    restore_lane(state, &q, Lane::A);
     if q.get("compare").as_deref() == Some("1") {
         state.compare.set(true);
-        restore_lane(&q, Lane::B, state.lane(Lane::B));
+        restore_lane(state, &q, Lane::B);
     }
 }
 
-fn restore_lane(q: &UrlSearchParams, lane: Lane, m: MethodSettings) {
+fn restore_lane(state: &AppState, q: &UrlSearchParams, lane: Lane) {
+    let m = state.lane(lane);
     let get = |name: &str| q.get(&key(lane, name));
     if let Some(method) = get("method").and_then(|v| v.parse::<Method>().ok()) {
         m.method.set(method);
     }
     if let Some(list) = get("alpha") {
-        let mut alphas = vec![0.0; experts().len()];
-        for part in list.split(',') {
-            let Some((name, value)) = part.split_once(':') else {
-                continue;
-            };
-            let i = experts().iter().position(|e| e.name == name.trim());
-            if let (Some(i), Ok(v)) = (i, value.trim().parse::<f64>()) {
-                alphas[i] = v.clamp(-1.0, 1.0);
-            }
-        }
+        let names: Vec<&str> = experts().iter().map(|e| e.name.as_str()).collect();
+        let (alphas, problem) = parse_alphas(&list, &names);
         m.alphas.set(alphas);
+        if let Some(message) = problem {
+            state.show_error("url_alpha", &message);
+        }
     }
     for (name, signal) in [("k", m.k), ("beta", m.beta), ("topk", m.top_k)] {
         if let Some(v) = get(name) {
@@ -99,8 +89,13 @@ fn restore_lane(q: &UrlSearchParams, lane: Lane, m: MethodSettings) {
         }
     }
     if let Some(w) = get("w") {
-        let weights: Result<Vec<f64>, _> = w.split(',').map(|x| x.trim().parse::<f64>()).collect();
-        m.pdd_weights.set(weights.ok().filter(|w| !w.is_empty()));
+        match parse_weights(&w) {
+            Ok(weights) => m.pdd_weights.set(Some(weights)),
+            Err(message) => {
+                m.pdd_weights.set(None);
+                state.show_error("url_weights", &message);
+            }
+        }
     }
 }
 

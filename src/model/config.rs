@@ -52,6 +52,16 @@ impl LlamaConfig {
             rope_base: file.get_f32("llama.rope.freq_base").unwrap_or(10000.0),
             rms_eps: file.get_f32("llama.attention.layer_norm_rms_epsilon")?,
         };
+        for (key, v) in [
+            ("llama.rope.freq_base", cfg.rope_base),
+            ("llama.attention.layer_norm_rms_epsilon", cfg.rms_eps),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Error::UnsupportedModel(format!(
+                    "{key} is {v}; it must be a positive number (the file is corrupt: fetch it again)"
+                )));
+            }
+        }
         if !cfg.head_dim.is_multiple_of(2)
             || !cfg.hidden.is_multiple_of(32)
             || !cfg.ffn.is_multiple_of(32)

@@ -249,6 +249,15 @@ impl LoraAdapter {
         } else {
             peft.lora_alpha / peft.r as f64
         } as f32;
+        if !(scale.is_finite() && peft.lora_alpha.is_finite()) {
+            return Err(bad(
+                name,
+                format!(
+                    "lora_alpha {} with r = {} gives the scale {scale}; use a finite lora_alpha (PEFT's default is 2 r)",
+                    peft.lora_alpha, peft.r
+                ),
+            ));
+        }
         let st = SafeTensors::deserialize(safetensors)
             .map_err(|e| bad(name, format!("adapter_model.safetensors: {e}")))?;
         let layers: Vec<usize> = match &peft.layers_to_transform {
@@ -258,10 +267,12 @@ impl LoraAdapter {
                     serde_json::Value::Array(a) => a.iter().map(|x| x.as_u64()).collect(),
                     other => vec![other.as_u64()],
                 };
-                match list.into_iter().collect::<Option<Vec<u64>>>() {
-                    Some(l) if l.iter().all(|&i| (i as usize) < config.n_layer) => {
-                        l.into_iter().map(|i| i as usize).collect()
-                    }
+                let list = list
+                    .into_iter()
+                    .map(|i| i.and_then(|i| usize::try_from(i).ok()))
+                    .collect::<Option<Vec<usize>>>();
+                match list {
+                    Some(l) if l.iter().all(|&i| i < config.n_layer) => l,
                     _ => {
                         return Err(bad(
                             name,

@@ -1,0 +1,10 @@
+//! libFuzzer driver for `persona::fuzzing::probe_jsonl` (see fuzz/run.sh).
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(
+    init: persona::fuzzing::init(),
+    |data: &[u8]| persona::fuzzing::probe_jsonl(data)
+);
