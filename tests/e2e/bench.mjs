@@ -51,13 +51,13 @@ async function browserRound(page) {
     await page.click('header button:has-text("New chat")');
     await page.waitForFunction(() => document.querySelectorAll(".turn").length === 0, null, { timeout: 5_000 });
   }
-  const got = await ask(page, PROMPT, { timeout: 300_000 });
+  const got = await ask(page, PROMPT, { ref: 15 });
   const stats = parseStats(got.meta);
   return { ...stats, tokensPerSecond: got.tps || stats.tokensPerSecond, stop: got.stop, text: got.text, meta: got.meta };
 }
 
 async function nativeRound() {
-  const out = await cliGenerate(PROMPT, MAX_TOKENS, { timeout: 300_000 });
+  const out = await cliGenerate(PROMPT, MAX_TOKENS, { ref: 15 });
   return {
     tokens: out.generated_ids.length,
     promptTokens: out.prompt_ids.length,

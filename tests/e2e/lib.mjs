@@ -1,6 +1,9 @@
 // Shared pieces of the browser scripts (chat.test.mjs, bench.mjs, ...): paths, the
-// tiny static server for dist/, the headless Chromium launch, the CLI runner
-// and the page helpers (wait for the model, set max tokens, ask and wait).
+// tiny static server for dist/, the headless Chromium and Firefox launches, the
+// CLI runner, the pace (every wait's budget scaled to this run's measured
+// speed) and the page helpers (wait for the model, set max tokens, ask and
+// wait). The page helpers use only what Playwright and Puppeteer pages share
+// (`evaluate`, `focus`, `keyboard`), so the Firefox suite calls the same ones.
 
 import { createRequire } from "node:module";
 import { execFile } from "node:child_process";
@@ -15,12 +18,14 @@ export const DIST = resolve(process.env.DIST || join(ROOT, "dist"));
 export const ARTIFACTS = join(HERE, "artifacts");
 export const MODEL_PATH = "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
 export const CHROMIUM = process.env.CHROMIUM || "/usr/lib/chromium/chromium";
+export const FIREFOX = process.env.FIREFOX || "/usr/bin/firefox-esr";
 export const PERSONA_BIN = process.env.PERSONA_BIN || join(ROOT, "target/release/persona");
 /** The Cache API bucket the worker keeps the model in (src/worker/loader.rs). */
 export const CACHE_NAME = "persona-models";
 
+// The drivers live in .tools/ (scripts/setup.sh browser, firefox); each is
+// loaded when its browser is launched, so a suite needs only its own.
 const require = createRequire(join(ROOT, ".tools/node_modules/"));
-export const { chromium } = require("playwright-core");
 
 // ------------------------------------------------------------ static server
 
@@ -100,10 +105,168 @@ export function serve(root, routes = new Map()) {
   );
 }
 
-// ------------------------------------------------------------ browser, CLI
+// ------------------------------------------------------------ pace
+
+// Every wait of a suite gets a budget scaled to the measured speed of this
+// run, not a fixed window: a wait is written as the seconds it takes on the
+// reference machine (an idle 2-core CI box), and its budget is that times the
+// run's slowness (`scale`, at least 1) times SAFETY. The slowness is measured
+// twice: at start, a short CPU workload in Node against its reference time;
+// then, once the page can answer, the page's own decode tokens/s on a short
+// greedy CPU answer against REF_PAGE_TPS (`pace.calibrate`), which then
+// replaces the first (it measures what the waits wait for). A machine twice as slow as measured, or a core taken away after
+// the calibration, still passes (SAFETY 3); a wait that never ends fails
+// within SAFETY × scale × its reference time, and the suite's deadline is
+// scaled the same way.
+
+/** The page's decode tokens/s on the calibration answer, reference machine, idle. */
+const REF_PAGE_TPS = 38;
+/** Milliseconds of `cpuWorkload()` on the reference machine, idle. */
+const REF_CPU_MS = 100;
+export const SAFETY = 3;
+/** No budget is shorter than this (a UI reaction, a banner). */
+const MIN_BUDGET_MS = 5_000;
+const CALIBRATION_PROMPT = "Count from one to twenty in words.";
+const CALIBRATION_TOKENS = 32;
+
+/** A fixed single-threaded workload (floating point and an array walk); its time in ms. */
+function cpuWorkload() {
+  const t0 = performance.now();
+  const a = new Float64Array(1 << 16);
+  let x = 1;
+  for (let i = 0; i < 12_000_000; i++) {
+    x = (x * 1.000_000_1 + a[i & 0xffff]) % 1e6;
+    a[(i * 7) & 0xffff] = x;
+  }
+  if (!Number.isFinite(x)) throw new Error("unreachable");
+  return performance.now() - t0;
+}
+
+const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
+
+class Pace {
+  constructor() {
+    // Best of three: a CPU workload measures the machine, not one unlucky slice.
+    this.cpuMs = Math.min(cpuWorkload(), cpuWorkload(), cpuWorkload());
+    this.cpuScale = Math.max(1, this.cpuMs / REF_CPU_MS);
+    this.pageScale = null;
+    this.pageTps = null;
+    this.waits = [];
+    this.deadlineTimer = null;
+    console.log(
+      `pace: CPU workload ${this.cpuMs.toFixed(0)} ms (reference ${REF_CPU_MS} ms): scale ${this.cpuScale.toFixed(2)}; budgets = reference × scale × ${SAFETY}`,
+    );
+  }
+
+  /** The run's slowness against the reference machine (≥ 1): the page's once measured. */
+  get scale() {
+    return this.pageScale ?? this.cpuScale;
+  }
+
+  /** The budget in ms of a wait that takes `refSeconds` on the reference machine. */
+  ms(refSeconds) {
+    return Math.max(MIN_BUDGET_MS, Math.round(refSeconds * 1000 * this.scale * SAFETY));
+  }
+
+  /**
+   * Runs `fn(budgetMs)` (which must give up by itself after budgetMs, as
+   * Playwright's and Puppeteer's timeouts do), prints the budget and the time
+   * it used, and turns a timeout into "LABEL: nothing within N s".
+   */
+  async wait(label, refSeconds, fn) {
+    const budget = this.ms(refSeconds);
+    const t0 = Date.now();
+    let ok = false;
+    try {
+      const value = await fn(budget);
+      ok = true;
+      return value;
+    } catch (e) {
+      const used = Date.now() - t0;
+      if (used >= budget * 0.98 || /timeout|timed out|exceeded/i.test(String(e && e.message))) {
+        throw new Error(`${label}: nothing within its budget of ${secs(budget)} (reference ${refSeconds} s × scale ${this.scale.toFixed(2)} × ${SAFETY})`);
+      }
+      throw e;
+    } finally {
+      const used = Date.now() - t0;
+      this.waits.push({ label, used, budget, ok });
+      console.log(`  wait ${label}: ${secs(used)} of ${secs(budget)}${ok ? "" : " (failed)"}`);
+    }
+  }
+
+  /** Polls `fn(arg)` in the page (every `every` ms) until it is truthy; resolves to its value. */
+  until(page, label, refSeconds, fn, arg, every = 100) {
+    return this.wait(label, refSeconds, async (budget) => {
+      const end = Date.now() + budget;
+      for (;;) {
+        const value = await page.evaluate(fn, arg);
+        if (value) return value;
+        if (Date.now() > end) throw new Error("timeout");
+        await new Promise((ok) => setTimeout(ok, every));
+      }
+    });
+  }
+
+  /**
+   * Arms the suite's deadline: `onMiss(why)` once the run has taken longer
+   * than `refSeconds` × scale × SAFETY; re-armed when a calibration changes the scale.
+   */
+  deadline(refSeconds, onMiss) {
+    this.deadlineArgs = { refSeconds, onMiss, started: this.deadlineArgs?.started ?? Date.now() };
+    clearTimeout(this.deadlineTimer);
+    const budget = this.ms(refSeconds);
+    const left = Math.max(0, this.deadlineArgs.started + budget - Date.now());
+    this.deadlineTimer = setTimeout(() => onMiss(`the run took more than its deadline of ${secs(budget)} (reference ${refSeconds} s × scale ${this.scale.toFixed(2)} × ${SAFETY})`), left);
+    this.deadlineTimer.unref?.();
+    this.deadlineBudget = budget;
+  }
+
+  /** Stops the deadline timer (the suite is done). */
+  stop() {
+    clearTimeout(this.deadlineTimer);
+  }
+
+  /**
+   * Measures the page: a new page of `context` at `base` on the CPU backend
+   * answers CALIBRATION_PROMPT greedily (CALIBRATION_TOKENS); its decode
+   * tokens/s against REF_PAGE_TPS sets the page scale. The page is closed.
+   */
+  async calibrate(context, base) {
+    const page = await context.newPage();
+    try {
+      await page.goto(`${base}?backend=cpu&max=${CALIBRATION_TOKENS}`);
+      await waitReady(page, { ref: 15 });
+      const r = await ask(page, CALIBRATION_PROMPT, { ref: 8 });
+      const stats = parseStats(r.meta);
+      this.pageTps = stats.tokensPerSecond;
+      this.pageScale = Math.max(1, REF_PAGE_TPS / this.pageTps);
+      console.log(
+        `pace: calibration answer ${stats.tokens} tokens at ${this.pageTps.toFixed(1)} tokens/s decode (reference ${REF_PAGE_TPS}): page scale ${this.pageScale.toFixed(2)}; scale now ${this.scale.toFixed(2)}`,
+      );
+      if (this.deadlineArgs) this.deadline(this.deadlineArgs.refSeconds, this.deadlineArgs.onMiss);
+    } finally {
+      await page.close();
+    }
+  }
+
+  /** One line for the end of a suite: the calibration and the closest wait. */
+  summary() {
+    const closest = [...this.waits].sort((a, b) => b.used / b.budget - a.used / a.budget)[0];
+    const page = this.pageTps ? `page ${this.pageTps.toFixed(1)} tokens/s` : "page not calibrated";
+    const near = closest ? `; closest wait "${closest.label}" used ${((100 * closest.used) / closest.budget).toFixed(0)}% of ${secs(closest.budget)}` : "";
+    const deadline = this.deadlineBudget ? `; deadline ${secs(this.deadlineBudget)}` : "";
+    return `pace: scale ${this.scale.toFixed(2)} (CPU workload ${this.cpuMs.toFixed(0)} ms, ${page}); ${this.waits.length} waits${near}${deadline}`;
+  }
+}
+
+/** The one pace of this process (every suite is its own process). */
+export const pace = new Pace();
+
+// ------------------------------------------------------------ browsers, CLI
 
 /** Headless Chromium; `extraArgs` e.g. ["--enable-unsafe-webgpu"] (SwiftShader WebGPU). */
 export function launchBrowser(extraArgs = []) {
+  const { chromium } = require("playwright-core");
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: !process.env.HEADFUL,
@@ -118,23 +281,46 @@ export function launchBrowser(extraArgs = []) {
   });
 }
 
-/** Runs `persona generate ... --greedy --json` and resolves to its parsed JSON. */
-export function cliGenerate(prompt, maxTokens, { timeout = 120_000 } = {}) {
-  return new Promise((ok, ko) => {
-    execFile(
-      PERSONA_BIN,
-      ["generate", "--user", prompt, "--max-tokens", String(maxTokens), "--greedy", "--json"],
-      { cwd: ROOT, maxBuffer: 1 << 24, timeout },
-      (err, stdout, stderr) => {
-        if (err) return ko(new Error(`${PERSONA_BIN} failed: ${err.message}\n${stderr}`));
-        try {
-          ok(JSON.parse(stdout));
-        } catch (e) {
-          ko(new Error(`CLI output is not JSON: ${stdout.slice(0, 200)}`));
-        }
-      },
-    );
+/** Headless Firefox (Debian's firefox-esr) over WebDriver BiDi, through puppeteer-core. */
+export function launchFirefox() {
+  const puppeteer = require("puppeteer-core");
+  return puppeteer.launch({
+    browser: "firefox",
+    executablePath: FIREFOX,
+    protocol: "webDriverBiDi",
+    headless: !process.env.HEADFUL,
+    defaultViewport: { width: 1200, height: 820 },
+    extraPrefsFirefox: {
+      // No updates, telemetry or first-run pages in a test profile.
+      "app.update.enabled": false,
+      "datareporting.policy.dataSubmissionEnabled": false,
+      "browser.shell.checkDefaultBrowser": false,
+    },
   });
+}
+
+/** Runs the CLI (`target/release/persona ARGS`) and resolves to its stdout. */
+export function runCli(label, args, { ref = 10 } = {}) {
+  return pace.wait(label, ref, (timeout) =>
+    new Promise((ok, ko) => {
+      execFile(PERSONA_BIN, args, { cwd: ROOT, maxBuffer: 1 << 24, timeout }, (err, stdout, stderr) => {
+        if (err && err.killed) return ko(new Error("timeout"));
+        if (err) return ko(new Error(`${PERSONA_BIN} ${args[0]} failed: ${err.message}\n${stderr}`));
+        ok(stdout);
+      });
+    }),
+  );
+}
+
+/** Runs `persona generate ... --greedy --json` and resolves to its parsed JSON. */
+export async function cliGenerate(prompt, maxTokens, { ref = 10 } = {}) {
+  const args = ["generate", "--user", prompt, "--max-tokens", String(maxTokens), "--greedy", "--json"];
+  const stdout = await runCli(`CLI answer (${maxTokens} tokens)`, args, { ref });
+  try {
+    return JSON.parse(stdout);
+  } catch (e) {
+    throw new Error(`CLI output is not JSON: ${stdout.slice(0, 200)}`);
+  }
 }
 
 // ------------------------------------------------------------ page helpers
@@ -172,25 +358,73 @@ export const INIT_SCRIPT = () => {
   }).observe(document, { subtree: true, childList: true, characterData: true });
 };
 
-/** Visible text on one line, its blocks joined by `sep`. */
-export async function oneLine(locator, sep = " / ") {
-  return (await locator.innerText()).replace(/\s*\n+\s*/g, sep).trim();
+/**
+ * An init script that keeps every Worker the page starts in `window.__workers`,
+ * so a test can post a message straight to the model worker (the `lose_device`
+ * test hook, or a hostile command the page itself would never send).
+ */
+export const KEEP_WORKERS = () => {
+  const Native = window.Worker;
+  window.__workers = [];
+  window.Worker = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.__workers.push(this);
+    }
+  };
+};
+
+/** Playwright's pages have `context()`; Puppeteer's do not. */
+const isPlaywright = (page) => typeof page.context === "function";
+
+/** Visible text on one line, its blocks joined by `sep` (`target`: a Playwright locator, or a selector). */
+export async function oneLine(target, sep = " / ", page = null) {
+  const text =
+    typeof target === "string" ? await page.evaluate((sel) => document.querySelector(sel)?.innerText ?? "", target) : await target.innerText();
+  return text.replace(/\s*\n+\s*/g, sep).trim();
 }
 
-export async function waitReady(page, timeout = 120_000) {
-  await page.waitForSelector('.model-status[data-status="ready"], .model-status[data-status="failed"]', {
-    timeout,
+/** The error banner now shown: its kind and its text on one line, or null. */
+export function bannerNow(page) {
+  return page.evaluate(() => {
+    const b = document.querySelector(".banner[role=alert]");
+    return b ? { kind: b.dataset.kind, text: b.innerText.replace(/\s*\n+\s*/g, " / ").trim() } : null;
   });
-  const status = await page.getAttribute(".model-status", "data-status");
+}
+
+/** Waits for an error banner (of `kind` if given); resolves to bannerNow()'s value. */
+export function waitBanner(page, kind = null, { ref = 2 } = {}) {
+  return pace.until(
+    page,
+    `banner${kind ? ` ${kind}` : ""}`,
+    ref,
+    (kind) => {
+      const b = document.querySelector(kind ? `.banner[role=alert][data-kind="${kind}"]` : ".banner[role=alert]");
+      return b ? { kind: b.dataset.kind, text: b.innerText.replace(/\s*\n+\s*/g, " / ").trim() } : null;
+    },
+    kind,
+  );
+}
+
+export async function waitReady(page, { ref = 15 } = {}) {
+  const status = await pace.until(page, "model ready", ref, () => {
+    const s = document.querySelector(".model-status")?.dataset.status;
+    return s === "ready" || s === "failed" ? s : null;
+  });
   if (status !== "ready") {
-    const banner = await page.textContent(".banner").catch(() => "");
-    throw new Error(`model failed to load: ${banner}`);
+    const banner = await bannerNow(page);
+    throw new Error(`model failed to load: ${banner ? banner.text : ""}`);
   }
-  return {
-    cache: await page.getAttribute(".model-status", "data-cache"),
-    backend: await page.getAttribute(".model-status", "data-backend"),
-    text: await oneLine(page.locator(".model-status"), " "),
-  };
+  return page.evaluate(() => {
+    const el = document.querySelector(".model-status");
+    return {
+      cache: el.dataset.cache ?? null,
+      backend: el.dataset.backend ?? null,
+      label: el.dataset.backendLabel ?? null,
+      notGpu: el.dataset.notGpu ?? null,
+      text: el.innerText.replace(/\s*\n+\s*/g, " ").trim(),
+    };
+  });
 }
 
 /** URLs held in the page's model cache (Cache API bucket `persona-models`). */
@@ -201,49 +435,89 @@ export function cachedUrls(page) {
   }, CACHE_NAME);
 }
 
+/** Sets an input's value as typing would (an `input` event the page listens to). */
+export function fillIn(page, selector, value) {
+  return page.evaluate(
+    ([selector, value]) => {
+      const el = document.querySelector(selector);
+      if (!el) throw new Error(`no ${selector}`);
+      el.value = value;
+      el.dispatchEvent(new Event("input", { bubbles: true }));
+      el.dispatchEvent(new Event("change", { bubbles: true }));
+    },
+    [selector, String(value)],
+  );
+}
+
 export async function setMaxTokens(page, n) {
-  const open = await page.$eval("details.advanced", (d) => d.open);
-  if (!open) await page.click("details.advanced summary");
-  await page.fill("#max-tokens", String(n));
+  await page.evaluate(() => {
+    const d = document.querySelector("details.advanced");
+    if (!d.open) d.querySelector("summary").click();
+  });
+  await fillIn(page, "#max-tokens", n);
 }
 
 export async function turnCount(page) {
-  return page.$$eval(".turn", (ts) => ts.length);
+  return page.evaluate(() => document.querySelectorAll(".turn").length);
 }
 
-/** Sends `text` with Enter and waits for the new answer to finish; returns what was seen. */
-export async function ask(page, text, { timeout = 120_000 } = {}) {
+/** Types `text` into the message box and presses Enter. */
+export async function sendMessage(page, text) {
+  await fillIn(page, "#message", text);
+  await page.focus("#message");
+  await page.keyboard.press("Enter");
+}
+
+/** Waits for the newest answer to be finished (`ref`: its seconds on the reference machine). */
+export function waitAnswerDone(page, label, ref) {
+  return pace.until(page, label, ref, () => [...document.querySelectorAll(".turn.assistant")].pop()?.dataset.state === "done");
+}
+
+/**
+ * Sends `text` with Enter and waits for the new answer to finish; returns
+ * what was seen. `ref`: the seconds the answer takes on the reference machine.
+ */
+export async function ask(page, text, { ref = 10 } = {}) {
   const before = await turnCount(page);
-  await page.fill("#message", text);
   await page.evaluate(() => {
     window.__longTasks && (window.__longTasks.length = 0);
     window.__answerLengths = [];
     window.__liveRates = [];
   });
-  await page.press("#message", "Enter");
-  await page.waitForFunction((n) => document.querySelectorAll(".turn").length >= n + 2, before, {
-    timeout: 10_000,
+  await sendMessage(page, text);
+  const label = `answer to ${JSON.stringify(text.length > 32 ? `${text.slice(0, 30)}…` : text)}`;
+  await pace.until(page, `${label} starts`, 1, (n) => document.querySelectorAll(".turn").length >= n + 2, before);
+  // Done, or taken back (the page removes an answer that failed before its
+  // first token and shows why): then fail at once with the page's reason.
+  const outcome = await pace.until(
+    page,
+    label,
+    ref,
+    (n) => {
+      if (document.querySelectorAll(".turn").length < n + 2) {
+        const b = document.querySelector(".banner[role=alert]");
+        return `refused: ${b ? b.innerText.replace(/\s*\n+\s*/g, " / ") : "the answer was removed"}`;
+      }
+      return [...document.querySelectorAll(".turn.assistant")].pop()?.dataset.state === "done" && "done";
+    },
+    before,
+  );
+  if (outcome !== "done") throw new Error(`${label}: ${outcome}`);
+  const seen = await page.evaluate(() => {
+    const a = [...document.querySelectorAll(".turn.assistant")].pop();
+    const meta = a.querySelector(".meta");
+    return {
+      lengths: window.__answerLengths,
+      lives: window.__liveRates,
+      text: a.querySelector(".text").textContent,
+      tps: Number(meta?.dataset.tps),
+      stop: meta?.dataset.stop ?? null,
+      meta: (meta?.textContent ?? "").trim(),
+      method: a.dataset.method ?? null,
+      longTasks: window.__longTasks,
+    };
   });
-  const answer = page.locator(".turn.assistant").last();
-  await page
-    .waitForFunction(
-      () => [...document.querySelectorAll(".turn.assistant")].pop().dataset.state === "done",
-      null,
-      { timeout, polling: 100 },
-    )
-    .catch(() => {
-      throw new Error(`no answer within ${timeout / 1000} s`);
-    });
-  return {
-    answer,
-    lengths: await page.evaluate(() => window.__answerLengths),
-    lives: await page.evaluate(() => window.__liveRates),
-    text: await answer.locator(".text").textContent(),
-    tps: Number(await answer.locator(".meta").getAttribute("data-tps")),
-    stop: await answer.locator(".meta").getAttribute("data-stop"),
-    meta: (await answer.locator(".meta").textContent()).trim(),
-    longTasks: await page.evaluate(() => window.__longTasks),
-  };
+  return { ...seen, answer: isPlaywright(page) ? page.locator(".turn.assistant").last() : null };
 }
 
 /**

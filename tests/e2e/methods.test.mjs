@@ -20,12 +20,15 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ARTIFACTS, DIST, INIT_SCRIPT, ask, launchBrowser, serve, setMaxTokens, waitReady } from "./lib.mjs";
+import { ARTIFACTS, DIST, INIT_SCRIPT, ask, launchBrowser, pace, serve, setMaxTokens, waitAnswerDone, waitReady } from "./lib.mjs";
 import { assert, createChecks } from "./checks.mjs";
 
 const PROMPT = "Tell me about your weekend.";
 const MAX_TOKENS = 12;
-const DEADLINE_MS = 600_000;
+/** The whole run on the reference machine (budget: × scale × SAFETY). */
+const DEADLINE_REF_S = 150;
+/** A steered answer of up to 16 tokens on the reference machine (PDD's PIE pass and Seq-RS are the slowest). */
+const STEERED_REF_S = 20;
 
 const { check, fail, finish, abort } = createChecks();
 
@@ -53,7 +56,7 @@ async function newChat(page) {
 /** Asks with the current method in a new chat; returns ask()'s result plus the answer's trace facts. */
 async function askSteered(page, text = PROMPT) {
   await newChat(page);
-  const r = await ask(page, text, { timeout: 150_000 });
+  const r = await ask(page, text, { ref: STEERED_REF_S });
   const a = r.answer;
   r.method = await a.getAttribute("data-method");
   r.tokens = await a.locator(".tok").count();
@@ -63,9 +66,7 @@ async function askSteered(page, text = PROMPT) {
 
 async function main() {
   const started = Date.now();
-  const killer = setTimeout(() => {
-    abort(`still running after ${DEADLINE_MS / 1000} s`);
-  }, DEADLINE_MS);
+  pace.deadline(DEADLINE_REF_S, abort);
   mkdirSync(ARTIFACTS, { recursive: true });
   const { server, port } = await serve(DIST);
   const base = `http://127.0.0.1:${port}/`;
@@ -80,6 +81,7 @@ async function main() {
     await page.goto(base);
     const ready = await waitReady(page);
     console.log(`model: ${ready.text}`);
+    await pace.calibrate(context, base);
     await setMaxTokens(page, MAX_TOKENS);
 
     await check("the method picker lists every method; Soups is disabled and says why", async () => {
@@ -98,7 +100,7 @@ async function main() {
 
     await check("Base is the plain chat and still answers", async () => {
       await pickMethod(page, "base");
-      const r = await ask(page, PROMPT);
+      const r = await ask(page, PROMPT, { ref: 4 });
       assert(r.text.length > 0, "empty answer");
       assert((await r.answer.getAttribute("class")).indexOf("steered") < 0, "Base answer is drawn as steered");
       return JSON.stringify(r.text);
@@ -131,7 +133,7 @@ async function main() {
       const tok = r.answer.locator(".tok[data-reward]").nth(2);
       await tok.hover();
       const tip = r.answer.locator(".tooltip");
-      await tip.waitFor({ timeout: 5_000 });
+      await pace.wait("PDD tooltip", 1, (timeout) => tip.waitFor({ timeout }));
       const tipText = await tip.innerText();
       assert(/reward per attribute/i.test(tipText), `tooltip: ${tipText}`);
       assert(/base/i.test(tipText) && /steered/i.test(tipText), `tooltip has no alternatives: ${tipText}`);
@@ -173,14 +175,10 @@ async function main() {
       await setAlpha(page, "I", 1);
       const shown = await page.textContent('.alpha[data-expert="E"] output');
       assert(/−1\.0/.test(shown), `slider shows ${shown}`);
-      await page.waitForFunction(
-        () => {
-          const a = [...document.querySelectorAll(".turn.assistant")].pop();
-          return !a.dataset.stale && a.dataset.state === "done";
-        },
-        null,
-        { timeout: 120_000 },
-      );
+      await pace.until(page, "SCR re-run after the sliders moved", STEERED_REF_S, () => {
+        const a = [...document.querySelectorAll(".turn.assistant")].pop();
+        return !a.dataset.stale && a.dataset.state === "done";
+      });
       const c = { text: await page.locator(".turn.assistant").last().locator(".text").textContent() };
       assert(c.text !== b.text, `the answer did not change: ${JSON.stringify(c.text)}`);
       return `${chunks} chunks, ${logM}; same: ${JSON.stringify(a.text)}; after α: ${JSON.stringify(c.text)}`;
@@ -194,10 +192,10 @@ async function main() {
       await page.fill("#message", PROMPT);
       await page.press("#message", "Enter");
       const banner = page.locator(".banner[role=alert]");
-      await banner.waitFor({ timeout: 20_000 });
+      await pace.wait("all-α-zero banner", 2, (timeout) => banner.waitFor({ timeout }));
       const text = (await banner.innerText()).replace(/\s*\n+\s*/g, " / ");
       assert(/α/.test(text) && /zero/.test(text), `banner: ${text}`);
-      await page.waitForFunction((n) => document.querySelectorAll(".turn").length === n, before, { timeout: 5_000 });
+      await pace.until(page, "no turn added", 1, (n) => document.querySelectorAll(".turn").length === n, before);
       await page.click('.banner button:has-text("Dismiss")');
       await page.click("text=Reset weights");
       return `"${text}"`;
@@ -208,18 +206,10 @@ async function main() {
       await setMaxTokens(page, 300);
       await page.fill("#message", "Write a long story about a lighthouse keeper.");
       await page.press("#message", "Enter");
-      await page.waitForFunction(
-        () => [...document.querySelectorAll(".turn.assistant")].pop()?.querySelectorAll(".tok").length >= 6,
-        null,
-        { timeout: 60_000 },
-      );
+      await pace.until(page, "six SCR tokens of a long story", 10, () => [...document.querySelectorAll(".turn.assistant")].pop()?.querySelectorAll(".tok").length >= 6);
       const t0 = Date.now();
       await page.click("button.danger");
-      await page.waitForFunction(
-        () => [...document.querySelectorAll(".turn.assistant")].pop().dataset.state === "done",
-        null,
-        { timeout: 10_000 },
-      );
+      await waitAnswerDone(page, "the cancelled SCR run stops", 2);
       const ms = Date.now() - t0;
       const stop = await page.locator(".turn.assistant").last().locator(".meta").getAttribute("data-stop");
       assert(stop === "cancelled", `stop ${stop}`);
@@ -243,9 +233,10 @@ async function main() {
     await browser.close().catch(() => {});
     server.close();
     rmSync(profile, { recursive: true, force: true });
-    clearTimeout(killer);
+    pace.stop();
   }
   console.log("");
+  console.log(pace.summary());
   console.log(`runtime: ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${ARTIFACTS}`);
   finish();
 }

@@ -19,11 +19,14 @@
 
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ARTIFACTS, DIST, INIT_SCRIPT, ask, launchBrowser, serve, setMaxTokens, waitReady } from "./lib.mjs";
+import { ARTIFACTS, DIST, INIT_SCRIPT, ask, launchBrowser, pace, serve, setMaxTokens, waitAnswerDone, waitReady } from "./lib.mjs";
 import { assert, createChecks } from "./checks.mjs";
 import { adapterFiles } from "./adapters.mjs";
 
-const DEADLINE_MS = 900_000;
+/** The whole run on the reference machine (budget: × scale × SAFETY). */
+const DEADLINE_REF_S = 240;
+/** A steered answer of up to 24 tokens (or a re-run) on the reference machine. */
+const STEERED_REF_S = 20;
 const PROMPT = "Tell me about your weekend.";
 
 const { check, fail, finish, abort } = createChecks();
@@ -48,15 +51,11 @@ async function markAnswer(page) {
 }
 
 /** Waits for the newest answer to be a fresh one and finished; returns its token texts. */
-async function waitRerun(page, timeout = 120_000) {
-  await page.waitForFunction(
-    () => {
-      const a = [...document.querySelectorAll(".turn.assistant")].pop();
-      return a && !a.dataset.stale && a.dataset.state === "done";
-    },
-    null,
-    { timeout, polling: 100 },
-  );
+async function waitRerun(page, label = "re-run") {
+  await pace.until(page, label, STEERED_REF_S, () => {
+    const a = [...document.querySelectorAll(".turn.assistant")].pop();
+    return a && !a.dataset.stale && a.dataset.state === "done";
+  });
   return tokensOf(page.locator(".turn.assistant").last());
 }
 
@@ -71,12 +70,13 @@ async function pick(page, method, lane = "") {
 /** Waits until nothing runs: the sliders rested, no answer is written, Send is back. */
 async function idle(page) {
   await page.waitForTimeout(500);
-  await page.waitForFunction(
+  await pace.until(
+    page,
+    "idle",
+    STEERED_REF_S,
     () =>
       ![...document.querySelectorAll(".turn.assistant")].some((a) => a.dataset.state === "streaming") &&
       document.querySelector("button[type=submit]:not([disabled])"),
-    null,
-    { timeout: 120_000, polling: 100 },
   );
 }
 
@@ -96,9 +96,7 @@ async function shot(page, name) {
 
 async function main() {
   const started = Date.now();
-  const killer = setTimeout(() => {
-    abort(`still running after ${DEADLINE_MS / 1000} s`);
-  }, DEADLINE_MS);
+  pace.deadline(DEADLINE_REF_S, abort);
   mkdirSync(ARTIFACTS, { recursive: true });
   // A "shipped" adapter served as if the build had listed it.
   const good = adapterFiles.good();
@@ -129,12 +127,13 @@ async function main() {
     await page.goto(base);
     const ready = await waitReady(page);
     console.log(`model: ${ready.text}`);
+    await pace.calibrate(context, base);
     await setMaxTokens(page, 12);
 
     await check("PDD: importance bars with override sliders; moving one re-runs with the same seed", async () => {
       await pick(page, "pdd");
       await page.selectOption("#persona", { label: "Captain Mara Vey" });
-      const r = await ask(page, "What do you do on a rainy day?", { timeout: 150_000 });
+      const r = await ask(page, "What do you do on a rainy day?", { ref: STEERED_REF_S });
       const before = await tokensOf(r.answer);
       const sliders = r.answer.locator(".imp-slider");
       const n = await sliders.count();
@@ -151,7 +150,7 @@ async function main() {
           el.dispatchEvent(new Event("input", { bubbles: true }));
         });
       }, last);
-      const after = await waitRerun(page);
+      const after = await waitRerun(page, "PDD re-run with the slider weights");
       const answer = page.locator(".turn.assistant").last();
       const override = await answer.locator(".importance").getAttribute("data-override");
       const selected = await answer.locator(".imp-row.selected").count();
@@ -163,7 +162,7 @@ async function main() {
       // The same override again: the same answer (same seed).
       await markAnswer(page);
       await setRange(page, `.turn.assistant:last-child .imp-row:nth-child(${last + 1}) .imp-slider`, 1);
-      const again = await waitRerun(page);
+      const again = await waitRerun(page, "PDD re-run, same weights");
       assert(again.join("") === after.join(""), `same weights, different answer: ${JSON.stringify(again.join(""))}`);
       return `${n} sliders; PIE answer ${JSON.stringify(before.join(""))} → override ${JSON.stringify(after.join(""))}`;
     });
@@ -172,17 +171,17 @@ async function main() {
       await pick(page, "scr");
       await page.click("text=Reset weights");
       await setMaxTokens(page, 16);
-      const r = await ask(page, PROMPT, { timeout: 150_000 });
+      const r = await ask(page, PROMPT, { ref: STEERED_REF_S });
       const first = await tokensOf(r.answer);
       await markAnswer(page);
       await setRange(page, "#alpha-E", -1);
       await setRange(page, "#alpha-I", 1);
-      const moved = await waitRerun(page);
+      const moved = await waitRerun(page, "SCR re-run, α moved");
       assert(moved.join("") !== first.join(""), `α moved, same answer: ${JSON.stringify(first.join(""))}`);
       await markAnswer(page);
       await setRange(page, "#alpha-E", 0.6);
       await setRange(page, "#alpha-I", 0);
-      const back = await waitRerun(page);
+      const back = await waitRerun(page, "SCR re-run, α back");
       assert(back.join("") === first.join(""), `α back, answer ${JSON.stringify(back.join(""))} vs ${JSON.stringify(first.join(""))}`);
       return `${JSON.stringify(first.join(""))} → ${JSON.stringify(moved.join(""))} → back to the first`;
     });
@@ -191,8 +190,8 @@ async function main() {
       await newChat(page);
       await pick(page, "pp");
       await setMaxTokens(page, 10);
-      const one = await ask(page, "My name is Ada. Where do you sail?", { timeout: 150_000 });
-      const two = await ask(page, "What is my name?", { timeout: 150_000 });
+      const one = await ask(page, "My name is Ada. Where do you sail?", { ref: STEERED_REF_S });
+      const two = await ask(page, "What is my name?", { ref: STEERED_REF_S });
       assert(one.text.length > 0 && two.text.length > 0, "an empty answer");
       assert((await page.locator(".turn").count()) === 4, "not four turns");
       const download = page.waitForEvent("download");
@@ -210,7 +209,7 @@ async function main() {
     await check("trace export then import redraws the same tokens, bars and chunks without the model", async () => {
       await pick(page, "scr");
       await setMaxTokens(page, 16);
-      const r = await ask(page, PROMPT, { timeout: 150_000 });
+      const r = await ask(page, PROMPT, { ref: STEERED_REF_S });
       const tokens = await tokensOf(r.answer);
       const chunks = await r.answer.locator(".chunk").count();
       const rewards = await r.answer.locator(".tok[data-reward]").evaluateAll((els) => els.map((e) => e.dataset.reward));
@@ -222,7 +221,7 @@ async function main() {
       assert(trace.version === 1 && trace.events.length > 0, "not a trace");
       assert(trace.text === tokens.join(""), "the trace's text differs from the tokens");
       await page.setInputFiles("#import-trace", { name: dl.suggestedFilename(), mimeType: "application/json", buffer: readFileSync(path) });
-      await page.waitForSelector(".turn.assistant .stats-row .meta", { timeout: 10_000 });
+      await pace.wait("the replay drawn", 2, (timeout) => page.waitForSelector(".turn.assistant .stats-row .meta", { timeout }));
       const replay = page.locator(".turn.assistant").last();
       const turns = await page.locator(".turn").count();
       assert(turns === trace.config.history.length + 2, `the replay has ${turns} turns for ${trace.config.history.length} earlier ones`);
@@ -234,13 +233,13 @@ async function main() {
       const meta = await replay.locator(".steer-stats").textContent();
       assert(/replayed from/.test(meta), `stats: ${meta}`);
       await replay.locator(".tok").nth(1).hover();
-      await replay.locator(".tooltip").waitFor({ timeout: 5_000 });
+      await pace.wait("replay tooltip", 1, (timeout) => replay.locator(".tooltip").waitFor({ timeout }));
       await shot(page, "playground-replay");
       await page.mouse.move(0, 0);
       // A file that is not a trace: a readable error, the replay stays.
       await page.setInputFiles("#import-trace", { name: "notes.json", mimeType: "application/json", buffer: Buffer.from('{"hello": 1}') });
       const banner = page.locator('.banner[data-kind="trace_file"]');
-      await banner.waitFor({ timeout: 5_000 });
+      await pace.wait("trace_file banner", 1, (timeout) => banner.waitFor({ timeout }));
       const text = (await banner.innerText()).replace(/\s*\n+\s*/g, " / ");
       await page.click('.banner button:has-text("Dismiss")');
       return `${tokens.length} tokens, ${chunks} chunks replayed (${dl.suggestedFilename()}); bad file: "${text.slice(0, 90)}…"`;
@@ -251,7 +250,7 @@ async function main() {
       await pick(page, "scr");
       await page.click("text=Reset weights");
       await page.check("#compare");
-      await page.waitForSelector('.model-status .lane-b[data-status="ready"]', { timeout: 120_000 });
+      await pace.wait("lane B ready", 10, (timeout) => page.waitForSelector('.model-status .lane-b[data-status="ready"]', { timeout }));
       await pick(page, "mod", "b-");
       await setMaxTokens(page, 24);
       await page.evaluate(() => {
@@ -269,12 +268,10 @@ async function main() {
       });
       await page.fill("#message", "Describe your ideal holiday.");
       await page.press("#message", "Enter");
-      await page.waitForFunction(() => window.__both, null, { timeout: 120_000 });
+      await pace.until(page, "both lanes streaming", 10, () => window.__both);
       await page.locator(".side").evaluate((el) => el.scrollTo(0, 0));
       await page.screenshot({ path: join(ARTIFACTS, "playground-compare-streaming.png") });
-      await page.waitForFunction(() => [...document.querySelectorAll(".turn.assistant")].pop()?.dataset.state === "done", null, {
-        timeout: 150_000,
-      });
+      await waitAnswerDone(page, "compare answers (SCR and MOD, 24 tokens)", 2 * STEERED_REF_S);
       const cols = page.locator(".turn.assistant").last().locator(".steered-answer");
       assert((await cols.count()) === 2, "not two columns");
       const a = (await tokensOf(cols.nth(0))).join("");
@@ -311,7 +308,7 @@ async function main() {
       assert(/method=scr/.test(url) && /b_method=mod/.test(url) && /seed=7/.test(url), `url: ${url}`);
       const p2 = await context.newPage();
       await p2.goto(url);
-      await waitReady(p2);
+      await waitReady(p2, { ref: 8 });
       assert(await p2.isChecked("#compare"), "compare mode not restored");
       await p2.click("#lane-tab-A");
       assert(await p2.isChecked("#method-scr"), "lane A method not restored");
@@ -343,37 +340,39 @@ async function main() {
         await page.fill("#adapter-name", `bad-${errors.length}`);
         await page.setInputFiles("#adapter-files", files);
         const banner = page.locator('.banner[data-kind="adapter"]');
-        await banner.waitFor({ timeout: 20_000 });
+        await pace.wait(`adapter banner (${what})`, 2, (timeout) => banner.waitFor({ timeout }));
         const text = (await banner.innerText()).replace(/\s*\n+\s*/g, " / ");
         assert(needle.test(text), `${what}: ${text}`);
         errors.push(`${what}: "${text.split(" / ")[1]}"`);
         if (errors.length === 2) await shot(page, "playground-adapter-error");
         await page.click('.banner button:has-text("Dismiss")');
-        await page.waitForFunction(() => !document.querySelector(".checking"), null, { timeout: 10_000 });
+        await pace.until(page, "adapter check over", 1, () => !document.querySelector(".checking"));
       }
       assert((await page.locator(".loaded-adapters .chip").count()) === 0, "a bad adapter was kept");
       // The page still answers.
       await pick(page, "base");
       await setMaxTokens(page, 6);
-      const r = await ask(page, "Hello!");
+      const r = await ask(page, "Hello!", { ref: 4 });
       assert(r.text.length > 0, "no answer after the bad adapters");
       // A shipped adapter (from the listing) and one from disk.
       const card = await page.locator('.adapter[data-adapter="demo-warm"] .card').innerText();
       await page.click('.adapter[data-adapter="demo-warm"] button');
-      await page.waitForSelector('.loaded-adapters .chip[data-adapter="demo-warm"]', { timeout: 20_000 });
+      await pace.wait("demo-warm adapter loaded", 3, (timeout) =>
+        page.waitForSelector('.loaded-adapters .chip[data-adapter="demo-warm"]', { timeout }),
+      );
       await page.fill("#adapter-name", "mine");
       await page.setInputFiles("#adapter-files", adapterFiles.good(0.02).files);
-      await page.waitForSelector('.loaded-adapters .chip[data-adapter="mine"]', { timeout: 20_000 });
+      await pace.wait("adapter from disk loaded", 3, (timeout) => page.waitForSelector('.loaded-adapters .chip[data-adapter="mine"]', { timeout }));
       assert(!(await page.isDisabled("#method-soups")), "Soups is still disabled");
       await pick(page, "soups");
       await setRange(page, "#alpha-mine", 0.8);
       await setMaxTokens(page, 8);
-      const soup = await ask(page, PROMPT, { timeout: 120_000 });
+      const soup = await ask(page, PROMPT, { ref: STEERED_REF_S });
       assert(soup.text.length > 0, "Soups gave no answer");
       await pick(page, "scr");
       await setRange(page, "#alpha-demo-warm", 1);
       await idle(page); // the slider re-ran the last answer
-      const scr = await ask(page, PROMPT, { timeout: 120_000 });
+      const scr = await ask(page, PROMPT, { ref: STEERED_REF_S });
       assert(scr.text.length > 0, "SCR with an adapter expert gave no answer");
       await scr.answer.locator(".tok[data-reward]").first().hover();
       const tip = await scr.answer.locator(".tooltip").innerText();
@@ -389,12 +388,12 @@ async function main() {
       await page.click("text=Reset weights");
       await page.selectOption("#probe-items", "2");
       await page.click("#probe-run");
-      await page.waitForSelector(".probe progress", { timeout: 10_000 });
-      await page.waitForFunction(() => Number(document.querySelector(".probe progress")?.value) > 0, null, { timeout: 60_000 });
+      await pace.wait("probe progress shown", 1, (timeout) => page.waitForSelector(".probe progress", { timeout }));
+      await pace.until(page, "probe's first item", 10, () => Number(document.querySelector(".probe progress")?.value) > 0);
       await page.locator(".probe").scrollIntoViewIfNeeded();
       await page.screenshot({ path: join(ARTIFACTS, "playground-probe-running.png") });
       const t0 = Date.now();
-      await page.waitForSelector(".probe-row", { timeout: 300_000 });
+      await pace.wait("probe bars (8 items)", 60, (timeout) => page.waitForSelector(".probe-row", { timeout }));
       const seconds = (Date.now() - t0) / 1000;
       const rows = await page.locator(".probe-row").evaluateAll((els) => els.map((e) => `${e.dataset.axis} ${Number(e.dataset.accuracy).toFixed(2)}`));
       assert(rows.length === 4, `${rows.length} bars`);
@@ -427,9 +426,10 @@ async function main() {
   } finally {
     await browser.close().catch(() => {});
     server.close();
-    clearTimeout(killer);
+    pace.stop();
   }
   console.log("");
+  console.log(pace.summary());
   console.log(`runtime: ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${ARTIFACTS}`);
   finish();
 }

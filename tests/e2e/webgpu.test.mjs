@@ -27,12 +27,15 @@ import {
   ARTIFACTS,
   DIST,
   INIT_SCRIPT,
+  KEEP_WORKERS,
   ask,
   launchBrowser,
   oneLine,
+  pace,
   parseStats,
   serve,
   setMaxTokens,
+  waitAnswerDone,
   waitReady,
 } from "./lib.mjs";
 import { assert, createChecks } from "./checks.mjs";
@@ -42,24 +45,20 @@ const FOLLOW_UP = "What about Italy?";
 const MAX_TOKENS = 8;
 /** Longer, so the device is lost while the answer still streams. */
 const FOLLOW_UP_TOKENS = 16;
-const DEADLINE_MS = 540_000;
-const ANSWER_TIMEOUT = 180_000;
+/**
+ * SCR's comparison on SwiftShader (a CPU rasterizer, about 1 token/s of
+ * prefill here, so each view's prompt dominates): 4 tokens (a chunk decision
+ * and its accepted prefix) with one prompt expert (two views, not three).
+ */
+const SCR_TOKENS = 4;
+const SCR_QUERY = "&method=scr&alpha=E:1";
+/** The whole run on the reference machine (budget: × scale × SAFETY). */
+const DEADLINE_REF_S = 240;
+/** Reference seconds: a page ready on WebGPU (weights uploaded, shaders built), an answer of MAX_TOKENS on each. */
+const REF = { ready: 20, gpuAnswer: 30, cpuAnswer: 5, scrGpu: 60, scrCpu: 10 };
 
 const { check, fail, finish, abort } = createChecks();
 const facts = {};
-
-// Keeps every Worker the page starts, so the test can post the worker's
-// `lose_device` test hook to it directly.
-const KEEP_WORKERS = () => {
-  const Native = window.Worker;
-  window.__workers = [];
-  window.Worker = class extends Native {
-    constructor(...args) {
-      super(...args);
-      window.__workers.push(this);
-    }
-  };
-};
 
 async function status(page) {
   const el = page.locator(".model-status");
@@ -82,7 +81,7 @@ async function open(context, base, query, errors) {
   const page = await context.newPage();
   page.on("pageerror", (e) => errors.push(String(e)));
   await page.goto(`${base}?max=${MAX_TOKENS}${query}`);
-  await waitReady(page, ANSWER_TIMEOUT);
+  await waitReady(page, { ref: REF.ready });
   return page;
 }
 
@@ -104,9 +103,7 @@ function steeredTokens(page) {
 
 async function main() {
   const started = Date.now();
-  const killer = setTimeout(() => {
-    abort(`still running after ${DEADLINE_MS / 1000} s`);
-  }, DEADLINE_MS);
+  pace.deadline(DEADLINE_REF_S, abort);
   mkdirSync(ARTIFACTS, { recursive: true });
   const { server, port } = await serve(DIST);
   const base = `http://127.0.0.1:${port}/`;
@@ -117,6 +114,7 @@ async function main() {
     const context = await gpuBrowser.newContext({ viewport: { width: 1200, height: 820 } });
     await context.addInitScript(INIT_SCRIPT);
     await context.addInitScript(KEEP_WORKERS);
+    await pace.calibrate(context, base);
 
     // 1. WebGPU by default, and its greedy answer.
     const t0 = Date.now();
@@ -134,7 +132,7 @@ async function main() {
       return `"${s.text}" (${s.backend}); page ready after ${(facts.gpuLoadMs / 1000).toFixed(1)} s`;
     });
     await check(`greedy answer to "${PROMPT}" (${MAX_TOKENS} tokens) on WebGPU`, async () => {
-      gpuFirst = await ask(gpu, PROMPT, { timeout: ANSWER_TIMEOUT });
+      gpuFirst = await ask(gpu, PROMPT, { ref: REF.gpuAnswer });
       assert(gpuFirst.text.length > 0, "empty answer");
       assert(/WebGPU \(SwiftShader\)/.test(gpuFirst.meta), `stats line: ${gpuFirst.meta}`);
       facts.gpu = parseStats(gpuFirst.meta);
@@ -148,7 +146,7 @@ async function main() {
       const s = await status(cpu);
       assert(s.label === "CPU (wasm simd128)", `label ${s.label}`);
       assert(s.notGpu === null, `reason recorded for a forced CPU: ${s.notGpu}`);
-      const first = await ask(cpu, PROMPT, { timeout: ANSWER_TIMEOUT });
+      const first = await ask(cpu, PROMPT, { ref: REF.cpuAnswer });
       facts.cpu = parseStats(first.meta);
       assert(gpuFirst, "no WebGPU answer to compare with");
       assert(
@@ -157,7 +155,7 @@ async function main() {
       );
       assert(facts.cpu.tokens === facts.gpu.tokens, `${facts.cpu.tokens} vs ${facts.gpu.tokens} tokens`);
       await setMaxTokens(cpu, FOLLOW_UP_TOKENS);
-      cpuFollowUp = await ask(cpu, FOLLOW_UP, { timeout: ANSWER_TIMEOUT });
+      cpuFollowUp = await ask(cpu, FOLLOW_UP, { ref: REF.cpuAnswer });
       return `${JSON.stringify(first.text)} on both; follow-up on the CPU: ${JSON.stringify(cpuFollowUp.text)}`;
     });
     await cpu.close();
@@ -169,13 +167,15 @@ async function main() {
       await gpu.fill("#message", FOLLOW_UP);
       await gpu.press("#message", "Enter");
       // The first token arrived: lose the device while the answer streams.
-      await gpu.waitForFunction(
-        () => {
-          const answers = document.querySelectorAll(".turn.assistant");
-          return answers.length === 2 && answers[1].querySelector(".text").textContent.length > 0;
-        },
-        null,
-        { timeout: ANSWER_TIMEOUT, polling: 50 },
+      await pace.wait("first WebGPU token of the follow-up", REF.gpuAnswer, (timeout) =>
+        gpu.waitForFunction(
+          () => {
+            const answers = document.querySelectorAll(".turn.assistant");
+            return answers.length === 2 && answers[1].querySelector(".text").textContent.length > 0;
+          },
+          null,
+          { timeout, polling: 50 },
+        ),
       );
       const before = await gpu.evaluate(() => {
         const a = [...document.querySelectorAll(".turn.assistant")].pop();
@@ -183,12 +183,8 @@ async function main() {
         return { text: a.querySelector(".text").textContent, state: a.dataset.state };
       });
       assert(before.state === "streaming", "the answer had finished before the device was lost");
-      await gpu.waitForSelector('.banner[data-kind="gpu_lost"]', { timeout: 60_000 });
-      await gpu.waitForFunction(
-        () => [...document.querySelectorAll(".turn.assistant")].pop().dataset.state === "done",
-        null,
-        { timeout: ANSWER_TIMEOUT, polling: 100 },
-      );
+      await pace.wait("gpu_lost banner", REF.gpuAnswer, (timeout) => gpu.waitForSelector('.banner[data-kind="gpu_lost"]', { timeout }));
+      await waitAnswerDone(gpu, "the follow-up, again on the CPU", REF.cpuAnswer);
       const answers = await gpu.$$eval(".turn.assistant .text", (els) => els.map((e) => e.textContent));
       assert((await gpu.$$eval(".turn", (t) => t.length)) === 4, "the conversation does not hold 4 turns");
       assert(answers[0] === gpuFirst.text, `the first answer changed: ${JSON.stringify(answers[0])}`);
@@ -208,16 +204,17 @@ async function main() {
     await gpu.close();
 
     // 4. A steered method (SCR) gives the same answer on both backends.
-    await check("an SCR answer on WebGPU equals the CPU's", async () => {
+    await check(`an SCR answer (${SCR_TOKENS} tokens) on WebGPU equals the CPU's`, async () => {
       const answers = {};
-      for (const [name, query] of [
-        ["webgpu", "&method=scr"],
-        ["cpu", "&method=scr&backend=cpu"],
+      for (const [name, query, ref] of [
+        ["webgpu", SCR_QUERY, REF.scrGpu],
+        ["cpu", `${SCR_QUERY}&backend=cpu`, REF.scrCpu],
       ]) {
         const page = await open(context, base, query, errors);
         const s = await status(page);
         assert(s.label.toLowerCase().startsWith(name), `${name} page runs on ${s.label}`);
-        const r = await ask(page, PROMPT, { timeout: ANSWER_TIMEOUT });
+        await setMaxTokens(page, SCR_TOKENS);
+        const r = await ask(page, PROMPT, { ref });
         assert((await r.answer.getAttribute("data-method")) === "scr", "not an SCR answer");
         answers[name] = { text: r.text, tokens: await steeredTokens(page) };
         await page.close();
@@ -240,14 +237,17 @@ async function main() {
         const page = await open(context, base, query, errors);
         for (const adapter of ["E-I", "T-F"]) {
           await page.click(`.adapter[data-adapter="${adapter}"] button`);
-          await page.waitForSelector(`.loaded-adapters .chip[data-adapter="${adapter}"]`, { timeout: 60_000 });
+          await pace.wait(`adapter ${adapter} on ${name}`, 10, (timeout) =>
+            page.waitForSelector(`.loaded-adapters .chip[data-adapter="${adapter}"]`, { timeout }),
+          );
         }
         await setAlpha(page, "T-F", 1);
         if (name === "webgpu") {
           assert((await status(page)).label === "WebGPU (SwiftShader)", "not on WebGPU");
           await page.evaluate(() => window.__workers.forEach((w) => w.postMessage({ type: "lose_device" })));
         }
-        const r = await ask(page, PROMPT, { timeout: ANSWER_TIMEOUT });
+        await setMaxTokens(page, SCR_TOKENS);
+        const r = await ask(page, PROMPT, { ref: REF.scrCpu });
         if (name === "webgpu") {
           const b = await banner(page);
           assert(b && b.kind === "gpu_lost", `banner: ${b && b.text}`);
@@ -268,7 +268,9 @@ async function main() {
     // 6. Compare mode: both workers make the same choice.
     await check("compare mode: both workers run on WebGPU", async () => {
       const page = await open(context, base, "&compare=1", errors);
-      await page.waitForSelector('.status-line.lane-b[data-status="ready"]', { timeout: ANSWER_TIMEOUT });
+      await pace.wait("lane B ready on WebGPU", REF.ready, (timeout) =>
+        page.waitForSelector('.status-line.lane-b[data-status="ready"]', { timeout }),
+      );
       const b = await page.locator(".status-line.lane-b").innerText();
       assert(/WebGPU \(SwiftShader\)/.test(b), `lane B: ${b}`);
       assert((await status(page)).label === "WebGPU (SwiftShader)", "lane A is not on WebGPU");
@@ -307,11 +309,13 @@ async function main() {
       const page = await open(plain, base, "&backend=webgpu", errors);
       const s = await status(page);
       assert(s.label === "CPU (wasm simd128)", `label ${s.label}`);
-      await page.waitForSelector('.banner[data-kind="webgpu_unavailable"]', { timeout: 10_000 });
+      await pace.wait("webgpu_unavailable banner", 1, (timeout) =>
+        page.waitForSelector('.banner[data-kind="webgpu_unavailable"]', { timeout }),
+      );
       const b = await banner(page);
       assert(/CPU/.test(b.text) && /adapter/.test(b.text), `banner: ${b.text}`);
       await page.screenshot({ path: join(ARTIFACTS, "webgpu-unavailable.png") });
-      const r = await ask(page, PROMPT, { timeout: ANSWER_TIMEOUT });
+      const r = await ask(page, PROMPT, { ref: REF.cpuAnswer });
       assert(gpuFirst && r.text === gpuFirst.text, `answer ${JSON.stringify(r.text)}`);
       await page.close();
       return `"${b.text}"`;
@@ -326,13 +330,14 @@ async function main() {
     await gpuBrowser.close().catch(() => {});
     await plainBrowser.close().catch(() => {});
     server.close();
-    clearTimeout(killer);
+    pace.stop();
   }
 
   console.log("");
   const rate = (s) => `decode ${s.tokensPerSecond.toFixed(1)} tokens/s, prefill ${s.prefillTokensPerSecond.toFixed(1)} tokens/s`;
   if (facts.gpu) console.log(`WebGPU (SwiftShader): ${rate(facts.gpu)} (${facts.gpu.tokens} tokens)`);
   if (facts.cpu) console.log(`CPU (wasm simd128):   ${rate(facts.cpu)} (${facts.cpu.tokens} tokens)`);
+  console.log(pace.summary());
   console.log(`runtime: ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${ARTIFACTS}`);
   finish();
 }
