@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
 
-scripts/setup.sh model wasm browser
+scripts/setup.sh model wasm browser firefox
 
 echo "== cargo fmt --check"
 cargo fmt --all --check
@@ -26,3 +26,7 @@ echo "== browser end-to-end: playground tools (headless Chromium)"
 node tests/e2e/playground.test.mjs
 echo "== browser end-to-end: WebGPU (SwiftShader) vs CPU backend (headless Chromium)"
 node tests/e2e/webgpu.test.mjs
+echo "== browser end-to-end: hostile input (headless Chromium)"
+node tests/e2e/hostile.test.mjs
+echo "== browser end-to-end: the CPU path in Firefox (firefox-esr over WebDriver BiDi)"
+node tests/e2e/firefox.test.mjs
