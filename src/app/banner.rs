@@ -61,6 +61,10 @@ pub fn describe(kind: &str, message: &str) -> Banner {
             "Unknown backend in the address",
             "Fix or remove ?backend= in the address bar and reload to choose again.",
         ),
+        "url_alpha" | "url_weights" | "url_param" => (
+            "A setting in the link was not used",
+            "The page uses its own value instead (see the sliders); fix or remove it in the address bar to share this setting.",
+        ),
         "webgpu_unavailable" => (
             "WebGPU could not start, so the model runs on the CPU",
             "Answers are the same, usually slower. Use a browser with WebGPU enabled, or drop “backend=webgpu” from the address.",
