@@ -21,8 +21,11 @@ use crate::page_data::trace_file::TraceFile;
 use crate::page_data::url_params;
 use crate::steer::persona::{experts_from_toml_str, Persona, MAX_ATTRIBUTES};
 
+/// A fuzz target: any bytes in, a panic only for a bug.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, in the order `fuzz/run.sh all` runs them.
-pub const TARGETS: [(&str, fn(&[u8])); 12] = [
+pub const TARGETS: [(&str, Target); 12] = [
     ("gguf", gguf),
     ("peft_adapter", peft_adapter),
     ("persona_toml", persona_toml),

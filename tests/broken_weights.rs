@@ -68,3 +68,32 @@ fn the_intact_model_passes_the_check() {
     let bytes = std::fs::read(&path).unwrap();
     assert!(persona::model::GgufFile::from_bytes(bytes).is_ok());
 }
+
+/// What the check costs on the real model (docs/RELIABILITY.md quotes it):
+/// every tensor of the 98 MB file, timed; it must stay well under the
+/// time the file takes to parse and repack (seconds in the page).
+#[test]
+fn the_check_is_cheap() {
+    let path = persona::cli::default_model_path();
+    let bytes = std::fs::read(&path).unwrap();
+    let content = Content::read(&mut std::io::Cursor::new(&bytes)).unwrap();
+    let file = persona::model::GgufFile::from_bytes(bytes).unwrap();
+    let names: Vec<&String> = content.tensor_infos.keys().collect();
+    let start = std::time::Instant::now();
+    let mut checked = 0;
+    for name in &names {
+        let raw = file.raw(name).unwrap();
+        assert_eq!(
+            persona::model::validate::check_tensor(raw.dtype, raw.data),
+            None
+        );
+        checked += raw.data.len();
+    }
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "weight check: {} tensors, {:.1} MB in {ms:.1} ms",
+        names.len(),
+        checked as f64 / 1e6
+    );
+    assert!(ms < 1000.0, "the weight check took {ms:.0} ms");
+}

@@ -197,11 +197,56 @@ impl GgufFile {
     /// One tensor dequantized to f32 by candle (row-major, candle's dimension order).
     pub fn dequantize(&self, name: &str) -> Result<Vec<f32>> {
         let raw = self.raw(name)?;
-        let q = qtensor_from_ggml(raw.dtype, raw.data, raw.dims.clone(), &Device::Cpu)
+        let data = aligned(raw.data);
+        if !is_aligned(&data) {
+            return Err(Error::Backend(format!(
+                "tensor {name}: no {BLOCK_ALIGN}-byte aligned buffer for its data"
+            )));
+        }
+        let q = qtensor_from_ggml(raw.dtype, &data, raw.dims.clone(), &Device::Cpu)
             .map_err(|e| Error::UnsupportedModel(format!("tensor {name}: {e}")))?;
         q.dequantize(&Device::Cpu)
             .and_then(|t| t.flatten_all())
             .and_then(|t| t.to_vec1::<f32>())
             .map_err(|e| Error::UnsupportedModel(format!("tensor {name}: {e}")))
+    }
+}
+
+/// The alignment candle's reader needs: it views the bytes as blocks
+/// (`slice::from_raw_parts`), whose fields are up to 4-byte floats.
+const BLOCK_ALIGN: usize = 8;
+
+fn is_aligned(data: &[u8]) -> bool {
+    (data.as_ptr() as usize).is_multiple_of(BLOCK_ALIGN)
+}
+
+/// `data`, or a copy of it when the file puts a tensor at an offset that is
+/// not aligned (a crafted GGUF may; viewing it in place would be undefined
+/// behaviour inside candle). The allocator aligns a fresh buffer to 8 bytes
+/// or more (16 on glibc and in wasm); the caller checks that it did.
+fn aligned(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if is_aligned(data) {
+        std::borrow::Cow::Borrowed(data)
+    } else {
+        std::borrow::Cow::Owned(data.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (`fuzz/corpus/gguf/regress_misaligned_tensor.gguf`):
+    /// a tensor at an odd offset reached candle's `from_raw_parts` misaligned.
+    #[test]
+    fn misaligned_tensor_data_is_copied_before_candle_sees_it() {
+        let bytes = [7u8; 40];
+        let buffer = aligned(&bytes).into_owned();
+        for offset in 0..8 {
+            let slice = &buffer[offset..offset + 16];
+            let data = aligned(slice);
+            assert!(is_aligned(&data), "offset {offset}");
+            assert_eq!(&data[..], slice);
+        }
     }
 }
