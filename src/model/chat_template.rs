@@ -106,11 +106,13 @@ impl ChatTemplate {
             let found: Vec<usize> = rendered.match_indices(&mark).map(|(p, _)| p).collect();
             match found[..] {
                 [p] => at.push((p, i)),
-                _ => return Err(Error::Template(format!(
+                _ => {
+                    return Err(Error::Template(format!(
                     "the GGUF's template writes message {i}'s content {} times (once expected): \
                          it cannot be rendered with the content kept as plain text",
                     found.len()
-                ))),
+                )))
+                }
             }
         }
         at.sort_unstable();
