@@ -150,6 +150,11 @@ pub fn ModelStatus() -> impl IntoView {
                 Some(why) => format!("{backend}. Not on WebGPU: {why}"),
                 None => backend,
             };
+            // Said in the page too, not only in the badge's tooltip (a browser
+            // without WebGPU, e.g. Firefox here, runs on the CPU and says why).
+            let why_cpu = not_gpu.map(|why| {
+                view! { <span class="status-detail not-gpu">{format!("Not on WebGPU: {why}")}</span> }
+            });
             view! {
                 <p class="status-line ready">
                     <span class="ok-dot" aria-hidden="true"></span>
@@ -165,6 +170,7 @@ pub fn ModelStatus() -> impl IntoView {
                             cache_words(&cache),
                         )}
                     </span>
+                    {why_cpu}
                 </p>
             }
             .into_any()

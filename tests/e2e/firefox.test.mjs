@@ -108,9 +108,10 @@ async function main() {
       });
       assert(badge.text === "CPU (wasm simd128)", `badge: ${badge.text}`);
       assert(badge.title.includes(ready.notGpu), `the badge's tooltip does not give the reason: ${badge.title}`);
+      assert(ready.text.includes(`Not on WebGPU: ${ready.notGpu}`), `the status does not say why: ${ready.text}`);
       const banner = await page.evaluate(() => document.querySelector(".banner[role=alert]")?.dataset.kind ?? null);
       assert(banner === null, `an unasked-for banner: ${banner}`);
-      return `badge "${badge.text}", tooltip "${badge.title}"`;
+      return `badge "${badge.text}"; status "${ready.text}"`;
     });
 
     await pace.calibrate(browser, base);
