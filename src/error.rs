@@ -20,7 +20,7 @@ pub enum Error {
     #[error("invalid input: {0}")]
     InvalidInput(String),
     /// The prompt does not fit in the model's context window.
-    #[error("the prompt is {tokens} tokens but the context holds {context}; shorten the message or the system prompt (or lower --max-tokens)")]
+    #[error("the prompt is {tokens} tokens but the context holds {context}; shorten the message, the conversation or the system prompt")]
     ContextOverflow { tokens: usize, context: usize },
     /// The compute backend failed (bad row id, a limit the adapter lacks, ...).
     #[error("backend: {0}")]
