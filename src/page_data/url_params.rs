@@ -16,12 +16,14 @@ pub fn slug(name: &str) -> String {
 }
 
 /// The α of each expert in `names` from a list like `E:0.5,T:-1`: unnamed
-/// experts get 0, values are clamped to ±[`ALPHA_LIMIT`]. Parts that name no
-/// expert or carry no finite number are left out; the message (if any)
-/// says which.
+/// experts get 0, values past ±[`ALPHA_LIMIT`] are set to the nearest end.
+/// Parts that name no expert or carry no finite number are left out; the
+/// message (if any) says which, and which values were moved into range.
 pub fn parse_alphas(list: &str, names: &[&str]) -> (Vec<f64>, Option<String>) {
     let mut alphas = vec![0.0; names.len()];
     let mut skipped = Vec::new();
+    let mut clamped = Vec::new();
+    let short = |part: &str| part.trim().chars().take(40).collect::<String>();
     for part in list.split(',').filter(|p| !p.trim().is_empty()) {
         let parsed = part.split_once(':').and_then(|(name, value)| {
             let i = names.iter().position(|e| *e == name.trim())?;
@@ -29,19 +31,32 @@ pub fn parse_alphas(list: &str, names: &[&str]) -> (Vec<f64>, Option<String>) {
             Some((i, v))
         });
         match parsed {
-            Some((i, v)) => alphas[i] = v.clamp(-ALPHA_LIMIT, ALPHA_LIMIT),
-            None => skipped.push(part.trim().chars().take(40).collect::<String>()),
+            Some((i, v)) => {
+                alphas[i] = v.clamp(-ALPHA_LIMIT, ALPHA_LIMIT);
+                if alphas[i] != v {
+                    clamped.push(format!("{} set to {}", short(part), alphas[i]));
+                }
+            }
+            None => skipped.push(short(part)),
         }
     }
-    let message = (!skipped.is_empty()).then(|| {
-        format!(
+    let mut problems = Vec::new();
+    if !skipped.is_empty() {
+        problems.push(format!(
             "the link's alpha list has {} that the page ignored ({}): each part is EXPERT:NUMBER with an expert of {} and a finite number",
             if skipped.len() == 1 { "a part" } else { "parts" },
             skipped.join(", "),
             names.join(", ")
-        )
-    });
-    (alphas, message)
+        ));
+    }
+    if !clamped.is_empty() {
+        problems.push(format!(
+            "the link's alpha list has {} outside the sliders' range -{ALPHA_LIMIT}..{ALPHA_LIMIT} ({}), moved to the nearest end",
+            if clamped.len() == 1 { "a value" } else { "values" },
+            clamped.join(", ")
+        ));
+    }
+    (alphas, (!problems.is_empty()).then(|| problems.join("; ")))
 }
 
 /// PDD's slider weights from a list like `1,0.5,0`: every part a finite number.
@@ -67,7 +82,7 @@ mod tests {
 
     #[test]
     fn alphas_are_read_clamped_and_bad_parts_reported() {
-        let (a, msg) = parse_alphas("E:0.5, T : -3", &NAMES);
+        let (a, msg) = parse_alphas("E:0.5, T : -1", &NAMES);
         assert_eq!((a, msg), (vec![0.5, 0.0, -1.0], None));
         let (a, msg) = parse_alphas("E:NaN,I:inf,T:1e300,X:1,oops", &NAMES);
         assert_eq!(a, vec![0.0, 0.0, 1.0]);
@@ -76,6 +91,10 @@ mod tests {
             msg.contains("E:NaN") && msg.contains("I:inf") && msg.contains("X:1"),
             "{msg}"
         );
+        assert!(msg.contains("T:1e300 set to 1"), "{msg}");
+        let (a, msg) = parse_alphas("E:-3", &NAMES);
+        assert_eq!(a, vec![-1.0, 0.0, 0.0]);
+        assert!(msg.unwrap().contains("E:-3 set to -1"));
         assert!(a.iter().all(|v| v.is_finite()));
     }
 
