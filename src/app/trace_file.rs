@@ -69,7 +69,7 @@ pub async fn import(state: AppState, file: web_sys::File) {
     };
     match TraceFile::parse(&text) {
         Ok(trace) => replay(state, trace, &name),
-        Err(e) => state.show_error("trace_file", &format!("{name}: {e}")),
+        Err(e) => state.show_error("trace_file", &format!("the file {name}: {e}")),
     }
 }
 
