@@ -21,7 +21,7 @@ use persona::engine::Engine;
 use persona::model::lora::LoraAdapter;
 use persona::steer::persona::{experts_path, load_experts, Persona};
 use persona::steer::run::{Reference, WeightedExpert};
-use persona::steer::{run, Event, Method, RunConfig};
+use persona::steer::{run, Event, Experts, Method, RunConfig};
 
 /// Both engines, loaded once and shared (tests take turns: lavapipe and the
 /// CPU backend share this machine's cores).
@@ -462,9 +462,9 @@ fn every_steering_method_equals_cpu() {
         seed: 3,
     };
     let runs = Method::ALL
-        .into_iter()
-        .map(|m| (m, Sampling::Greedy))
-        .chain([Method::Pp, Method::Pdd, Method::Mod].map(|m| (m, sampled)));
+        .iter()
+        .map(|&m| (m, Sampling::Greedy))
+        .chain(["pp", "pdd", "mod"].map(|m| (m.parse::<Method>().expect("a method"), sampled)));
     for (method, sampling) in runs {
         let mut cfg = RunConfig {
             method,
@@ -474,23 +474,21 @@ fn every_steering_method_equals_cpu() {
             sampling,
             ..RunConfig::default()
         };
-        match method {
-            Method::Base => {}
-            Method::Pp => cfg.persona = Some(persona.clone()),
-            Method::Pdd => {
-                cfg.persona = Some(persona.clone());
-                cfg.pdd.pie_tokens = 6;
-            }
-            Method::Soups => {
+        // Each method gets the inputs its description asks for.
+        let info = method.info();
+        if info.persona {
+            cfg.persona = Some(persona.clone());
+            cfg.pdd.pie_tokens = 6;
+        }
+        match info.experts {
+            Experts::None => {}
+            Experts::AdaptersOnly => {
                 cfg.experts = vec![WeightedExpert::adapter("rnd", p.adapter, 0.5)];
                 cfg.reference = Reference::Plain;
             }
-            Method::Mod => cfg.experts = vec![prompt("E", 0.6), prompt("F", 0.4)],
-            Method::SeqRs => cfg.experts = vec![prompt("E", 1.0)],
-            Method::Scr | Method::TokenRs => {
-                cfg.experts = vec![prompt("E", 1.0), prompt("T", -0.5)]
-            }
+            Experts::Any => cfg.experts = vec![prompt("E", 1.0), prompt("T", -0.5)],
         }
+        cfg.max_seq_tries = 2;
         let (c_ids, c_text) = run_tokens(&mut p.cpu, &cfg);
         let (g_ids, g_text) = run_tokens(&mut p.gpu, &cfg);
         eprintln!("{} ({sampling:?}): {:?}", method.name(), g_text);

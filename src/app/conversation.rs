@@ -244,7 +244,7 @@ fn steered_column(trace: SteerTrace, turn_id: u64, headed: bool) -> impl IntoVie
         let streaming = trace.streaming.clone();
         let tokens = trace.tokens.clone();
         let importance = trace.importance.clone();
-        let pdd = trace.method() == crate::steer::Method::Pdd;
+        let pdd = trace.method().info().importance;
         move || {
             if !(streaming.get() && tokens.with(Vec::is_empty)) {
                 return None;

@@ -7,10 +7,10 @@
 use leptos::prelude::*;
 
 use super::client::Clients;
-use super::methods::{self, experts, personas, signed, uses_experts, uses_persona, METHODS};
+use super::methods::{self, adapters_only, experts, personas, signed, uses_experts, uses_persona};
 use super::rerun;
 use super::state::{AppState, Lane, MethodSettings};
-use crate::steer::Method;
+use crate::steer::{Knob, Method};
 
 /// Element ids of lane B's controls carry this prefix (`b-alpha-E`).
 fn prefix(lane: Lane) -> &'static str {
@@ -88,12 +88,13 @@ fn LaneEditor(lane: Lane) -> impl IntoView {
     let p = prefix(lane);
     let busy = move || state.busy();
     let has_adapters = move || state.adapters.with(|a| !a.is_empty());
-    let options = METHODS
+    let options = Method::ALL
         .iter()
-        .map(|&(method, name, help)| {
+        .map(|&method| {
+            let (name, help) = (method.info().label, method.info().help);
             let id = format!("{p}method-{}", method.name());
             let for_id = id.clone();
-            let soups = method == Method::Soups;
+            let soups = adapters_only(method);
             view! {
                 <label class="method-option" class:disabled=move || soups && !has_adapters() for=for_id title=help>
                     <input
@@ -173,7 +174,7 @@ fn LaneEditor(lane: Lane) -> impl IntoView {
                 <AlphaSliders lane=lane />
             </Show>
             <Knobs s=s lane=lane />
-            <Show when=move || method() != Method::Base>
+            <Show when=move || !method().info().plain_chat>
                 <p class="help note">
                     "Steered runs see the whole conversation and build their own system prompts (persona, experts); the system prompt below is for Base. Hover or focus a token for its rewards."
                 </p>
@@ -224,7 +225,7 @@ fn AlphaSliders(lane: Lane) -> impl IntoView {
             </div>
         }
     };
-    let soups = move || s.method.get() == Method::Soups;
+    let soups = move || adapters_only(s.method.get());
     let prompt_sliders = move || {
         (!soups()).then(|| {
             experts()
@@ -286,21 +287,23 @@ fn AlphaSliders(lane: Lane) -> impl IntoView {
 #[component]
 fn Knobs(s: MethodSettings, lane: Lane) -> impl IntoView {
     let p = prefix(lane);
-    let method = move || s.method.get();
+    let has = move |knob: Knob| s.method.get().info().knobs.contains(&knob);
     view! {
-        <Show when=move || matches!(method(), Method::Scr | Method::Pdd)>
+        <Show when=move || has(Knob::ChunkSize) || has(Knob::Beta) || has(Knob::TopK)>
             <div class="grid knobs">
-                <Show when=move || method() == Method::Scr>
+                <Show when=move || has(Knob::ChunkSize)>
                     <div class="field">
                         <label for=format!("{p}chunk-k")>"Chunk size k"</label>
                         <input id=format!("{p}chunk-k") type="number" inputmode="numeric" step="1" min="1" max="16" bind:value=s.k />
                     </div>
                 </Show>
-                <Show when=move || method() == Method::Pdd>
+                <Show when=move || has(Knob::Beta)>
                     <div class="field">
                         <label for=format!("{p}beta")>"β (reward strength)"</label>
                         <input id=format!("{p}beta") type="number" inputmode="decimal" step="0.1" min="0.1" bind:value=s.beta />
                     </div>
+                </Show>
+                <Show when=move || has(Knob::TopK)>
                     <div class="field">
                         <label for=format!("{p}top-k")>"K (attributes used)"</label>
                         <input id=format!("{p}top-k") type="number" inputmode="numeric" step="1" min="1" max="16" bind:value=s.top_k />

@@ -15,7 +15,7 @@ use crate::backend::AdapterId;
 use crate::engine::Sampling;
 use crate::steer::persona::{builtin_experts, Persona, PromptExpert};
 use crate::steer::run::{Turn as RunTurn, WeightedExpert};
-use crate::steer::{Method, RunConfig};
+use crate::steer::{Experts, Knob, Method, RunConfig};
 
 /// The shipped personas (compiled in), parsed once.
 pub fn personas() -> &'static [Persona] {
@@ -41,81 +41,33 @@ pub fn default_alphas() -> Vec<f64> {
         .collect()
 }
 
-/// The methods in the order the picker shows them, with a one-line explanation.
-pub const METHODS: [(Method, &str, &str); 8] = [
-    (
-        Method::Base,
-        "Base",
-        "The plain chat: the model as it is, multi-turn, with your system prompt.",
-    ),
-    (
-        Method::Pp,
-        "PP",
-        "Persona prompting: the persona's attributes become the system prompt.",
-    ),
-    (
-        Method::Pdd,
-        "PDD",
-        "Persona-driven decoding: measures which attributes matter (PIE), then favours tokens that depend on the top-K of them.",
-    ),
-    (
-        Method::Scr,
-        "SCR",
-        "Speculative chunk rejection: proposes k tokens at a time and keeps the prefix the α-weighted experts accept.",
-    ),
-    (
-        Method::Mod,
-        "MOD",
-        "Multi-objective decoding: mixes the experts' next-token log-probs with weights α at every step.",
-    ),
-    (
-        Method::TokenRs,
-        "Token-RS",
-        "Token-level rejection sampling toward the α-weighted expert mix, one token at a time.",
-    ),
-    (
-        Method::SeqRs,
-        "Seq-RS",
-        "Sequence-level rejection sampling: whole proposed answers are accepted or rejected by the expert mix.",
-    ),
-    (
-        Method::Soups,
-        "Soups",
-        "DPO Soups: one model whose LoRA adapters are merged with weights α — load an adapter under “LoRA adapters” first.",
-    ),
-];
-
+/// The page's label of a method (its description's).
 pub fn label(method: Method) -> &'static str {
-    METHODS
-        .iter()
-        .find(|(m, ..)| *m == method)
-        .map(|(_, l, _)| *l)
-        .unwrap_or("?")
+    method.info().label
 }
 
+/// Its one line of help.
 pub fn help(method: Method) -> &'static str {
-    METHODS
-        .iter()
-        .find(|(m, ..)| *m == method)
-        .map(|(.., h)| *h)
-        .unwrap_or("")
+    method.info().help
 }
 
 pub fn uses_persona(method: Method) -> bool {
-    matches!(method, Method::Pp | Method::Pdd)
+    method.info().persona
 }
 
 /// Methods weighted by α (Soups weights adapters only).
 pub fn uses_experts(method: Method) -> bool {
-    matches!(
-        method,
-        Method::Scr | Method::Mod | Method::TokenRs | Method::SeqRs | Method::Soups
-    )
+    method.info().uses_experts()
 }
 
 /// Methods whose proposals are random (need a seed even when greedy).
 pub fn samples(method: Method) -> bool {
-    matches!(method, Method::Scr | Method::TokenRs | Method::SeqRs)
+    method.info().random_proposals
+}
+
+/// Methods that weight LoRA adapters only (they need one loaded).
+pub fn adapters_only(method: Method) -> bool {
+    method.info().experts == Experts::AdaptersOnly
 }
 
 fn parse_num<T: std::str::FromStr>(value: String, what: &str) -> Result<T, String> {
@@ -205,14 +157,15 @@ pub fn run_config(
         let all: Vec<WeightedExpert> = weighted_experts(state, lane)
             .into_iter()
             .filter(|e| {
-                method != Method::Soups
+                !adapters_only(method)
                     || matches!(e.kind, crate::steer::run::ExpertKind::Adapter { .. })
             })
             .collect();
         if all.is_empty() {
-            return Err(
-                "DPO Soups merges LoRA adapters: load one under “LoRA adapters” first".into(),
-            );
+            return Err(format!(
+                "{} merges LoRA adapters: load one under “LoRA adapters” first",
+                label(method)
+            ));
         }
         // Experts at α = 0 cost a row and change nothing; when all are zero,
         // send them all so the engine explains why that cannot steer.
@@ -264,7 +217,7 @@ pub fn config_summary(cfg: &RunConfig) -> String {
     if let Some(p) = cfg.persona.as_ref().filter(|_| uses_persona(cfg.method)) {
         words.push_str(&format!(" · {}", p.name));
     }
-    if cfg.method == Method::Pdd && cfg.pdd.weights.is_some() {
+    if cfg.method.info().knobs.contains(&Knob::ImportanceWeights) && cfg.pdd.weights.is_some() {
         words.push_str(" · your weights");
     }
     words

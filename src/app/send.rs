@@ -12,7 +12,6 @@ use super::settings;
 use super::state::{AppState, GenStatus, Lane, LoadStatus, Role, Turn};
 use super::steer_trace::{Origin, SteerTrace};
 use crate::steer::run::Turn as RunTurn;
-use crate::steer::Method;
 use crate::worker::protocol::{Command, GenerateRequest, RunRequest};
 
 /// Whether every worker the message needs has the model; else says why.
@@ -67,7 +66,7 @@ pub fn send(state: AppState, clients: Clients) {
     for &lane in &lanes {
         state.lane(lane).pdd_weights.set(None);
     }
-    if lanes.len() == 1 && state.lane(Lane::A).method.get_untracked() == Method::Base {
+    if lanes.len() == 1 && state.lane(Lane::A).method.get_untracked().info().plain_chat {
         return send_chat(state, clients);
     }
     let text = state.draft.get_untracked();

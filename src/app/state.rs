@@ -262,7 +262,7 @@ pub struct MethodSettings {
 impl MethodSettings {
     fn new() -> Self {
         Self {
-            method: RwSignal::new(Method::Base),
+            method: RwSignal::new(Method::default()),
             alphas: RwSignal::new(super::methods::default_alphas()),
             k: RwSignal::new("4".into()),
             beta: RwSignal::new("1.0".into()),

@@ -15,7 +15,7 @@ use super::rerun;
 use super::state::AppState;
 use super::steer_trace::{Origin, SteerTrace, TokenInfo};
 use super::trace_file;
-use crate::steer::{Method, RunStats};
+use crate::steer::{Rewards, RunStats};
 
 /// Largest |reward| of the answer so far (the colour scale's end), at least 0.5.
 fn scale(tokens: &[TokenInfo]) -> f64 {
@@ -64,7 +64,7 @@ fn visible(text: &str) -> String {
 
 /// Names of the per-token rewards: the selected attributes (PDD) or the experts.
 fn reward_labels(trace: &SteerTrace) -> Vec<String> {
-    if trace.method() == Method::Pdd {
+    if trace.method().info().rewards == Rewards::PerAttribute {
         return trace.importance.with(|i| {
             i.as_ref()
                 .map(|i| {
@@ -134,7 +134,7 @@ pub fn tooltip_view(trace: SteerTrace) -> impl IntoView {
             .tokens
             .with(|v| v.iter().find(|t| t.index == index).cloned())?;
         let labels = reward_labels(&t2);
-        let mod_ = trace.method() == Method::Mod;
+        let rewards_kind = trace.method().info().rewards;
         let rewards = tok
             .rewards
             .iter()
@@ -187,7 +187,7 @@ pub fn tooltip_view(trace: SteerTrace) -> impl IntoView {
                 </p>
                 {has_rewards.then(|| view! {
                     <table class="tip-table">
-                        <caption>{if mod_ { "log p per expert" } else if trace.method() == Method::Pdd { "reward per attribute" } else { "log-ratio per expert (vs reference)" }}</caption>
+                        <caption>{match rewards_kind { Rewards::ExpertLogProb => "log p per expert", Rewards::PerAttribute => "reward per attribute", _ => "log-ratio per expert (vs reference)" }}</caption>
                         <tbody>{rewards}</tbody>
                     </table>
                 })}
@@ -206,8 +206,8 @@ pub fn tooltip_view(trace: SteerTrace) -> impl IntoView {
 /// The reward colour legend.
 pub fn legend_view(trace: SteerTrace) -> impl IntoView {
     let tokens = trace.tokens.clone();
-    let toward = match trace.method() {
-        Method::Pdd => "toward the persona",
+    let toward = match trace.method().info().rewards {
+        Rewards::PerAttribute => "toward the persona",
         _ => "toward the α-weighted experts",
     };
     move || {

@@ -13,7 +13,7 @@ use super::methods::{experts, personas};
 use super::state::{AppState, Lane, MethodSettings};
 pub use crate::page_data::url_params::slug;
 use crate::page_data::url_params::{parse_alphas, parse_weights};
-use crate::steer::Method;
+use crate::steer::{Knob, Method};
 use crate::worker::protocol::BackendChoice;
 
 /// The parameters this module owns (others in the query are left alone).
@@ -113,17 +113,19 @@ fn write_lane(q: &UrlSearchParams, lane: Lane, m: MethodSettings) {
             .collect();
         set("alpha", &list.join(","));
     }
-    match method {
-        Method::Scr => set("k", &m.k.get()),
-        Method::Pdd => {
-            set("beta", &m.beta.get());
-            set("topk", &m.top_k.get());
-            if let Some(w) = m.pdd_weights.get() {
-                let list: Vec<String> = w.iter().map(|x| x.to_string()).collect();
-                set("w", &list.join(","));
+    for knob in method.info().knobs {
+        match knob {
+            Knob::ChunkSize => set("k", &m.k.get()),
+            Knob::Beta => set("beta", &m.beta.get()),
+            Knob::TopK => set("topk", &m.top_k.get()),
+            Knob::ImportanceWeights => {
+                if let Some(w) = m.pdd_weights.get() {
+                    let list: Vec<String> = w.iter().map(|x| x.to_string()).collect();
+                    set("w", &list.join(","));
+                }
             }
+            Knob::AnswerTries => {}
         }
-        _ => {}
     }
 }
 

@@ -13,7 +13,7 @@ use crate::backend::Backend;
 use crate::engine::Engine;
 use crate::steer::persona::{experts_path, load_experts};
 use crate::steer::run::WeightedExpert;
-use crate::steer::{run, Method, RunConfig, RunStats};
+use crate::steer::{run, Experts, Method, RunConfig, RunStats};
 use crate::{Error, Result};
 
 #[derive(Args, Clone)]
@@ -36,12 +36,9 @@ pub struct MethodsArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 4)]
     pub max_seq_tries: usize,
-    /// Methods to run (default: all but soups, which needs adapters).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "base,pp,pdd,scr,mod,token-rs,seq-rs"
-    )]
+    /// Methods to run, e.g. `base,scr` (default: every method that needs no
+    /// LoRA adapter, i.e. all but soups).
+    #[arg(long, value_delimiter = ',')]
     pub methods: Vec<String>,
 }
 
@@ -109,11 +106,18 @@ impl MethodSetup {
                 Ok(WeightedExpert::prompt(&name, &e.prompt, alpha))
             })
             .collect::<Result<Vec<_>>>()?;
-        let methods = args
-            .methods
-            .iter()
-            .map(|m| m.parse::<Method>())
-            .collect::<Result<Vec<_>>>()?;
+        let methods = if args.methods.is_empty() {
+            Method::ALL
+                .iter()
+                .copied()
+                .filter(|m| m.info().experts != Experts::AdaptersOnly)
+                .collect()
+        } else {
+            args.methods
+                .iter()
+                .map(|m| m.parse::<Method>())
+                .collect::<Result<Vec<_>>>()?
+        };
         Ok(Self {
             methods,
             persona,
@@ -173,7 +177,7 @@ pub fn run_methods<B: Backend>(engine: &mut Engine<B>, args: &MethodsArgs) -> Re
     bar.finish_and_clear();
     let base = rows
         .iter()
-        .find(|(m, _)| *m == Method::Base)
+        .find(|(m, _)| m.info().plain_chat)
         .map(|(_, t)| t.throughput());
     let mut table = String::from(
         "| method | tok/s | s/response | model evaluations / token | batched calls / token | rejection rate | throughput / Base | tokens |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
@@ -198,8 +202,8 @@ pub fn run_methods<B: Backend>(engine: &mut Engine<B>, args: &MethodsArgs) -> Re
     }
     let pdd_prefill = rows
         .iter()
-        .find(|(m, _)| *m == Method::Pdd)
-        .map(|(_, t)| format!(" PDD's leave-one-out prompts share their prefix with the full persona prompt: {} prompt positions prefilled instead of {} ({:.0}% saved).", t.prefill, t.prefill_unshared, 100.0 * (1.0 - t.prefill as f64 / t.prefill_unshared.max(1) as f64)))
+        .find(|(m, _)| m.info().importance)
+        .map(|(m, t)| format!(" {}'s leave-one-out prompts share their prefix with the full persona prompt: {} prompt positions prefilled instead of {} ({:.0}% saved).", m.info().label, t.prefill, t.prefill_unshared, 100.0 * (1.0 - t.prefill as f64 / t.prefill_unshared.max(1) as f64)))
         .unwrap_or_default();
     Ok(format!(
         "## Methods: the papers' efficiency table, ours side by side\n\n\

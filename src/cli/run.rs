@@ -32,7 +32,8 @@ pub struct RunArgs {
 /// A method and its settings (shared by `run` and `probe`).
 #[derive(Args, Clone)]
 pub struct MethodArgs {
-    /// pdd | scr | mod | soups | token-rs | seq-rs | pp | base
+    /// A decoding method: base, pp, pdd, scr, mod, token-rs, seq-rs, soups, … (an unknown
+    /// name lists every method of the registry).
     #[arg(long, value_parser = parse_method)]
     pub method: Method,
     /// Persona TOML file, or the name of a preset in assets/personas (e.g. captain_mara_vey).
@@ -80,6 +81,9 @@ pub struct MethodArgs {
     /// Turn off SCR's prefix salvage.
     #[arg(long)]
     pub no_salvage: bool,
+    /// Whole answers drawn at most (Seq-RS's tries, Best-of-N's N).
+    #[arg(long, default_value_t = RunConfig::default().max_seq_tries)]
+    pub max_seq_tries: usize,
 }
 
 fn parse_method(s: &str) -> std::result::Result<Method, String> {
@@ -200,6 +204,7 @@ impl MethodArgs {
             max_tokens,
             seed: self.seed,
             sampling,
+            max_seq_tries: self.max_seq_tries,
             ..RunConfig::default()
         };
         cfg.pdd.beta = self.beta;

@@ -7,8 +7,14 @@ use rand_chacha::ChaCha8Rng;
 use super::common::{
     alternatives, alternatives_mixed, choose, decide, decision_read, Limits, Outcome,
 };
+use super::config::RunConfig;
 use super::events::Event;
-use super::view_model::ViewModel;
+use super::method::{
+    DecodeContext, DecodingMethod, Experts, MethodInfo, Probe, ProbeCompletions, Rewards,
+};
+use super::teacher_forced::teacher_forced;
+use super::view_model::{ViewModel, ViewSpec};
+use super::views::ViewPrompts;
 use crate::backend::{Mix, MixRead, Mixed};
 use crate::engine::sampling::Sampling;
 use crate::Result;
@@ -90,6 +96,66 @@ pub async fn decode<M: ViewModel>(
         let items: Vec<(usize, &[u32])> = views.iter().map(|&v| (v, &t[..])).collect();
         let read = decision_read(mix.clone(), sampling);
         mixed = m.append_mixed(&items, &[read]).await?.pop();
+    }
+}
+
+/// MOD: one view per expert, mixed at every step.
+pub struct Mod;
+
+impl DecodingMethod for Mod {
+    fn info(&self) -> &'static MethodInfo {
+        &MethodInfo {
+            name: "mod",
+            label: "MOD",
+            help: "Multi-objective decoding: mixes the experts' next-token log-probs with weights α at every step.",
+            persona: false,
+            experts: Experts::Any,
+            reference: false,
+            random_proposals: false,
+            knobs: &[],
+            importance: false,
+            rewards: Rewards::ExpertLogProb,
+            plain_chat: false,
+            probe: Probe::ClosedForm,
+        }
+    }
+
+    fn view_count(&self, cfg: &RunConfig) -> usize {
+        cfg.experts.len()
+    }
+
+    fn views(&self, _cfg: &RunConfig, p: &ViewPrompts) -> Result<Vec<ViewSpec>> {
+        p.experts()
+    }
+
+    fn first_reads(&self, cfg: &RunConfig) -> Vec<MixRead> {
+        first_reads(&cfg.alpha(), &cfg.sampling)
+    }
+
+    async fn decode<M: ViewModel>(&self, m: &mut M, cx: DecodeContext<'_>) -> Result<Outcome> {
+        decode(m, &cx.alpha, &cx.cfg.sampling, cx.limits, cx.rng, cx.sink).await
+    }
+
+    /// Σ_t log p_MOD(y_t): MOD renormalises over the vocabulary, so every
+    /// view's whole distribution is read before each completion token.
+    async fn probe<M: ViewModel>(
+        &self,
+        cfg: &RunConfig,
+        m: &mut M,
+        item: ProbeCompletions<'_>,
+    ) -> Result<[f64; 2]> {
+        let alpha = cfg.alpha();
+        let mut out = [0.0; 2];
+        for (c, ids) in item.completions.iter().enumerate() {
+            let f = teacher_forced(m, ids, true).await?;
+            out[c] = (0..ids.len())
+                .map(|t| {
+                    let rows: Vec<&[f32]> = f.dists.iter().map(|d| d[t].as_slice()).collect();
+                    mod_logp(&rows, &alpha)[ids[t] as usize]
+                })
+                .sum();
+        }
+        Ok(out)
     }
 }
 

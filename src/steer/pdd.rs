@@ -4,44 +4,24 @@
 //! Views: 0 is `T` (all attributes), `1 + i` is `T_i` (attribute i removed).
 
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 use super::common::{
     alternatives, alternatives_mixed, choose, decide, decision_read, Limits, Outcome,
 };
+use super::config::RunConfig;
 use super::events::Event;
-use super::view_model::ViewModel;
+use super::method::{
+    DecodeContext, DecodingMethod, Experts, Knob, MethodInfo, Probe, ProbeCompletions, Rewards,
+};
+use super::teacher_forced::teacher_forced;
+use super::validate::invalid;
+use super::view_model::{ViewModel, ViewSpec};
+use super::views::ViewPrompts;
 use crate::backend::{pdd_reward, Mix, MixRead, Mixed, Readout};
-use crate::engine::sampling::{argmax, Sampling};
+use crate::engine::sampling::argmax;
 use crate::{Error, Result};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PddConfig {
-    pub beta: f64,
-    pub top_k: usize,
-    /// Length of the greedy PIE answer `G`.
-    pub pie_tokens: usize,
-    /// Scale the importance vector to unit L1 norm (default; `false` keeps the
-    /// paper's raw nats, which can be tens and swamp the base model).
-    pub unit_importance: bool,
-    /// Weights set by the user (sliders): used instead of PIE's; every
-    /// non-zero weight counts as selected.
-    pub weights: Option<Vec<f64>>,
-    pub sampling: Sampling,
-}
-
-impl Default for PddConfig {
-    fn default() -> Self {
-        Self {
-            beta: 1.0,
-            top_k: 2,
-            pie_tokens: 48,
-            unit_importance: true,
-            weights: None,
-            sampling: Sampling::Greedy,
-        }
-    }
-}
+pub use super::config::PddConfig;
 
 /// Indices of the K largest values (ties: lower index first).
 pub fn select_top_k(importance: &[f64], k: usize) -> Vec<usize> {
@@ -268,6 +248,115 @@ pub async fn decode<M: ViewModel>(
             .append_mixed(&items, &[decision_read(mix, &cfg.sampling)])
             .await?
             .pop();
+    }
+}
+
+/// PDD: the persona's full prompt and one leave-one-out prompt per attribute.
+pub struct Pdd;
+
+impl DecodingMethod for Pdd {
+    fn info(&self) -> &'static MethodInfo {
+        &MethodInfo {
+            name: "pdd",
+            label: "PDD",
+            help: "Persona-driven decoding: measures which attributes matter (PIE), then favours tokens that depend on the top-K of them.",
+            persona: true,
+            experts: Experts::None,
+            reference: false,
+            random_proposals: false,
+            knobs: &[Knob::Beta, Knob::TopK, Knob::ImportanceWeights],
+            importance: true,
+            rewards: Rewards::PerAttribute,
+            plain_chat: false,
+            probe: Probe::ClosedForm,
+        }
+    }
+
+    fn validate(&self, cfg: &RunConfig) -> Result<()> {
+        let n = cfg.persona.as_ref().map_or(0, |p| p.attributes.len());
+        let c = &cfg.pdd;
+        if !(c.beta.is_finite() && c.beta > 0.0) {
+            return Err(invalid(format!(
+                "β must be a positive number, got {}",
+                c.beta
+            )));
+        }
+        if c.top_k == 0 || c.top_k > n {
+            return Err(invalid(format!(
+                "K = {} but the persona has {n} attributes; choose 1..={n}",
+                c.top_k
+            )));
+        }
+        if c.pie_tokens == 0 {
+            return Err(invalid("the PIE answer needs at least 1 token"));
+        }
+        if let Some(w) = &c.weights {
+            if w.len() != n || w.iter().any(|x| !x.is_finite()) {
+                return Err(invalid(format!(
+                    "importance weights: {n} finite numbers expected, got {w:?}"
+                )));
+            }
+            if w.iter().all(|x| *x == 0.0) {
+                return Err(invalid(
+                    "all importance weights are zero: nothing to steer toward",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn view_count(&self, cfg: &RunConfig) -> usize {
+        1 + cfg.persona.as_ref().map_or(0, |p| p.attributes.len())
+    }
+
+    fn views(&self, cfg: &RunConfig, p: &ViewPrompts) -> Result<Vec<ViewSpec>> {
+        let mut v = vec![p.persona()?];
+        for i in 0..self.view_count(cfg) - 1 {
+            v.push(p.persona_without(i)?);
+        }
+        Ok(v)
+    }
+
+    async fn decode<M: ViewModel>(&self, m: &mut M, cx: DecodeContext<'_>) -> Result<Outcome> {
+        let attributes = &cx.cfg.persona.as_ref().expect("validated").attributes;
+        let pdd = PddConfig {
+            sampling: cx.cfg.sampling,
+            ..cx.cfg.pdd.clone()
+        };
+        decode(m, attributes, &pdd, cx.limits, cx.rng, cx.sink).await
+    }
+
+    /// Σ_t log p_PDD(y_t): importance from PIE once per prompt, then the
+    /// reweighted distribution at every completion token (whole rows: PDD
+    /// renormalises over the vocabulary), δ following the completion.
+    async fn probe<M: ViewModel>(
+        &self,
+        cfg: &RunConfig,
+        m: &mut M,
+        item: ProbeCompletions<'_>,
+    ) -> Result<[f64; 2]> {
+        let (raw, _) = pie(m, m.views() - 1, cfg.pdd.pie_tokens, item.eos).await?;
+        let (weights, selected) = weights_and_selection(&raw, &cfg.pdd)?;
+        let w: Vec<f64> = selected.iter().map(|&i| weights[i]).collect();
+        let mut out = [0.0; 2];
+        for (c, ids) in item.completions.iter().enumerate() {
+            let f = teacher_forced(m, ids, true).await?;
+            let mut delta = vec![0f64; selected.len()];
+            for t in 0..ids.len() {
+                let full = &f.dists[0][t];
+                let loo: Vec<&[f32]> = selected
+                    .iter()
+                    .map(|&i| f.dists[i + 1][t].as_slice())
+                    .collect();
+                let rw = reweight(full, &loo, &delta, &w, cfg.pdd.beta);
+                out[c] += rw.logp[ids[t] as usize];
+                delta = loo
+                    .iter()
+                    .map(|l| full[ids[t] as usize] as f64 - l[ids[t] as usize] as f64)
+                    .collect();
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -9,15 +9,15 @@
 //! target `π_ref(y) · max(0, Σ α_i r_i(y))` (unnormalised: the normaliser
 //! depends on the prompt only, so it cancels between the two completions);
 //! PDD — its reweighted per-token distribution, with importance from PIE.
+//! Best-of-N has no closed form (its description says so).
 
 use serde::{Deserialize, Serialize};
 
-use super::mod_::mod_logp;
-use super::pdd::{pie, reweight, weights_and_selection};
-use super::run::{view_specs, Method, RunConfig};
-use super::score::log_score;
-use super::view_model::{EngineViews, ViewModel};
-use crate::backend::{Backend, Readout};
+use super::config::RunConfig;
+use super::method::{Probe, ProbeCompletions};
+use super::view_model::EngineViews;
+use super::views::view_specs;
+use crate::backend::Backend;
 use crate::engine::Engine;
 use crate::{Error, Result};
 
@@ -62,7 +62,8 @@ pub struct AxisScore {
     pub margin: f64,
 }
 
-/// Log-likelihood of each completion under the method's distribution, for one prompt.
+/// Log-likelihood of each completion under the method's distribution, for
+/// one prompt (each method's formula: its `DecodingMethod::probe`).
 pub async fn score_item<B: Backend>(
     engine: &mut Engine<B>,
     cfg: &RunConfig,
@@ -73,6 +74,12 @@ pub async fn score_item<B: Backend>(
         ..cfg.clone()
     };
     cfg.validate()?;
+    if let Probe::Unavailable(why) = cfg.method.info().probe {
+        return Err(Error::InvalidInput(format!(
+            "the probe cannot score {}: {why}",
+            cfg.method.info().label
+        )));
+    }
     let views = view_specs(engine, &cfg)?;
     let completions = [
         engine.tokenizer.encode(&item.a)?,
@@ -86,88 +93,12 @@ pub async fn score_item<B: Backend>(
     }
     let eos = engine.tokenizer.eos_id;
     let mut m = EngineViews::new(&mut engine.backend, &views, &[]).await?;
-    let n = m.views();
-    // PDD: importance once per prompt.
-    let pdd = if cfg.method == Method::Pdd {
-        let (raw, _) = pie(&mut m, n - 1, cfg.pdd.pie_tokens, eos).await?;
-        Some(weights_and_selection(&raw, &cfg.pdd)?)
-    } else {
-        None
+    let item = ProbeCompletions {
+        completions: [&completions[0], &completions[1]],
+        eos,
     };
-    let start: Vec<Vec<f32>> = (0..n).map(|v| m.next(v).to_vec()).collect();
-    let alpha: Vec<f64> = cfg.experts.iter().map(|e| e.alpha).collect();
-    let mut out = [0f64; 2];
-    for (c, ids) in completions.iter().enumerate() {
-        // MOD and PDD renormalise over the vocabulary: they need every view's
-        // whole next-token distribution before each completion token. The
-        // others need only the completion's own log-probs (Score: a few bytes
-        // per position from a GPU instead of a vocabulary).
-        let dense = matches!(cfg.method, Method::Mod | Method::Pdd);
-        let mut dists: Vec<Vec<Vec<f32>>> = (0..n).map(|v| vec![start[v].clone()]).collect();
-        let mut token_lp: Vec<Vec<f64>> = (0..n)
-            .map(|v| vec![start[v][ids[0] as usize] as f64])
-            .collect();
-        if ids.len() > 1 {
-            if dense {
-                let items: Vec<(usize, &[u32])> =
-                    (0..n).map(|v| (v, &ids[..ids.len() - 1])).collect();
-                let lps = m.append(&items, Readout::All).await?;
-                for v in 0..n {
-                    for t in 1..ids.len() {
-                        let d = lps[v].position(t - 1).to_vec();
-                        token_lp[v].push(d[ids[t] as usize] as f64);
-                        dists[v].push(d);
-                    }
-                }
-            } else {
-                let items: Vec<(usize, &[u32])> = (0..n).map(|v| (v, &ids[..])).collect();
-                let lps = m.append(&items, Readout::Score).await?;
-                for v in 0..n {
-                    token_lp[v].extend(lps[v].scores.iter().map(|&x| x as f64));
-                }
-            }
-        }
-        let lp = |v: usize, t: usize| token_lp[v][t];
-        out[c] = match cfg.method {
-            Method::Base | Method::Pp | Method::Soups => (0..ids.len()).map(|t| lp(0, t)).sum(),
-            Method::Mod => (0..ids.len())
-                .map(|t| {
-                    let refs: Vec<&[f32]> = (0..n).map(|v| dists[v][t].as_slice()).collect();
-                    mod_logp(&refs, &alpha)[ids[t] as usize]
-                })
-                .sum(),
-            Method::Scr | Method::TokenRs | Method::SeqRs => {
-                let ref_ll: f64 = (0..ids.len()).map(|t| lp(0, t)).sum();
-                let ratios: Vec<f64> = (1..n)
-                    .map(|v| (0..ids.len()).map(|t| lp(v, t)).sum::<f64>() - ref_ll)
-                    .collect();
-                ref_ll + log_score(&alpha, &ratios)
-            }
-            Method::Pdd => {
-                let (weights, selected) = pdd.as_ref().expect("computed above");
-                let w: Vec<f64> = selected.iter().map(|&i| weights[i]).collect();
-                let mut delta = vec![0f64; selected.len()];
-                let mut ll = 0f64;
-                for t in 0..ids.len() {
-                    let loo: Vec<&[f32]> = selected
-                        .iter()
-                        .map(|&i| dists[i + 1][t].as_slice())
-                        .collect();
-                    let rw = reweight(&dists[0][t], &loo, &delta, &w, cfg.pdd.beta);
-                    ll += rw.logp[ids[t] as usize];
-                    delta = loo
-                        .iter()
-                        .map(|l| dists[0][t][ids[t] as usize] as f64 - l[ids[t] as usize] as f64)
-                        .collect();
-                }
-                ll
-            }
-        };
-        for (v, next) in start.iter().enumerate() {
-            m.truncate(v, 0, next.clone())?;
-        }
-    }
-    Ok((out[0], out[1]))
+    let [a, b] = cfg.method.probe(&cfg, &mut m, item).await?;
+    Ok((a, b))
 }
 
 /// Accuracy and margin per axis over `items`.

@@ -8,10 +8,14 @@ use rand_chacha::ChaCha8Rng;
 
 use super::bound::Bound;
 use super::common::{Limits, Outcome};
+use super::config::RunConfig;
 use super::events::Event;
+use super::method::{DecodeContext, DecodingMethod, Knob, MethodInfo, Probe, ProbeCompletions};
 use super::mpg_at::{covering, draw_reference, reference_read, MpgAt};
+use super::mpg_method::{mpg_info, mpg_view_count, probe_mpg_target};
 use super::score::log_score;
-use super::view_model::ViewModel;
+use super::view_model::{ViewModel, ViewSpec};
+use super::views::ViewPrompts;
 use crate::backend::Readout;
 use crate::engine::sampling::Sampling;
 use crate::Result;
@@ -140,6 +144,104 @@ pub async fn token_rs<M: ViewModel>(
     }
 }
 
+/// One whole answer drawn from the reference and scored by every expert.
+pub struct ScoredAnswer {
+    pub tokens: Vec<u32>,
+    /// Per expert, per token: `log π_i − log π_ref`.
+    pub ratios: Vec<Vec<f64>>,
+    /// The sequence-level MPG score `log Σ α_i Σ_t r_i(t)` (−∞ when ≤ 0).
+    pub log_score: f64,
+}
+
+/// Every view's next-token row at the prompt's end (known: these methods
+/// take no first reads), where each whole answer starts.
+pub fn prompt_rows<M: ViewModel>(m: &M) -> Vec<Vec<f32>> {
+    (0..m.views()).map(|v| m.next(v).to_vec()).collect()
+}
+
+/// Draws one whole answer from the reference (reading back only its
+/// candidates after each token), scores it with every expert in one call,
+/// and puts the views back at the prompt's end (`start`). Counts its
+/// tokens as proposed.
+pub async fn propose_answer<M: ViewModel>(
+    m: &mut M,
+    alpha: &[f64],
+    start: &[Vec<f32>],
+    proposal: &Sampling,
+    limits: &Limits,
+    rng: &mut ChaCha8Rng,
+    out: &mut Outcome,
+) -> Result<ScoredAnswer> {
+    let n = alpha.len();
+    let mut resp = Vec::new();
+    let mut ref_lp = Vec::new();
+    let mut top = None;
+    loop {
+        let (c, lp) =
+            draw_reference(m, top.as_ref(), proposal, rng, &mut out.dense_rereads).await?;
+        ref_lp.push(lp);
+        resp.push(c);
+        if c == limits.eos || resp.len() >= limits.max_tokens {
+            break;
+        }
+        let read = m
+            .append_mixed(&[(0, &[c])], &[reference_read(proposal)])
+            .await?;
+        top = read.into_iter().next();
+    }
+    let items: Vec<(usize, &[u32])> = (1..=n).map(|v| (v, &resp[..])).collect();
+    let scored = m.append(&items, Readout::Score).await?;
+    let ratios: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            (0..resp.len())
+                .map(|t| {
+                    let lp = if t == 0 {
+                        start[i + 1][resp[0] as usize]
+                    } else {
+                        scored[i].scores[t - 1]
+                    };
+                    lp as f64 - ref_lp[t]
+                })
+                .collect()
+        })
+        .collect();
+    let totals: Vec<f64> = ratios.iter().map(|r| r.iter().sum()).collect();
+    out.proposed += resp.len() as u64;
+    for (v, next) in start.iter().enumerate() {
+        m.truncate(v, 0, next.clone())?;
+    }
+    Ok(ScoredAnswer {
+        tokens: resp,
+        ratios,
+        log_score: log_score(alpha, &totals),
+    })
+}
+
+/// Streams a chosen whole answer, each token with its per-expert ratios
+/// and their α-weighted sum as its reward.
+pub fn emit_answer(
+    answer: ScoredAnswer,
+    alpha: &[f64],
+    limits: &Limits,
+    out: &mut Outcome,
+    sink: &mut dyn FnMut(Event),
+) {
+    for (t, &tok) in answer.tokens.iter().enumerate() {
+        let rewards: Vec<f64> = answer.ratios.iter().map(|r| r[t]).collect();
+        let reward = rewards.iter().zip(alpha).map(|(r, a)| r * a).sum();
+        sink(Event::Token {
+            index: t,
+            id: tok,
+            text: String::new(),
+            reward: Some(reward),
+            rewards,
+            top: vec![],
+            chunk: None,
+        });
+        out.push(tok, limits);
+    }
+}
+
 /// Seq-RS: whole responses from the reference, accepted on `Score/M` of the
 /// whole response; at most `max_tries`, else the best one.
 #[allow(clippy::too_many_arguments)]
@@ -153,82 +255,132 @@ pub async fn seq_rs<M: ViewModel>(
     rng: &mut ChaCha8Rng,
     sink: &mut dyn FnMut(Event),
 ) -> Result<Outcome> {
-    let n = alpha.len();
-    let start: Vec<Vec<f32>> = (0..=n).map(|v| m.next(v).to_vec()).collect();
+    let start = prompt_rows(m);
     let mut out = Outcome::default();
-    let mut best: (Vec<u32>, Vec<Vec<f64>>, f64) = (Vec::new(), Vec::new(), f64::NEG_INFINITY);
+    let mut best: Option<ScoredAnswer> = None;
     let mut chosen = None;
-    for attempt in 0..max_tries.max(1) {
-        // Propose a whole response from the reference, reading back only
-        // its candidates after each token.
-        let mut resp = Vec::new();
-        let mut ref_lp = Vec::new();
-        let mut top = None;
-        loop {
-            let (c, lp) =
-                draw_reference(m, top.as_ref(), proposal, rng, &mut out.dense_rereads).await?;
-            ref_lp.push(lp);
-            resp.push(c);
-            if c == limits.eos || resp.len() >= limits.max_tokens {
-                break;
-            }
-            let read = m
-                .append_mixed(&[(0, &[c])], &[reference_read(proposal)])
-                .await?;
-            top = read.into_iter().next();
-        }
-        // Score it with every expert in one call.
-        let items: Vec<(usize, &[u32])> = (1..=n).map(|v| (v, &resp[..])).collect();
-        let scored = m.append(&items, Readout::Score).await?;
-        let ratios: Vec<Vec<f64>> = (0..n)
-            .map(|i| {
-                (0..resp.len())
-                    .map(|t| {
-                        let lp = if t == 0 {
-                            start[i + 1][resp[0] as usize]
-                        } else {
-                            scored[i].scores[t - 1]
-                        };
-                        lp as f64 - ref_lp[t]
-                    })
-                    .collect()
-            })
-            .collect();
-        let totals: Vec<f64> = ratios.iter().map(|r| r.iter().sum()).collect();
-        let s = log_score(alpha, &totals);
-        out.proposed += resp.len() as u64;
-        for (v, next) in start.iter().enumerate() {
-            m.truncate(v, 0, next.clone())?;
-        }
-        if log_uniform(rng) < s - bound.log_m() {
-            bound.push(s);
-            chosen = Some((resp, ratios));
+    for _ in 0..max_tries.max(1) {
+        let answer = propose_answer(m, alpha, &start, proposal, &limits, rng, &mut out).await?;
+        if log_uniform(rng) < answer.log_score - bound.log_m() {
+            bound.push(answer.log_score);
+            chosen = Some(answer);
             break;
         }
-        out.rejected += resp.len() as u64;
-        if s > best.2 || attempt == 0 {
-            best = (resp, ratios, s);
+        out.rejected += answer.tokens.len() as u64;
+        if best.as_ref().is_none_or(|b| answer.log_score > b.log_score) {
+            best = Some(answer);
         }
     }
-    let (resp, ratios) = chosen.unwrap_or_else(|| {
-        out.forced_tokens += best.0.len() as u64;
-        (best.0, best.1)
-    });
-    for (t, &tok) in resp.iter().enumerate() {
-        let rewards: Vec<f64> = ratios.iter().map(|r| r[t]).collect();
-        let reward = rewards.iter().zip(alpha).map(|(r, a)| r * a).sum();
-        sink(Event::Token {
-            index: t,
-            id: tok,
-            text: String::new(),
-            reward: Some(reward),
-            rewards,
-            top: vec![],
-            chunk: None,
-        });
-        out.push(tok, &limits);
-    }
+    let answer = match chosen {
+        Some(a) => a,
+        None => {
+            let b = best.expect("at least one try");
+            out.forced_tokens += b.tokens.len() as u64;
+            b
+        }
+    };
+    emit_answer(answer, alpha, &limits, &mut out, sink);
     Ok(out)
+}
+
+/// The MPG methods' shared parts of `DecodingMethod` (views, validation,
+/// first reads, probe), for the samplers of this file.
+macro_rules! mpg_sampler {
+    ($first_reads:expr) => {
+        fn validate(&self, cfg: &RunConfig) -> Result<()> {
+            cfg.validate_mpg_sampler()
+        }
+
+        fn view_count(&self, cfg: &RunConfig) -> usize {
+            mpg_view_count(cfg)
+        }
+
+        fn views(&self, _cfg: &RunConfig, p: &ViewPrompts) -> Result<Vec<ViewSpec>> {
+            p.reference_and_experts()
+        }
+
+        fn first_reads(&self, cfg: &RunConfig) -> Vec<crate::backend::MixRead> {
+            let first: fn(&RunConfig) -> Vec<crate::backend::MixRead> = $first_reads;
+            first(cfg)
+        }
+
+        async fn probe<M: ViewModel>(
+            &self,
+            cfg: &RunConfig,
+            m: &mut M,
+            item: ProbeCompletions<'_>,
+        ) -> Result<[f64; 2]> {
+            probe_mpg_target(cfg, m, item).await
+        }
+    };
+}
+
+/// Token-RS: every token by the single-token rejection test.
+pub struct TokenRs;
+
+impl DecodingMethod for TokenRs {
+    fn info(&self) -> &'static MethodInfo {
+        static INFO: MethodInfo = mpg_info(
+            "token-rs",
+            "Token-RS",
+            "Token-level rejection sampling toward the α-weighted expert mix, one token at a time.",
+            &[],
+            Probe::ClosedForm,
+        );
+        &INFO
+    }
+
+    mpg_sampler!(|cfg| MpgAt::first_reads(&cfg.alpha(), &cfg.scr.proposal));
+
+    async fn decode<M: ViewModel>(&self, m: &mut M, cx: DecodeContext<'_>) -> Result<Outcome> {
+        let s = &cx.cfg.scr;
+        let mut bound = Bound::new(s.bound, &cx.alpha);
+        token_rs(
+            m,
+            &cx.alpha,
+            &mut bound,
+            &s.proposal,
+            s.max_fallback_tries,
+            cx.limits,
+            cx.rng,
+            cx.sink,
+        )
+        .await
+    }
+}
+
+/// Seq-RS: whole answers from the reference, accepted or rejected whole.
+pub struct SeqRs;
+
+impl DecodingMethod for SeqRs {
+    fn info(&self) -> &'static MethodInfo {
+        static INFO: MethodInfo = mpg_info(
+            "seq-rs",
+            "Seq-RS",
+            "Sequence-level rejection sampling: whole proposed answers are accepted or rejected by the expert mix.",
+            &[Knob::AnswerTries],
+            Probe::ClosedForm,
+        );
+        &INFO
+    }
+
+    // Seq-RS starts from whole rows (it restarts from the prompt's end).
+    mpg_sampler!(|_| Vec::new());
+
+    async fn decode<M: ViewModel>(&self, m: &mut M, cx: DecodeContext<'_>) -> Result<Outcome> {
+        let mut bound = Bound::new(cx.cfg.scr.bound, &cx.alpha);
+        seq_rs(
+            m,
+            &cx.alpha,
+            &mut bound,
+            &cx.cfg.scr.proposal,
+            cx.cfg.max_seq_tries,
+            cx.limits,
+            cx.rng,
+            cx.sink,
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

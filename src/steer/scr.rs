@@ -11,47 +11,23 @@
 //! best tokens and every view's log-prob of the next chunk token.
 
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
-use super::bound::{Bound, BoundConfig};
+use super::bound::Bound;
 use super::common::{Limits, Outcome};
+use super::config::RunConfig;
 use super::events::Event;
+use super::method::{DecodeContext, DecodingMethod, Knob, MethodInfo, Probe, ProbeCompletions};
 use super::mpg_at::{covering, draw_reference, reference_read, MpgAt};
+use super::mpg_method::{mpg_info, mpg_view_count, probe_mpg_target};
 use super::rs::{emit_rs1, log_uniform, rs1};
 use super::score::log_score;
-use super::view_model::ViewModel;
+use super::validate::invalid;
+use super::view_model::{ViewModel, ViewSpec};
+use super::views::ViewPrompts;
 use crate::backend::MixRead;
-use crate::engine::sampling::Sampling;
 use crate::Result;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScrConfig {
-    pub k: usize,
-    pub alpha: Vec<f64>,
-    pub bound: BoundConfig,
-    /// The reference's proposal sampling (paper: temperature 0.7, top-p 0.9).
-    pub proposal: Sampling,
-    pub max_fallback_tries: usize,
-    /// Test prefixes of a rejected chunk (the paper's prefix salvage).
-    pub salvage: bool,
-}
-
-impl Default for ScrConfig {
-    fn default() -> Self {
-        Self {
-            k: 4,
-            alpha: Vec::new(),
-            bound: BoundConfig::default(),
-            proposal: Sampling::TopP {
-                temperature: 0.7,
-                top_p: 0.9,
-                seed: 0,
-            },
-            max_fallback_tries: 16,
-            salvage: true,
-        }
-    }
-}
+pub use super::config::ScrConfig;
 
 pub async fn decode<M: ViewModel>(
     m: &mut M,
@@ -244,6 +220,59 @@ pub async fn decode<M: ViewModel>(
     Ok(out)
 }
 
+/// SCR: k-token chunks from the reference, accepted by rejection sampling
+/// against the MPG target.
+pub struct Scr;
+
+impl DecodingMethod for Scr {
+    fn info(&self) -> &'static MethodInfo {
+        static INFO: MethodInfo = mpg_info(
+            "scr",
+            "SCR",
+            "Speculative chunk rejection: proposes k tokens at a time and keeps the prefix the α-weighted experts accept.",
+            &[Knob::ChunkSize],
+            Probe::ClosedForm,
+        );
+        &INFO
+    }
+
+    fn validate(&self, cfg: &RunConfig) -> Result<()> {
+        if cfg.scr.k == 0 {
+            return Err(invalid("chunk size k must be at least 1"));
+        }
+        cfg.validate_mpg_sampler()
+    }
+
+    fn view_count(&self, cfg: &RunConfig) -> usize {
+        mpg_view_count(cfg)
+    }
+
+    fn views(&self, _cfg: &RunConfig, p: &ViewPrompts) -> Result<Vec<ViewSpec>> {
+        p.reference_and_experts()
+    }
+
+    fn first_reads(&self, cfg: &RunConfig) -> Vec<MixRead> {
+        MpgAt::first_reads(&cfg.alpha(), &cfg.scr.proposal)
+    }
+
+    async fn decode<M: ViewModel>(&self, m: &mut M, cx: DecodeContext<'_>) -> Result<Outcome> {
+        let scr = ScrConfig {
+            alpha: cx.alpha,
+            ..cx.cfg.scr.clone()
+        };
+        decode(m, &scr, cx.limits, cx.rng, cx.sink).await
+    }
+
+    async fn probe<M: ViewModel>(
+        &self,
+        cfg: &RunConfig,
+        m: &mut M,
+        item: ProbeCompletions<'_>,
+    ) -> Result<[f64; 2]> {
+        probe_mpg_target(cfg, m, item).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;
@@ -253,6 +282,8 @@ mod tests {
         chi_square, chi_square_critical_001, flat_after_one, TabularViews,
     };
     use super::*;
+    use crate::engine::sampling::Sampling;
+    use crate::steer::bound::BoundConfig;
 
     fn config(log_m: f64) -> ScrConfig {
         ScrConfig {

@@ -1,13 +1,22 @@
-//! Single-view decoding: Base (the plain system prompt) and PP (preference
-//! prompting: the persona in the system prompt). One row, one forward per token.
+//! Single-view decoding: Base (the plain model), PP (persona prompting:
+//! the persona's attributes as the system prompt) and DPO Soups (one row
+//! whose LoRA adapters are merged with weights α: `W + Σ α_i B_i A_i`, the
+//! MPG paper's baseline). One row, one forward per token; each answer is
+//! drawn from that row's distribution (greedy or tempered top-p).
 
 use rand_chacha::ChaCha8Rng;
 
 use super::common::{
     alternatives, alternatives_mixed, choose, decide, decision_read, Limits, Outcome,
 };
+use super::config::RunConfig;
 use super::events::Event;
-use super::view_model::ViewModel;
+use super::method::{
+    DecodeContext, DecodingMethod, Experts, MethodInfo, Probe, ProbeCompletions, Rewards,
+};
+use super::teacher_forced::{sum_of_view, teacher_forced};
+use super::view_model::{ViewModel, ViewSpec};
+use super::views::ViewPrompts;
 use crate::backend::{Mix, MixRead, Mixed};
 use crate::engine::sampling::Sampling;
 use crate::Result;
@@ -66,3 +75,119 @@ pub async fn decode<M: ViewModel>(
         mixed = m.append_mixed(&[(0, &[token])], &[read]).await?.pop();
     }
 }
+
+/// The description every single-view method shares but its name.
+const fn single(
+    name: &'static str,
+    label: &'static str,
+    help: &'static str,
+    persona: bool,
+    experts: Experts,
+    plain_chat: bool,
+) -> MethodInfo {
+    MethodInfo {
+        name,
+        label,
+        help,
+        persona,
+        experts,
+        reference: false,
+        random_proposals: false,
+        knobs: &[],
+        importance: false,
+        rewards: Rewards::None,
+        plain_chat,
+        probe: Probe::ClosedForm,
+    }
+}
+
+/// The one row's own decisions, and its probe likelihood: the sum of the
+/// row's log-probs of the completion.
+macro_rules! single_view_method {
+    ($ty:ident, $info:expr, |$cfg:ident, $p:ident| $view:expr) => {
+        impl DecodingMethod for $ty {
+            fn info(&self) -> &'static MethodInfo {
+                static INFO: MethodInfo = $info;
+                &INFO
+            }
+
+            fn view_count(&self, _cfg: &RunConfig) -> usize {
+                1
+            }
+
+            fn views(&self, $cfg: &RunConfig, $p: &ViewPrompts) -> Result<Vec<ViewSpec>> {
+                Ok(vec![$view?])
+            }
+
+            fn first_reads(&self, cfg: &RunConfig) -> Vec<MixRead> {
+                first_reads(&cfg.sampling)
+            }
+
+            async fn decode<M: ViewModel>(
+                &self,
+                m: &mut M,
+                cx: DecodeContext<'_>,
+            ) -> Result<Outcome> {
+                decode(m, &cx.cfg.sampling, cx.limits, cx.rng, cx.sink).await
+            }
+
+            async fn probe<M: ViewModel>(
+                &self,
+                _cfg: &RunConfig,
+                m: &mut M,
+                item: ProbeCompletions<'_>,
+            ) -> Result<[f64; 2]> {
+                let mut out = [0.0; 2];
+                for (c, ids) in item.completions.iter().enumerate() {
+                    out[c] = sum_of_view(&teacher_forced(m, ids, false).await?, 0);
+                }
+                Ok(out)
+            }
+        }
+    };
+}
+
+/// Base: the plain model.
+pub struct Base;
+single_view_method!(
+    Base,
+    single(
+        "base",
+        "Base",
+        "The plain chat: the model as it is, multi-turn, with your system prompt.",
+        false,
+        Experts::None,
+        true,
+    ),
+    |_cfg, p| p.plain()
+);
+
+/// PP: the persona's attributes as the system prompt.
+pub struct Pp;
+single_view_method!(
+    Pp,
+    single(
+        "pp",
+        "PP",
+        "Persona prompting: the persona's attributes become the system prompt.",
+        true,
+        Experts::None,
+        false,
+    ),
+    |_cfg, p| p.persona()
+);
+
+/// DPO Soups: the adapters merged with weights α into one row.
+pub struct Soups;
+single_view_method!(
+    Soups,
+    single(
+        "soups",
+        "Soups",
+        "DPO Soups: one model whose LoRA adapters are merged with weights α — load an adapter under “LoRA adapters” first.",
+        false,
+        Experts::AdaptersOnly,
+        false,
+    ),
+    |_cfg, p| p.chat(None, p.adapter_mix())
+);

@@ -1,0 +1,221 @@
+//! Every setting of a run, as data: the method, persona, experts with their
+//! weights α, the conversation, the limits and sampling, and each method's
+//! own settings (PDD's β and K, SCR's chunk size, bound and proposal). The
+//! page, the CLI and traces carry it as JSON; `validate.rs` checks it.
+
+use serde::{Deserialize, Serialize};
+
+use super::bound::BoundConfig;
+use super::methods::Method;
+use super::persona::Persona;
+use crate::backend::AdapterId;
+use crate::engine::sampling::Sampling;
+
+/// The proposal / reference view of the rejection-sampling methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reference {
+    /// The base model with the plain (template default) system prompt.
+    Plain,
+    /// The persona prompt (PP) as the proposal.
+    Persona,
+    /// The DPO-Soups view: plain prompt, adapter experts merged with weights α.
+    Soup,
+}
+
+/// What an expert view is: a system prompt on the base model (training-free
+/// MPG), a LoRA adapter on the plain prompt (the MPG paper's experts), or
+/// the plain model itself (MOD's anchor: `plain = 1 − α, adapter = α` moves
+/// an adapter along `π_plain^(1−α) · π_adapter^α`, α < 0 away from it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExpertKind {
+    Prompt { prompt: String },
+    Adapter { adapter: usize },
+    Plain,
+}
+
+/// An expert with its weight α (negative pushes away from it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightedExpert {
+    pub name: String,
+    #[serde(flatten)]
+    pub kind: ExpertKind,
+    pub alpha: f64,
+}
+
+impl WeightedExpert {
+    pub fn prompt(name: &str, prompt: &str, alpha: f64) -> Self {
+        Self {
+            name: name.to_string(),
+            kind: ExpertKind::Prompt {
+                prompt: prompt.to_string(),
+            },
+            alpha,
+        }
+    }
+
+    /// The plain model (no system prompt, no adapter) as an expert.
+    pub fn plain(alpha: f64) -> Self {
+        Self {
+            name: "plain".to_string(),
+            kind: ExpertKind::Plain,
+            alpha,
+        }
+    }
+
+    pub fn adapter(name: &str, adapter: AdapterId, alpha: f64) -> Self {
+        Self {
+            name: name.to_string(),
+            kind: ExpertKind::Adapter { adapter: adapter.0 },
+            alpha,
+        }
+    }
+}
+
+/// Who said an earlier turn of the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// One earlier turn of the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub role: Role,
+    pub content: String,
+}
+
+impl Turn {
+    pub fn new(role: Role, content: &str) -> Self {
+        Self {
+            role,
+            content: content.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub method: Method,
+    pub persona: Option<Persona>,
+    pub experts: Vec<WeightedExpert>,
+    pub reference: Reference,
+    /// The conversation so far (user, assistant, user, ..., assistant);
+    /// every view sees it, under its own system prompt, before `user`.
+    #[serde(default)]
+    pub history: Vec<Turn>,
+    /// The new user message.
+    pub user: String,
+    pub max_tokens: usize,
+    pub seed: u64,
+    /// Final decisions of Base, PP, PDD and MOD (greedy or temperature/top-p).
+    pub sampling: Sampling,
+    pub pdd: PddConfig,
+    pub scr: ScrConfig,
+    pub max_seq_tries: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            method: Method::default(),
+            persona: None,
+            experts: Vec::new(),
+            reference: Reference::Plain,
+            history: Vec::new(),
+            user: String::new(),
+            max_tokens: 128,
+            seed: 0,
+            sampling: Sampling::Greedy,
+            pdd: PddConfig::default(),
+            scr: ScrConfig::default(),
+            max_seq_tries: 8,
+        }
+    }
+}
+
+/// The largest |α| a run accepts: far past any useful extrapolation (the
+/// page's sliders span −1..1), and small enough that α times a log-prob stays
+/// finite in the GPU's f32 arithmetic.
+pub const MAX_ABS_ALPHA: f64 = 100.0;
+
+impl RunConfig {
+    /// Every expert's α, in `experts` order.
+    pub fn alpha(&self) -> Vec<f64> {
+        self.experts.iter().map(|e| e.alpha).collect()
+    }
+
+    /// How many views (rows) its method evaluates.
+    pub fn view_count(&self) -> usize {
+        self.method.view_count(self)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PddConfig {
+    pub beta: f64,
+    pub top_k: usize,
+    /// Length of the greedy PIE answer `G`.
+    pub pie_tokens: usize,
+    /// Scale the importance vector to unit L1 norm (default; `false` keeps the
+    /// paper's raw nats, which can be tens and swamp the base model).
+    pub unit_importance: bool,
+    /// Weights set by the user (sliders): used instead of PIE's; every
+    /// non-zero weight counts as selected.
+    pub weights: Option<Vec<f64>>,
+    pub sampling: Sampling,
+}
+
+impl Default for PddConfig {
+    fn default() -> Self {
+        Self {
+            beta: 1.0,
+            top_k: 2,
+            pie_tokens: 48,
+            unit_importance: true,
+            weights: None,
+            sampling: Sampling::Greedy,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScrConfig {
+    pub k: usize,
+    pub alpha: Vec<f64>,
+    pub bound: BoundConfig,
+    /// The reference's proposal sampling (paper: temperature 0.7, top-p 0.9).
+    pub proposal: Sampling,
+    pub max_fallback_tries: usize,
+    /// Test prefixes of a rejected chunk (the paper's prefix salvage).
+    pub salvage: bool,
+}
+
+impl Default for ScrConfig {
+    fn default() -> Self {
+        Self {
+            k: 4,
+            alpha: Vec::new(),
+            bound: BoundConfig::default(),
+            proposal: Sampling::TopP {
+                temperature: 0.7,
+                top_p: 0.9,
+                seed: 0,
+            },
+            max_fallback_tries: 16,
+            salvage: true,
+        }
+    }
+}
