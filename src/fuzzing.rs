@@ -15,7 +15,9 @@ use std::sync::OnceLock;
 use crate::backend::cpu::{CpuBackend, CpuWeights, WeightMode};
 use crate::backend::{Backend, Readout, RowStep};
 use crate::model::lora::LoraAdapter;
-use crate::model::{ChatMessage, ChatTemplate, GgufFile, LlamaConfig, PromptPiece, Tokenizer};
+use crate::model::{
+    ChatMessage, ChatTemplate, GgufFile, LlamaConfig, PromptPiece, Role, Tokenizer,
+};
 use crate::page_data::protocol::{Command, Event};
 use crate::page_data::trace_file::TraceFile;
 use crate::page_data::url_params;
@@ -360,11 +362,11 @@ pub fn tokenizer(data: &[u8]) {
 /// the ones the template itself wrote.
 pub fn chat_template(data: &[u8]) {
     let r = real();
-    let roles = ["system", "user", "assistant", "tool"];
+    let roles = [Role::System, Role::User, Role::Assistant];
     let messages: Vec<ChatMessage> = data
         .split(|&b| b == 0)
         .filter_map(|m| m.split_first())
-        .map(|(&role, content)| ChatMessage::new(roles[role as usize % 4], &text(content)))
+        .map(|(&role, content)| ChatMessage::new(roles[role as usize % 3], &text(content)))
         .collect();
     let Ok(prompt) = r.template.render_prompt(&messages) else {
         return;

@@ -35,6 +35,17 @@ fn every_method_runs_end_to_end_and_writes_a_trace() {
         ("mod", &["--alpha", "E=0.6", "--alpha", "F=0.4"]),
         ("token-rs", &["--alpha", "E=1.0", "--alpha", "T=-0.5"]),
         ("seq-rs", &["--alpha", "E=1.0"]),
+        (
+            "best-of-n",
+            &[
+                "--alpha",
+                "E=1.0",
+                "--alpha",
+                "T=-0.5",
+                "--max-seq-tries",
+                "3",
+            ],
+        ),
     ];
     for (method, extra) in runs {
         let trace = trace_path(method);
@@ -104,6 +115,17 @@ fn every_method_runs_end_to_end_and_writes_a_trace() {
                     chunk["proposed"].as_array().unwrap().len()
                 );
             }
+            "best-of-n" => {
+                // Three whole answers proposed, the best kept; every token
+                // carries each expert's log-ratio.
+                let stats = &events.last().unwrap()["stats"];
+                assert_eq!(
+                    stats["proposed"].as_u64().unwrap() - stats["rejected"].as_u64().unwrap(),
+                    tokens as u64
+                );
+                let tok = events.iter().find(|e| e["type"] == "token").unwrap();
+                assert_eq!(tok["rewards"].as_array().unwrap().len(), 2);
+            }
             _ => {}
         }
         let _ = std::fs::remove_file(trace);
@@ -139,6 +161,14 @@ fn expect_error(args: &[&str], needle: &str) {
     let (ok, _, stderr) = persona(args);
     assert!(!ok, "{args:?} should fail");
     assert!(stderr.contains(needle), "expected {needle:?} in {stderr:?}");
+}
+
+#[test]
+fn the_probe_says_which_methods_it_cannot_score() {
+    expect_error(
+        &["probe", "--method", "best-of-n", "--alpha", "E=1.0"],
+        "the probe cannot score Best-of-N",
+    );
 }
 
 #[test]

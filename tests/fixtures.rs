@@ -9,7 +9,7 @@ use persona::backend::cpu::{CpuBackend, WeightMode};
 use persona::backend::{Backend, Readout, RowStep};
 use persona::engine::sampling::argmax;
 use persona::engine::Engine;
-use persona::model::{LlamaConfig, Tokenizer};
+use persona::model::{LlamaConfig, Role, Tokenizer};
 
 /// Our ids for every case of a tokenizer fixture equal llama.cpp's.
 fn tokenizer_cases_agree(name: &str, encode: impl Fn(&Tokenizer, &str) -> Vec<u32>) {
@@ -58,9 +58,9 @@ fn chat_template_renders_like_jinja2() {
         let user = case["user"].as_str().unwrap();
         let mut messages = Vec::new();
         if let Some(s) = system {
-            messages.push(persona::model::ChatMessage::new("system", s));
+            messages.push(persona::model::ChatMessage::new(Role::System, s));
         }
-        messages.push(persona::model::ChatMessage::new("user", user));
+        messages.push(persona::model::ChatMessage::new(Role::User, user));
         assert_eq!(
             engine.template.render(&messages).unwrap(),
             case["prompt_text"].as_str().unwrap()

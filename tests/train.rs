@@ -11,7 +11,7 @@ use persona::backend::cpu::{CpuBackend, WeightMode};
 use persona::backend::{Backend, Readout, RowStep};
 use persona::engine::Engine;
 use persona::model::lora::{LoraAdapter, Module};
-use persona::model::{ChatMessage, LlamaConfig};
+use persona::model::{ChatMessage, LlamaConfig, Role};
 use persona::train::dpo::{evaluate, prepare, train, DpoSettings, Example, TrainingLog};
 use persona::train::lora_vars::{LoraShape, LoraVars};
 use persona::train::model::TrainModel;
@@ -122,7 +122,7 @@ fn trainer_forward_matches_engine_and_saved_adapter_round_trips() {
     let id = engine.backend.add_adapter(loaded);
 
     let prompt = engine
-        .chat_prompt_messages(&[ChatMessage::new("user", pairs[0].user())])
+        .chat_prompt_messages(&[ChatMessage::new(Role::User, pairs[0].user())])
         .unwrap();
     let mut ids = prompt.clone();
     ids.extend(engine.tokenizer.encode(pairs[0].chosen_text()).unwrap());

@@ -10,7 +10,6 @@ use super::methods;
 use super::state::{AnswerStats, AppState, GenStatus, Lane, LoadStatus, Role, Turn};
 use super::steer_trace::{Origin, SteerTrace};
 use super::trace;
-use crate::engine::StopReason;
 
 const LOG_ID: &str = "log";
 
@@ -193,24 +192,6 @@ fn TurnView(turn: Turn) -> impl IntoView {
     .into_any()
 }
 
-fn stop_words(stop: StopReason) -> &'static str {
-    match stop {
-        StopReason::Eos => "finished",
-        StopReason::MaxTokens => "stopped at the token limit",
-        StopReason::Context => "stopped: context full",
-        StopReason::Cancelled => "cancelled",
-    }
-}
-
-fn stop_code(stop: StopReason) -> &'static str {
-    match stop {
-        StopReason::Eos => "eos",
-        StopReason::MaxTokens => "max_tokens",
-        StopReason::Context => "context",
-        StopReason::Cancelled => "cancelled",
-    }
-}
-
 fn stats_view(s: &AnswerStats) -> impl IntoView {
     let text = format!(
         "{} tokens · {} · prompt {} tokens at {} · {} · {}",
@@ -219,13 +200,13 @@ fn stats_view(s: &AnswerStats) -> impl IntoView {
         s.prompt_tokens,
         format::rate(s.prefill_tokens_per_second),
         s.backend,
-        stop_words(s.stop)
+        s.stop.words()
     );
     view! {
         <p
             class="meta"
             data-tps=format!("{:.2}", s.tokens_per_second)
-            data-stop=stop_code(s.stop)
+            data-stop=s.stop.code()
             data-backend=s.backend.clone()
         >
             {text}

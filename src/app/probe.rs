@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use super::client::Clients;
 use super::methods;
 use super::state::{AppState, GenStatus, Lane, ProbeState};
+use crate::steer::Probe;
 use crate::worker::protocol::{Command, ProbeRequest};
 
 /// Items per axis the panel offers (the shipped set has 48); 8 by default.
@@ -23,6 +24,11 @@ fn start(state: AppState, clients: Clients, per_axis: usize) {
     };
     if let Err(e) = config.validate() {
         return state.show_error(e.kind(), &e.to_string());
+    }
+    let info = config.method.info();
+    if let Probe::Unavailable(why) = info.probe {
+        let message = format!("the probe cannot score {}: {why}", info.label);
+        return state.show_error("invalid_settings", &message);
     }
     state.banner.set(None);
     state.probe.set(ProbeState {

@@ -450,28 +450,18 @@ fn final_stats(method: &str, s: &RunStats, decode: Option<f64>, source: &str) ->
     if !source.is_empty() {
         parts.push(source.to_string());
     }
-    parts.push(stop_words(&s.stop_reason).to_string());
+    parts.push(s.stop_reason.words().to_string());
     view! {
         <p
             class="meta steer-stats"
             data-tps=format!("{:.2}", s.tokens_per_second)
             data-decode-tps=decode.map(|d| format!("{d:.2}"))
-            data-stop=s.stop_reason.clone()
+            data-stop=s.stop_reason.code()
             data-rejection=format!("{:.4}", s.rejection_rate)
             data-evals=format!("{:.3}", s.evaluations_per_token)
             data-calls=format!("{:.3}", s.forward_calls_per_token)
         >
             {parts.join(" · ")}
         </p>
-    }
-}
-
-fn stop_words(code: &str) -> &str {
-    match code {
-        "eos" => "finished",
-        "max_tokens" => "stopped at the token limit",
-        "context" => "stopped: context full",
-        "cancelled" => "cancelled",
-        other => other,
     }
 }

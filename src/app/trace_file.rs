@@ -87,7 +87,10 @@ fn replay(state: AppState, file: TraceFile, name: &str) {
         .map(|t| {
             let role = match t.role {
                 crate::steer::run::Role::User => Role::User,
-                crate::steer::run::Role::Assistant => Role::Assistant,
+                // The trace's check refused system turns in the conversation.
+                crate::steer::run::Role::Assistant | crate::steer::run::Role::System => {
+                    Role::Assistant
+                }
             };
             Turn::new(state.fresh_id(), role, &t.content)
         })

@@ -5,14 +5,16 @@
 pub mod clock;
 pub mod generate;
 pub mod sampling;
+pub mod stop;
 
-pub use generate::{GenerateParams, Generation, GenerationSummary, StopReason, TokenEvent};
+pub use generate::{GenerateParams, GenerationSummary, TokenEvent};
 pub use sampling::Sampling;
+pub use stop::StopReason;
 
 use crate::backend::cpu::{CpuBackend, WeightMode};
 use crate::backend::webgpu::WebGpuBackend;
 use crate::backend::Backend;
-use crate::model::{ChatMessage, ChatTemplate, GgufFile, LlamaConfig, Tokenizer};
+use crate::model::{ChatMessage, ChatTemplate, GgufFile, LlamaConfig, Role, Tokenizer};
 use crate::{Error, Result};
 
 pub struct Engine<B: Backend> {
@@ -62,9 +64,9 @@ impl<B: Backend> Engine<B> {
     pub fn chat_prompt(&self, system: Option<&str>, user: &str) -> Result<Vec<u32>> {
         let mut messages = Vec::new();
         if let Some(s) = system {
-            messages.push(ChatMessage::new("system", s));
+            messages.push(ChatMessage::new(Role::System, s));
         }
-        messages.push(ChatMessage::new("user", user));
+        messages.push(ChatMessage::new(Role::User, user));
         self.chat_prompt_messages(&messages)
     }
 
@@ -73,8 +75,8 @@ impl<B: Backend> Engine<B> {
     /// plain text, whatever they contain.
     pub fn chat_prompt_messages(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
         match messages.last() {
-            Some(m) if m.role == "user" && !m.content.trim().is_empty() => {}
-            Some(m) if m.role == "user" => {
+            Some(m) if m.role == Role::User && !m.content.trim().is_empty() => {}
+            Some(m) if m.role == Role::User => {
                 return Err(Error::InvalidInput(
                     "the message is empty; type something to send".into(),
                 ))
@@ -95,14 +97,5 @@ impl<B: Backend> Engine<B> {
             });
         }
         Ok(ids)
-    }
-
-    /// Starts a generation from `prompt` on a fresh row.
-    pub fn generate(
-        &mut self,
-        prompt: Vec<u32>,
-        params: GenerateParams,
-    ) -> Result<Generation<'_, B>> {
-        Generation::new(self, prompt, params)
     }
 }

@@ -6,29 +6,63 @@
 //! (`Tokenizer::encode_prompt`): a message cannot close its turn or open one.
 
 use minijinja::{context, Environment};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::GgufFile;
 use crate::{Error, Result};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ChatMessage {
-    pub role: String,
-    pub content: String,
+/// Who says a message: the only roles there are (a role is written into
+/// the template's own text, where control tokens are recognised, so it is
+/// never free text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
 }
 
-impl ChatMessage {
-    pub fn new(role: &str, content: &str) -> Self {
-        Self {
-            role: role.to_string(),
-            content: content.to_string(),
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
         }
     }
 }
 
-/// The roles a message may have (anything else would be written into the
-/// template's own text, where control tokens are recognised).
-pub const ROLES: [&str; 3] = ["system", "user", "assistant"];
+impl std::str::FromStr for Role {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        [Role::System, Role::User, Role::Assistant]
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "a message has the role '{}'; roles are system, user and assistant",
+                    s.escape_debug()
+                ))
+            })
+    }
+}
+
+/// One message of a conversation (also a steered run's earlier turn).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: Role, content: &str) -> Self {
+        Self {
+            role,
+            content: content.to_string(),
+        }
+    }
+}
 
 /// One stretch of a rendered prompt: the template's own text (control tokens
 /// recognised) or a message's content (plain text).
@@ -88,16 +122,10 @@ impl ChatTemplate {
     /// template renders placeholders, each of which must come out exactly
     /// once and unchanged, and is then replaced by its message's content.
     pub fn render_prompt(&self, messages: &[ChatMessage]) -> Result<RenderedPrompt> {
-        if let Some(m) = messages.iter().find(|m| !ROLES.contains(&m.role.as_str())) {
-            return Err(Error::InvalidInput(format!(
-                "a message has the role '{}'; roles are system, user and assistant",
-                m.role.escape_debug()
-            )));
-        }
         let stand_ins: Vec<ChatMessage> = messages
             .iter()
             .enumerate()
-            .map(|(i, m)| ChatMessage::new(&m.role, &placeholder(i)))
+            .map(|(i, m)| ChatMessage::new(m.role, &placeholder(i)))
             .collect();
         let rendered = self.render_raw(&stand_ins)?;
         let mut at: Vec<(usize, usize)> = Vec::with_capacity(messages.len());

@@ -10,7 +10,7 @@ pub mod lora;
 pub mod tokenizer;
 pub mod validate;
 
-pub use chat_template::{ChatMessage, ChatTemplate, PromptPiece, RenderedPrompt};
+pub use chat_template::{ChatMessage, ChatTemplate, PromptPiece, RenderedPrompt, Role};
 pub use config::LlamaConfig;
 pub use gguf::GgufFile;
 pub use tokenizer::Tokenizer;

@@ -5,6 +5,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::backend::{Mix, MixRead, Mixed, MAX_TOP_K};
 use crate::engine::sampling::{sample_top, Sampling};
+use crate::engine::StopReason;
 
 /// When a response ends.
 #[derive(Debug, Clone, Copy)]
@@ -17,7 +18,7 @@ pub struct Limits {
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
     pub tokens: Vec<u32>,
-    pub stop_reason: &'static str,
+    pub stop_reason: StopReason,
     pub proposed: u64,
     pub rejected: u64,
     pub fallback_tokens: u64,
@@ -32,10 +33,10 @@ impl Outcome {
     pub fn push(&mut self, token: u32, limits: &Limits) -> bool {
         self.tokens.push(token);
         if token == limits.eos {
-            self.stop_reason = "eos";
+            self.stop_reason = StopReason::Eos;
             true
         } else if self.tokens.len() >= limits.max_tokens {
-            self.stop_reason = "max_tokens";
+            self.stop_reason = StopReason::MaxTokens;
             true
         } else {
             false

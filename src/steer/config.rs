@@ -10,6 +10,7 @@ use super::methods::Method;
 use super::persona::Persona;
 use crate::backend::AdapterId;
 use crate::engine::sampling::Sampling;
+pub use crate::model::{ChatMessage, Role};
 
 /// The proposal / reference view of the rejection-sampling methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,38 +74,8 @@ impl WeightedExpert {
     }
 }
 
-/// Who said an earlier turn of the conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    User,
-    Assistant,
-}
-
-impl Role {
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        }
-    }
-}
-
-/// One earlier turn of the conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Turn {
-    pub role: Role,
-    pub content: String,
-}
-
-impl Turn {
-    pub fn new(role: Role, content: &str) -> Self {
-        Self {
-            role,
-            content: content.to_string(),
-        }
-    }
-}
+/// One earlier turn of the conversation (user or assistant).
+pub type Turn = ChatMessage;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {

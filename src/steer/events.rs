@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::StopReason;
+
 /// A candidate the UI shows on hover: probability before and after steering.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alternative {
@@ -86,5 +88,5 @@ pub struct RunStats {
     /// Prompt positions prefilled, and without prefix sharing.
     pub prefill_positions: usize,
     pub prefill_positions_unshared: usize,
-    pub stop_reason: String,
+    pub stop_reason: StopReason,
 }

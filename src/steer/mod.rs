@@ -18,6 +18,7 @@ mod registry;
 
 pub mod best_of_n;
 pub mod bound;
+pub mod chat;
 pub mod common;
 pub mod config;
 mod dispatch;
@@ -35,6 +36,7 @@ pub mod run;
 pub mod score;
 pub mod scr;
 pub mod single;
+mod step;
 #[cfg(test)]
 mod tabular;
 pub mod teacher_forced;

@@ -4,18 +4,17 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use super::common::{
-    alternatives, alternatives_mixed, choose, decide, decision_read, Limits, Outcome,
-};
+use super::common::{decision_read, Limits, Outcome};
 use super::config::RunConfig;
 use super::events::Event;
 use super::method::{
     DecodeContext, DecodingMethod, Experts, MethodInfo, Probe, ProbeCompletions, Rewards,
 };
+use super::step::{decode_steps, StepRule};
 use super::teacher_forced::teacher_forced;
 use super::view_model::{ViewModel, ViewSpec};
 use super::views::ViewPrompts;
-use crate::backend::{Mix, MixRead, Mixed};
+use crate::backend::{Mix, MixRead};
 use crate::engine::sampling::Sampling;
 use crate::Result;
 
@@ -37,6 +36,33 @@ pub fn first_reads(alpha: &[f64], sampling: &Sampling) -> Vec<MixRead> {
 
 /// Views `0..alpha.len()` are the experts; the base probability shown in the
 /// UI is the first expert's.
+/// The experts' log-probs mixed with weights α; each token's rewards are
+/// the experts' log-probs of it.
+struct Linear {
+    views: Vec<usize>,
+    alpha: Vec<f64>,
+}
+
+impl StepRule for Linear {
+    fn views(&self) -> &[usize] {
+        &self.views
+    }
+
+    fn mix(&self) -> Mix {
+        Mix::Linear {
+            weights: self.alpha.clone(),
+        }
+    }
+
+    fn dense(&self, rows: &[&[f32]]) -> Vec<f64> {
+        mod_logp(rows, &self.alpha)
+    }
+
+    fn emitted(&mut self, at: &[f64]) -> (Option<f64>, Vec<f64>) {
+        (None, at.to_vec())
+    }
+}
+
 pub async fn decode<M: ViewModel>(
     m: &mut M,
     alpha: &[f64],
@@ -45,58 +71,12 @@ pub async fn decode<M: ViewModel>(
     rng: &mut ChaCha8Rng,
     sink: &mut dyn FnMut(Event),
 ) -> Result<Outcome> {
-    let mut out = Outcome::default();
-    let views: Vec<usize> = (0..alpha.len()).collect();
-    // Steps after the first are decided where the log-probs live
-    // (`decision_read`); whole rows only when a nucleus reaches past the
-    // candidates.
-    let mix = Mix::Linear {
-        weights: alpha.to_vec(),
+    let rule = Linear {
+        views: (0..alpha.len()).collect(),
+        alpha: alpha.to_vec(),
     };
-    let mut mixed: Option<Mixed> = m.take_first().and_then(|mut r| r.pop());
-    loop {
-        let decided = match mixed.take() {
-            Some(mx) => match decide(&mx, sampling, rng) {
-                Some((token, j)) => {
-                    let rewards = mx.at_top.iter().map(|r| r[j] as f64).collect();
-                    Some((token, rewards, alternatives_mixed(&mx, 0)))
-                }
-                None => {
-                    m.reread(&views).await?;
-                    out.dense_rereads += 1;
-                    None
-                }
-            },
-            None => None,
-        };
-        let (token, rewards, top) = match decided {
-            Some(d) => d,
-            None => {
-                let lps: Vec<Vec<f32>> = views.iter().map(|&v| m.next(v).to_vec()).collect();
-                let refs: Vec<&[f32]> = lps.iter().map(Vec::as_slice).collect();
-                let logp = mod_logp(&refs, alpha);
-                let token = choose(&logp, sampling, rng);
-                let rewards = lps.iter().map(|lp| lp[token as usize] as f64).collect();
-                (token, rewards, alternatives(&lps[0], &logp))
-            }
-        };
-        sink(Event::Token {
-            index: out.tokens.len(),
-            id: token,
-            text: String::new(),
-            reward: None,
-            rewards,
-            top,
-            chunk: None,
-        });
-        if out.push(token, &limits) {
-            return Ok(out);
-        }
-        let t = [token];
-        let items: Vec<(usize, &[u32])> = views.iter().map(|&v| (v, &t[..])).collect();
-        let read = decision_read(mix.clone(), sampling);
-        mixed = m.append_mixed(&items, &[read]).await?.pop();
-    }
+    let first = m.take_first().and_then(|mut r| r.pop());
+    decode_steps(m, rule, first, sampling, limits, rng, sink).await
 }
 
 /// MOD: one view per expert, mixed at every step.

@@ -5,14 +5,13 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use super::common::{
-    alternatives, alternatives_mixed, choose, decide, decision_read, Limits, Outcome,
-};
+use super::common::{Limits, Outcome};
 use super::config::RunConfig;
 use super::events::Event;
 use super::method::{
     DecodeContext, DecodingMethod, Experts, Knob, MethodInfo, Probe, ProbeCompletions, Rewards,
 };
+use super::step::{decode_steps, StepRule};
 use super::teacher_forced::teacher_forced;
 use super::validate::invalid;
 use super::view_model::{ViewModel, ViewSpec};
@@ -168,86 +167,54 @@ pub async fn decode<M: ViewModel>(
     });
 
     // 3-6. Decode with 1 + |selected| rows per step.
-    let sel_w: Vec<f64> = selected.iter().map(|&i| weights[i]).collect();
-    let mut delta = vec![0f64; selected.len()];
-    let mut out = Outcome::default();
-    // Steps after the first are decided where the log-probs live
-    // (`decision_read`): only the best tokens come back, whole rows only
-    // when a nucleus reaches past the candidates.
-    let mut mixed: Option<Mixed> = None;
-    let all_views: Vec<usize> = std::iter::once(0)
-        .chain(selected.iter().map(|&i| i + 1))
-        .collect();
-    loop {
-        // The token, the log-probs of T and of each T_i at it, R at it, the alternatives.
-        let decided = match mixed.take() {
-            Some(mx) => match decide(&mx, &cfg.sampling, rng) {
-                Some((tok, j)) => {
-                    let full_at = mx.at_top[0][j] as f64;
-                    let loo_at: Vec<f64> = (0..selected.len())
-                        .map(|i| mx.at_top[i + 1][j] as f64)
-                        .collect();
-                    let reward = pdd_reward(full_at, |i| loo_at[i], &delta, &sel_w);
-                    Some((tok, full_at, loo_at, reward, alternatives_mixed(&mx, 0)))
-                }
-                None => {
-                    m.reread(&all_views).await?;
-                    out.dense_rereads += 1;
-                    None
-                }
-            },
-            None => None,
-        };
-        let (tok, full_at, loo_at, reward, top) = match decided {
-            Some(d) => d,
-            None => {
-                let full = m.next(0).to_vec();
-                let loo: Vec<Vec<f32>> = selected.iter().map(|&i| m.next(i + 1).to_vec()).collect();
-                let loo_refs: Vec<&[f32]> = loo.iter().map(Vec::as_slice).collect();
-                let rw = reweight(&full, &loo_refs, &delta, &sel_w, cfg.beta);
-                let tok = choose(&rw.logp, &cfg.sampling, rng);
-                let at = tok as usize;
-                let loo_at = loo.iter().map(|lp| lp[at] as f64).collect();
-                (
-                    tok,
-                    full[at] as f64,
-                    loo_at,
-                    rw.reward[at],
-                    alternatives(&full, &rw.logp),
-                )
-            }
-        };
-        let rewards: Vec<f64> = loo_at
+    let rule = Reweighting {
+        views: std::iter::once(0)
+            .chain(selected.iter().map(|&i| i + 1))
+            .collect(),
+        weights: selected.iter().map(|&i| weights[i]).collect(),
+        delta: vec![0f64; selected.len()],
+        beta: cfg.beta,
+    };
+    decode_steps(m, rule, None, &cfg.sampling, limits, rng, sink).await
+}
+
+/// Steps 3-6: `T` and the selected `T_i`, each token reweighted by
+/// `exp(R/β)`; δ carries the plain log-ratios of the emitted token (the
+/// two-step window).
+struct Reweighting {
+    views: Vec<usize>,
+    weights: Vec<f64>,
+    delta: Vec<f64>,
+    beta: f64,
+}
+
+impl StepRule for Reweighting {
+    fn views(&self) -> &[usize] {
+        &self.views
+    }
+
+    fn mix(&self) -> Mix {
+        Mix::Pdd {
+            weights: self.weights.clone(),
+            delta: self.delta.clone(),
+            beta: self.beta,
+        }
+    }
+
+    fn dense(&self, rows: &[&[f32]]) -> Vec<f64> {
+        reweight(rows[0], &rows[1..], &self.delta, &self.weights, self.beta).logp
+    }
+
+    fn emitted(&mut self, at: &[f64]) -> (Option<f64>, Vec<f64>) {
+        let (full_at, loo_at) = (at[0], &at[1..]);
+        let reward = pdd_reward(full_at, |i| loo_at[i], &self.delta, &self.weights);
+        let rewards = loo_at
             .iter()
-            .zip(&delta)
+            .zip(&self.delta)
             .map(|(l, d)| d + full_at - l)
             .collect();
-        // δ_i(t) is the plain log-ratio of the emitted token (the two-step window).
-        delta = loo_at.iter().map(|l| full_at - l).collect();
-        sink(Event::Token {
-            index: out.tokens.len(),
-            id: tok,
-            text: String::new(),
-            reward: Some(reward),
-            rewards,
-            top,
-            chunk: None,
-        });
-        if out.push(tok, &limits) {
-            return Ok(out);
-        }
-        let t = [tok];
-        let mut items: Vec<(usize, &[u32])> = vec![(0, &t[..])];
-        items.extend(selected.iter().map(|&i| (i + 1, &t[..])));
-        let mix = Mix::Pdd {
-            weights: sel_w.clone(),
-            delta: delta.clone(),
-            beta: cfg.beta,
-        };
-        mixed = m
-            .append_mixed(&items, &[decision_read(mix, &cfg.sampling)])
-            .await?
-            .pop();
+        self.delta = loo_at.iter().map(|l| full_at - l).collect();
+        (Some(reward), rewards)
     }
 }
 

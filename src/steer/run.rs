@@ -124,7 +124,7 @@ pub async fn run<B: Backend>(
         dense_rereads: outcome.dense_rereads,
         prefill_positions: prefill.positions,
         prefill_positions_unshared: prefill.positions_unshared,
-        stop_reason: outcome.stop_reason.to_string(),
+        stop_reason: outcome.stop_reason,
     };
     sink(Event::Done {
         stats: stats.clone(),

@@ -6,24 +6,44 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use super::common::{
-    alternatives, alternatives_mixed, choose, decide, decision_read, Limits, Outcome,
-};
+use super::common::{decision_read, Limits, Outcome};
 use super::config::RunConfig;
 use super::events::Event;
 use super::method::{
     DecodeContext, DecodingMethod, Experts, MethodInfo, Probe, ProbeCompletions, Rewards,
 };
+use super::step::{decode_steps, StepRule};
 use super::teacher_forced::{sum_of_view, teacher_forced};
 use super::view_model::{ViewModel, ViewSpec};
 use super::views::ViewPrompts;
-use crate::backend::{Mix, MixRead, Mixed};
+use crate::backend::{Mix, MixRead};
 use crate::engine::sampling::Sampling;
 use crate::Result;
 
 /// The read that decides the first token, asked for with the prefill.
 pub fn first_reads(sampling: &Sampling) -> Vec<MixRead> {
     vec![decision_read(Mix::Row { row: 0 }, sampling)]
+}
+
+/// One row's own distribution.
+pub(crate) struct OwnRow;
+
+impl StepRule for OwnRow {
+    fn views(&self) -> &[usize] {
+        &[0]
+    }
+
+    fn mix(&self) -> Mix {
+        Mix::Row { row: 0 }
+    }
+
+    fn dense(&self, rows: &[&[f32]]) -> Vec<f64> {
+        rows[0].iter().map(|&v| v as f64).collect()
+    }
+
+    fn emitted(&mut self, _at: &[f64]) -> (Option<f64>, Vec<f64>) {
+        (None, vec![])
+    }
 }
 
 pub async fn decode<M: ViewModel>(
@@ -33,47 +53,8 @@ pub async fn decode<M: ViewModel>(
     rng: &mut ChaCha8Rng,
     sink: &mut dyn FnMut(Event),
 ) -> Result<Outcome> {
-    let mut out = Outcome::default();
-    // Steps after the first are decided from the row's candidates read
-    // back (`decision_read`); the whole row only when a nucleus reaches
-    // past them.
-    let own = Mix::Row { row: 0 };
-    let mut mixed: Option<Mixed> = m.take_first().and_then(|mut r| r.pop());
-    loop {
-        let decided = match mixed.take() {
-            Some(mx) => match decide(&mx, sampling, rng) {
-                Some((token, _)) => Some((token, alternatives_mixed(&mx, 0))),
-                None => {
-                    m.reread(&[0]).await?;
-                    out.dense_rereads += 1;
-                    None
-                }
-            },
-            None => None,
-        };
-        let (token, top) = match decided {
-            Some(d) => d,
-            None => {
-                let lp = m.next(0).to_vec();
-                let logp: Vec<f64> = lp.iter().map(|&v| v as f64).collect();
-                (choose(&logp, sampling, rng), alternatives(&lp, &logp))
-            }
-        };
-        sink(Event::Token {
-            index: out.tokens.len(),
-            id: token,
-            text: String::new(),
-            reward: None,
-            rewards: vec![],
-            top,
-            chunk: None,
-        });
-        if out.push(token, &limits) {
-            return Ok(out);
-        }
-        let read = decision_read(own.clone(), sampling);
-        mixed = m.append_mixed(&[(0, &[token])], &[read]).await?.pop();
-    }
+    let first = m.take_first().and_then(|mut r| r.pop());
+    decode_steps(m, OwnRow, first, sampling, limits, rng, sink).await
 }
 
 /// The description every single-view method shares but its name.

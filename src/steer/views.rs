@@ -6,7 +6,7 @@ use super::config::{ExpertKind, Reference, RunConfig};
 use super::view_model::ViewSpec;
 use crate::backend::{AdapterId, Backend};
 use crate::engine::Engine;
-use crate::model::ChatMessage;
+use crate::model::{ChatMessage, Role};
 use crate::Result;
 
 /// Builds view prompts for one configuration.
@@ -24,16 +24,11 @@ impl<'a> ViewPrompts<'a> {
     /// the base model with adapters `mix`.
     pub fn chat(&self, system: Option<&str>, mix: Vec<(AdapterId, f32)>) -> Result<ViewSpec> {
         let mut messages: Vec<ChatMessage> = system
-            .map(|s| ChatMessage::new("system", s))
+            .map(|s| ChatMessage::new(Role::System, s))
             .into_iter()
             .collect();
-        messages.extend(
-            self.cfg
-                .history
-                .iter()
-                .map(|t| ChatMessage::new(t.role.name(), &t.content)),
-        );
-        messages.push(ChatMessage::new("user", &self.cfg.user));
+        messages.extend(self.cfg.history.iter().cloned());
+        messages.push(ChatMessage::new(Role::User, &self.cfg.user));
         Ok(ViewSpec {
             prompt: (self.render)(&messages)?,
             mix,

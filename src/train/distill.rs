@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::model::ChatMessage;
+use crate::model::{ChatMessage, Role};
 use crate::steer::persona::PromptExpert;
 use crate::{Error, Result};
 
@@ -68,11 +68,11 @@ pub fn load_shots(path: &Path) -> Result<Vec<PoleShots>> {
 /// The conversation an answer in `expert`'s style is generated after: its
 /// system prompt, then its shots (none if the file has no entry for it).
 pub fn pole_context(expert: &PromptExpert, shots: &[PoleShots]) -> Vec<ChatMessage> {
-    let mut messages = vec![ChatMessage::new("system", &expert.prompt)];
+    let mut messages = vec![ChatMessage::new(Role::System, &expert.prompt)];
     if let Some(pole) = shots.iter().find(|p| p.name.trim() == expert.name.trim()) {
         for shot in &pole.shot {
-            messages.push(ChatMessage::new("user", &shot.user));
-            messages.push(ChatMessage::new("assistant", &shot.assistant));
+            messages.push(ChatMessage::new(Role::User, &shot.user));
+            messages.push(ChatMessage::new(Role::Assistant, &shot.assistant));
         }
     }
     messages
@@ -98,7 +98,7 @@ mod tests {
         )
         .unwrap();
         let ctx = pole_context(&expert("E"), &shots);
-        let roles: Vec<&str> = ctx.iter().map(|m| m.role.as_str()).collect();
+        let roles: Vec<&str> = ctx.iter().map(|m| m.role.name()).collect();
         assert_eq!(roles, ["system", "user", "assistant"]);
         assert_eq!(ctx[2].content, "Yay!");
         assert_eq!(pole_context(&expert("I"), &shots).len(), 1);

@@ -17,7 +17,7 @@ use super::model::TrainModel;
 use super::pairs::Pair;
 use crate::backend::Backend;
 use crate::engine::Engine;
-use crate::model::ChatMessage;
+use crate::model::{ChatMessage, Role};
 
 /// One side of a pair, ready for training.
 struct Sequence {
@@ -101,7 +101,7 @@ pub fn prepare<B: Backend>(
     let err = |e: candle_core::Error| crate::Error::Backend(format!("training forward: {e}"));
     let mut out = Vec::with_capacity(pairs.len());
     for (i, pair) in pairs.iter().enumerate() {
-        let prompt = engine.chat_prompt_messages(&[ChatMessage::new("user", pair.user())])?;
+        let prompt = engine.chat_prompt_messages(&[ChatMessage::new(Role::User, pair.user())])?;
         let side = |answer: &str| -> crate::Result<Sequence> {
             let mut answer_ids = engine.tokenizer.encode(answer)?;
             answer_ids.truncate(max_answer_tokens);

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Backend, Readout, RowId, RowStep};
 use crate::engine::sampling::{sample, Sampling};
 use crate::engine::Engine;
-use crate::model::ChatMessage;
+use crate::model::{ChatMessage, Role};
 use crate::{Error, Result};
 
 /// One preference pair in trl's conversational shape.
@@ -212,7 +212,7 @@ impl PoleContext {
 
     fn prompt_ids<B: Backend>(&self, engine: &Engine<B>, user: &str) -> Result<Vec<u32>> {
         let mut messages = self.context.clone();
-        messages.push(ChatMessage::new("user", user));
+        messages.push(ChatMessage::new(Role::User, user));
         engine.chat_prompt_messages(&messages)
     }
 }

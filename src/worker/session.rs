@@ -11,7 +11,7 @@ use super::yield_now::yield_now;
 use crate::backend::Backend;
 use crate::engine::clock::now_ms;
 use crate::engine::{Engine, GenerateParams};
-use crate::model::ChatMessage;
+use crate::model::{ChatMessage, Role};
 
 /// The prompt ids for a request: the whole conversation when `messages` is
 /// given, else one user turn. A blank system prompt means "none".
@@ -24,7 +24,7 @@ pub fn build_prompt<B: Backend>(
         Some(turns) => {
             let mut messages = Vec::with_capacity(turns.len() + 1);
             if let Some(s) = system {
-                messages.push(ChatMessage::new("system", s));
+                messages.push(ChatMessage::new(Role::System, s));
             }
             for turn in turns {
                 if turn.role != "user" && turn.role != "assistant" {
@@ -36,7 +36,7 @@ pub fn build_prompt<B: Backend>(
                         ),
                     ));
                 }
-                messages.push(ChatMessage::new(&turn.role, &turn.content));
+                messages.push(ChatMessage::new(turn.role.parse()?, &turn.content));
             }
             Ok(engine.chat_prompt_messages(&messages)?)
         }

@@ -85,7 +85,7 @@ pub async fn run_request<B: WorkerBackend>(
                         } else {
                             0.0
                         },
-                        stop_reason: "cancelled".to_string(),
+                        stop_reason: crate::engine::StopReason::Cancelled,
                         ..RunStats::default()
                     },
                 },

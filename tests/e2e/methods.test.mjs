@@ -86,7 +86,7 @@ async function main() {
 
     await check("the method picker lists every method; Soups is disabled and says why", async () => {
       const names = await page.$$eval(".method-option .method-name", (els) => els.map((e) => e.textContent));
-      assert(names.join(",") === "Base,PP,PDD,SCR,MOD,Token-RS,Seq-RS,Soups", `methods: ${names}`);
+      assert(names.join(",") === "Base,PP,PDD,SCR,MOD,Token-RS,Seq-RS,Best-of-N,Soups", `methods: ${names}`);
       assert(await page.isDisabled("#method-soups"), "Soups is not disabled");
       const soups = await page.getAttribute('label[for="method-soups"]', "title");
       assert(/LoRA adapter/.test(soups), `Soups text: ${soups}`);
@@ -106,7 +106,7 @@ async function main() {
       return JSON.stringify(r.text);
     });
 
-    for (const m of ["pp", "pdd", "scr", "mod", "token-rs", "seq-rs"]) {
+    for (const m of ["pp", "pdd", "scr", "mod", "token-rs", "seq-rs", "best-of-n"]) {
       await check(`${m} streams an answer from the UI`, async () => {
         await pickMethod(page, m);
         const r = await askSteered(page);
@@ -115,7 +115,7 @@ async function main() {
         assert(r.tokens <= MAX_TOKENS, `${r.tokens} tokens for max ${MAX_TOKENS}`);
         const stats = await r.answer.locator(".steer-stats").textContent();
         assert(/tokens\/s/.test(stats) && /calls\/token/.test(stats) && /evaluations\/token/.test(stats), stats);
-        if (["pdd", "scr", "token-rs", "seq-rs"].includes(m)) assert(r.tinted > 0, "no token carries a reward");
+        if (["pdd", "scr", "token-rs", "seq-rs", "best-of-n"].includes(m)) assert(r.tinted > 0, "no token carries a reward");
         return `${r.tokens} tokens ${JSON.stringify(r.text)} · ${stats.trim()}`;
       });
     }
@@ -198,6 +198,17 @@ async function main() {
       await pace.until(page, "no turn added", 1, (n) => document.querySelectorAll(".turn").length === n, before);
       await page.click('.banner button:has-text("Dismiss")');
       await page.click("text=Reset weights");
+      return `"${text}"`;
+    });
+
+    await check("the probe panel says it cannot score Best-of-N (from the method's description)", async () => {
+      await pickMethod(page, "best-of-n");
+      await page.click("#probe-run");
+      const banner = page.locator(".banner[role=alert]");
+      await pace.wait("probe refusal banner", 2, (timeout) => banner.waitFor({ timeout }));
+      const text = (await banner.innerText()).replace(/\s*\n+\s*/g, " / ");
+      assert(/cannot score Best-of-N/.test(text) && /closed-form/.test(text), `banner: ${text}`);
+      await page.click('.banner button:has-text("Dismiss")');
       return `"${text}"`;
     });
 
