@@ -1,0 +1,113 @@
+//! The page's end of the model workers, one [`Client`] per compare lane
+//! ([`Clients`]; lane B's worker starts with compare mode), in three jobs:
+//! `connection` starts a worker, posts commands, and replaces a worker that
+//! died (a panic or an uncaught error) up to a few times a minute; events
+//! from a replaced worker are ignored (each worker has an epoch).
+//! `adapter_queue` sends adapters to a worker one at a time, and again to
+//! a fresh one. `events` applies what each worker event does to the page
+//! (computed by the pure reducer `crate::page_data::lane_events`) to the
+//! signals, and keeps the conversation scrolled to its end.
+
+mod adapter_queue;
+mod connection;
+mod events;
+
+use leptos::prelude::*;
+use wasm_bindgen::JsValue;
+
+use super::state::{AppState, GenStatus, Lane, LoadStatus};
+use crate::worker::protocol::AdapterRequest;
+use connection::Connection;
+pub use connection::DEFAULT_MODEL_PATH;
+
+/// An adapter command and its picked files (undefined for shipped ones).
+pub type AdapterJob = (AdapterRequest, JsValue);
+
+/// What to do when a lane's worker becomes idle (start waiting re-runs).
+pub type OnIdle = fn(AppState, Clients);
+
+/// A `Copy` handle to one lane's worker connection.
+#[derive(Clone, Copy)]
+pub struct Client {
+    pub lane: Lane,
+    state: AppState,
+    connection: StoredValue<Option<Connection>, LocalStorage>,
+    epoch: StoredValue<u32>,
+    /// Whether the current worker has said `alive`.
+    alive: StoredValue<bool>,
+    crashes: StoredValue<Vec<f64>>,
+    model_url: StoredValue<String>,
+    /// Adapter commands waiting for this worker to be idle.
+    queue: StoredValue<Vec<AdapterJob>, LocalStorage>,
+    /// Every adapter the session has (replayed into a fresh worker).
+    loaded: StoredValue<Vec<AdapterJob>, LocalStorage>,
+    /// The other lane's client (A sends checked adapters to B; either may
+    /// start a waiting re-run).
+    peer: StoredValue<Option<Client>>,
+    on_idle: OnIdle,
+}
+
+/// Both lanes' clients.
+#[derive(Clone, Copy)]
+pub struct Clients {
+    pub a: Client,
+    pub b: Client,
+}
+
+impl Clients {
+    /// Starts lane A's worker (it loads the model as soon as it is alive);
+    /// `on_idle` runs whenever a lane's worker is free again.
+    pub fn start(state: AppState, on_idle: OnIdle) -> Self {
+        let loaded = StoredValue::new_local(Vec::new());
+        let make = |lane| Client {
+            lane,
+            state,
+            connection: StoredValue::new_local(None),
+            epoch: StoredValue::new(0),
+            alive: StoredValue::new(false),
+            crashes: StoredValue::new(Vec::new()),
+            model_url: StoredValue::new(connection::model_url()),
+            queue: StoredValue::new_local(Vec::new()),
+            loaded,
+            peer: StoredValue::new(None),
+            on_idle,
+        };
+        let clients = Self {
+            a: make(Lane::A),
+            b: make(Lane::B),
+        };
+        clients.a.peer.set_value(Some(clients.b));
+        clients.b.peer.set_value(Some(clients.a));
+        clients.a.spawn();
+        clients
+    }
+
+    pub fn get(self, lane: Lane) -> Client {
+        match lane {
+            Lane::A => self.a,
+            Lane::B => self.b,
+        }
+    }
+}
+
+impl Client {
+    fn load(self) -> RwSignal<LoadStatus> {
+        self.state.load(self.lane)
+    }
+
+    fn gen(self) -> RwSignal<GenStatus> {
+        self.state.gen(self.lane)
+    }
+
+    /// The worker is free again: next adapter, then any waiting re-run.
+    fn became_idle(self) {
+        self.pump();
+        if let (false, Some(peer)) = (self.gen().get_untracked().is_busy(), self.peer.get_value()) {
+            let clients = match self.lane {
+                Lane::A => Clients { a: self, b: peer },
+                Lane::B => Clients { a: peer, b: self },
+            };
+            (self.on_idle)(self.state, clients);
+        }
+    }
+}
