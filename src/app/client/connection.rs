@@ -1,4 +1,5 @@
-//! One lane's worker process: starting it (timed out if its wasm never
+//! Both lanes' clients start here (lane A's worker at once). One lane's
+//! worker process: starting it (timed out if its wasm never
 //! says `alive`), posting commands (with picked files beside them),
 //! replacing it when it crashes (at most `MAX_CRASHES` a minute, then the
 //! page gives up and says so), and the model's address.
@@ -10,7 +11,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
-use super::Client;
+use super::{Client, Clients, Connection, OnIdle};
+use crate::app::state::{AppState, Lane};
 use crate::page_data::lane::LoadStatus;
 use crate::page_data::protocol::ErrorKind;
 use crate::worker::protocol::{Command, Event, FILES_KEY};
@@ -25,10 +27,33 @@ const CRASH_WINDOW_MS: f64 = 60_000.0;
 /// A worker that has not said `alive` by then counts as crashed.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(super) struct Connection {
-    worker: Worker,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_error: Closure<dyn FnMut(ErrorEvent)>,
+impl Clients {
+    /// Starts lane A's worker (it loads the model as soon as it is alive);
+    /// `on_idle` runs whenever a lane's worker is free again.
+    pub fn start(state: AppState, on_idle: OnIdle) -> Self {
+        let loaded = StoredValue::new_local(Vec::new());
+        let make = |lane| Client {
+            lane,
+            state,
+            connection: StoredValue::new_local(None),
+            epoch: StoredValue::new(0),
+            alive: StoredValue::new(false),
+            crashes: StoredValue::new(Vec::new()),
+            model_url: StoredValue::new(model_url()),
+            queue: StoredValue::new_local(Vec::new()),
+            loaded,
+            peer: StoredValue::new(None),
+            on_idle,
+        };
+        let clients = Self {
+            a: make(Lane::A),
+            b: make(Lane::B),
+        };
+        clients.a.peer.set_value(Some(clients.b));
+        clients.b.peer.set_value(Some(clients.a));
+        clients.a.spawn();
+        clients
+    }
 }
 
 impl Client {
@@ -164,7 +189,7 @@ impl Client {
 }
 
 /// The absolute model URL (relative paths resolve against the page).
-pub(super) fn model_url() -> String {
+fn model_url() -> String {
     let Some(window) = web_sys::window() else {
         return DEFAULT_MODEL_PATH.to_string();
     };

@@ -13,12 +13,18 @@ mod connection;
 mod events;
 
 use leptos::prelude::*;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
+use web_sys::{ErrorEvent, MessageEvent, Worker};
 
 use super::state::{AppState, GenStatus, Lane, LoadStatus};
 use crate::worker::protocol::AdapterRequest;
-use connection::Connection;
-pub use connection::DEFAULT_MODEL_PATH;
+
+/// A running worker and its handlers (kept alive with it).
+struct Connection {
+    worker: Worker,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(ErrorEvent)>,
+}
 
 /// An adapter command and its picked files (undefined for shipped ones).
 pub type AdapterJob = (AdapterRequest, JsValue);
@@ -55,33 +61,6 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Starts lane A's worker (it loads the model as soon as it is alive);
-    /// `on_idle` runs whenever a lane's worker is free again.
-    pub fn start(state: AppState, on_idle: OnIdle) -> Self {
-        let loaded = StoredValue::new_local(Vec::new());
-        let make = |lane| Client {
-            lane,
-            state,
-            connection: StoredValue::new_local(None),
-            epoch: StoredValue::new(0),
-            alive: StoredValue::new(false),
-            crashes: StoredValue::new(Vec::new()),
-            model_url: StoredValue::new(connection::model_url()),
-            queue: StoredValue::new_local(Vec::new()),
-            loaded,
-            peer: StoredValue::new(None),
-            on_idle,
-        };
-        let clients = Self {
-            a: make(Lane::A),
-            b: make(Lane::B),
-        };
-        clients.a.peer.set_value(Some(clients.b));
-        clients.b.peer.set_value(Some(clients.a));
-        clients.a.spawn();
-        clients
-    }
-
     pub fn get(self, lane: Lane) -> Client {
         match lane {
             Lane::A => self.a,
