@@ -5,6 +5,8 @@
 //! tests and fuzz targets.
 //! The files of an `add_adapter` command travel beside it, as the message's
 //! `files` property (see [`FILES_KEY`]): `File` objects are not serde data.
+//! An `error` event's kind is an [`ErrorKind`] (its snake_case code on the
+//! wire), which the page's own banners use too.
 
 use serde::{Deserialize, Serialize};
 
