@@ -12,6 +12,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::client::Clients;
 use super::state::AppState;
+use crate::page_data::protocol::ErrorKind;
 use crate::worker::protocol::{AdapterRequest, AdapterSource};
 
 /// The build's adapter listing, next to the page.
@@ -96,7 +97,7 @@ pub fn AdapterPanel() -> impl IntoView {
             .with_untracked(|a| a.iter().any(|x| x.name == req.name))
         {
             state.show_error(
-                "adapter",
+                ErrorKind::Adapter,
                 &format!(
                     "an adapter named {} is loaded already; choose another name",
                     req.name

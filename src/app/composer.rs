@@ -1,11 +1,12 @@
-//! The message box: Enter sends (`send`), Shift+Enter starts a new line,
+//! The message box: Enter sends (`actions::send`), Shift+Enter starts a new line,
 //! Escape or the Cancel button stops the answers being written.
 
 use leptos::prelude::*;
 use web_sys::KeyboardEvent;
 
+use super::actions::cancel_all;
+use super::actions::send::send;
 use super::client::Clients;
-use super::send::send;
 use super::state::{AppState, GenStatus};
 
 #[component]
@@ -25,7 +26,7 @@ pub fn Composer() -> impl IntoView {
             }
             "Escape" if state.busy_untracked() => {
                 ev.prevent_default();
-                clients.cancel_all();
+                cancel_all(state, clients);
             }
             _ => {}
         }
@@ -67,7 +68,7 @@ pub fn Composer() -> impl IntoView {
                         type="button"
                         class="button danger"
                         disabled=cancelling
-                        on:click=move |_| clients.cancel_all()
+                        on:click=move |_| cancel_all(state, clients)
                     >
                         "Cancel"
                     </button>

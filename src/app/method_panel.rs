@@ -6,9 +6,9 @@
 
 use leptos::prelude::*;
 
+use super::actions::rerun;
 use super::client::Clients;
 use super::methods::{self, adapters_only, experts, personas, signed, uses_experts, uses_persona};
-use super::rerun;
 use super::state::{AppState, Lane, MethodSettings};
 use crate::steer::{Knob, Method};
 

@@ -3,15 +3,19 @@
 //! The page only draws state and forwards commands; every forward pass
 //! happens in a worker (two in compare mode), so the page never freezes.
 //!
-//! Map: `state` (signals) and `steer_trace` (a steered answer's data);
-//! `client` (the worker connections), `send` (new messages) and `rerun`
-//! (slider re-runs); one file per part of the page: `progress`, `banner`,
-//! `conversation`, `composer`, `method_panel` (compare lanes, method
-//! picker, α sliders), `adapters`, `probe`, `settings`, and `trace` (how a
-//! steered answer is drawn); `methods` turns settings into a `RunConfig`,
+//! Map: `state` (signals; their plain data and the pure event reducer are
+//! in `crate::page_data`) and `steer_trace` (a steered answer's data);
+//! `client` (the worker connections: `connection`, `adapter_queue`,
+//! `events`), `actions` (what the user does: `send`, `rerun` on a slider,
+//! cancel, new chat); one file per part of the page: `progress`, `banner`,
+//! `conversation` (its scrolling in `scroll`), `composer`, `method_panel`
+//! (compare lanes, method picker, α sliders), `adapters`, `probe`,
+//! `settings_panel`, and `trace` (how a steered answer is drawn); `methods`
+//! turns settings into a `RunConfig` (`settings` reads the typed values),
 //! `trace_file` exports and replays traces, `url_state` keeps the settings
 //! in the address bar, `format` holds text formatters.
 
+pub mod actions;
 pub mod adapters;
 pub mod banner;
 pub mod client;
@@ -22,9 +26,9 @@ pub mod method_panel;
 pub mod methods;
 pub mod probe;
 pub mod progress;
-pub mod rerun;
-pub mod send;
+pub mod scroll;
 pub mod settings;
+pub mod settings_panel;
 pub mod state;
 pub mod steer_trace;
 pub mod trace;
@@ -42,27 +46,22 @@ use conversation::Conversation;
 use method_panel::MethodPanel;
 use probe::ProbePanel;
 use progress::ModelStatus;
-use settings::SettingsPanel;
+use settings_panel::SettingsPanel;
 use state::AppState;
 
 #[component]
 pub fn App() -> impl IntoView {
-    let state = AppState::new();
+    let state = AppState::new(methods::default_alphas());
     url_state::restore(&state);
     provide_context(state);
-    let clients = Clients::start(state);
+    let clients = Clients::start(state, actions::rerun::resume);
     provide_context(clients);
     if state.compare.get_untracked() {
         clients.b.ensure_started();
     }
     url_state::keep_in_sync(state);
 
-    // Answers in progress are cancelled; their `done` finds no turn to finish.
-    let new_chat = move |_| {
-        clients.cancel_all();
-        state.turns.set(Vec::new());
-        state.banner.set(None);
-    };
+    let new_chat = move |_| actions::new_chat(state, clients);
     let has_turns = move || state.turns.with(|t| !t.is_empty());
     let import_input = NodeRef::<leptos::html::Input>::new();
     let on_import = move |ev: leptos::ev::Event| {

@@ -6,10 +6,12 @@
 
 use leptos::prelude::*;
 
+use super::actions::cancel;
 use super::client::Clients;
 use super::methods;
 use super::state::{AppState, GenStatus, Lane, ProbeState};
 use crate::steer::Probe;
+use crate::page_data::protocol::ErrorKind;
 use crate::worker::protocol::{Command, ProbeRequest};
 
 /// Items per axis the panel offers (the shipped set has 48); 8 by default.
@@ -20,10 +22,10 @@ fn start(state: AppState, clients: Clients, per_axis: usize) {
     let lane = state.editing.get_untracked();
     let (config, _) = match methods::run_config(&state, lane, Vec::new(), "probe") {
         Ok(v) => v,
-        Err(message) => return state.show_error("invalid_settings", &message),
+        Err(message) => return state.show_error(ErrorKind::InvalidSettings, &message),
     };
     if let Err(e) = config.validate() {
-        return state.show_error(e.kind(), &e.to_string());
+        return state.show_error(ErrorKind::from(&e), &e.to_string());
     }
     let info = config.method.info();
     if let Probe::Unavailable(why) = info.probe {
@@ -118,7 +120,7 @@ pub fn ProbePanel() -> impl IntoView {
                         </label>
                     }
                 >
-                    <button type="button" class="button small danger" on:click=move |_| clients.a.cancel()>
+                    <button type="button" class="button small danger" on:click=move |_| cancel(state, clients, Lane::A)>
                         "Cancel probe"
                     </button>
                     <progress

@@ -2,42 +2,21 @@
 //! of each worker, the answers in progress, the error banner, the settings
 //! (shared ones, and per compare lane the method and its weights), the
 //! session's adapters, the axis probe and the backend asked for. One `AppState` (all `Copy`
-//! handles) is provided as context to every component.
+//! handles) is provided as context to every component. The plain data it
+//! holds (a lane's statuses, the banner) lives in `crate::page_data`,
+//! re-exported here.
 
 use leptos::prelude::*;
 
 use super::steer_trace::SteerTrace;
-use crate::engine::StopReason;
+use crate::page_data::banner::describe;
+pub use crate::page_data::banner::Banner;
+pub use crate::page_data::lane::{is_gpu_label, Adapter, AnswerStats, GenStatus, Lane, LoadStatus};
+use crate::page_data::protocol::ErrorKind;
 use crate::steer::probe::AxisScore;
 use crate::steer::run::{Role as RunRole, Turn as RunTurn};
 use crate::steer::Method;
 use crate::worker::protocol::{BackendChoice, WireMessage};
-
-/// One of the two side-by-side settings of compare mode; `A` is the only
-/// one outside it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Lane {
-    A,
-    B,
-}
-
-impl Lane {
-    pub const BOTH: [Lane; 2] = [Lane::A, Lane::B];
-
-    pub fn index(self) -> usize {
-        match self {
-            Lane::A => 0,
-            Lane::B => 1,
-        }
-    }
-
-    pub fn letter(self) -> &'static str {
-        match self {
-            Lane::A => "A",
-            Lane::B => "B",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -52,18 +31,6 @@ impl Role {
             Role::Assistant => "assistant",
         }
     }
-}
-
-/// How an answer ended, with its speed (shown under the answer).
-#[derive(Debug, Clone, PartialEq)]
-pub struct AnswerStats {
-    pub tokens: usize,
-    pub tokens_per_second: f64,
-    pub prefill_tokens_per_second: f64,
-    pub prompt_tokens: usize,
-    pub stop: StopReason,
-    /// The backend that wrote it ("WebGPU (SwiftShader)").
-    pub backend: String,
 }
 
 /// One message of the conversation. `text` grows token by token.
@@ -140,96 +107,6 @@ impl Turn {
     }
 }
 
-/// The model's loading status (per worker).
-#[derive(Debug, Clone, PartialEq)]
-pub enum LoadStatus {
-    /// The worker is not started (the compare worker before compare mode).
-    Off,
-    /// The worker is starting.
-    Starting,
-    Downloading {
-        loaded: f64,
-        total: Option<f64>,
-        from_cache: bool,
-        started_ms: f64,
-    },
-    /// All bytes are in; the worker is parsing the GGUF and preparing weights.
-    Preparing {
-        from_cache: bool,
-    },
-    Ready {
-        /// The backend's own name ("cpu (simd128)").
-        backend: String,
-        /// What the page shows ("WebGPU (SwiftShader)", "CPU (wasm simd128)").
-        label: String,
-        /// Why the CPU runs although WebGPU was wanted.
-        not_gpu: Option<String>,
-        load_ms: f64,
-        cache: String,
-        bytes: f64,
-    },
-    Failed,
-}
-
-impl LoadStatus {
-    pub fn is_ready(&self) -> bool {
-        matches!(self, LoadStatus::Ready { .. })
-    }
-
-    /// The running backend's label, once ready.
-    pub fn label(&self) -> Option<String> {
-        match self {
-            LoadStatus::Ready { label, .. } => Some(label.clone()),
-            _ => None,
-        }
-    }
-
-    /// Whether the model runs on WebGPU.
-    pub fn on_gpu(&self) -> bool {
-        matches!(self, LoadStatus::Ready { label, .. } if is_gpu_label(label))
-    }
-}
-
-/// Whether a backend label names WebGPU (the worker writes "WebGPU (…)").
-pub fn is_gpu_label(label: &str) -> bool {
-    label.starts_with("WebGPU")
-}
-
-/// What a worker is doing, if anything.
-#[derive(Debug, Clone, PartialEq)]
-pub enum GenStatus {
-    Idle,
-    /// Sent; waiting for the prompt to be processed.
-    Prefill {
-        prompt_tokens: Option<usize>,
-    },
-    Streaming,
-    /// Cancel pressed; waiting for the worker to stop.
-    Cancelling,
-    /// An axis probe or an adapter check (not an answer).
-    Job,
-}
-
-impl GenStatus {
-    pub fn is_busy(&self) -> bool {
-        !matches!(self, GenStatus::Idle)
-    }
-
-    /// Writing an answer (not a probe or adapter job).
-    pub fn is_answering(&self) -> bool {
-        self.is_busy() && *self != GenStatus::Job
-    }
-}
-
-/// The visible error: what happened and what to do.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Banner {
-    pub kind: String,
-    pub title: String,
-    pub message: String,
-    pub hint: String,
-}
-
 /// Settings both lanes share: prompt, sampling, length, persona.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -260,10 +137,11 @@ pub struct MethodSettings {
 }
 
 impl MethodSettings {
-    fn new() -> Self {
+    /// A lane with the plain chat and `alphas` as its weights.
+    fn new(alphas: Vec<f64>) -> Self {
         Self {
             method: RwSignal::new(Method::default()),
-            alphas: RwSignal::new(super::methods::default_alphas()),
+            alphas: RwSignal::new(alphas),
             k: RwSignal::new("4".into()),
             beta: RwSignal::new("1.0".into()),
             top_k: RwSignal::new("2".into()),
@@ -280,18 +158,6 @@ impl MethodSettings {
         self.top_k.set(other.top_k.get_untracked());
         self.pdd_weights.set(other.pdd_weights.get_untracked());
     }
-}
-
-/// An adapter of this session: shipped with the page or picked from disk.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Adapter {
-    pub name: String,
-    /// The workers' adapter id, once checked and loaded.
-    pub id: usize,
-    pub rank: usize,
-    pub tensors: usize,
-    /// `adapters/NAME` for a shipped one; None for files from disk.
-    pub shipped: Option<String>,
 }
 
 /// The axis probe panel.
@@ -333,7 +199,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new() -> Self {
+    /// A fresh page; both lanes start with `alphas` as their weights.
+    pub fn new(alphas: Vec<f64>) -> Self {
         Self {
             turns: RwSignal::new(Vec::new()),
             loads: [
@@ -355,7 +222,10 @@ impl AppState {
                 max_tokens: RwSignal::new("256".into()),
                 persona: RwSignal::new(0),
             },
-            lanes: [MethodSettings::new(), MethodSettings::new()],
+            lanes: [
+                MethodSettings::new(alphas.clone()),
+                MethodSettings::new(alphas),
+            ],
             compare: RwSignal::new(false),
             editing: RwSignal::new(Lane::A),
             adapters: RwSignal::new(Vec::new()),
@@ -414,14 +284,9 @@ impl AppState {
         })
     }
 
-    pub fn show_error(&self, kind: &str, message: &str) {
-        self.banner
-            .set(Some(super::banner::describe(kind, message)));
-    }
-}
-
-impl Default for AppState {
-    fn default() -> Self {
-        Self::new()
+    /// Shows the banner for an error of `kind` (an [`ErrorKind`], or its
+    /// wire code as a string).
+    pub fn show_error(&self, kind: impl Into<ErrorKind>, message: &str) {
+        self.banner.set(Some(describe(kind.into(), message)));
     }
 }

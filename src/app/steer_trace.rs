@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use leptos::prelude::*;
 
-use super::state::Lane;
+use crate::page_data::lane::Lane;
 use crate::steer::events::Alternative;
 use crate::steer::{Event as SteerEvent, Method, RunConfig, RunStats};
 

@@ -8,10 +8,10 @@
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
+use super::actions::rerun;
 use super::client::Clients;
 use super::format;
 use super::methods;
-use super::rerun;
 use super::state::AppState;
 use super::steer_trace::{Origin, SteerTrace, TokenInfo};
 use super::trace_file;

@@ -10,6 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::state::{AppState, Lane, Role, Turn};
 use super::steer_trace::{Origin, SteerTrace};
+use crate::page_data::protocol::ErrorKind;
 pub use crate::page_data::trace_file::{TraceFile, VERSION};
 use crate::steer::Event as SteerEvent;
 
@@ -59,7 +60,7 @@ pub async fn import(state: AppState, file: web_sys::File) {
         Ok(t) => t.as_string().unwrap_or_default(),
         Err(e) => {
             return state.show_error(
-                "trace_file",
+                ErrorKind::TraceFile,
                 &format!(
                     "{name} could not be read: {}",
                     crate::worker::loader::js_reason(&e)
@@ -69,7 +70,7 @@ pub async fn import(state: AppState, file: web_sys::File) {
     };
     match TraceFile::parse(&text) {
         Ok(trace) => replay(state, trace, &name),
-        Err(e) => state.show_error("trace_file", &format!("the file {name}: {e}")),
+        Err(e) => state.show_error(ErrorKind::TraceFile, &format!("the file {name}: {e}")),
     }
 }
 

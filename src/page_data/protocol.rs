@@ -5,6 +5,8 @@
 //! tests and fuzz targets.
 //! The files of an `add_adapter` command travel beside it, as the message's
 //! `files` property (see [`FILES_KEY`]): `File` objects are not serde data.
+//! An `error` event's kind is an [`ErrorKind`] (its snake_case code on the
+//! wire), which the page's own banners use too.
 
 use serde::{Deserialize, Serialize};
 
@@ -195,16 +197,258 @@ pub enum Event {
         rank: usize,
         tensors: usize,
     },
-    /// Something failed; `kind` is a short code ("invalid_input", "model_fetch",
-    /// "busy", "panic", ...) and `message` says what happened.
-    Error { kind: String, message: String },
+    /// Something failed; `kind` says what sort of failure (on the wire its
+    /// snake_case code: "invalid_input", "model_fetch", "busy", "panic", ...)
+    /// and `message` what happened.
+    Error { kind: ErrorKind, message: String },
 }
 
 impl Event {
-    pub fn error(kind: &str, message: impl Into<String>) -> Self {
+    pub fn error(kind: ErrorKind, message: impl Into<String>) -> Self {
         Event::Error {
-            kind: kind.to_string(),
+            kind,
             message: message.into(),
+        }
+    }
+}
+
+/// What sort of failure an error is: the `kind` of an `error` event, and the
+/// page's own banners. On the wire (and in `data-kind` on the banner) each is
+/// its snake_case code, e.g. `ModelFetch` is `"model_fetch"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    // The engine's errors (`crate::Error`, see `From<&crate::Error>`).
+    ModelFile,
+    UnsupportedModel,
+    Tokenizer,
+    Template,
+    InvalidInput,
+    ContextOverflow,
+    Backend,
+    DeviceLost,
+    // The worker's own.
+    /// The model could not be downloaded.
+    ModelFetch,
+    /// A request came before the model was loaded.
+    NotReady,
+    /// A request came while another one runs.
+    Busy,
+    /// A message the worker could not read.
+    BadCommand,
+    /// The worker panicked and is dying.
+    Panic,
+    /// An adapter failed its checks.
+    Adapter,
+    // The page's own.
+    InvalidSettings,
+    TraceFile,
+    Clipboard,
+    BackendParam,
+    UrlAlpha,
+    UrlWeights,
+    UrlParam,
+    WebgpuUnavailable,
+    GpuLost,
+    WorkerCrashed,
+    WorkerGaveUp,
+    /// A code this build does not know (read from a newer worker).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ErrorKind; 26] = [
+        Self::ModelFile,
+        Self::UnsupportedModel,
+        Self::Tokenizer,
+        Self::Template,
+        Self::InvalidInput,
+        Self::ContextOverflow,
+        Self::Backend,
+        Self::DeviceLost,
+        Self::ModelFetch,
+        Self::NotReady,
+        Self::Busy,
+        Self::BadCommand,
+        Self::Panic,
+        Self::Adapter,
+        Self::InvalidSettings,
+        Self::TraceFile,
+        Self::Clipboard,
+        Self::BackendParam,
+        Self::UrlAlpha,
+        Self::UrlWeights,
+        Self::UrlParam,
+        Self::WebgpuUnavailable,
+        Self::GpuLost,
+        Self::WorkerCrashed,
+        Self::WorkerGaveUp,
+        Self::Unknown,
+    ];
+
+    /// The wire code ("model_fetch").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ModelFile => "model_file",
+            Self::UnsupportedModel => "unsupported_model",
+            Self::Tokenizer => "tokenizer",
+            Self::Template => "template",
+            Self::InvalidInput => "invalid_input",
+            Self::ContextOverflow => "context_overflow",
+            Self::Backend => "backend",
+            Self::DeviceLost => "device_lost",
+            Self::ModelFetch => "model_fetch",
+            Self::NotReady => "not_ready",
+            Self::Busy => "busy",
+            Self::BadCommand => "bad_command",
+            Self::Panic => "panic",
+            Self::Adapter => "adapter",
+            Self::InvalidSettings => "invalid_settings",
+            Self::TraceFile => "trace_file",
+            Self::Clipboard => "clipboard",
+            Self::BackendParam => "backend_param",
+            Self::UrlAlpha => "url_alpha",
+            Self::UrlWeights => "url_weights",
+            Self::UrlParam => "url_param",
+            Self::WebgpuUnavailable => "webgpu_unavailable",
+            Self::GpuLost => "gpu_lost",
+            Self::WorkerCrashed => "worker_crashed",
+            Self::WorkerGaveUp => "worker_gave_up",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// The model file could not be had or used: loading fails for good,
+    /// and the banner offers "Try again".
+    pub fn is_model_load(self) -> bool {
+        matches!(
+            self,
+            Self::ModelFetch
+                | Self::ModelFile
+                | Self::UnsupportedModel
+                | Self::Tokenizer
+                | Self::Template
+        )
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for ErrorKind {
+    /// The kind with this wire code; [`ErrorKind::Unknown`] for any other.
+    fn from(code: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == code)
+            .unwrap_or(Self::Unknown)
+    }
+}
+
+impl From<&crate::Error> for ErrorKind {
+    fn from(e: &crate::Error) -> Self {
+        use crate::Error;
+        match e {
+            Error::ModelFile(_) => Self::ModelFile,
+            Error::UnsupportedModel(_) => Self::UnsupportedModel,
+            Error::Tokenizer(_) => Self::Tokenizer,
+            Error::Template(_) => Self::Template,
+            Error::InvalidInput(_) => Self::InvalidInput,
+            Error::ContextOverflow { .. } => Self::ContextOverflow,
+            Error::Backend(_) => Self::Backend,
+            Error::DeviceLost(_) => Self::DeviceLost,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_kinds_keep_their_wire_codes() {
+        for kind in ErrorKind::ALL {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorKind>(&json).unwrap(), kind);
+            assert_eq!(ErrorKind::from(kind.as_str()), kind);
+        }
+        // The codes the e2e suites and older traces rely on.
+        for (kind, code) in [
+            (ErrorKind::ModelFetch, "model_fetch"),
+            (ErrorKind::GpuLost, "gpu_lost"),
+            (ErrorKind::WebgpuUnavailable, "webgpu_unavailable"),
+            (ErrorKind::WorkerCrashed, "worker_crashed"),
+            (ErrorKind::ContextOverflow, "context_overflow"),
+        ] {
+            assert_eq!(kind.as_str(), code);
+        }
+        let unknown: ErrorKind = serde_json::from_str("\"from_the_future\"").unwrap();
+        assert_eq!(unknown, ErrorKind::Unknown);
+        assert_eq!(ErrorKind::from("from_the_future"), ErrorKind::Unknown);
+    }
+
+    #[test]
+    fn error_events_round_trip() {
+        let event = Event::error(ErrorKind::GpuLost, "the GPU was lost");
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "error", "kind": "gpu_lost", "message": "the GPU was lost"})
+        );
+        match serde_json::from_value::<Event>(json).unwrap() {
+            Event::Error { kind, message } => {
+                assert_eq!(kind, ErrorKind::GpuLost);
+                assert_eq!(message, "the GPU was lost");
+            }
+            other => panic!("not an error event: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn engine_errors_keep_their_kind() {
+        for e in [
+            crate::Error::InvalidInput("x".into()),
+            crate::Error::DeviceLost("x".into()),
+            crate::Error::ContextOverflow {
+                tokens: 9000,
+                context: 8192,
+            },
+        ] {
+            assert_eq!(ErrorKind::from(&e).as_str(), e.kind());
+        }
+    }
+
+    /// The page still names some kinds by their code (`show_error("url_alpha", ..)`):
+    /// each such code in `src/app` must be a known kind.
+    #[test]
+    fn page_error_codes_are_known_kinds() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/app");
+        let mut files = vec![std::path::PathBuf::from(dir)];
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (at, _) in text.match_indices("show_error(") {
+                let rest = text[at + "show_error(".len()..].trim_start();
+                let Some(rest) = rest.strip_prefix('"') else {
+                    continue;
+                };
+                let code = &rest[..rest.find('"').unwrap()];
+                assert_ne!(
+                    ErrorKind::from(code),
+                    ErrorKind::Unknown,
+                    "{}: show_error(\"{code}\") is not an ErrorKind",
+                    path.display()
+                );
+            }
         }
     }
 }

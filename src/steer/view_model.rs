@@ -100,6 +100,19 @@ pub struct EngineViews<'b, B: Backend> {
     pub prefill: PrefillStats,
 }
 
+/// How many forward calls [`EngineViews::new`] makes to prefill `views`
+/// views whose prompts have two tokens or more (every chat prompt): the
+/// first view alone, then all the others in one more call; one view takes
+/// one call. A caller timing the prefill (the worker's decode-only rate)
+/// asks this instead of knowing the schedule.
+pub fn prefill_calls(views: usize) -> usize {
+    if views > 1 {
+        2
+    } else {
+        1
+    }
+}
+
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }

@@ -14,7 +14,7 @@ use web_sys::{File, Response, WorkerGlobalScope};
 use super::backends::WorkerBackend;
 use super::engine_error::WorkerError;
 use super::loader::js_reason;
-use super::protocol::{AdapterRequest, AdapterSource, Event};
+use super::protocol::{AdapterRequest, AdapterSource, ErrorKind, Event};
 use crate::engine::Engine;
 use crate::model::lora::LoraAdapter;
 
@@ -22,7 +22,7 @@ const CONFIG_FILE: &str = "adapter_config.json";
 const WEIGHTS_FILE: &str = "adapter_model.safetensors";
 
 fn bad(name: &str, message: impl std::fmt::Display) -> WorkerError {
-    WorkerError::new("adapter", format!("adapter {name}: {message}"))
+    WorkerError::new(ErrorKind::Adapter, format!("adapter {name}: {message}"))
 }
 
 async fn bytes_of(promise: js_sys::Promise) -> Result<Vec<u8>, String> {
@@ -91,7 +91,10 @@ pub async fn add<B: WorkerBackend>(
 ) -> Result<LoraAdapter, WorkerError> {
     let name = req.name.trim();
     if name.is_empty() {
-        return Err(WorkerError::new("adapter", "give the adapter a name"));
+        return Err(WorkerError::new(
+            ErrorKind::Adapter,
+            "give the adapter a name",
+        ));
     }
     let (config, weights) = match &req.source {
         AdapterSource::Files => read_files(name, files).await?,
@@ -106,7 +109,7 @@ pub async fn add<B: WorkerBackend>(
                 crate::Error::InvalidInput(m) => m,
                 other => other.to_string(),
             };
-            WorkerError::new("adapter", message)
+            WorkerError::new(ErrorKind::Adapter, message)
         })?;
     let (rank, tensors) = (adapter.rank, adapter.deltas.len());
     let id = engine.backend.add_adapter(adapter.clone())?;

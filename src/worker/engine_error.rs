@@ -1,29 +1,29 @@
-//! The worker's error value: a short `kind` code and a message a person can
+//! The worker's error value: a typed `kind` (`ErrorKind`) and a message a person can
 //! act on. Engine errors keep their own kind (`invalid_input`, ...); the
 //! worker adds its own (`model_fetch`, `not_ready`, `busy`, `bad_command`).
 //! A lost GPU device also keeps its reason, for the switch to the CPU.
 
-use super::protocol::Event;
+use super::protocol::{ErrorKind, Event};
 
 #[derive(Debug, Clone)]
 pub struct WorkerError {
-    pub kind: String,
+    pub kind: ErrorKind,
     pub message: String,
     /// Why the GPU device was lost, when that is the error.
     pub lost: Option<String>,
 }
 
 impl WorkerError {
-    pub fn new(kind: &str, message: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
-            kind: kind.to_string(),
+            kind,
             message: message.into(),
             lost: None,
         }
     }
 
     pub fn event(&self) -> Event {
-        Event::error(&self.kind, self.message.clone())
+        Event::error(self.kind, self.message.clone())
     }
 }
 
@@ -35,7 +35,7 @@ impl From<crate::Error> for WorkerError {
         };
         Self {
             lost,
-            ..Self::new(e.kind(), e.to_string())
+            ..Self::new(ErrorKind::from(&e), e.to_string())
         }
     }
 }

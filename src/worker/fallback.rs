@@ -8,7 +8,7 @@
 use super::backends::{cpu_label, WorkerBackend};
 use super::choice::cpu_engine;
 use super::engine_error::WorkerError;
-use super::protocol::Event;
+use super::protocol::{ErrorKind, Event};
 use crate::backend::cpu::CpuBackend;
 use crate::backend::Backend;
 use crate::engine::Engine;
@@ -24,7 +24,7 @@ pub fn to_cpu(
 ) -> Result<Engine<CpuBackend>, WorkerError> {
     let cannot = |why: String| {
         WorkerError::new(
-            "device_lost",
+            ErrorKind::DeviceLost,
             format!("the GPU was lost ({reason}) and the CPU could not take over: {why}; reload the page"),
         )
     };

@@ -12,9 +12,11 @@ use wasm_bindgen::JsValue;
 use super::backends::{AnyEngine, WorkerBackend};
 use super::engine_error::WorkerError;
 use super::lend::lend;
-use super::protocol::{AdapterRequest, GenerateRequest, ProbeRequest, RunRequest};
+use super::post::post;
+use super::protocol::{AdapterRequest, ErrorKind, GenerateRequest, ProbeRequest, RunRequest};
+use super::state::State;
 use super::yielding::Hooks;
-use super::{adapters, fallback, post, probe_run, session, steer_run, State};
+use super::{adapters, fallback, probe_run, session, steer_run};
 use crate::engine::Engine;
 
 /// A request that needs the loaded engine.
@@ -29,7 +31,10 @@ pub enum Request {
 /// Runs `request`; after a lost GPU device, once more on the CPU.
 pub(super) async fn run(state: &State, request: Request) -> Result<(), WorkerError> {
     let Some(engine) = state.engine.borrow_mut().take() else {
-        return Err(WorkerError::new("not_ready", "the model is not loaded yet"));
+        return Err(WorkerError::new(
+            ErrorKind::NotReady,
+            "the model is not loaded yet",
+        ));
     };
     let (engine, result) = match on_any(state, engine, &request).await {
         (
@@ -75,7 +80,7 @@ async fn on<B: WorkerBackend>(
     let hooks = Hooks {
         cancel: state.cancel.clone(),
         lose: state.lose.clone(),
-        forward_ends: Rc::default(),
+        ..Hooks::default()
     };
     match request {
         Request::Generate(req) => {

@@ -11,6 +11,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, ReadableStreamDefaultReader, Response, WorkerGlobalScope};
 
 use super::engine_error::WorkerError;
+use super::protocol::ErrorKind;
 
 /// Name of the Cache API bucket holding model files.
 pub const CACHE_NAME: &str = "persona-models";
@@ -175,7 +176,7 @@ pub async fn load_model(
         .await
         .map_err(|e| {
             WorkerError::new(
-                "model_fetch",
+                ErrorKind::ModelFetch,
                 format!(
                     "could not download the model from {url} ({}); check the connection and reload the page",
                     js_reason(&e)
@@ -185,7 +186,7 @@ pub async fn load_model(
         .unchecked_into();
     if !response.ok() {
         return Err(WorkerError::new(
-            "model_fetch",
+            ErrorKind::ModelFetch,
             format!(
                 "the model file {url} answered HTTP {} {}; make sure it is served with the page (scripts/setup.sh model, then rebuild) and reload",
                 response.status(),
@@ -206,7 +207,7 @@ pub async fn load_model(
         .await
         .map_err(|reason| {
             WorkerError::new(
-                "model_fetch",
+                ErrorKind::ModelFetch,
                 format!("downloading the model failed: {reason}; reload the page to try again"),
             )
         })?;

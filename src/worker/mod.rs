@@ -15,14 +15,15 @@ pub mod fallback;
 pub mod jobs;
 pub mod lend;
 pub mod loader;
+pub mod post;
 pub mod probe_run;
 pub mod protocol;
 pub mod session;
+pub mod state;
 pub mod steer_run;
 pub mod yield_now;
 pub mod yielding;
 
-use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
@@ -30,60 +31,22 @@ use wasm_bindgen::JsCast;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::engine::clock::now_ms;
-use crate::model::lora::LoraAdapter;
 use crate::model::{GgufFile, Tokenizer};
 use backends::AnyEngine;
 use choice::Started;
 use engine_error::WorkerError;
 use jobs::Request;
 use loader::CacheOutcome;
-use protocol::{BackendChoice, Command, Event};
-
-/// Posts one event to the page (dropped with a console note if it cannot be encoded).
-pub fn post(event: &Event) {
-    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    match event.to_js() {
-        Ok(value) => {
-            if let Err(e) = scope.post_message(&value) {
-                web_sys::console::error_2(&"worker: postMessage failed".into(), &e);
-            }
-        }
-        Err(e) => web_sys::console::error_1(&format!("worker: cannot encode event: {e}").into()),
-    }
-}
-
-/// What the worker is doing: one job at a time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-enum Job {
-    #[default]
-    Idle,
-    Loading,
-    Generating,
-}
-
-#[derive(Default)]
-struct State {
-    engine: RefCell<Option<AnyEngine>>,
-    /// The model, kept while the engine is on WebGPU (for a CPU fallback).
-    file: RefCell<Option<GgufFile>>,
-    /// The session's adapters in the order added (added again after a
-    /// switch to the CPU, so their ids stay the same).
-    adapters: RefCell<Vec<LoraAdapter>>,
-    /// A second tokenizer: spells out SCR's proposed tokens while the
-    /// engine (and its tokenizer) is lent to a steering run.
-    decoder: RefCell<Option<Rc<Tokenizer>>>,
-    job: Cell<Job>,
-    cancel: Rc<Cell<bool>>,
-    /// A `lose_device` that waits for the job holding the engine.
-    lose: Rc<Cell<bool>>,
-}
+pub use post::post;
+use protocol::{BackendChoice, Command, ErrorKind, Event};
+use state::{Job, State};
 
 /// Entry point of the worker binary.
 pub fn start() {
     std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);
         post(&Event::error(
-            "panic",
+            ErrorKind::Panic,
             format!("the model worker crashed ({info})"),
         ));
     }));
@@ -103,7 +66,7 @@ pub fn start() {
         match Command::from_js(data) {
             Ok(command) => handle(&state, command, files),
             Err(e) => post(&Event::error(
-                "bad_command",
+                ErrorKind::BadCommand,
                 format!("the worker did not understand a message: {e}"),
             )),
         }
@@ -164,14 +127,14 @@ fn start_job(state: &Rc<State>, request: Request) {
 
 fn not_ready() -> Event {
     Event::error(
-        "not_ready",
+        ErrorKind::NotReady,
         "the model is not loaded yet; wait until it is ready, then send again",
     )
 }
 
 fn busy_error() -> Event {
     Event::error(
-        "busy",
+        ErrorKind::Busy,
         "the worker is busy with another request; wait for it to finish or press Cancel",
     )
 }

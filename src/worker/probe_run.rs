@@ -6,7 +6,7 @@
 use super::backends::WorkerBackend;
 use super::engine_error::WorkerError;
 use super::lend::{cancelled, lend};
-use super::protocol::{Event, ProbeRequest};
+use super::protocol::{ErrorKind, Event, ProbeRequest};
 use super::yielding::Hooks;
 use crate::engine::Engine;
 use crate::steer::probe::{builtin_items, probe, ProbeItem};
@@ -42,7 +42,7 @@ pub async fn run_probe<B: WorkerBackend>(
 ) -> (Engine<B>, Result<(), WorkerError>) {
     if req.per_axis == 0 || req.per_axis > MAX_PER_AXIS {
         let e = WorkerError::new(
-            "invalid_input",
+            ErrorKind::InvalidInput,
             format!("items per axis must be 1 to {MAX_PER_AXIS}"),
         );
         return (engine, Err(e));

@@ -6,7 +6,7 @@
 use std::cell::Cell;
 
 use super::engine_error::WorkerError;
-use super::protocol::{Event, GenerateRequest};
+use super::protocol::{ErrorKind, Event, GenerateRequest};
 use super::yield_now::yield_now;
 use crate::backend::Backend;
 use crate::engine::clock::now_ms;
@@ -29,7 +29,7 @@ pub fn build_prompt<B: Backend>(
             for turn in turns {
                 if turn.role != "user" && turn.role != "assistant" {
                     return Err(WorkerError::new(
-                        "invalid_input",
+                        ErrorKind::InvalidInput,
                         format!(
                             "a message has role '{}'; only 'user' and 'assistant' are allowed",
                             turn.role

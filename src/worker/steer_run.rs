@@ -11,6 +11,7 @@ use super::yielding::Hooks;
 use crate::engine::clock::now_ms;
 use crate::engine::Engine;
 use crate::model::Tokenizer;
+use crate::steer::view_model::prefill_calls;
 use crate::steer::{run, Event as SteerEvent, RunStats};
 
 /// Runs `req`, posting `trace` events. `decoder` is a second tokenizer used
@@ -26,10 +27,14 @@ pub async fn run_request<B: WorkerBackend>(
     let mut emitted = 0usize;
     let mut proposed = 0u64;
     let mut rejected = 0u64;
-    let ends = hooks.forward_ends.clone();
+    // The engine says how many forwards its prefill takes; the wrapper
+    // notes when the last of them ended.
+    let hooks = Hooks {
+        prefill_calls: prefill_calls(cfg.view_count()),
+        ..hooks
+    };
+    let prefill_end = hooks.prefill_end.clone();
     let cancel = hooks.cancel.clone();
-    // `EngineViews::new` prefills the first view, then the others in one more forward.
-    let prefill_forwards = if cfg.view_count() > 1 { 2 } else { 1 };
     let (engine, result) = lend(engine, hooks, async |steering| {
         run(steering, &cfg, &mut |ev: SteerEvent| {
             let proposed_text = match &ev {
@@ -55,10 +60,7 @@ pub async fn run_request<B: WorkerBackend>(
                 _ => Vec::new(),
             };
             let decode_ms = match &ev {
-                SteerEvent::Done { .. } => ends
-                    .borrow()
-                    .get(prefill_forwards - 1)
-                    .map(|t| now_ms() - t),
+                SteerEvent::Done { .. } => prefill_end.get().map(|t| now_ms() - t),
                 _ => None,
             };
             post(&Event::Trace {

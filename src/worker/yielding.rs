@@ -9,10 +9,11 @@
 //! the call with `Error::Backend("cancelled")`, which unwinds the policy
 //! (its views free their rows on drop). Cancel therefore takes effect
 //! before the next batched forward, i.e. within one token or one chunk. It
-//! also notes when the first two forwards ended (the prompts' prefill), for
-//! the decode-only rate.
+//! also counts forwards and notes when the last of the prompts' prefill
+//! ended (how many that is, the caller asks the engine:
+//! `steer::view_model::prefill_calls`), for the decode-only rate.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 
 use super::backends::WorkerBackend;
@@ -35,9 +36,12 @@ pub struct Hooks {
     /// Set by the `lose_device` test command: the next forward first
     /// destroys the GPU device.
     pub lose: Rc<Cell<bool>>,
-    /// When each of the first two forwards ended, ms (the prompts' prefill
-    /// is one forward, or two when there are several views).
-    pub forward_ends: Rc<RefCell<Vec<f64>>>,
+    /// How many forwards make the prompts' prefill (0: nobody times it).
+    pub prefill_calls: usize,
+    /// When the last of them ended, ms.
+    pub prefill_end: Rc<Cell<Option<f64>>>,
+    /// Forwards so far.
+    pub forwards: Rc<Cell<usize>>,
 }
 
 pub struct YieldingBackend<B> {
@@ -58,11 +62,12 @@ impl<B: WorkerBackend> YieldingBackend<B> {
         Ok(())
     }
 
-    /// After a forward: note when it ended (the first two only).
+    /// After a forward: count it, and note when the prefill's last ended.
     fn ended(&self) {
-        let mut ends = self.hooks.forward_ends.borrow_mut();
-        if ends.len() < 2 {
-            ends.push(now_ms());
+        let n = self.hooks.forwards.get() + 1;
+        self.hooks.forwards.set(n);
+        if n == self.hooks.prefill_calls {
+            self.hooks.prefill_end.set(Some(now_ms()));
         }
     }
 }

@@ -1,21 +1,20 @@
 //! Sending: a new message goes to the plain chat (Base, one lane) or to
-//! each active lane's steering run, with the whole conversation so far; a
-//! re-run asks the same question again with one lane's new settings and
-//! the same seed, replacing that lane's answer in place.
+//! each active lane's steering run, with the whole conversation so far.
 
 use leptos::prelude::*;
 
-use super::client::Clients;
-use super::conversation::scroll_log_to_end;
-use super::methods;
-use super::settings;
-use super::state::{AppState, GenStatus, Lane, LoadStatus, Role, Turn};
-use super::steer_trace::{Origin, SteerTrace};
+use crate::app::client::Clients;
+use crate::app::methods;
+use crate::app::scroll::scroll_log_to_end;
+use crate::app::settings;
+use crate::app::state::{AppState, GenStatus, Lane, LoadStatus, Role, Turn};
+use crate::app::steer_trace::{Origin, SteerTrace};
+use crate::page_data::protocol::ErrorKind;
 use crate::steer::run::Turn as RunTurn;
 use crate::worker::protocol::{Command, GenerateRequest, RunRequest};
 
 /// Whether every worker the message needs has the model; else says why.
-fn ready(state: &AppState, lanes: &[Lane]) -> bool {
+pub(super) fn ready(state: &AppState, lanes: &[Lane]) -> bool {
     for &lane in lanes {
         match state.load(lane).get_untracked() {
             LoadStatus::Ready { .. } => {}
@@ -23,7 +22,7 @@ fn ready(state: &AppState, lanes: &[Lane]) -> bool {
                 // Keep the error that explains the failure; else offer a retry.
                 if state.banner.with_untracked(Option::is_none) {
                     state.show_error(
-                        "model_fetch",
+                        ErrorKind::ModelFetch,
                         "the model is not loaded, so the message was not sent",
                     );
                 }
@@ -35,7 +34,7 @@ fn ready(state: &AppState, lanes: &[Lane]) -> bool {
                     Lane::B => "the compare lane's model (B) is not ready yet",
                 };
                 state.show_error(
-                    "not_ready",
+                    ErrorKind::NotReady,
                     &format!("{which}, so the message was not sent"),
                 );
                 return false;
@@ -46,7 +45,7 @@ fn ready(state: &AppState, lanes: &[Lane]) -> bool {
 }
 
 /// The conversation so far as the engine's turns.
-fn history(turns: &[Turn]) -> Vec<RunTurn> {
+pub(super) fn history(turns: &[Turn]) -> Vec<RunTurn> {
     turns.iter().map(Turn::run_turn).collect()
 }
 
@@ -77,7 +76,7 @@ pub fn send(state: AppState, clients: Clients) {
             Ok((config, experts)) => {
                 traces.push(SteerTrace::new(lane, Origin::Live, config, experts))
             }
-            Err(message) => return state.show_error("invalid_settings", &message),
+            Err(message) => return state.show_error(ErrorKind::InvalidSettings, &message),
         }
     }
     let user = Turn::new(state.fresh_id(), Role::User, &text);
@@ -102,7 +101,7 @@ pub fn send(state: AppState, clients: Clients) {
 }
 
 /// Starts `trace`'s run on its lane's worker.
-fn start(state: AppState, clients: Clients, trace: &SteerTrace) {
+pub(super) fn start(state: AppState, clients: Clients, trace: &SteerTrace) {
     state.gen(trace.lane).set(GenStatus::Prefill {
         prompt_tokens: None,
     });
@@ -116,7 +115,7 @@ fn send_chat(state: AppState, clients: Clients) {
     let (max_tokens, sampling) = match settings::parse(&state.settings) {
         Ok(v) => v,
         Err(message) => {
-            state.show_error("invalid_settings", &message);
+            state.show_error(ErrorKind::InvalidSettings, &message);
             return;
         }
     };
@@ -146,53 +145,4 @@ fn send_chat(state: AppState, clients: Clients) {
         max_tokens,
         sampling,
     }));
-}
-
-/// Whether the last answer has a live trace for `lane` that a re-run may replace.
-pub fn can_rerun(state: &AppState, lane: Lane) -> bool {
-    state.turns.with_untracked(|turns| {
-        turns
-            .last()
-            .and_then(|t| t.trace(lane))
-            .is_some_and(|t| t.origin == Origin::Live)
-            && turns.len() >= 2
-    })
-}
-
-/// Asks the last question again with `lane`'s current settings (same seed),
-/// replacing that lane's answer. Invalid settings leave the answer as it is.
-pub fn rerun(state: AppState, clients: Clients, lane: Lane) {
-    if !can_rerun(&state, lane) || !ready(&state, &[lane]) {
-        return;
-    }
-    let (past, question, old) = state.turns.with_untracked(|turns| {
-        let n = turns.len();
-        (
-            history(&turns[..n - 2]),
-            turns[n - 2].content(),
-            turns[n - 1].clone(),
-        )
-    });
-    let (config, experts) = match methods::run_config(&state, lane, past, &question) {
-        Ok(v) => v,
-        Err(message) => return state.show_error("invalid_settings", &message),
-    };
-    if let Err(e) = config.validate() {
-        return state.show_error(e.kind(), &e.to_string());
-    }
-    let trace = SteerTrace::new(lane, Origin::Live, config, experts);
-    let mut answer = Turn::new(state.fresh_id(), Role::Assistant, "");
-    answer.steer = old.steer.clone();
-    answer.compare = old.compare.clone();
-    match lane {
-        Lane::A => answer.steer = Some(trace.clone()),
-        Lane::B => answer.compare = Some(trace.clone()),
-    }
-    answer.streaming.set(true);
-    state.banner.set(None);
-    state.turns.update(|turns| {
-        turns.pop();
-        turns.push(answer);
-    });
-    start(state, clients, &trace);
 }
