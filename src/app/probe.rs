@@ -10,8 +10,8 @@ use super::actions::cancel;
 use super::client::Clients;
 use super::methods;
 use super::state::{AppState, GenStatus, Lane, ProbeState};
-use crate::steer::Probe;
 use crate::page_data::protocol::ErrorKind;
+use crate::steer::Probe;
 use crate::worker::protocol::{Command, ProbeRequest};
 
 /// Items per axis the panel offers (the shipped set has 48); 8 by default.
