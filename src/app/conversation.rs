@@ -56,6 +56,7 @@ fn TurnView(turn: Turn) -> impl IntoView {
     let label = match role {
         Role::User => "You",
         Role::Assistant => "SmolLM2",
+        Role::System => "System",
     };
     let body = {
         let text = text.clone();
@@ -135,7 +136,7 @@ fn TurnView(turn: Turn) -> impl IntoView {
             <li
                 class="turn assistant steered"
                 class:compared=turn.compare.is_some()
-                data-role=role.as_str()
+                data-role=role.name()
                 data-method=method
                 data-state=move || if streaming_attr.get() { "streaming" } else { "done" }
             >
@@ -147,8 +148,8 @@ fn TurnView(turn: Turn) -> impl IntoView {
     }
     view! {
         <li
-            class=format!("turn {}", role.as_str())
-            data-role=role.as_str()
+            class=format!("turn {}", role.name())
+            data-role=role.name()
             data-state=move || if streaming_attr.get() { "streaming" } else { "done" }
         >
             <p class="who">{label}</p>

@@ -14,24 +14,11 @@ pub use crate::page_data::banner::Banner;
 pub use crate::page_data::lane::{is_gpu_label, Adapter, AnswerStats, GenStatus, Lane, LoadStatus};
 use crate::page_data::protocol::ErrorKind;
 use crate::steer::probe::AxisScore;
-use crate::steer::run::{Role as RunRole, Turn as RunTurn};
+
+use crate::model::ChatMessage;
+pub use crate::model::Role;
 use crate::steer::Method;
-use crate::worker::protocol::{BackendChoice, WireMessage};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    User,
-    Assistant,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        }
-    }
-}
+use crate::worker::protocol::BackendChoice;
 
 /// One message of the conversation. `text` grows token by token.
 #[derive(Debug, Clone)]
@@ -80,19 +67,10 @@ impl Turn {
         }
     }
 
-    pub fn wire(&self) -> WireMessage {
-        WireMessage {
-            role: self.role.as_str().to_string(),
-            content: self.content(),
-        }
-    }
-
-    pub fn run_turn(&self) -> RunTurn {
-        let role = match self.role {
-            Role::User => RunRole::User,
-            Role::Assistant => RunRole::Assistant,
-        };
-        RunTurn::new(role, &self.content())
+    /// The turn as a message of the conversation (what the worker and a
+    /// steered run's history take).
+    pub fn message(&self) -> ChatMessage {
+        ChatMessage::new(self.role, &self.content())
     }
 
     /// Ends the turn's streaming once no lane is writing any more.

@@ -86,13 +86,7 @@ fn replay(state: AppState, file: TraceFile, name: &str) {
         .history
         .iter()
         .map(|t| {
-            let role = match t.role {
-                crate::steer::run::Role::User => Role::User,
-                // The trace's check refused system turns in the conversation.
-                crate::steer::run::Role::Assistant | crate::steer::run::Role::System => {
-                    Role::Assistant
-                }
-            };
+            let role = t.role;
             Turn::new(state.fresh_id(), role, &t.content)
         })
         .collect();

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{GenerationSummary, Sampling};
+use crate::model::ChatMessage;
 use crate::steer::probe::AxisScore;
 use crate::steer::{Event as SteerEvent, RunConfig};
 
@@ -111,18 +112,11 @@ pub struct GenerateRequest {
     #[serde(default)]
     pub system: Option<String>,
     #[serde(default)]
-    pub messages: Option<Vec<WireMessage>>,
+    pub messages: Option<Vec<ChatMessage>>,
     #[serde(default)]
     pub user: Option<String>,
     pub max_tokens: usize,
     pub sampling: Sampling,
-}
-
-/// One chat turn (`role` is "user" or "assistant").
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WireMessage {
-    pub role: String,
-    pub content: String,
 }
 
 /// Worker → page.

@@ -27,16 +27,13 @@ pub fn build_prompt<B: Backend>(
                 messages.push(ChatMessage::new(Role::System, s));
             }
             for turn in turns {
-                if turn.role != "user" && turn.role != "assistant" {
+                if turn.role == Role::System {
                     return Err(WorkerError::new(
                         ErrorKind::InvalidInput,
-                        format!(
-                            "a message has role '{}'; only 'user' and 'assistant' are allowed",
-                            turn.role
-                        ),
+                        "a message has role 'system'; only 'user' and 'assistant' are allowed (the system prompt is its own setting)",
                     ));
                 }
-                messages.push(ChatMessage::new(turn.role.parse()?, &turn.content));
+                messages.push(turn.clone());
             }
             Ok(engine.chat_prompt_messages(&messages)?)
         }

@@ -46,7 +46,7 @@ pub(super) fn ready(state: &AppState, lanes: &[Lane]) -> bool {
 
 /// The conversation so far as the engine's turns.
 pub(super) fn history(turns: &[Turn]) -> Vec<RunTurn> {
-    turns.iter().map(Turn::run_turn).collect()
+    turns.iter().map(Turn::message).collect()
 }
 
 /// Sends the draft (even an empty one: the engine answers with a readable error).
@@ -122,9 +122,9 @@ fn send_chat(state: AppState, clients: Clients) {
     let text = state.draft.get_untracked();
     let mut messages: Vec<_> = state
         .turns
-        .with_untracked(|turns| turns.iter().map(Turn::wire).collect());
+        .with_untracked(|turns| turns.iter().map(Turn::message).collect());
     let user = Turn::new(state.fresh_id(), Role::User, &text);
-    messages.push(user.wire());
+    messages.push(user.message());
     let answer = Turn::new(state.fresh_id(), Role::Assistant, "");
     answer.streaming.set(true);
     let system = Some(state.settings.system.get_untracked()).filter(|s| !s.trim().is_empty());
