@@ -7,9 +7,9 @@
 
 pub mod backend;
 pub mod engine;
-pub mod error;
+mod error;
 pub mod model;
-pub mod page_data;
+pub(crate) mod page_data;
 pub mod steer;
 pub mod train;
 
@@ -20,8 +20,20 @@ pub mod cli;
 pub mod fuzzing;
 
 #[cfg(target_arch = "wasm32")]
-pub mod app;
+mod app;
 #[cfg(target_arch = "wasm32")]
-pub mod worker;
+mod worker;
 
+// What a user of the crate needs, by name.
+#[cfg(target_arch = "wasm32")]
+pub use app::App;
+pub use backend::cpu::{CpuBackend, WeightMode};
+pub use backend::webgpu::WebGpuBackend;
+pub use backend::Backend;
+pub use engine::{Engine, Sampling};
 pub use error::{Error, Result};
+pub use model::GgufFile;
+pub use page_data::trace_file::TraceFile;
+pub use steer::{run, Event, Method, RunConfig, RunStats};
+#[cfg(target_arch = "wasm32")]
+pub use worker::start as start_worker;

@@ -10,8 +10,8 @@ use persona::backend::{Backend, LogProbs, Readout, RowStep};
 use persona::engine::sampling::{sample, Sampling};
 use persona::engine::{Engine, GenerateParams};
 use persona::model::LlamaConfig;
-use persona::steer::mpg_at::MpgAt;
-use persona::steer::view_model::ViewSpec;
+use persona::steer::MpgAt;
+use persona::steer::ViewSpec;
 use persona::steer::{EngineViews, ViewModel};
 
 fn backend() -> CpuBackend {

@@ -9,9 +9,9 @@ use common::model_file;
 use persona::backend::cpu::WeightMode;
 use persona::backend::{Backend, Readout, RowStep};
 use persona::engine::Engine;
-use persona::steer::persona::{builtin_experts, Persona};
-use persona::steer::probe::{score_item, ProbeItem};
-use persona::steer::run::WeightedExpert;
+use persona::steer::WeightedExpert;
+use persona::steer::{builtin_experts, Persona};
+use persona::steer::{score_item, ProbeItem};
 use persona::steer::{Method, RunConfig};
 
 fn item() -> ProbeItem {

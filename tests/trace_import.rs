@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use persona::page_data::trace_file::TraceFile;
+use persona::TraceFile;
 
 fn cli_trace(name: &str, args: &[&str]) -> String {
     let dir = std::env::temp_dir().join(format!("persona-trace-import-{}", std::process::id()));

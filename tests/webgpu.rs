@@ -19,9 +19,9 @@ use persona::backend::{
 use persona::engine::sampling::{argmax, Sampling};
 use persona::engine::Engine;
 use persona::model::lora::LoraAdapter;
-use persona::steer::persona::{experts_path, load_experts, Persona};
-use persona::steer::run::{Reference, WeightedExpert};
+use persona::steer::{experts_path, load_experts, Persona};
 use persona::steer::{run, Event, Experts, Method, RunConfig};
+use persona::steer::{Reference, WeightedExpert};
 
 /// Both engines, loaded once and shared (tests take turns: lavapipe and the
 /// CPU backend share this machine's cores).

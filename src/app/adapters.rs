@@ -20,7 +20,7 @@ const INDEX: &str = "adapters/index.json";
 
 /// One shipped adapter: its folder name and model card (markdown).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Shipped {
+pub(crate) struct Shipped {
     pub name: String,
     #[serde(default)]
     pub card: String,
@@ -80,7 +80,7 @@ fn card_view(card: &str) -> impl IntoView {
 }
 
 #[component]
-pub fn AdapterPanel() -> impl IntoView {
+pub(crate) fn AdapterPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let clients = expect_context::<Clients>();
     let shipped = LocalResource::new(fetch_index);

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use super::state::AppState;
 
 #[component]
-pub fn ErrorBanner(
+pub(crate) fn ErrorBanner(
     /// Shown as a "Try again" button for errors that a retry can fix.
     on_retry: Callback<()>,
 ) -> impl IntoView {

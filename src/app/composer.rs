@@ -10,7 +10,7 @@ use super::client::Clients;
 use super::state::{AppState, GenStatus};
 
 #[component]
-pub fn Composer() -> impl IntoView {
+pub(crate) fn Composer() -> impl IntoView {
     let state = expect_context::<AppState>();
     let clients = expect_context::<Clients>();
     let answering = move || state.gens.iter().any(|g| g.get().is_answering());

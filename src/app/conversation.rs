@@ -12,7 +12,7 @@ use super::steer_trace::{Origin, SteerTrace};
 use super::trace;
 
 #[component]
-pub fn Conversation() -> impl IntoView {
+pub(crate) fn Conversation() -> impl IntoView {
     let state = expect_context::<AppState>();
     let empty = move || state.turns.with(|t| t.is_empty());
     let device = move || {

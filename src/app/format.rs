@@ -2,7 +2,7 @@
 //! and rates, written for people (decimal megabytes, rounded seconds).
 
 /// "98.4 MB", "512 kB", "900 B".
-pub fn bytes(n: f64) -> String {
+pub(crate) fn bytes(n: f64) -> String {
     if n >= 1e9 {
         format!("{:.2} GB", n / 1e9)
     } else if n >= 1e6 {
@@ -15,7 +15,7 @@ pub fn bytes(n: f64) -> String {
 }
 
 /// Whole percent of `part` in `total`, clamped to 0..=100.
-pub fn percent(part: f64, total: f64) -> f64 {
+pub(crate) fn percent(part: f64, total: f64) -> f64 {
     if total > 0.0 {
         (part / total * 100.0).clamp(0.0, 100.0).floor()
     } else {
@@ -24,7 +24,7 @@ pub fn percent(part: f64, total: f64) -> f64 {
 }
 
 /// "3 s", "1 min 05 s", "1.2 s" for short spans.
-pub fn duration_ms(ms: f64) -> String {
+pub(crate) fn duration_ms(ms: f64) -> String {
     let s = ms / 1000.0;
     if s < 10.0 {
         format!("{s:.1} s")
@@ -37,7 +37,7 @@ pub fn duration_ms(ms: f64) -> String {
 }
 
 /// Time left for a download at its average rate so far, if it can be told.
-pub fn eta_ms(loaded: f64, total: f64, elapsed_ms: f64) -> Option<f64> {
+pub(crate) fn eta_ms(loaded: f64, total: f64, elapsed_ms: f64) -> Option<f64> {
     if loaded <= 0.0 || elapsed_ms < 250.0 || total <= loaded {
         return None;
     }
@@ -46,7 +46,7 @@ pub fn eta_ms(loaded: f64, total: f64, elapsed_ms: f64) -> Option<f64> {
 }
 
 /// "12.3 tokens/s".
-pub fn rate(tokens_per_second: f64) -> String {
+pub(crate) fn rate(tokens_per_second: f64) -> String {
     if tokens_per_second >= 100.0 {
         format!("{tokens_per_second:.0} tokens/s")
     } else {

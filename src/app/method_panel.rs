@@ -21,7 +21,7 @@ fn prefix(lane: Lane) -> &'static str {
 }
 
 #[component]
-pub fn MethodPanel() -> impl IntoView {
+pub(crate) fn MethodPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let clients = expect_context::<Clients>();
     let toggle = move |on: bool| {

@@ -14,23 +14,23 @@ use super::state::{AppState, Lane};
 use crate::backend::AdapterId;
 use crate::engine::Sampling;
 use crate::steer::persona::{builtin_experts, Persona, PromptExpert};
-use crate::steer::run::{Turn as RunTurn, WeightedExpert};
 use crate::steer::{Experts, Knob, Method, RunConfig};
+use crate::steer::{Turn as RunTurn, WeightedExpert};
 
 /// The shipped personas (compiled in), parsed once.
-pub fn personas() -> &'static [Persona] {
+pub(crate) fn personas() -> &'static [Persona] {
     static P: OnceLock<Vec<Persona>> = OnceLock::new();
     P.get_or_init(Persona::builtin)
 }
 
 /// The eight MBTI pole prompt experts (compiled in), parsed once.
-pub fn experts() -> &'static [PromptExpert] {
+pub(crate) fn experts() -> &'static [PromptExpert] {
     static E: OnceLock<Vec<PromptExpert>> = OnceLock::new();
     E.get_or_init(builtin_experts)
 }
 
 /// Starting weights: a little toward E and F, the rest off.
-pub fn default_alphas() -> Vec<f64> {
+pub(crate) fn default_alphas() -> Vec<f64> {
     experts()
         .iter()
         .map(|e| match e.name.as_str() {
@@ -42,31 +42,31 @@ pub fn default_alphas() -> Vec<f64> {
 }
 
 /// The page's label of a method (its description's).
-pub fn label(method: Method) -> &'static str {
+pub(crate) fn label(method: Method) -> &'static str {
     method.info().label
 }
 
 /// Its one line of help.
-pub fn help(method: Method) -> &'static str {
+pub(crate) fn help(method: Method) -> &'static str {
     method.info().help
 }
 
-pub fn uses_persona(method: Method) -> bool {
+pub(crate) fn uses_persona(method: Method) -> bool {
     method.info().persona
 }
 
 /// Methods weighted by α (Soups weights adapters only).
-pub fn uses_experts(method: Method) -> bool {
+pub(crate) fn uses_experts(method: Method) -> bool {
     method.info().uses_experts()
 }
 
 /// Methods whose proposals are random (need a seed even when greedy).
-pub fn samples(method: Method) -> bool {
+pub(crate) fn samples(method: Method) -> bool {
     method.info().random_proposals
 }
 
 /// Methods that weight LoRA adapters only (they need one loaded).
-pub fn adapters_only(method: Method) -> bool {
+pub(crate) fn adapters_only(method: Method) -> bool {
     method.info().experts == Experts::AdaptersOnly
 }
 
@@ -78,7 +78,7 @@ fn parse_num<T: std::str::FromStr>(value: String, what: &str) -> Result<T, Strin
 }
 
 /// Every expert of a lane with its α: the prompt experts, then the adapters.
-pub fn weighted_experts(state: &AppState, lane: Lane) -> Vec<WeightedExpert> {
+pub(crate) fn weighted_experts(state: &AppState, lane: Lane) -> Vec<WeightedExpert> {
     let alphas = state.lane(lane).alphas.get_untracked();
     let alpha = |i: usize| alphas.get(i).copied().unwrap_or(0.0);
     let n = experts().len();
@@ -99,7 +99,7 @@ pub fn weighted_experts(state: &AppState, lane: Lane) -> Vec<WeightedExpert> {
 }
 
 /// "SCR · E +0.6, F +0.4" — a lane's method and its non-zero weights.
-pub fn summary(state: &AppState, lane: Lane) -> String {
+pub(crate) fn summary(state: &AppState, lane: Lane) -> String {
     let method = state.lane(lane).method.get_untracked();
     let mut words = label(method).to_string();
     if uses_experts(method) {
@@ -123,7 +123,7 @@ pub fn summary(state: &AppState, lane: Lane) -> String {
 /// The engine configuration for one steered answer of `lane` to `user`
 /// after `history`, and the names of the weighted experts sent (the order
 /// of per-expert rewards). Checked like the engine checks it.
-pub fn run_config(
+pub(crate) fn run_config(
     state: &AppState,
     lane: Lane,
     history: Vec<RunTurn>,
@@ -157,8 +157,7 @@ pub fn run_config(
         let all: Vec<WeightedExpert> = weighted_experts(state, lane)
             .into_iter()
             .filter(|e| {
-                !adapters_only(method)
-                    || matches!(e.kind, crate::steer::run::ExpertKind::Adapter { .. })
+                !adapters_only(method) || matches!(e.kind, crate::steer::ExpertKind::Adapter { .. })
             })
             .collect();
         if all.is_empty() {
@@ -192,7 +191,7 @@ pub fn run_config(
 }
 
 /// "+0.6", "−0.4", "0".
-pub fn signed(a: f64) -> String {
+pub(crate) fn signed(a: f64) -> String {
     if a > 0.0 {
         format!("+{a:.1}")
     } else if a < 0.0 {
@@ -203,7 +202,7 @@ pub fn signed(a: f64) -> String {
 }
 
 /// "SCR · E +0.6, F +0.4" for a configuration that ran (column heads, replays).
-pub fn config_summary(cfg: &RunConfig) -> String {
+pub(crate) fn config_summary(cfg: &RunConfig) -> String {
     let mut words = label(cfg.method).to_string();
     if uses_experts(cfg.method) {
         let parts: Vec<String> = cfg

@@ -15,25 +15,25 @@
 //! `trace_file` exports and replays traces, `url_state` keeps the settings
 //! in the address bar, `format` holds text formatters.
 
-pub mod actions;
-pub mod adapters;
-pub mod banner;
-pub mod client;
-pub mod composer;
-pub mod conversation;
-pub mod format;
-pub mod method_panel;
-pub mod methods;
-pub mod probe;
-pub mod progress;
-pub mod scroll;
-pub mod settings;
-pub mod settings_panel;
-pub mod state;
-pub mod steer_trace;
-pub mod trace;
-pub mod trace_file;
-pub mod url_state;
+pub(crate) mod actions;
+pub(crate) mod adapters;
+pub(crate) mod banner;
+pub(crate) mod client;
+pub(crate) mod composer;
+pub(crate) mod conversation;
+pub(crate) mod format;
+pub(crate) mod method_panel;
+pub(crate) mod methods;
+pub(crate) mod probe;
+pub(crate) mod progress;
+pub(crate) mod scroll;
+pub(crate) mod settings;
+pub(crate) mod settings_panel;
+pub(crate) mod state;
+pub(crate) mod steer_trace;
+pub(crate) mod trace;
+pub(crate) mod trace_file;
+pub(crate) mod url_state;
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -49,6 +49,9 @@ use progress::ModelStatus;
 use settings_panel::SettingsPanel;
 use state::AppState;
 
+// Re-exported as `persona::App` (the page binary mounts it); the lint does not
+// see through the component macro.
+#[allow(unreachable_pub)]
 #[component]
 pub fn App() -> impl IntoView {
     let state = AppState::new(methods::default_alphas());

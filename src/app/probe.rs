@@ -15,8 +15,8 @@ use crate::steer::Probe;
 use crate::worker::protocol::{Command, ProbeRequest};
 
 /// Items per axis the panel offers (the shipped set has 48); 8 by default.
-pub const PER_AXIS: [usize; 5] = [2, 4, 8, 16, 48];
-pub const DEFAULT_PER_AXIS: usize = 8;
+pub(crate) const PER_AXIS: [usize; 5] = [2, 4, 8, 16, 48];
+pub(crate) const DEFAULT_PER_AXIS: usize = 8;
 
 fn start(state: AppState, clients: Clients, per_axis: usize) {
     let lane = state.editing.get_untracked();
@@ -46,7 +46,7 @@ fn start(state: AppState, clients: Clients, per_axis: usize) {
 }
 
 #[component]
-pub fn ProbePanel() -> impl IntoView {
+pub(crate) fn ProbePanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let clients = expect_context::<Clients>();
     let running = move || state.probe.with(|p| p.running);

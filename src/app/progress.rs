@@ -46,7 +46,7 @@ fn lane_b_words(load: &LoadStatus) -> String {
 }
 
 #[component]
-pub fn ModelStatus() -> impl IntoView {
+pub(crate) fn ModelStatus() -> impl IntoView {
     let state = expect_context::<AppState>();
     let load = state.load(Lane::A);
     let status_attr = move || match load.get() {

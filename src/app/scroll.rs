@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 /// The conversation log's element id.
-pub const LOG_ID: &str = "log";
+pub(crate) const LOG_ID: &str = "log";
 
 fn log_element() -> Option<web_sys::HtmlElement> {
     web_sys::window()?
@@ -17,14 +17,14 @@ fn log_element() -> Option<web_sys::HtmlElement> {
 }
 
 /// Whether the log is scrolled (nearly) to its end, so new text should follow.
-pub fn near_bottom() -> bool {
+pub(crate) fn near_bottom() -> bool {
     log_element()
         .map(|el| el.scroll_height() - el.scroll_top() - el.client_height() < 96)
         .unwrap_or(false)
 }
 
 /// Scrolls the log to its end after the next render.
-pub fn scroll_log_to_end() {
+pub(crate) fn scroll_log_to_end() {
     request_animation_frame(|| {
         if let Some(el) = log_element() {
             el.set_scroll_top(el.scroll_height());

@@ -8,11 +8,11 @@ use super::state::Settings;
 use crate::engine::Sampling;
 
 /// Largest answer length the page offers.
-pub const MAX_TOKENS_LIMIT: usize = 2048;
+pub(crate) const MAX_TOKENS_LIMIT: usize = 2048;
 
 /// The answer length and sampling from the typed settings, or a message
 /// saying which value to fix.
-pub fn parse(settings: &Settings) -> Result<(usize, Sampling), String> {
+pub(crate) fn parse(settings: &Settings) -> Result<(usize, Sampling), String> {
     let max_tokens = settings
         .max_tokens
         .get_untracked()
@@ -52,7 +52,7 @@ pub fn parse(settings: &Settings) -> Result<(usize, Sampling), String> {
 }
 
 /// The seed as typed (also used by greedy runs of the sampling methods).
-pub fn parse_seed(settings: &Settings) -> Result<u64, String> {
+pub(crate) fn parse_seed(settings: &Settings) -> Result<u64, String> {
     settings
         .seed
         .get_untracked()

@@ -11,7 +11,7 @@ use super::settings::MAX_TOKENS_LIMIT;
 use super::state::AppState;
 
 #[component]
-pub fn SettingsPanel() -> impl IntoView {
+pub(crate) fn SettingsPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let s = state.settings;
     let sampling_off = move || s.greedy.get();

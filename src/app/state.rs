@@ -10,19 +10,21 @@ use leptos::prelude::*;
 
 use super::steer_trace::SteerTrace;
 use crate::page_data::banner::describe;
-pub use crate::page_data::banner::Banner;
-pub use crate::page_data::lane::{is_gpu_label, Adapter, AnswerStats, GenStatus, Lane, LoadStatus};
+pub(crate) use crate::page_data::banner::Banner;
+pub(crate) use crate::page_data::lane::{
+    is_gpu_label, Adapter, AnswerStats, GenStatus, Lane, LoadStatus,
+};
 use crate::page_data::protocol::ErrorKind;
 use crate::steer::probe::AxisScore;
 
 use crate::model::ChatMessage;
-pub use crate::model::Role;
+pub(crate) use crate::model::Role;
 use crate::steer::Method;
 use crate::worker::protocol::BackendChoice;
 
 /// One message of the conversation. `text` grows token by token.
 #[derive(Debug, Clone)]
-pub struct Turn {
+pub(crate) struct Turn {
     pub id: u64,
     pub role: Role,
     pub text: ArcRwSignal<String>,
@@ -38,7 +40,7 @@ pub struct Turn {
 }
 
 impl Turn {
-    pub fn new(id: u64, role: Role, text: &str) -> Self {
+    pub(crate) fn new(id: u64, role: Role, text: &str) -> Self {
         Self {
             id,
             role,
@@ -52,7 +54,7 @@ impl Turn {
     }
 
     /// The trace of `lane`, if this answer has one.
-    pub fn trace(&self, lane: Lane) -> Option<&SteerTrace> {
+    pub(crate) fn trace(&self, lane: Lane) -> Option<&SteerTrace> {
         match lane {
             Lane::A => self.steer.as_ref(),
             Lane::B => self.compare.as_ref(),
@@ -60,7 +62,7 @@ impl Turn {
     }
 
     /// What the turn says (a steered answer: lane A's text).
-    pub fn content(&self) -> String {
+    pub(crate) fn content(&self) -> String {
         match &self.steer {
             Some(t) => t.text.get_untracked(),
             None => self.text.get_untracked(),
@@ -69,12 +71,12 @@ impl Turn {
 
     /// The turn as a message of the conversation (what the worker and a
     /// steered run's history take).
-    pub fn message(&self) -> ChatMessage {
+    pub(crate) fn message(&self) -> ChatMessage {
         ChatMessage::new(self.role, &self.content())
     }
 
     /// Ends the turn's streaming once no lane is writing any more.
-    pub fn settle(&self) {
+    pub(crate) fn settle(&self) {
         let writing = [&self.steer, &self.compare]
             .into_iter()
             .flatten()
@@ -87,7 +89,7 @@ impl Turn {
 
 /// Settings both lanes share: prompt, sampling, length, persona.
 #[derive(Debug, Clone, Copy)]
-pub struct Settings {
+pub(crate) struct Settings {
     pub system: RwSignal<String>,
     pub greedy: RwSignal<bool>,
     pub temperature: RwSignal<String>,
@@ -100,7 +102,7 @@ pub struct Settings {
 
 /// One lane's method and its knobs.
 #[derive(Debug, Clone, Copy)]
-pub struct MethodSettings {
+pub(crate) struct MethodSettings {
     /// The decoding method; `Base` is the plain multi-turn chat.
     pub method: RwSignal<Method>,
     /// α per expert: the prompt experts in `builtin_experts()` order, then
@@ -128,7 +130,7 @@ impl MethodSettings {
     }
 
     /// Makes this lane a copy of `other`.
-    pub fn copy_from(&self, other: &MethodSettings) {
+    pub(crate) fn copy_from(&self, other: &MethodSettings) {
         self.method.set(other.method.get_untracked());
         self.alphas.set(other.alphas.get_untracked());
         self.k.set(other.k.get_untracked());
@@ -140,7 +142,7 @@ impl MethodSettings {
 
 /// The axis probe panel.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProbeState {
+pub(crate) struct ProbeState {
     pub running: bool,
     pub done: usize,
     pub total: usize,
@@ -151,7 +153,7 @@ pub struct ProbeState {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct AppState {
+pub(crate) struct AppState {
     pub turns: RwSignal<Vec<Turn>>,
     /// Loading status and job of each lane's worker.
     pub loads: [RwSignal<LoadStatus>; 2],
@@ -178,7 +180,7 @@ pub struct AppState {
 
 impl AppState {
     /// A fresh page; both lanes start with `alphas` as their weights.
-    pub fn new(alphas: Vec<f64>) -> Self {
+    pub(crate) fn new(alphas: Vec<f64>) -> Self {
         Self {
             turns: RwSignal::new(Vec::new()),
             loads: [
@@ -216,29 +218,29 @@ impl AppState {
         }
     }
 
-    pub fn lane(&self, lane: Lane) -> MethodSettings {
+    pub(crate) fn lane(&self, lane: Lane) -> MethodSettings {
         self.lanes[lane.index()]
     }
 
-    pub fn load(&self, lane: Lane) -> RwSignal<LoadStatus> {
+    pub(crate) fn load(&self, lane: Lane) -> RwSignal<LoadStatus> {
         self.loads[lane.index()]
     }
 
-    pub fn gen(&self, lane: Lane) -> RwSignal<GenStatus> {
+    pub(crate) fn gen(&self, lane: Lane) -> RwSignal<GenStatus> {
         self.gens[lane.index()]
     }
 
     /// Any worker busy (tracked).
-    pub fn busy(&self) -> bool {
+    pub(crate) fn busy(&self) -> bool {
         self.gens.iter().any(|g| g.get().is_busy())
     }
 
-    pub fn busy_untracked(&self) -> bool {
+    pub(crate) fn busy_untracked(&self) -> bool {
         self.gens.iter().any(|g| g.get_untracked().is_busy())
     }
 
     /// The lanes that answer: A, and B in compare mode.
-    pub fn active_lanes(&self) -> Vec<Lane> {
+    pub(crate) fn active_lanes(&self) -> Vec<Lane> {
         if self.compare.get_untracked() {
             Lane::BOTH.to_vec()
         } else {
@@ -246,14 +248,14 @@ impl AppState {
         }
     }
 
-    pub fn fresh_id(&self) -> u64 {
+    pub(crate) fn fresh_id(&self) -> u64 {
         let id = self.next_id.get_value();
         self.next_id.set_value(id + 1);
         id
     }
 
     /// The assistant turn being written, if any.
-    pub fn streaming_turn(&self) -> Option<Turn> {
+    pub(crate) fn streaming_turn(&self) -> Option<Turn> {
         self.turns.with_untracked(|turns| {
             turns
                 .last()
@@ -264,7 +266,7 @@ impl AppState {
 
     /// Shows the banner for an error of `kind` (an [`ErrorKind`], or its
     /// wire code as a string).
-    pub fn show_error(&self, kind: impl Into<ErrorKind>, message: &str) {
+    pub(crate) fn show_error(&self, kind: impl Into<ErrorKind>, message: &str) {
         self.banner.set(Some(describe(kind.into(), message)));
     }
 }

@@ -87,7 +87,7 @@ fn attribute_name(line: &str) -> String {
 }
 
 /// The tinted tokens of a steered answer (inside `.text`).
-pub fn tokens_view(trace: SteerTrace) -> impl IntoView {
+pub(crate) fn tokens_view(trace: SteerTrace) -> impl IntoView {
     let tokens = trace.tokens.clone();
     let max = Memo::new(move |_| tokens.with(|t| scale(t)));
     let hover = trace.hover.clone();
@@ -126,7 +126,7 @@ pub fn tokens_view(trace: SteerTrace) -> impl IntoView {
 }
 
 /// The tooltip of the token under the pointer or focus (one per answer).
-pub fn tooltip_view(trace: SteerTrace) -> impl IntoView {
+pub(crate) fn tooltip_view(trace: SteerTrace) -> impl IntoView {
     let t2 = trace.clone();
     move || {
         let (index, left, top) = trace.hover.get()?;
@@ -204,7 +204,7 @@ pub fn tooltip_view(trace: SteerTrace) -> impl IntoView {
 }
 
 /// The reward colour legend.
-pub fn legend_view(trace: SteerTrace) -> impl IntoView {
+pub(crate) fn legend_view(trace: SteerTrace) -> impl IntoView {
     let tokens = trace.tokens.clone();
     let toward = match trace.method().info().rewards {
         Rewards::PerAttribute => "toward the persona",
@@ -225,7 +225,7 @@ pub fn legend_view(trace: SteerTrace) -> impl IntoView {
 
 /// PDD: importance of each attribute, the selected top-K highlighted; on
 /// the newest live answer a slider per attribute overrides its weight.
-pub fn importance_view(trace: SteerTrace, turn_id: u64) -> impl IntoView {
+pub(crate) fn importance_view(trace: SteerTrace, turn_id: u64) -> impl IntoView {
     let state = expect_context::<AppState>();
     let clients = expect_context::<Clients>();
     let lane = trace.lane;
@@ -324,7 +324,7 @@ pub fn importance_view(trace: SteerTrace, turn_id: u64) -> impl IntoView {
 }
 
 /// SCR: one box per chunk: accepted tokens, the rejected tail, fallback tokens.
-pub fn chunks_view(trace: SteerTrace) -> impl IntoView {
+pub(crate) fn chunks_view(trace: SteerTrace) -> impl IntoView {
     let chunks = trace.chunks.clone();
     let tokens = trace.tokens.clone();
     move || {
@@ -384,7 +384,7 @@ pub fn chunks_view(trace: SteerTrace) -> impl IntoView {
 /// The stats line under a steered answer: live while streaming, then final
 /// (decode-only and overall speed, model evaluations and batched calls per
 /// token, rejection rate, backend) with an export button.
-pub fn stats_view(trace: SteerTrace) -> impl IntoView {
+pub(crate) fn stats_view(trace: SteerTrace) -> impl IntoView {
     let state = expect_context::<AppState>();
     let backend = trace.backend.clone();
     let method = methods::label(trace.method());

@@ -11,7 +11,7 @@ use wasm_bindgen_futures::JsFuture;
 use super::state::{AppState, Lane, Role, Turn};
 use super::steer_trace::{Origin, SteerTrace};
 use crate::page_data::protocol::ErrorKind;
-pub use crate::page_data::trace_file::{TraceFile, VERSION};
+pub(crate) use crate::page_data::trace_file::{TraceFile, VERSION};
 use crate::steer::Event as SteerEvent;
 
 impl TraceFile {
@@ -27,7 +27,7 @@ impl TraceFile {
 }
 
 /// Offers `trace` as a download.
-pub fn export(trace: &SteerTrace) -> Result<(), String> {
+pub(crate) fn export(trace: &SteerTrace) -> Result<(), String> {
     let file = TraceFile::of(trace);
     let json = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
     let fail = |e: wasm_bindgen::JsValue| format!("the browser refused the download: {e:?}");
@@ -54,7 +54,7 @@ pub fn export(trace: &SteerTrace) -> Result<(), String> {
 }
 
 /// Reads a picked trace file and replaces the conversation with its replay.
-pub async fn import(state: AppState, file: web_sys::File) {
+pub(crate) async fn import(state: AppState, file: web_sys::File) {
     let name = file.name();
     let text = match JsFuture::from(file.text()).await {
         Ok(t) => t.as_string().unwrap_or_default(),

@@ -11,7 +11,7 @@ use web_sys::UrlSearchParams;
 
 use super::methods::{experts, personas};
 use super::state::{AppState, Lane, MethodSettings};
-pub use crate::page_data::url_params::slug;
+pub(crate) use crate::page_data::url_params::slug;
 use crate::page_data::url_params::{parse_alphas, parse_weights};
 use crate::steer::{Knob, Method};
 use crate::worker::protocol::BackendChoice;
@@ -33,7 +33,7 @@ fn current_params() -> Option<UrlSearchParams> {
 }
 
 /// Applies the settings the page's URL carries.
-pub fn restore(state: &AppState) {
+pub(crate) fn restore(state: &AppState) {
     let Some(q) = current_params() else {
         return;
     };
@@ -130,7 +130,7 @@ fn write_lane(q: &UrlSearchParams, lane: Lane, m: MethodSettings) {
 }
 
 /// Writes the settings into the URL whenever they change.
-pub fn keep_in_sync(state: AppState) {
+pub(crate) fn keep_in_sync(state: AppState) {
     Effect::new(move |_| {
         let Some(q) = current_params() else {
             return;
@@ -171,7 +171,7 @@ pub fn keep_in_sync(state: AppState) {
 }
 
 /// Copies the page's URL (the current settings) to the clipboard.
-pub fn copy_link(state: AppState) {
+pub(crate) fn copy_link(state: AppState) {
     let Some(window) = web_sys::window() else {
         return;
     };

@@ -2,7 +2,7 @@
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
-    persona::worker::start();
+    persona::start_worker();
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -19,7 +19,7 @@ use crate::model::lora::{LoraAdapter, LoraDelta, Module};
 use crate::{Error, Result};
 
 #[derive(Args)]
-pub struct BenchArgs {
+pub(super) struct BenchArgs {
     /// Prompt length for the prefill measurement.
     #[arg(long, default_value_t = 64)]
     prefill_tokens: usize,
@@ -220,7 +220,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-pub fn run(model: &Path, args: BenchArgs) -> Result<()> {
+pub(super) fn run(model: &Path, args: BenchArgs) -> Result<()> {
     if args.repeats == 0 || args.decode_tokens == 0 || args.prefill_tokens == 0 {
         return Err(Error::InvalidInput(
             "repeats, prefill and decode tokens must be at least 1".into(),

@@ -12,12 +12,12 @@ use super::run::find_persona;
 use crate::backend::Backend;
 use crate::engine::Engine;
 use crate::steer::persona::{experts_path, load_experts};
-use crate::steer::run::WeightedExpert;
+use crate::steer::WeightedExpert;
 use crate::steer::{run, Experts, Method, RunConfig, RunStats};
 use crate::{Error, Result};
 
 #[derive(Args, Clone)]
-pub struct MethodsArgs {
+pub(super) struct MethodsArgs {
     /// User prompts, one per line.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/prompts/bench.txt"))]
     pub prompts: PathBuf,
@@ -84,14 +84,14 @@ fn parse_alpha(s: &str) -> Result<(String, f64)> {
 }
 
 /// The methods, persona and experts of a methods run, and each run's settings.
-pub struct MethodSetup {
+pub(super) struct MethodSetup {
     pub methods: Vec<Method>,
     persona: crate::steer::persona::Persona,
     experts: Vec<WeightedExpert>,
 }
 
 impl MethodSetup {
-    pub fn new(args: &MethodsArgs) -> Result<Self> {
+    pub(super) fn new(args: &MethodsArgs) -> Result<Self> {
         let persona = find_persona(&args.persona)?;
         let known = load_experts(experts_path())?;
         let experts = args
@@ -126,7 +126,7 @@ impl MethodSetup {
     }
 
     /// One response's settings: PP and PDD get the persona, the others the experts.
-    pub fn config(&self, method: Method, user: &str, args: &MethodsArgs) -> RunConfig {
+    pub(super) fn config(&self, method: Method, user: &str, args: &MethodsArgs) -> RunConfig {
         RunConfig {
             method,
             persona: Some(self.persona.clone()),
@@ -141,7 +141,7 @@ impl MethodSetup {
 }
 
 /// The prompts of a methods run.
-pub fn read_prompts(args: &MethodsArgs) -> Result<Vec<String>> {
+pub(super) fn read_prompts(args: &MethodsArgs) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(&args.prompts)
         .map_err(|e| Error::InvalidInput(format!("{}: {e}", args.prompts.display())))?;
     Ok(text
@@ -154,7 +154,10 @@ pub fn read_prompts(args: &MethodsArgs) -> Result<Vec<String>> {
 }
 
 /// Runs the table; returns the markdown section.
-pub fn run_methods<B: Backend>(engine: &mut Engine<B>, args: &MethodsArgs) -> Result<String> {
+pub(super) fn run_methods<B: Backend>(
+    engine: &mut Engine<B>,
+    args: &MethodsArgs,
+) -> Result<String> {
     let prompts = read_prompts(args)?;
     let setup = MethodSetup::new(args)?;
     let methods = setup.methods.clone();
@@ -222,7 +225,7 @@ pub fn run_methods<B: Backend>(engine: &mut Engine<B>, args: &MethodsArgs) -> Re
     ))
 }
 
-pub fn write_section(path: &Path, heading: &str, section: &str) -> Result<()> {
+pub(super) fn write_section(path: &Path, heading: &str, section: &str) -> Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());
     let new = match old.find(heading) {
         Some(start) => {

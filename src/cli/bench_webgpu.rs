@@ -86,7 +86,7 @@ fn measure(
     ))
 }
 
-pub fn run(
+pub(super) fn run(
     model: &Path,
     prefill: usize,
     decode: usize,

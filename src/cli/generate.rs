@@ -13,7 +13,7 @@ use crate::engine::{GenerateParams, Sampling};
 use crate::Result;
 
 #[derive(Args)]
-pub struct GenerateArgs {
+pub(super) struct GenerateArgs {
     /// System prompt (the template's default when left out).
     #[arg(long)]
     system: Option<String>,
@@ -53,7 +53,7 @@ impl GenerateArgs {
     }
 }
 
-pub fn run(model: &Path, args: GenerateArgs) -> Result<()> {
+pub(super) fn run(model: &Path, args: GenerateArgs) -> Result<()> {
     let sampling = args.sampling();
     sampling.validate()?;
     let mode = if args.dequantized {

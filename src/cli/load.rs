@@ -20,7 +20,7 @@ pub fn default_model_path() -> PathBuf {
 }
 
 /// Reads the file with a progress bar on stderr (hidden when not a terminal).
-pub fn read_model(path: &Path) -> Result<GgufFile> {
+pub(super) fn read_model(path: &Path) -> Result<GgufFile> {
     let mut f = std::fs::File::open(path).map_err(|e| GgufFile::read_error(path, e))?;
     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = ProgressBar::new(size).with_style(
@@ -43,7 +43,7 @@ pub fn read_model(path: &Path) -> Result<GgufFile> {
     GgufFile::from_bytes(bytes)
 }
 
-pub fn load_engine(path: &Path, mode: WeightMode) -> Result<Engine<CpuBackend>> {
+pub(super) fn load_engine(path: &Path, mode: WeightMode) -> Result<Engine<CpuBackend>> {
     let file = read_model(path)?;
     Engine::load_cpu(&file, mode)
 }

@@ -15,7 +15,7 @@ use crate::train::pairs::{make_pairs, repetition, PairSettings};
 use crate::{Error, Result};
 
 #[derive(Args)]
-pub struct MakePairsArgs {
+pub(super) struct MakePairsArgs {
     /// The axis, "FIRST-SECOND" as in the experts file (E-I, S-N, T-F, J-P,
     /// formal-casual, cheerful-gloomy): chosen answers come from the first
     /// pole's prompt, rejected ones from the second's.
@@ -52,7 +52,7 @@ pub struct MakePairsArgs {
     pub batch: usize,
 }
 
-pub fn run(model: &Path, args: MakePairsArgs) -> Result<()> {
+pub(super) fn run(model: &Path, args: MakePairsArgs) -> Result<()> {
     let experts = load_experts(&args.experts)?;
     let pole = |name: &str| {
         experts

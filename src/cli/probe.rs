@@ -13,7 +13,7 @@ use crate::steer::probe::{items_from_jsonl, probe};
 use crate::{Error, Result};
 
 #[derive(Args, Clone)]
-pub struct ProbeArgs {
+pub(super) struct ProbeArgs {
     #[command(flatten)]
     pub method: MethodArgs,
     /// Probe items (JSON lines: axis, prompt, a, b).
@@ -30,7 +30,7 @@ pub struct ProbeArgs {
     pub json: bool,
 }
 
-pub fn run(model: &Path, args: ProbeArgs) -> Result<()> {
+pub(super) fn run(model: &Path, args: ProbeArgs) -> Result<()> {
     let text = std::fs::read_to_string(&args.items)
         .map_err(|e| Error::InvalidInput(format!("{}: {e}", args.items.display())))?;
     let mut items = items_from_jsonl(&text)?;

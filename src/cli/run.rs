@@ -12,12 +12,12 @@ use crate::backend::cpu::WeightMode;
 use crate::engine::{Engine, Sampling};
 use crate::model::lora::LoraAdapter;
 use crate::steer::persona::{experts_path, load_experts, Persona};
-use crate::steer::run::{Reference, WeightedExpert};
 use crate::steer::{run as run_method, Event, Method, RunConfig};
+use crate::steer::{Reference, WeightedExpert};
 use crate::{Error, Result};
 
 #[derive(Args, Clone)]
-pub struct RunArgs {
+pub(super) struct RunArgs {
     #[command(flatten)]
     pub method: MethodArgs,
     #[arg(long)]
@@ -31,7 +31,7 @@ pub struct RunArgs {
 
 /// A method and its settings (shared by `run` and `probe`).
 #[derive(Args, Clone)]
-pub struct MethodArgs {
+pub(super) struct MethodArgs {
     /// A decoding method: base, pp, pdd, scr, mod, token-rs, seq-rs, soups, … (an unknown
     /// name lists every method of the registry).
     #[arg(long, value_parser = parse_method)]
@@ -118,7 +118,7 @@ fn parse_alpha(s: &str) -> std::result::Result<(String, f64), String> {
 }
 
 /// A persona file, or a preset by name.
-pub fn find_persona(spec: &str) -> Result<Persona> {
+pub(super) fn find_persona(spec: &str) -> Result<Persona> {
     let path = Path::new(spec);
     if path.exists() {
         return Persona::load(path);
@@ -148,7 +148,7 @@ pub fn find_persona(spec: &str) -> Result<Persona> {
 impl MethodArgs {
     /// The run configuration, with persona and experts resolved; adapters
     /// named by `--adapter` are loaded into `engine`'s backend.
-    pub fn config(
+    pub(super) fn config(
         &self,
         engine: &mut Engine<CpuBackend>,
         user: &str,
@@ -220,7 +220,7 @@ impl MethodArgs {
     }
 }
 
-pub fn run(model: &Path, args: RunArgs) -> Result<()> {
+pub(super) fn run(model: &Path, args: RunArgs) -> Result<()> {
     let mut engine = load_engine(model, WeightMode::Quantized)?;
     let cfg = args
         .method

@@ -18,7 +18,7 @@ use crate::train::pairs::pairs_from_jsonl;
 use crate::{Error, Result};
 
 #[derive(Args)]
-pub struct TrainAdapterArgs {
+pub(super) struct TrainAdapterArgs {
     /// Preference pairs (JSON lines from `persona make-pairs`).
     #[arg(long)]
     pub pairs: PathBuf,
@@ -112,7 +112,7 @@ impl TrainAdapterArgs {
     }
 }
 
-pub fn run(model_path: &Path, args: TrainAdapterArgs) -> Result<()> {
+pub(super) fn run(model_path: &Path, args: TrainAdapterArgs) -> Result<()> {
     let text = std::fs::read_to_string(&args.pairs)
         .map_err(|e| Error::InvalidInput(format!("{}: {e}", args.pairs.display())))?;
     let pairs = pairs_from_jsonl(&text)?;

@@ -91,7 +91,7 @@ fn int(ty: u32, b: &[u8]) -> Option<i64> {
 
 /// An error message when the header sets an alignment candle's reader
 /// would use and that is not a power of two; `None` otherwise.
-pub fn bad_alignment(bytes: &[u8]) -> Option<String> {
+pub(super) fn bad_alignment(bytes: &[u8]) -> Option<String> {
     let version = u32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?);
     let mut c = Cursor {
         bytes,

@@ -6,7 +6,7 @@ use super::protocol::ErrorKind;
 
 /// The visible error: what happened and what to do.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Banner {
+pub(crate) struct Banner {
     pub kind: ErrorKind,
     pub title: String,
     pub message: String,
@@ -15,12 +15,12 @@ pub struct Banner {
 
 impl Banner {
     /// Errors that a retry can fix (the banner offers "Try again").
-    pub fn offers_retry(&self) -> bool {
+    pub(crate) fn offers_retry(&self) -> bool {
         self.kind.is_model_load()
     }
 
     /// An error that a model which became ready has made obsolete.
-    pub fn stale_once_ready(&self) -> bool {
+    pub(crate) fn stale_once_ready(&self) -> bool {
         matches!(
             self.kind,
             ErrorKind::ModelFetch
@@ -33,7 +33,7 @@ impl Banner {
 }
 
 /// Title and advice for an error `kind` from the worker or the page.
-pub fn describe(kind: ErrorKind, message: &str) -> Banner {
+pub(crate) fn describe(kind: ErrorKind, message: &str) -> Banner {
     use ErrorKind as K;
     let (title, hint) = match kind {
         K::InvalidInput if !message.contains("message is empty") => (

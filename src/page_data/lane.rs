@@ -34,7 +34,7 @@ impl Lane {
 
 /// How an answer ended, with its speed (shown under the answer).
 #[derive(Debug, Clone, PartialEq)]
-pub struct AnswerStats {
+pub(crate) struct AnswerStats {
     pub tokens: usize,
     pub tokens_per_second: f64,
     pub prefill_tokens_per_second: f64,
@@ -46,7 +46,7 @@ pub struct AnswerStats {
 
 /// The model's loading status (per worker).
 #[derive(Debug, Clone, PartialEq)]
-pub enum LoadStatus {
+pub(crate) enum LoadStatus {
     /// The worker is not started (the compare worker before compare mode).
     Off,
     /// The worker is starting.
@@ -76,12 +76,12 @@ pub enum LoadStatus {
 }
 
 impl LoadStatus {
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         matches!(self, LoadStatus::Ready { .. })
     }
 
     /// The running backend's label, once ready.
-    pub fn label(&self) -> Option<String> {
+    pub(crate) fn label(&self) -> Option<String> {
         match self {
             LoadStatus::Ready { label, .. } => Some(label.clone()),
             _ => None,
@@ -89,19 +89,19 @@ impl LoadStatus {
     }
 
     /// Whether the model runs on WebGPU.
-    pub fn on_gpu(&self) -> bool {
+    pub(crate) fn on_gpu(&self) -> bool {
         matches!(self, LoadStatus::Ready { label, .. } if is_gpu_label(label))
     }
 }
 
 /// Whether a backend label names WebGPU (the worker writes "WebGPU (…)").
-pub fn is_gpu_label(label: &str) -> bool {
+pub(crate) fn is_gpu_label(label: &str) -> bool {
     label.starts_with("WebGPU")
 }
 
 /// What a worker is doing, if anything.
 #[derive(Debug, Clone, PartialEq)]
-pub enum GenStatus {
+pub(crate) enum GenStatus {
     Idle,
     /// Sent; waiting for the prompt to be processed.
     Prefill {
@@ -115,18 +115,18 @@ pub enum GenStatus {
 }
 
 impl GenStatus {
-    pub fn is_busy(&self) -> bool {
+    pub(crate) fn is_busy(&self) -> bool {
         !matches!(self, GenStatus::Idle)
     }
 
     /// Writing an answer (not a probe or adapter job).
-    pub fn is_answering(&self) -> bool {
+    pub(crate) fn is_answering(&self) -> bool {
         self.is_busy() && *self != GenStatus::Job
     }
 
     /// What a cancel does: the status it moves to, and whether the worker
     /// must be told (None: nothing to cancel, or a cancel already sent).
-    pub fn cancel(&self) -> Option<GenStatus> {
+    pub(crate) fn cancel(&self) -> Option<GenStatus> {
         match self {
             GenStatus::Idle | GenStatus::Cancelling => None,
             // A probe or adapter check stops by itself; the status stays.
@@ -138,7 +138,7 @@ impl GenStatus {
 
 /// An adapter of this session: shipped with the page or picked from disk.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Adapter {
+pub(crate) struct Adapter {
     pub name: String,
     /// The workers' adapter id, once checked and loaded.
     pub id: usize,

@@ -14,7 +14,7 @@ use crate::steer::Event as SteerEvent;
 
 /// The answer being written when the event arrives, as this lane sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// No assistant turn is streaming.
     None,
     /// One is, without a steered trace for this lane (a plain chat answer).
@@ -25,7 +25,7 @@ pub enum Answer {
 
 /// What the page knows about one lane when an event arrives.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub lane: Lane,
     pub load: LoadStatus,
     pub gen: GenStatus,
@@ -44,7 +44,7 @@ pub struct Seen {
 
 /// One change to the page, applied in order.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
+pub(crate) enum Effect {
     /// The worker said `alive`.
     MarkAlive,
     /// Send `load` (the model's address, the backend asked for).
@@ -109,7 +109,7 @@ pub enum Effect {
 impl Effect {
     /// Whether this change grows the conversation, so the log should
     /// follow it when it was scrolled to its end.
-    pub fn follows(&self) -> bool {
+    pub(crate) fn follows(&self) -> bool {
         matches!(
             self,
             Effect::AppendText { .. } | Effect::FinishAnswer { .. } | Effect::Trace { .. }
@@ -118,7 +118,7 @@ impl Effect {
 }
 
 /// The changes `event` makes to the page, in order.
-pub fn reduce(seen: &Seen, event: Event) -> Vec<Effect> {
+pub(crate) fn reduce(seen: &Seen, event: Event) -> Vec<Effect> {
     use Effect as E;
     match event {
         Event::Alive => vec![E::MarkAlive, E::SendLoad],
@@ -291,7 +291,7 @@ fn finish(seen: &Seen, summary: GenerationSummary) -> Vec<Effect> {
 }
 
 /// Ends this lane's job after an error (or a crash, or a restart).
-pub fn abort(seen: &Seen) -> Vec<Effect> {
+pub(crate) fn abort(seen: &Seen) -> Vec<Effect> {
     use Effect as E;
     if !seen.gen.is_busy() {
         return Vec::new();

@@ -7,9 +7,12 @@
 //! compiled natively too, so the native tests and fuzz targets run exactly
 //! the code the page runs.
 
-pub mod banner;
-pub mod lane;
-pub mod lane_events;
-pub mod protocol;
-pub mod trace_file;
-pub mod url_params;
+// Natively only the tests and fuzz targets use the page's parts.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
+pub(crate) mod banner;
+pub(crate) mod lane;
+pub(crate) mod lane_events;
+pub(crate) mod protocol;
+pub(crate) mod trace_file;
+pub(crate) mod url_params;

@@ -16,12 +16,12 @@ use crate::steer::probe::AxisScore;
 use crate::steer::{Event as SteerEvent, RunConfig};
 
 /// The property of an `add_adapter` message that holds the picked `File`s.
-pub const FILES_KEY: &str = "files";
+pub(crate) const FILES_KEY: &str = "files";
 
 /// Page → worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Command {
+pub(crate) enum Command {
     /// Fetch the GGUF at `url` (Cache API first) and load it onto the
     /// `backend` asked for (`?backend=` in the page's address).
     Load {
@@ -52,7 +52,7 @@ pub enum Command {
 /// The backend the page asks for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum BackendChoice {
+pub(crate) enum BackendChoice {
     /// WebGPU when it starts, else the CPU.
     #[default]
     Auto,
@@ -78,13 +78,13 @@ impl std::str::FromStr for BackendChoice {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProbeRequest {
+pub(crate) struct ProbeRequest {
     pub config: RunConfig,
     pub per_axis: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AdapterRequest {
+pub(crate) struct AdapterRequest {
     pub name: String,
     pub source: AdapterSource,
 }
@@ -92,7 +92,7 @@ pub struct AdapterRequest {
 /// Where an adapter's two files come from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum AdapterSource {
+pub(crate) enum AdapterSource {
     /// Files the user picked; the `File` objects ride in the message's `files`.
     Files,
     /// A folder served with the page (`adapters/NAME/`), holding
@@ -103,12 +103,12 @@ pub enum AdapterSource {
 /// A steering run: the whole configuration (method, persona, weighted
 /// experts, settings), validated by the engine before any compute.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunRequest {
+pub(crate) struct RunRequest {
     pub config: RunConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GenerateRequest {
+pub(crate) struct GenerateRequest {
     #[serde(default)]
     pub system: Option<String>,
     #[serde(default)]
@@ -122,7 +122,7 @@ pub struct GenerateRequest {
 /// Worker → page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event {
+pub(crate) enum Event {
     /// The worker's wasm is running and listening (messages sent earlier are lost).
     Alive,
     /// Model bytes received so far; `total` is None without a Content-Length.
@@ -198,7 +198,7 @@ pub enum Event {
 }
 
 impl Event {
-    pub fn error(kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub(crate) fn error(kind: ErrorKind, message: impl Into<String>) -> Self {
         Event::Error {
             kind,
             message: message.into(),
@@ -211,7 +211,7 @@ impl Event {
 /// its snake_case code, e.g. `ModelFetch` is `"model_fetch"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     // The engine's errors (`crate::Error`, see `From<&crate::Error>`).
     ModelFile,
     UnsupportedModel,
@@ -253,7 +253,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 26] = [
+    pub(crate) const ALL: [ErrorKind; 26] = [
         Self::ModelFile,
         Self::UnsupportedModel,
         Self::Tokenizer,
@@ -283,7 +283,7 @@ impl ErrorKind {
     ];
 
     /// The wire code ("model_fetch").
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::ModelFile => "model_file",
             Self::UnsupportedModel => "unsupported_model",
@@ -316,7 +316,7 @@ impl ErrorKind {
 
     /// The model file could not be had or used: loading fails for good,
     /// and the banner offers "Try again".
-    pub fn is_model_load(self) -> bool {
+    pub(crate) fn is_model_load(self) -> bool {
         matches!(
             self,
             Self::ModelFetch

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::steer::{Event as SteerEvent, RunConfig};
 
 /// The trace format this page reads and writes.
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 /// No answer of this page's model is longer than its context.
-pub const MAX_TRACE_TOKENS: usize = 8192;
+pub(crate) const MAX_TRACE_TOKENS: usize = 8192;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TraceFile {

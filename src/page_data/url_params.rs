@@ -5,10 +5,10 @@
 //! later computation).
 
 /// The largest |α| a link may set (the sliders' range).
-pub const ALPHA_LIMIT: f64 = 1.0;
+pub(crate) const ALPHA_LIMIT: f64 = 1.0;
 
 /// `captain_mara_vey` for "Captain Mara Vey" (the preset's file stem).
-pub fn slug(name: &str) -> String {
+pub(crate) fn slug(name: &str) -> String {
     name.to_lowercase()
         .chars()
         .map(|c| if c.is_alphanumeric() { c } else { '_' })
@@ -19,7 +19,7 @@ pub fn slug(name: &str) -> String {
 /// experts get 0, values past ±[`ALPHA_LIMIT`] are set to the nearest end.
 /// Parts that name no expert or carry no finite number are left out; the
 /// message (if any) says which, and which values were moved into range.
-pub fn parse_alphas(list: &str, names: &[&str]) -> (Vec<f64>, Option<String>) {
+pub(crate) fn parse_alphas(list: &str, names: &[&str]) -> (Vec<f64>, Option<String>) {
     let mut alphas = vec![0.0; names.len()];
     let mut skipped = Vec::new();
     let mut clamped = Vec::new();
@@ -60,7 +60,7 @@ pub fn parse_alphas(list: &str, names: &[&str]) -> (Vec<f64>, Option<String>) {
 }
 
 /// PDD's slider weights from a list like `1,0.5,0`: every part a finite number.
-pub fn parse_weights(list: &str) -> Result<Vec<f64>, String> {
+pub(crate) fn parse_weights(list: &str) -> Result<Vec<f64>, String> {
     let weights: Option<Vec<f64>> = list
         .split(',')
         .map(|x| x.trim().parse::<f64>().ok().filter(|v| v.is_finite()))

@@ -17,7 +17,7 @@ use super::views::ViewPrompts;
 use crate::Result;
 
 /// Best-of-N over the reference's answers, by the MPG score.
-pub struct BestOfN;
+pub(crate) struct BestOfN;
 
 impl DecodingMethod for BestOfN {
     fn info(&self) -> &'static MethodInfo {

@@ -39,7 +39,7 @@ impl Default for BoundConfig {
 }
 
 #[derive(Debug, Clone)]
-pub struct Bound {
+pub(crate) struct Bound {
     config: BoundConfig,
     buffer: Vec<f64>,
     log_m: f64,
@@ -48,7 +48,7 @@ pub struct Bound {
 
 impl Bound {
     /// The bound for expert weights `alpha` (which set the default `log M0`).
-    pub fn new(config: BoundConfig, alpha: &[f64]) -> Self {
+    pub(crate) fn new(config: BoundConfig, alpha: &[f64]) -> Self {
         let log_m0 = config.log_m0.unwrap_or_else(|| {
             let positive: f64 = alpha.iter().filter(|a| **a > 0.0).sum();
             positive.max(1e-6).ln() + config.gamma.ln()
@@ -69,16 +69,17 @@ impl Bound {
         self.config.log_m0.expect("resolved in new")
     }
 
-    pub fn log_m(&self) -> f64 {
+    pub(crate) fn log_m(&self) -> f64 {
         self.log_m
     }
 
-    pub fn frozen(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn frozen(&self) -> bool {
         self.frozen
     }
 
     /// Records the S of an accepted candidate and updates the bound.
-    pub fn push(&mut self, s: f64) {
+    pub(crate) fn push(&mut self, s: f64) {
         if !s.is_finite() {
             return;
         }

@@ -9,14 +9,14 @@ use crate::engine::StopReason;
 
 /// When a response ends.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub max_tokens: usize,
     pub eos: u32,
 }
 
 /// What a policy produced, besides its events.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub tokens: Vec<u32>,
     pub stop_reason: StopReason,
     pub proposed: u64,
@@ -30,7 +30,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// Records an emitted token; true when the response is complete.
-    pub fn push(&mut self, token: u32, limits: &Limits) -> bool {
+    pub(crate) fn push(&mut self, token: u32, limits: &Limits) -> bool {
         self.tokens.push(token);
         if token == limits.eos {
             self.stop_reason = StopReason::Eos;
@@ -43,20 +43,13 @@ impl Outcome {
         }
     }
 
-    pub fn done(&self, limits: &Limits) -> bool {
+    pub(crate) fn done(&self, limits: &Limits) -> bool {
         self.tokens.last() == Some(&limits.eos) || self.tokens.len() >= limits.max_tokens
     }
 }
 
-/// `x - logsumexp(x)`, in f64.
-pub fn normalise(x: &mut [f64]) {
-    let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let lse = max + x.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
-    x.iter_mut().for_each(|v| *v -= lse);
-}
-
 /// The `n` most likely ids under `logp` (ties to the lower id).
-pub fn top_ids(logp: &[f64], n: usize) -> Vec<u32> {
+pub(crate) fn top_ids(logp: &[f64], n: usize) -> Vec<u32> {
     let mut idx: Vec<u32> = (0..logp.len() as u32).collect();
     let n = n.min(idx.len());
     idx.select_nth_unstable_by(n.saturating_sub(1), |&a, &b| {
@@ -74,10 +67,13 @@ pub fn top_ids(logp: &[f64], n: usize) -> Vec<u32> {
 }
 
 /// Alternatives shown per token.
-pub const ALTERNATIVES: usize = 5;
+pub(crate) const ALTERNATIVES: usize = 5;
 
 /// Top-5 alternatives: steered probability and the base model's.
-pub fn alternatives(base_lp: &[f32], steered_logp: &[f64]) -> Vec<super::events::Alternative> {
+pub(crate) fn alternatives(
+    base_lp: &[f32],
+    steered_logp: &[f64],
+) -> Vec<super::events::Alternative> {
     top_ids(steered_logp, ALTERNATIVES)
         .into_iter()
         .map(|id| super::events::Alternative {
@@ -90,7 +86,7 @@ pub fn alternatives(base_lp: &[f32], steered_logp: &[f64]) -> Vec<super::events:
 }
 
 /// The alternatives of a mixed read-out (row `base` is the base model's).
-pub fn alternatives_mixed(mixed: &Mixed, base: usize) -> Vec<super::events::Alternative> {
+pub(crate) fn alternatives_mixed(mixed: &Mixed, base: usize) -> Vec<super::events::Alternative> {
     mixed
         .top
         .iter()
@@ -109,7 +105,7 @@ pub fn alternatives_mixed(mixed: &Mixed, base: usize) -> Vec<super::events::Alte
 /// the step's token is appended: the mix's best tokens (the alternatives),
 /// or, when sampling, its candidates with the tempered mass a nucleus draw
 /// needs.
-pub fn decision_read(mix: Mix, sampling: &Sampling) -> MixRead {
+pub(crate) fn decision_read(mix: Mix, sampling: &Sampling) -> MixRead {
     match *sampling {
         Sampling::Greedy => MixRead::top(mix, ALTERNATIVES),
         Sampling::TopP {
@@ -121,7 +117,11 @@ pub fn decision_read(mix: Mix, sampling: &Sampling) -> MixRead {
 /// The token a `decision_read` gives and its index in `top`: `None` (and
 /// no draw) when the nucleus reaches past the candidates, so the caller
 /// reads its views densely again (`ViewModel::reread`) and decides there.
-pub fn decide(mixed: &Mixed, sampling: &Sampling, rng: &mut ChaCha8Rng) -> Option<(u32, usize)> {
+pub(crate) fn decide(
+    mixed: &Mixed,
+    sampling: &Sampling,
+    rng: &mut ChaCha8Rng,
+) -> Option<(u32, usize)> {
     let token = sample_top(&mixed.top, mixed.mass.unwrap_or(0.0), sampling, rng)?;
     let j = mixed
         .top
@@ -132,7 +132,7 @@ pub fn decide(mixed: &Mixed, sampling: &Sampling, rng: &mut ChaCha8Rng) -> Optio
 }
 
 /// Chooses from a normalised f64 log-distribution with the run's sampling.
-pub fn choose(logp: &[f64], sampling: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
+pub(crate) fn choose(logp: &[f64], sampling: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
     let as_f32: Vec<f32> = logp.iter().map(|&v| v as f32).collect();
     crate::engine::sampling::sample(&as_f32, sampling, rng)
 }

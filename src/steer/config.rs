@@ -10,7 +10,7 @@ use super::methods::Method;
 use super::persona::Persona;
 use crate::backend::AdapterId;
 use crate::engine::sampling::Sampling;
-pub use crate::model::{ChatMessage, Role};
+pub(crate) use crate::model::{ChatMessage, Role};
 
 /// The proposal / reference view of the rejection-sampling methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -106,7 +106,7 @@ impl MethodInfo {
 }
 
 /// What a method's decode receives besides its views.
-pub struct DecodeContext<'a> {
+pub(crate) struct DecodeContext<'a> {
     pub cfg: &'a RunConfig,
     /// Every expert's α, in `cfg.experts` order.
     pub alpha: Vec<f64>,
@@ -116,13 +116,13 @@ pub struct DecodeContext<'a> {
 }
 
 /// A probe item as the method scores it: both completions, each tokenized.
-pub struct ProbeCompletions<'a> {
+pub(crate) struct ProbeCompletions<'a> {
     pub completions: [&'a [u32]; 2],
     pub eos: u32,
 }
 
 /// A decoding method. Implemented once per method, in its own file.
-pub trait DecodingMethod: Sync {
+pub(crate) trait DecodingMethod: Sync {
     fn info(&self) -> &'static MethodInfo;
 
     /// Checks of its own settings, after the shared ones (the message, the

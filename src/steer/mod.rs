@@ -16,37 +16,44 @@
 #[macro_use]
 mod registry;
 
-pub mod best_of_n;
-pub mod bound;
-pub mod chat;
-pub mod common;
-pub mod config;
+pub(crate) mod best_of_n;
+pub(crate) mod bound;
+pub(crate) mod chat;
+pub(crate) mod common;
+pub(crate) mod config;
 mod dispatch;
-pub mod events;
-pub mod method;
-pub mod methods;
-pub mod mod_;
-pub mod mpg_at;
-pub mod mpg_method;
-pub mod pdd;
-pub mod persona;
-pub mod probe;
-pub mod rs;
-pub mod run;
-pub mod score;
-pub mod scr;
-pub mod single;
+pub(crate) mod events;
+pub(crate) mod method;
+pub(crate) mod methods;
+pub(crate) mod mod_;
+pub(crate) mod mpg_at;
+pub(crate) mod mpg_method;
+pub(crate) mod pdd;
+pub(crate) mod persona;
+pub(crate) mod probe;
+pub(crate) mod rs;
+pub(crate) mod run;
+pub(crate) mod score;
+pub(crate) mod scr;
+pub(crate) mod single;
 mod step;
 #[cfg(test)]
 mod tabular;
-pub mod teacher_forced;
+pub(crate) mod teacher_forced;
 mod validate;
-pub mod view_model;
-pub mod views;
+pub(crate) mod view_model;
+pub(crate) mod views;
 
-pub use config::RunConfig;
-pub use events::{Event, RunStats};
+pub use bound::BoundConfig;
+pub use chat::Generation;
+pub use config::{
+    ExpertKind, PddConfig, Reference, RunConfig, ScrConfig, Turn, WeightedExpert, MAX_ABS_ALPHA,
+};
+pub use events::{Alternative, Event, RunStats};
 pub use method::{Experts, Knob, MethodInfo, Probe, Rewards};
 pub use methods::Method;
+pub use mpg_at::MpgAt;
+pub use persona::{builtin_experts, experts_path, load_experts, Persona, PromptExpert};
+pub use probe::{builtin_items, items_from_jsonl, probe, score_item, AxisScore, ProbeItem};
 pub use run::run;
-pub use view_model::{EngineViews, ViewModel};
+pub use view_model::{Cost, EngineViews, PrefillStats, ViewModel, ViewSpec};

@@ -19,7 +19,7 @@ use crate::engine::sampling::Sampling;
 use crate::Result;
 
 /// The MOD distribution over the vocabulary (normalised log-probs).
-pub fn mod_logp(expert_lps: &[&[f32]], alpha: &[f64]) -> Vec<f64> {
+pub(crate) fn mod_logp(expert_lps: &[&[f32]], alpha: &[f64]) -> Vec<f64> {
     Mix::Linear {
         weights: alpha.to_vec(),
     }
@@ -27,7 +27,7 @@ pub fn mod_logp(expert_lps: &[&[f32]], alpha: &[f64]) -> Vec<f64> {
 }
 
 /// The read that decides the first token, asked for with the prefill.
-pub fn first_reads(alpha: &[f64], sampling: &Sampling) -> Vec<MixRead> {
+pub(crate) fn first_reads(alpha: &[f64], sampling: &Sampling) -> Vec<MixRead> {
     let mix = Mix::Linear {
         weights: alpha.to_vec(),
     };
@@ -63,7 +63,7 @@ impl StepRule for Linear {
     }
 }
 
-pub async fn decode<M: ViewModel>(
+pub(crate) async fn decode<M: ViewModel>(
     m: &mut M,
     alpha: &[f64],
     sampling: &Sampling,
@@ -80,7 +80,7 @@ pub async fn decode<M: ViewModel>(
 }
 
 /// MOD: one view per expert, mixed at every step.
-pub struct Mod;
+pub(crate) struct Mod;
 
 impl DecodingMethod for Mod {
     fn info(&self) -> &'static MethodInfo {

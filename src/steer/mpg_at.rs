@@ -18,7 +18,7 @@ use crate::engine::sampling::{sample, sample_top, Sampling};
 use crate::Result;
 
 /// Candidates read per position: the most a sparse read-out returns.
-pub const CANDIDATES: usize = MAX_TOP_K;
+pub(crate) const CANDIDATES: usize = MAX_TOP_K;
 
 /// The views at one position (view 0 the reference, `1..=N` the experts).
 pub enum MpgAt {
@@ -40,7 +40,7 @@ fn target_read(alpha: &[f64]) -> MixRead {
 
 /// The reference's candidates at the last new position of a call that
 /// steps view 0 alone (a proposal step of SCR or Seq-RS).
-pub fn reference_read(proposal: &Sampling) -> MixRead {
+pub(crate) fn reference_read(proposal: &Sampling) -> MixRead {
     let read = MixRead::top(Mix::Row { row: 0 }, CANDIDATES);
     match *proposal {
         Sampling::Greedy => read,
@@ -153,7 +153,7 @@ impl MpgAt {
 
 /// `at`, or every view read densely again when a draw with `proposal`
 /// would reach past its candidates (counted in `rereads`).
-pub async fn covering<M: ViewModel>(
+pub(crate) async fn covering<M: ViewModel>(
     m: &mut M,
     at: MpgAt,
     alpha: &[f64],
@@ -173,7 +173,7 @@ pub async fn covering<M: ViewModel>(
 /// A draw from the reference alone, from its candidates `top` (read after
 /// its last token) or, when the nucleus reaches past them (or there are
 /// none), from its dense distribution: the token and its log-prob.
-pub async fn draw_reference<M: ViewModel>(
+pub(crate) async fn draw_reference<M: ViewModel>(
     m: &mut M,
     top: Option<&Mixed>,
     proposal: &Sampling,

@@ -13,7 +13,7 @@ use super::view_model::ViewModel;
 use crate::Result;
 
 /// The description of an MPG method.
-pub const fn mpg_info(
+pub(crate) const fn mpg_info(
     name: &'static str,
     label: &'static str,
     help: &'static str,
@@ -37,13 +37,13 @@ pub const fn mpg_info(
 }
 
 /// The reference plus one view per expert.
-pub fn mpg_view_count(cfg: &RunConfig) -> usize {
+pub(crate) fn mpg_view_count(cfg: &RunConfig) -> usize {
     1 + cfg.experts.len()
 }
 
 /// `log π_ref(y) + log max(0, Σ α_i (log π_i(y) − log π_ref(y)))` of each
 /// completion: the completions' own log-probs only (a few bytes a position).
-pub async fn probe_mpg_target<M: ViewModel>(
+pub(crate) async fn probe_mpg_target<M: ViewModel>(
     cfg: &RunConfig,
     m: &mut M,
     item: ProbeCompletions<'_>,

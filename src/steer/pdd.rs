@@ -20,50 +20,39 @@ use crate::backend::{pdd_reward, Mix, MixRead, Mixed, Readout};
 use crate::engine::sampling::argmax;
 use crate::{Error, Result};
 
-pub use super::config::PddConfig;
+pub(crate) use super::config::PddConfig;
 
 /// Indices of the K largest values (ties: lower index first).
-pub fn select_top_k(importance: &[f64], k: usize) -> Vec<usize> {
+pub(crate) fn select_top_k(importance: &[f64], k: usize) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..importance.len()).collect();
     idx.sort_by(|&a, &b| importance[b].total_cmp(&importance[a]).then(a.cmp(&b)));
     idx.truncate(k);
     idx
 }
 
-/// The reweighted next-token distribution (normalised log-probs) and, per
-/// token, `R(v)` and each selected `r_i(v)`.
-pub struct Reweighted {
-    pub logp: Vec<f64>,
-    pub reward: Vec<f64>,
-}
-
 /// `R(v) = Σ_i w_i r_i(v) / ‖r(v)‖₂` with `r_i(v) = δ_i + log π(v|T) − log π(v|T_i)`,
 /// `R = 0` when `‖r‖₂ < 1e-6`; `p(v) ∝ π(v|T) exp(R(v)/β)`.
-pub fn reweight(
+pub(crate) fn reweight(
     full: &[f32],
     loo: &[&[f32]],
     delta: &[f64],
     weights: &[f64],
     beta: f64,
-) -> Reweighted {
-    let reward: Vec<f64> = (0..full.len())
-        .map(|v| pdd_reward(full[v] as f64, |i| loo[i][v] as f64, delta, weights))
-        .collect();
+) -> Vec<f64> {
     let mut rows = vec![full];
     rows.extend_from_slice(loo);
-    let logp = Mix::Pdd {
+    Mix::Pdd {
         weights: weights.to_vec(),
         delta: delta.to_vec(),
         beta,
     }
-    .logp(&rows);
-    Reweighted { logp, reward }
+    .logp(&rows)
 }
 
 /// PIE (step 1): `G` greedily under `T` (view 0), scored under every `T_i`
 /// (views 1..=n) in one call; returns `I_i = log P(G|T) − log P(G|T_i)` and
 /// `G`. The views are rolled back to where they started.
-pub async fn pie<M: ViewModel>(
+pub(crate) async fn pie<M: ViewModel>(
     m: &mut M,
     n: usize,
     pie_tokens: usize,
@@ -114,7 +103,10 @@ pub async fn pie<M: ViewModel>(
 
 /// Step 2: the weights the decoder uses (scaled PIE, or the sliders) and the
 /// selected attributes (top-K, or every non-zero slider).
-pub fn weights_and_selection(raw: &[f64], cfg: &PddConfig) -> Result<(Vec<f64>, Vec<usize>)> {
+pub(crate) fn weights_and_selection(
+    raw: &[f64],
+    cfg: &PddConfig,
+) -> Result<(Vec<f64>, Vec<usize>)> {
     let n = raw.len();
     Ok(match &cfg.weights {
         Some(w) => {
@@ -139,7 +131,7 @@ pub fn weights_and_selection(raw: &[f64], cfg: &PddConfig) -> Result<(Vec<f64>, 
     })
 }
 
-pub async fn decode<M: ViewModel>(
+pub(crate) async fn decode<M: ViewModel>(
     m: &mut M,
     attributes: &[String],
     cfg: &PddConfig,
@@ -202,7 +194,7 @@ impl StepRule for Reweighting {
     }
 
     fn dense(&self, rows: &[&[f32]]) -> Vec<f64> {
-        reweight(rows[0], &rows[1..], &self.delta, &self.weights, self.beta).logp
+        reweight(rows[0], &rows[1..], &self.delta, &self.weights, self.beta)
     }
 
     fn emitted(&mut self, at: &[f64]) -> (Option<f64>, Vec<f64>) {
@@ -219,7 +211,7 @@ impl StepRule for Reweighting {
 }
 
 /// PDD: the persona's full prompt and one leave-one-out prompt per attribute.
-pub struct Pdd;
+pub(crate) struct Pdd;
 
 impl DecodingMethod for Pdd {
     fn info(&self) -> &'static MethodInfo {
@@ -315,8 +307,8 @@ impl DecodingMethod for Pdd {
                     .iter()
                     .map(|&i| f.dists[i + 1][t].as_slice())
                     .collect();
-                let rw = reweight(full, &loo, &delta, &w, cfg.pdd.beta);
-                out[c] += rw.logp[ids[t] as usize];
+                let logp = reweight(full, &loo, &delta, &w, cfg.pdd.beta);
+                out[c] += logp[ids[t] as usize];
                 delta = loo
                     .iter()
                     .map(|l| full[ids[t] as usize] as f64 - l[ids[t] as usize] as f64)
@@ -341,7 +333,9 @@ mod tests {
         let t1: Vec<f32> = [0.2f32, 0.3, 0.5].iter().map(|p| p.ln()).collect();
         let t2: Vec<f32> = [0.5f32, 0.4, 0.1].iter().map(|p| p.ln()).collect();
         let (w, delta, beta) = ([0.7, 0.3], [0.1, -0.2], 0.5);
-        let rw = reweight(&full, &[&t1, &t2], &delta, &w, beta);
+        let logp = reweight(&full, &[&t1, &t2], &delta, &w, beta);
+        let loo = [&t1, &t2];
+        let reward = |v: usize| pdd_reward(full[v] as f64, |i| loo[i][v] as f64, &delta, &w);
         // By hand: r_i(v) = δ_i + ln π(v|T) − ln π(v|T_i); R = w·r/|r|; p ∝ π e^{R/β}.
         let pt = [0.5f64, 0.3, 0.2];
         let (p1, p2) = ([0.2f64, 0.3, 0.5], [0.5f64, 0.4, 0.1]);
@@ -350,11 +344,11 @@ mod tests {
             let r1 = 0.1 + (pt[v] / p1[v]).ln();
             let r2 = -0.2 + (pt[v] / p2[v]).ln();
             let big_r = (0.7 * r1 + 0.3 * r2) / (r1 * r1 + r2 * r2).sqrt();
-            assert!((rw.reward[v] - big_r).abs() < 1e-6, "R({v})");
+            assert!((reward(v) - big_r).abs() < 1e-6, "R({v})");
             expect[v] = pt[v] * (big_r / 0.5).exp();
         }
         let z: f64 = expect.iter().sum();
-        for (v, (lp, e)) in rw.logp.iter().zip(&expect).enumerate() {
+        for (v, (lp, e)) in logp.iter().zip(&expect).enumerate() {
             assert!(
                 (lp.exp() - e / z).abs() < 1e-6,
                 "p({v}) {} vs {}",
@@ -363,18 +357,16 @@ mod tests {
             );
         }
         // Cauchy–Schwarz: R <= |w|.
-        assert!(rw
-            .reward
-            .iter()
-            .all(|r| *r <= (0.7f64 * 0.7 + 0.3 * 0.3).sqrt() + 1e-9));
+        assert!((0..3).all(|v| reward(v) <= (0.7f64 * 0.7 + 0.3 * 0.3).sqrt() + 1e-9));
     }
 
     #[test]
     fn zero_norm_reward_leaves_the_base_distribution() {
         let full: Vec<f32> = [0.6f32, 0.4].iter().map(|p| p.ln()).collect();
-        let rw = reweight(&full, &[&full], &[0.0], &[1.0], 1.0);
-        assert_eq!(rw.reward, vec![0.0, 0.0]);
-        assert!((rw.logp[0].exp() - 0.6).abs() < 1e-6);
+        let logp = reweight(&full, &[&full], &[0.0], &[1.0], 1.0);
+        let reward = |v: usize| pdd_reward(full[v] as f64, |_| full[v] as f64, &[0.0], &[1.0]);
+        assert_eq!([reward(0), reward(1)], [0.0, 0.0]);
+        assert!((logp[0].exp() - 0.6).abs() < 1e-6);
     }
 
     #[test]

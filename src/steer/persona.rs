@@ -28,10 +28,10 @@ use crate::{Error, Result};
 
 /// The most attribute lines a persona may have (the tiny model's context,
 /// and one row per ablated prompt during PIE, make more pointless).
-pub const MAX_ATTRIBUTES: usize = 16;
+pub(crate) const MAX_ATTRIBUTES: usize = 16;
 
 /// The file in the presets directory that holds the prompt experts, not a persona.
-pub const EXPERTS_FILE: &str = "experts.toml";
+pub(crate) const EXPERTS_FILE: &str = "experts.toml";
 
 /// Directory of the shipped persona and expert files (absolute, from the build).
 const PRESETS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/personas");
@@ -376,7 +376,7 @@ struct ExpertsFile {
 }
 
 /// Parses and validates an experts file (`[[expert]]` tables).
-pub fn experts_from_toml_str(text: &str) -> Result<Vec<PromptExpert>> {
+pub(crate) fn experts_from_toml_str(text: &str) -> Result<Vec<PromptExpert>> {
     let file: ExpertsFile = toml::from_str(text)
         .map_err(|e| Error::InvalidInput(format!("experts file is not valid: {e}")))?;
     validate_experts(&file.expert)?;
@@ -394,7 +394,7 @@ pub fn load_experts(path: impl AsRef<Path>) -> Result<Vec<PromptExpert>> {
 
 /// Checks a set of experts: at least one, each valid, no two with the same
 /// name (ignoring case).
-pub fn validate_experts(experts: &[PromptExpert]) -> Result<()> {
+pub(crate) fn validate_experts(experts: &[PromptExpert]) -> Result<()> {
     if experts.is_empty() {
         return Err(Error::InvalidInput(
             "no experts; add at least one [[expert]] table".into(),

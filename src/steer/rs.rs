@@ -21,13 +21,13 @@ use crate::engine::sampling::Sampling;
 use crate::Result;
 
 /// `log u` for a fresh uniform in (0, 1).
-pub fn log_uniform(rng: &mut ChaCha8Rng) -> f64 {
+pub(crate) fn log_uniform(rng: &mut ChaCha8Rng) -> f64 {
     let u: f64 = rng.random();
     (u.max(f64::MIN_POSITIVE)).ln()
 }
 
 /// Result of one single-token rejection-sampling step.
-pub struct Rs1 {
+pub(crate) struct Rs1 {
     pub token: u32,
     pub s: f64,
     pub tries: usize,
@@ -38,7 +38,7 @@ pub struct Rs1 {
 /// (at most `max_tries`), scoring with the experts' log-probs at the same
 /// position (no forward needed); falls back to the best-scoring candidate
 /// seen. `at` must cover the proposal's nucleus (`mpg_at::covering`).
-pub fn rs1(
+pub(crate) fn rs1(
     at: &MpgAt,
     alpha: &[f64],
     log_m: f64,
@@ -74,7 +74,7 @@ pub fn rs1(
 /// it to every view, reading what the next step needs at the new position
 /// (`None` when the response is complete).
 #[allow(clippy::too_many_arguments)]
-pub async fn emit_rs1<M: ViewModel>(
+pub(crate) async fn emit_rs1<M: ViewModel>(
     m: &mut M,
     at: &MpgAt,
     alpha: &[f64],
@@ -115,7 +115,7 @@ pub async fn emit_rs1<M: ViewModel>(
 
 /// Token-RS: every token by the single-token test; one batched call per token.
 #[allow(clippy::too_many_arguments)]
-pub async fn token_rs<M: ViewModel>(
+pub(crate) async fn token_rs<M: ViewModel>(
     m: &mut M,
     alpha: &[f64],
     bound: &mut Bound,
@@ -145,7 +145,7 @@ pub async fn token_rs<M: ViewModel>(
 }
 
 /// One whole answer drawn from the reference and scored by every expert.
-pub struct ScoredAnswer {
+pub(crate) struct ScoredAnswer {
     pub tokens: Vec<u32>,
     /// Per expert, per token: `log π_i − log π_ref`.
     pub ratios: Vec<Vec<f64>>,
@@ -155,7 +155,7 @@ pub struct ScoredAnswer {
 
 /// Every view's next-token row at the prompt's end (known: these methods
 /// take no first reads), where each whole answer starts.
-pub fn prompt_rows<M: ViewModel>(m: &M) -> Vec<Vec<f32>> {
+pub(crate) fn prompt_rows<M: ViewModel>(m: &M) -> Vec<Vec<f32>> {
     (0..m.views()).map(|v| m.next(v).to_vec()).collect()
 }
 
@@ -163,7 +163,7 @@ pub fn prompt_rows<M: ViewModel>(m: &M) -> Vec<Vec<f32>> {
 /// candidates after each token), scores it with every expert in one call,
 /// and puts the views back at the prompt's end (`start`). Counts its
 /// tokens as proposed.
-pub async fn propose_answer<M: ViewModel>(
+pub(crate) async fn propose_answer<M: ViewModel>(
     m: &mut M,
     alpha: &[f64],
     start: &[Vec<f32>],
@@ -219,7 +219,7 @@ pub async fn propose_answer<M: ViewModel>(
 
 /// Streams a chosen whole answer, each token with its per-expert ratios
 /// and their α-weighted sum as its reward.
-pub fn emit_answer(
+pub(crate) fn emit_answer(
     answer: ScoredAnswer,
     alpha: &[f64],
     limits: &Limits,
@@ -245,7 +245,7 @@ pub fn emit_answer(
 /// Seq-RS: whole responses from the reference, accepted on `Score/M` of the
 /// whole response; at most `max_tries`, else the best one.
 #[allow(clippy::too_many_arguments)]
-pub async fn seq_rs<M: ViewModel>(
+pub(crate) async fn seq_rs<M: ViewModel>(
     m: &mut M,
     alpha: &[f64],
     bound: &mut Bound,
@@ -316,7 +316,7 @@ macro_rules! mpg_sampler {
 }
 
 /// Token-RS: every token by the single-token rejection test.
-pub struct TokenRs;
+pub(crate) struct TokenRs;
 
 impl DecodingMethod for TokenRs {
     fn info(&self) -> &'static MethodInfo {
@@ -350,7 +350,7 @@ impl DecodingMethod for TokenRs {
 }
 
 /// Seq-RS: whole answers from the reference, accepted or rejected whole.
-pub struct SeqRs;
+pub(crate) struct SeqRs;
 
 impl DecodingMethod for SeqRs {
     fn info(&self) -> &'static MethodInfo {

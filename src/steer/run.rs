@@ -20,8 +20,6 @@ use crate::engine::Engine;
 use crate::model::tokenizer::TextStream;
 use crate::{Error, Result};
 
-pub use super::config::{ExpertKind, Reference, Role, Turn, WeightedExpert, MAX_ABS_ALPHA};
-
 /// Runs one configuration, streaming events to `sink`; returns the statistics
 /// (also sent as the final `Done` event).
 pub async fn run<B: Backend>(
@@ -137,6 +135,7 @@ mod tests {
     use super::*;
     use crate::backend::cpu::WeightMode;
     use crate::model::GgufFile;
+    use crate::steer::config::{Reference, Role, Turn, WeightedExpert, MAX_ABS_ALPHA};
     use crate::steer::persona::Persona;
     use crate::steer::Method;
 

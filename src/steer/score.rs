@@ -3,7 +3,7 @@
 //! domain by shifting with `max_i L_i`; `S = log max(0, Score)`.
 
 /// `S = log max(0, Σ_i α_i exp(L_i))`, −∞ when the score is not positive.
-pub fn log_score(alpha: &[f64], log_ratio: &[f64]) -> f64 {
+pub(crate) fn log_score(alpha: &[f64], log_ratio: &[f64]) -> f64 {
     let shift = alpha
         .iter()
         .zip(log_ratio)

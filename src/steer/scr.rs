@@ -27,9 +27,9 @@ use super::views::ViewPrompts;
 use crate::backend::MixRead;
 use crate::Result;
 
-pub use super::config::ScrConfig;
+pub(crate) use super::config::ScrConfig;
 
-pub async fn decode<M: ViewModel>(
+pub(crate) async fn decode<M: ViewModel>(
     m: &mut M,
     cfg: &ScrConfig,
     limits: Limits,
@@ -222,7 +222,7 @@ pub async fn decode<M: ViewModel>(
 
 /// SCR: k-token chunks from the reference, accepted by rejection sampling
 /// against the MPG target.
-pub struct Scr;
+pub(crate) struct Scr;
 
 impl DecodingMethod for Scr {
     fn info(&self) -> &'static MethodInfo {

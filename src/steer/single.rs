@@ -21,7 +21,7 @@ use crate::engine::sampling::Sampling;
 use crate::Result;
 
 /// The read that decides the first token, asked for with the prefill.
-pub fn first_reads(sampling: &Sampling) -> Vec<MixRead> {
+pub(crate) fn first_reads(sampling: &Sampling) -> Vec<MixRead> {
     vec![decision_read(Mix::Row { row: 0 }, sampling)]
 }
 
@@ -46,7 +46,7 @@ impl StepRule for OwnRow {
     }
 }
 
-pub async fn decode<M: ViewModel>(
+pub(crate) async fn decode<M: ViewModel>(
     m: &mut M,
     sampling: &Sampling,
     limits: Limits,
@@ -129,7 +129,7 @@ macro_rules! single_view_method {
 }
 
 /// Base: the plain model.
-pub struct Base;
+pub(crate) struct Base;
 single_view_method!(
     Base,
     single(
@@ -144,7 +144,7 @@ single_view_method!(
 );
 
 /// PP: the persona's attributes as the system prompt.
-pub struct Pp;
+pub(crate) struct Pp;
 single_view_method!(
     Pp,
     single(
@@ -159,7 +159,7 @@ single_view_method!(
 );
 
 /// DPO Soups: the adapters merged with weights α into one row.
-pub struct Soups;
+pub(crate) struct Soups;
 single_view_method!(
     Soups,
     single(

@@ -19,7 +19,7 @@ use crate::engine::sampling::Sampling;
 use crate::Result;
 
 /// What a single-decision method decides with.
-pub trait StepRule {
+pub(super) trait StepRule {
     /// The views that take every token, in the mix's row order (row 0's
     /// log-probs are the "base" probabilities of the alternatives).
     fn views(&self) -> &[usize];
@@ -34,7 +34,7 @@ pub trait StepRule {
 }
 
 /// The decision of one step.
-pub struct Decided {
+pub(super) struct Decided {
     pub token: u32,
     /// Every view's log-prob of the token, in the rule's `views` order.
     pub at: Vec<f64>,
@@ -44,7 +44,7 @@ pub struct Decided {
 
 /// One decoder's position between steps: the read that decides the next
 /// token, when the last call took one.
-pub struct Stepper<R: StepRule> {
+pub(super) struct Stepper<R: StepRule> {
     pub rule: R,
     mixed: Option<Mixed>,
     /// Steps decided from whole rows because the nucleus reached past the
@@ -54,7 +54,7 @@ pub struct Stepper<R: StepRule> {
 
 impl<R: StepRule> Stepper<R> {
     /// `first`: the first decision's read, when it was taken with the prefill.
-    pub fn new(rule: R, first: Option<Mixed>) -> Self {
+    pub(super) fn new(rule: R, first: Option<Mixed>) -> Self {
         Self {
             rule,
             mixed: first,
@@ -64,7 +64,7 @@ impl<R: StepRule> Stepper<R> {
 
     /// Decides the next token: from the read when it covers the draw, else
     /// from the views' whole rows (read again if needed).
-    pub async fn decide<M: ViewModel>(
+    pub(super) async fn decide<M: ViewModel>(
         &mut self,
         m: &mut M,
         sampling: &Sampling,
@@ -102,7 +102,7 @@ impl<R: StepRule> Stepper<R> {
     }
 
     /// Appends `token` to every view in one call, reading what decides the next.
-    pub async fn advance<M: ViewModel>(
+    pub(super) async fn advance<M: ViewModel>(
         &mut self,
         m: &mut M,
         token: u32,
@@ -118,7 +118,7 @@ impl<R: StepRule> Stepper<R> {
 
 /// Decodes one answer step by step with `rule`; `first`: the first
 /// decision's read, when it was taken with the prefill.
-pub async fn decode_steps<M: ViewModel, R: StepRule>(
+pub(super) async fn decode_steps<M: ViewModel, R: StepRule>(
     m: &mut M,
     rule: R,
     first: Option<Mixed>,

@@ -8,7 +8,7 @@ use crate::backend::Readout;
 use crate::Result;
 
 /// What the views said of one completion.
-pub struct Forced {
+pub(crate) struct Forced {
     /// `token_lp[v][t]`: view `v`'s log-prob of completion token `t`.
     pub token_lp: Vec<Vec<f64>>,
     /// `dists[v][t]`: view `v`'s distribution before token `t` (dense only).
@@ -18,7 +18,11 @@ pub struct Forced {
 /// Feeds `ids` to every view (whose next rows are known) and reads back
 /// the completion's log-probs; `dense`: whole distributions too (a
 /// vocabulary per position, where a GPU would send a few bytes otherwise).
-pub async fn teacher_forced<M: ViewModel>(m: &mut M, ids: &[u32], dense: bool) -> Result<Forced> {
+pub(crate) async fn teacher_forced<M: ViewModel>(
+    m: &mut M,
+    ids: &[u32],
+    dense: bool,
+) -> Result<Forced> {
     let n = m.views();
     let start: Vec<Vec<f32>> = (0..n).map(|v| m.next(v).to_vec()).collect();
     let mut dists: Vec<Vec<Vec<f32>>> = (0..n).map(|v| vec![start[v].clone()]).collect();
@@ -51,6 +55,6 @@ pub async fn teacher_forced<M: ViewModel>(m: &mut M, ids: &[u32], dense: bool) -
 }
 
 /// The completion's log-likelihood under view `v` alone.
-pub fn sum_of_view(f: &Forced, v: usize) -> f64 {
+pub(crate) fn sum_of_view(f: &Forced, v: usize) -> f64 {
     f.token_lp[v].iter().sum()
 }

@@ -105,7 +105,7 @@ pub struct EngineViews<'b, B: Backend> {
 /// first view alone, then all the others in one more call; one view takes
 /// one call. A caller timing the prefill (the worker's decode-only rate)
 /// asks this instead of knowing the schedule.
-pub fn prefill_calls(views: usize) -> usize {
+pub(crate) fn prefill_calls(views: usize) -> usize {
     if views > 1 {
         2
     } else {
@@ -212,6 +212,10 @@ impl<'b, B: Backend> EngineViews<'b, B> {
             }
             calls += 1;
         }
+        debug_assert!(
+            views.iter().any(|v| v.prompt.len() < 2) || calls == prefill_calls(views.len()) as u64,
+            "prefill_calls says the schedule"
+        );
         Ok(Self {
             backend,
             rows,

@@ -10,19 +10,26 @@ use crate::model::{ChatMessage, Role};
 use crate::Result;
 
 /// Builds view prompts for one configuration.
-pub struct ViewPrompts<'a> {
+pub(crate) struct ViewPrompts<'a> {
     cfg: &'a RunConfig,
     render: &'a dyn Fn(&[ChatMessage]) -> Result<Vec<u32>>,
 }
 
 impl<'a> ViewPrompts<'a> {
-    pub fn new(cfg: &'a RunConfig, render: &'a dyn Fn(&[ChatMessage]) -> Result<Vec<u32>>) -> Self {
+    pub(crate) fn new(
+        cfg: &'a RunConfig,
+        render: &'a dyn Fn(&[ChatMessage]) -> Result<Vec<u32>>,
+    ) -> Self {
         Self { cfg, render }
     }
 
     /// The conversation under `system` (none: the template's default), on
     /// the base model with adapters `mix`.
-    pub fn chat(&self, system: Option<&str>, mix: Vec<(AdapterId, f32)>) -> Result<ViewSpec> {
+    pub(crate) fn chat(
+        &self,
+        system: Option<&str>,
+        mix: Vec<(AdapterId, f32)>,
+    ) -> Result<ViewSpec> {
         let mut messages: Vec<ChatMessage> = system
             .map(|s| ChatMessage::new(Role::System, s))
             .into_iter()
@@ -36,17 +43,17 @@ impl<'a> ViewPrompts<'a> {
     }
 
     /// The plain model: no system prompt, no adapter.
-    pub fn plain(&self) -> Result<ViewSpec> {
+    pub(crate) fn plain(&self) -> Result<ViewSpec> {
         self.chat(None, vec![])
     }
 
     /// Under the persona's system prompt (all attributes).
-    pub fn persona(&self) -> Result<ViewSpec> {
+    pub(crate) fn persona(&self) -> Result<ViewSpec> {
         self.chat(Some(&self.persona_config().system_prompt()), vec![])
     }
 
     /// Under the persona's system prompt without attribute `i`.
-    pub fn persona_without(&self, i: usize) -> Result<ViewSpec> {
+    pub(crate) fn persona_without(&self, i: usize) -> Result<ViewSpec> {
         self.chat(
             Some(&self.persona_config().system_prompt_without(i)),
             vec![],
@@ -61,7 +68,7 @@ impl<'a> ViewPrompts<'a> {
     }
 
     /// The adapter experts merged with their α (DPO Soups' one row).
-    pub fn adapter_mix(&self) -> Vec<(AdapterId, f32)> {
+    pub(crate) fn adapter_mix(&self) -> Vec<(AdapterId, f32)> {
         self.cfg
             .experts
             .iter()
@@ -73,7 +80,7 @@ impl<'a> ViewPrompts<'a> {
     }
 
     /// The proposal / reference view of the MPG methods.
-    pub fn reference(&self) -> Result<ViewSpec> {
+    pub(crate) fn reference(&self) -> Result<ViewSpec> {
         match self.cfg.reference {
             Reference::Plain => self.plain(),
             Reference::Persona => self.persona(),
@@ -83,7 +90,7 @@ impl<'a> ViewPrompts<'a> {
 
     /// One view per expert, in `experts` order: its system prompt, its
     /// adapter, or the plain model.
-    pub fn experts(&self) -> Result<Vec<ViewSpec>> {
+    pub(crate) fn experts(&self) -> Result<Vec<ViewSpec>> {
         self.cfg
             .experts
             .iter()
@@ -98,7 +105,7 @@ impl<'a> ViewPrompts<'a> {
     }
 
     /// The reference, then every expert (the MPG methods' views).
-    pub fn reference_and_experts(&self) -> Result<Vec<ViewSpec>> {
+    pub(crate) fn reference_and_experts(&self) -> Result<Vec<ViewSpec>> {
         let mut v = vec![self.reference()?];
         v.extend(self.experts()?);
         Ok(v)
@@ -106,7 +113,7 @@ impl<'a> ViewPrompts<'a> {
 }
 
 /// The method's views for `cfg` on `engine`'s template and tokenizer.
-pub fn view_specs<B: Backend>(engine: &Engine<B>, cfg: &RunConfig) -> Result<Vec<ViewSpec>> {
+pub(crate) fn view_specs<B: Backend>(engine: &Engine<B>, cfg: &RunConfig) -> Result<Vec<ViewSpec>> {
     let render = |messages: &[ChatMessage]| engine.chat_prompt_messages(messages);
     cfg.method.views(cfg, &ViewPrompts::new(cfg, &render))
 }

@@ -83,7 +83,7 @@ async fn fetch(name: &str, base: &str, file: &str) -> Result<Vec<u8>, WorkerErro
 
 /// Reads, checks and adds one adapter; posts `adapter_added` and returns
 /// the adapter.
-pub async fn add<B: WorkerBackend>(
+pub(crate) async fn add<B: WorkerBackend>(
     engine: &mut Engine<B>,
     req: AdapterRequest,
     files: &JsValue,

@@ -12,7 +12,7 @@ use crate::model::lora::LoraAdapter;
 use crate::Result;
 
 /// A backend the worker's jobs run on.
-pub trait WorkerBackend: Backend {
+pub(crate) trait WorkerBackend: Backend {
     /// Adds a checked adapter; ids count up from 0 in the order added.
     fn add_adapter(&mut self, adapter: LoraAdapter) -> Result<AdapterId>;
     /// Test hook: destroys the GPU device, so every later call fails with
@@ -38,14 +38,14 @@ impl WorkerBackend for WebGpuBackend {
 
 /// The loaded engine, on whichever backend was chosen (boxed: both are
 /// large, and of different sizes).
-pub enum AnyEngine {
+pub(crate) enum AnyEngine {
     Cpu(Box<Engine<CpuBackend>>),
     Gpu(Box<Engine<WebGpuBackend>>),
 }
 
 impl AnyEngine {
     /// The backend's own name ("cpu (simd128)", "webgpu (BrowserWebGpu: ...)").
-    pub fn backend_name(&self) -> String {
+    pub(crate) fn backend_name(&self) -> String {
         match self {
             AnyEngine::Cpu(e) => e.backend.name(),
             AnyEngine::Gpu(e) => e.backend.name(),
@@ -54,7 +54,7 @@ impl AnyEngine {
 }
 
 /// "CPU (wasm simd128)" for the CPU backend named "cpu (simd128)".
-pub fn cpu_label(name: &str) -> String {
+pub(crate) fn cpu_label(name: &str) -> String {
     match name.strip_prefix("cpu (").and_then(|k| k.strip_suffix(')')) {
         Some(kernel) => format!("CPU (wasm {kernel})"),
         None => format!("CPU ({name})"),
@@ -63,7 +63,7 @@ pub fn cpu_label(name: &str) -> String {
 
 /// "WebGPU (SwiftShader)", or the adapter's description, or its vendor and
 /// architecture, from what `GPUAdapter.info` says.
-pub fn gpu_label(vendor: &str, architecture: &str, description: &str) -> String {
+pub(crate) fn gpu_label(vendor: &str, architecture: &str, description: &str) -> String {
     let what = if architecture.eq_ignore_ascii_case("swiftshader")
         || description.to_lowercase().contains("swiftshader")
     {

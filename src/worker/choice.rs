@@ -20,7 +20,7 @@ use crate::engine::Engine;
 use crate::model::GgufFile;
 
 /// A loaded engine and what the page is told about it.
-pub struct Started {
+pub(crate) struct Started {
     pub engine: AnyEngine,
     /// "WebGPU (SwiftShader)", "CPU (wasm simd128)".
     pub label: String,
@@ -33,7 +33,7 @@ pub struct Started {
 /// Loads `file` onto the backend `choice` asks for. Fails only when the CPU
 /// backend cannot load it (a damaged model file); a WebGPU failure becomes
 /// the `not_gpu` reason.
-pub async fn start(file: GgufFile, choice: BackendChoice) -> crate::Result<Started> {
+pub(crate) async fn start(file: GgufFile, choice: BackendChoice) -> crate::Result<Started> {
     let not_gpu = match choice {
         BackendChoice::Cpu => None,
         BackendChoice::Auto | BackendChoice::Webgpu => match adapter_label().await {
@@ -61,7 +61,9 @@ pub async fn start(file: GgufFile, choice: BackendChoice) -> crate::Result<Start
 }
 
 /// The CPU engine (quantized weights) of `file`.
-pub fn cpu_engine(file: &GgufFile) -> crate::Result<Engine<crate::backend::cpu::CpuBackend>> {
+pub(crate) fn cpu_engine(
+    file: &GgufFile,
+) -> crate::Result<Engine<crate::backend::cpu::CpuBackend>> {
     Engine::load_cpu(file, WeightMode::Quantized)
 }
 

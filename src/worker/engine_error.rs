@@ -6,7 +6,7 @@
 use super::protocol::{ErrorKind, Event};
 
 #[derive(Debug, Clone)]
-pub struct WorkerError {
+pub(crate) struct WorkerError {
     pub kind: ErrorKind,
     pub message: String,
     /// Why the GPU device was lost, when that is the error.
@@ -14,7 +14,7 @@ pub struct WorkerError {
 }
 
 impl WorkerError {
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),
@@ -22,7 +22,7 @@ impl WorkerError {
         }
     }
 
-    pub fn event(&self) -> Event {
+    pub(crate) fn event(&self) -> Event {
         Event::error(self.kind, self.message.clone())
     }
 }

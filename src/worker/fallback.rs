@@ -16,7 +16,7 @@ use crate::model::lora::LoraAdapter;
 use crate::model::GgufFile;
 
 /// The CPU engine that replaces a lost WebGPU one; posts `backend_lost`.
-pub fn to_cpu(
+pub(crate) fn to_cpu(
     file: Option<GgufFile>,
     adapters: &[LoraAdapter],
     reason: &str,

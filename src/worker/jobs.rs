@@ -20,7 +20,7 @@ use super::{adapters, fallback, probe_run, session, steer_run};
 use crate::engine::Engine;
 
 /// A request that needs the loaded engine.
-pub enum Request {
+pub(crate) enum Request {
     Generate(GenerateRequest),
     Run(RunRequest),
     Probe(ProbeRequest),

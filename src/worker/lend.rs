@@ -12,7 +12,7 @@ use crate::Error;
 
 /// Runs `job` on a yielding engine made of `engine`'s parts; returns the
 /// engine and the job's result.
-pub async fn lend<B: WorkerBackend, T>(
+pub(crate) async fn lend<B: WorkerBackend, T>(
     engine: Engine<B>,
     hooks: Hooks,
     job: impl AsyncFnOnce(&mut Engine<YieldingBackend<B>>) -> T,
@@ -45,6 +45,6 @@ pub async fn lend<B: WorkerBackend, T>(
 }
 
 /// Whether `e` is the error of a forward that `cancel` stopped.
-pub fn cancelled(e: &Error, cancel: &Cell<bool>) -> bool {
+pub(crate) fn cancelled(e: &Error, cancel: &Cell<bool>) -> bool {
     matches!(e, Error::Backend(m) if m == CANCELLED) && cancel.get()
 }

@@ -14,18 +14,18 @@ use super::engine_error::WorkerError;
 use super::protocol::ErrorKind;
 
 /// Name of the Cache API bucket holding model files.
-pub const CACHE_NAME: &str = "persona-models";
+pub(crate) const CACHE_NAME: &str = "persona-models";
 
 /// Where the bytes came from, as reported in `ready.cache`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum CacheOutcome {
+pub(crate) enum CacheOutcome {
     Hit,
     Stored,
     MemoryOnly(String),
 }
 
 impl CacheOutcome {
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             CacheOutcome::Hit => "hit".into(),
             CacheOutcome::Stored => "stored".into(),
@@ -34,20 +34,20 @@ impl CacheOutcome {
     }
 }
 
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub bytes: Vec<u8>,
     pub cache: CacheOutcome,
 }
 
 /// Called with (bytes so far, total if known, from cache).
-pub type Progress<'a> = &'a mut dyn FnMut(f64, Option<f64>, bool);
+pub(crate) type Progress<'a> = &'a mut dyn FnMut(f64, Option<f64>, bool);
 
 fn scope() -> WorkerGlobalScope {
     js_sys::global().unchecked_into()
 }
 
 /// A readable reason from a thrown JS value (DOMException, TypeError, string).
-pub fn js_reason(value: &JsValue) -> String {
+pub(crate) fn js_reason(value: &JsValue) -> String {
     if let Some(s) = value.as_string() {
         return s;
     }
@@ -136,7 +136,7 @@ async fn read_body(
 }
 
 /// Removes `url` from the model cache (a cached copy that turned out unusable).
-pub async fn forget(url: &str) {
+pub(crate) async fn forget(url: &str) {
     if let Ok(cache) = open_cache().await {
         let _ = JsFuture::from(cache.delete_with_str(url)).await;
     }
@@ -144,7 +144,7 @@ pub async fn forget(url: &str) {
 
 /// The model bytes at `url`, from the cache when it holds them (unless
 /// `skip_cache`), else from the network.
-pub async fn load_model(
+pub(crate) async fn load_model(
     url: &str,
     skip_cache: bool,
     progress: Progress<'_>,

@@ -7,22 +7,22 @@
 //! become `error` events; a panic is reported as kind `panic` before the
 //! worker dies, and the page then starts a new one.
 
-pub mod adapters;
-pub mod backends;
-pub mod choice;
-pub mod engine_error;
-pub mod fallback;
-pub mod jobs;
-pub mod lend;
-pub mod loader;
-pub mod post;
-pub mod probe_run;
-pub mod protocol;
-pub mod session;
-pub mod state;
-pub mod steer_run;
-pub mod yield_now;
-pub mod yielding;
+pub(crate) mod adapters;
+pub(crate) mod backends;
+pub(crate) mod choice;
+pub(crate) mod engine_error;
+pub(crate) mod fallback;
+pub(crate) mod jobs;
+pub(crate) mod lend;
+pub(crate) mod loader;
+pub(crate) mod post;
+pub(crate) mod probe_run;
+pub(crate) mod protocol;
+pub(crate) mod session;
+pub(crate) mod state;
+pub(crate) mod steer_run;
+pub(crate) mod yield_now;
+pub(crate) mod yielding;
 
 use std::rc::Rc;
 
@@ -37,7 +37,7 @@ use choice::Started;
 use engine_error::WorkerError;
 use jobs::Request;
 use loader::CacheOutcome;
-pub use post::post;
+pub(crate) use post::post;
 use protocol::{BackendChoice, Command, ErrorKind, Event};
 use state::{Job, State};
 

@@ -6,7 +6,7 @@ use web_sys::DedicatedWorkerGlobalScope;
 use super::protocol::Event;
 
 /// Posts one event to the page (dropped with a console note if it cannot be encoded).
-pub fn post(event: &Event) {
+pub(crate) fn post(event: &Event) {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     match event.to_js() {
         Ok(value) => {

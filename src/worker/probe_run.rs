@@ -12,10 +12,10 @@ use crate::engine::Engine;
 use crate::steer::probe::{builtin_items, probe, ProbeItem};
 
 /// The most items per axis a request may ask for (the shipped set has 48).
-pub const MAX_PER_AXIS: usize = 48;
+pub(crate) const MAX_PER_AXIS: usize = 48;
 
 /// The first `per_axis` items of every axis, axes in file order.
-pub fn subset(items: Vec<ProbeItem>, per_axis: usize) -> Vec<ProbeItem> {
+pub(crate) fn subset(items: Vec<ProbeItem>, per_axis: usize) -> Vec<ProbeItem> {
     let mut taken: Vec<(String, usize)> = Vec::new();
     items
         .into_iter()
@@ -34,7 +34,7 @@ pub fn subset(items: Vec<ProbeItem>, per_axis: usize) -> Vec<ProbeItem> {
 }
 
 /// Runs the probe, posting progress and one `probe_done`.
-pub async fn run_probe<B: WorkerBackend>(
+pub(crate) async fn run_probe<B: WorkerBackend>(
     engine: Engine<B>,
     req: ProbeRequest,
     hooks: Hooks,

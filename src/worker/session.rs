@@ -15,7 +15,7 @@ use crate::model::{ChatMessage, Role};
 
 /// The prompt ids for a request: the whole conversation when `messages` is
 /// given, else one user turn. A blank system prompt means "none".
-pub fn build_prompt<B: Backend>(
+pub(crate) fn build_prompt<B: Backend>(
     engine: &Engine<B>,
     req: &GenerateRequest,
 ) -> Result<Vec<u32>, WorkerError> {
@@ -42,7 +42,7 @@ pub fn build_prompt<B: Backend>(
 }
 
 /// Runs one generation to its end, posting `started`, `token`s and `done`.
-pub async fn run<B: Backend>(
+pub(crate) async fn run<B: Backend>(
     engine: &mut Engine<B>,
     req: GenerateRequest,
     cancel: &Cell<bool>,

@@ -16,7 +16,7 @@ use crate::steer::{run, Event as SteerEvent, RunStats};
 
 /// Runs `req`, posting `trace` events. `decoder` is a second tokenizer used
 /// to spell out proposed chunk tokens while the engine's is lent to the run.
-pub async fn run_request<B: WorkerBackend>(
+pub(crate) async fn run_request<B: WorkerBackend>(
     engine: Engine<B>,
     decoder: Option<&Tokenizer>,
     req: RunRequest,

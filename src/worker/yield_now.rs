@@ -9,7 +9,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::MessageChannel;
 
 /// Resolves on the next turn of the event loop, after pending messages.
-pub async fn yield_now() {
+pub(crate) async fn yield_now() {
     let Ok(channel) = MessageChannel::new() else {
         return;
     };

@@ -26,11 +26,11 @@ use crate::model::LlamaConfig;
 use crate::{Error, Result};
 
 /// The message of the error a cancelled forward returns.
-pub const CANCELLED: &str = "cancelled";
+pub(crate) const CANCELLED: &str = "cancelled";
 
 /// What the wrapper watches between forwards.
 #[derive(Clone, Default)]
-pub struct Hooks {
+pub(crate) struct Hooks {
     /// Set by the page's `cancel`: the next forward fails with [`CANCELLED`].
     pub cancel: Rc<Cell<bool>>,
     /// Set by the `lose_device` test command: the next forward first
@@ -44,7 +44,7 @@ pub struct Hooks {
     pub forwards: Rc<Cell<usize>>,
 }
 
-pub struct YieldingBackend<B> {
+pub(crate) struct YieldingBackend<B> {
     pub inner: B,
     pub hooks: Hooks,
 }

@@ -5,8 +5,8 @@
 //! a new chat. The views call these; the clients (`crate::app::client`)
 //! carry them to the workers.
 
-pub mod rerun;
-pub mod send;
+pub(crate) mod rerun;
+pub(crate) mod send;
 
 use leptos::prelude::*;
 
@@ -15,7 +15,7 @@ use super::state::{AppState, Lane};
 use crate::worker::protocol::Command;
 
 /// Stops the answer, probe or adapter check in progress on `lane`.
-pub fn cancel(state: AppState, clients: Clients, lane: Lane) {
+pub(crate) fn cancel(state: AppState, clients: Clients, lane: Lane) {
     let gen = state.gen(lane);
     let now = gen.get_untracked();
     if let Some(next) = now.cancel() {
@@ -27,7 +27,7 @@ pub fn cancel(state: AppState, clients: Clients, lane: Lane) {
 }
 
 /// Cancels whatever either worker is doing.
-pub fn cancel_all(state: AppState, clients: Clients) {
+pub(crate) fn cancel_all(state: AppState, clients: Clients) {
     for lane in Lane::BOTH {
         cancel(state, clients, lane);
     }
@@ -35,7 +35,7 @@ pub fn cancel_all(state: AppState, clients: Clients) {
 
 /// A new chat: answers in progress are cancelled (their `done` finds no
 /// turn to finish), the conversation and the banner go.
-pub fn new_chat(state: AppState, clients: Clients) {
+pub(crate) fn new_chat(state: AppState, clients: Clients) {
     cancel_all(state, clients);
     state.turns.set(Vec::new());
     state.banner.set(None);

@@ -19,7 +19,7 @@ use crate::page_data::protocol::ErrorKind;
 const DEBOUNCE: Duration = Duration::from_millis(350);
 
 /// Asks for a re-run of `lane`'s last answer once the sliders rest.
-pub fn schedule(state: AppState, clients: Clients, lane: Lane) {
+pub(crate) fn schedule(state: AppState, clients: Clients, lane: Lane) {
     let tick = state.rerun_tick.get_value() + 1;
     state.rerun_tick.set_value(tick);
     set_timeout(
@@ -39,7 +39,7 @@ pub fn schedule(state: AppState, clients: Clients, lane: Lane) {
 }
 
 /// Starts the waiting re-runs whose lanes are idle.
-pub fn resume(state: AppState, clients: Clients) {
+pub(crate) fn resume(state: AppState, clients: Clients) {
     for lane in Lane::BOTH {
         let waiting = state.pending_rerun.with_value(|p| p[lane.index()]);
         if waiting && !state.gen(lane).get_untracked().is_busy() {
@@ -52,7 +52,7 @@ pub fn resume(state: AppState, clients: Clients) {
 }
 
 /// Whether the last answer has a live trace for `lane` that a re-run may replace.
-pub fn can_rerun(state: &AppState, lane: Lane) -> bool {
+pub(crate) fn can_rerun(state: &AppState, lane: Lane) -> bool {
     state.turns.with_untracked(|turns| {
         turns
             .last()
@@ -64,7 +64,7 @@ pub fn can_rerun(state: &AppState, lane: Lane) -> bool {
 
 /// Asks the last question again with `lane`'s current settings (same seed),
 /// replacing that lane's answer. Invalid settings leave the answer as it is.
-pub fn rerun(state: AppState, clients: Clients, lane: Lane) {
+pub(crate) fn rerun(state: AppState, clients: Clients, lane: Lane) {
     if !can_rerun(&state, lane) || !send::ready(&state, &[lane]) {
         return;
     }

@@ -10,7 +10,7 @@ use crate::app::settings;
 use crate::app::state::{AppState, GenStatus, Lane, LoadStatus, Role, Turn};
 use crate::app::steer_trace::{Origin, SteerTrace};
 use crate::page_data::protocol::ErrorKind;
-use crate::steer::run::Turn as RunTurn;
+use crate::steer::Turn as RunTurn;
 use crate::worker::protocol::{Command, GenerateRequest, RunRequest};
 
 /// Whether every worker the message needs has the model; else says why.
@@ -50,7 +50,7 @@ pub(super) fn history(turns: &[Turn]) -> Vec<RunTurn> {
 }
 
 /// Sends the draft (even an empty one: the engine answers with a readable error).
-pub fn send(state: AppState, clients: Clients) {
+pub(crate) fn send(state: AppState, clients: Clients) {
     if state.busy_untracked() {
         return;
     }

@@ -12,7 +12,7 @@ use crate::worker::protocol::{AdapterSource, Command};
 
 impl Client {
     /// Queues an adapter for this worker (sent when it is ready and idle).
-    pub fn queue_adapter(self, job: AdapterJob) {
+    pub(crate) fn queue_adapter(self, job: AdapterJob) {
         self.queue.update_value(|q| q.push(job));
         self.pump();
     }

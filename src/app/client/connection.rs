@@ -18,7 +18,7 @@ use crate::page_data::protocol::ErrorKind;
 use crate::worker::protocol::{Command, Event, FILES_KEY};
 
 /// The model, relative to the page; `?model=<url>` overrides it.
-pub const DEFAULT_MODEL_PATH: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+pub(super) const DEFAULT_MODEL_PATH: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
 /// The worker's loader script written by Trunk (`data-loader-shim`).
 const WORKER_SCRIPT: &str = "worker_loader.js";
 /// More crashes than this within `CRASH_WINDOW_MS` and we stop restarting.
@@ -30,7 +30,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 impl Clients {
     /// Starts lane A's worker (it loads the model as soon as it is alive);
     /// `on_idle` runs whenever a lane's worker is free again.
-    pub fn start(state: AppState, on_idle: OnIdle) -> Self {
+    pub(crate) fn start(state: AppState, on_idle: OnIdle) -> Self {
         let loaded = StoredValue::new_local(Vec::new());
         let make = |lane| Client {
             lane,
@@ -58,7 +58,7 @@ impl Clients {
 
 impl Client {
     /// Starts this lane's worker unless it runs already.
-    pub fn ensure_started(self) {
+    pub(crate) fn ensure_started(self) {
         if self.connection.with_value(Option::is_none)
             && self.load().get_untracked() != LoadStatus::Failed
         {
@@ -134,11 +134,11 @@ impl Client {
     }
 
     /// Whether this lane's worker has been started.
-    pub fn is_started(self) -> bool {
+    pub(crate) fn is_started(self) -> bool {
         self.connection.with_value(Option::is_some)
     }
 
-    pub fn send(self, command: &Command) {
+    pub(crate) fn send(self, command: &Command) {
         self.post(command, &JsValue::UNDEFINED);
     }
 
@@ -163,7 +163,7 @@ impl Client {
     }
 
     /// Replaces the worker with a fresh one (the model comes from the cache).
-    pub fn restart(self) {
+    pub(crate) fn restart(self) {
         self.abort_answer();
         self.spawn();
     }

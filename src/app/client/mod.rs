@@ -27,14 +27,14 @@ struct Connection {
 }
 
 /// An adapter command and its picked files (undefined for shipped ones).
-pub type AdapterJob = (AdapterRequest, JsValue);
+pub(crate) type AdapterJob = (AdapterRequest, JsValue);
 
 /// What to do when a lane's worker becomes idle (start waiting re-runs).
-pub type OnIdle = fn(AppState, Clients);
+pub(crate) type OnIdle = fn(AppState, Clients);
 
 /// A `Copy` handle to one lane's worker connection.
 #[derive(Clone, Copy)]
-pub struct Client {
+pub(crate) struct Client {
     pub lane: Lane,
     state: AppState,
     connection: StoredValue<Option<Connection>, LocalStorage>,
@@ -55,13 +55,13 @@ pub struct Client {
 
 /// Both lanes' clients.
 #[derive(Clone, Copy)]
-pub struct Clients {
+pub(crate) struct Clients {
     pub a: Client,
     pub b: Client,
 }
 
 impl Clients {
-    pub fn get(self, lane: Lane) -> Client {
+    pub(crate) fn get(self, lane: Lane) -> Client {
         match lane {
             Lane::A => self.a,
             Lane::B => self.b,

@@ -2,7 +2,7 @@
 //! cache: query head h reads KV head h / (n_head / n_kv_head).
 
 /// Shape of one attention call.
-pub struct AttentionShape {
+pub(super) struct AttentionShape {
     pub n_head: usize,
     pub n_kv_head: usize,
     pub head_dim: usize,
@@ -11,7 +11,7 @@ pub struct AttentionShape {
 /// `q`: `[n_new, n_head * head_dim]` for positions `first_pos..`; `keys` and
 /// `values`: the row's cache `[len, n_kv_head * head_dim]`, already holding
 /// the new positions. Writes `[n_new, n_head * head_dim]` into `out`.
-pub fn attend(
+pub(super) fn attend(
     shape: &AttentionShape,
     q: &[f32],
     first_pos: usize,

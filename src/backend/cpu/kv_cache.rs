@@ -2,7 +2,7 @@
 //! position (`[position][kv_head][head_dim]`), with truncate and fork.
 
 #[derive(Clone)]
-pub struct RowCache {
+pub(super) struct RowCache {
     len: usize,
     kv_dim: usize,
     keys: Vec<Vec<f32>>,
@@ -10,7 +10,7 @@ pub struct RowCache {
 }
 
 impl RowCache {
-    pub fn new(n_layer: usize, kv_dim: usize) -> Self {
+    pub(super) fn new(n_layer: usize, kv_dim: usize) -> Self {
         Self {
             len: 0,
             kv_dim,
@@ -19,31 +19,31 @@ impl RowCache {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.len
     }
 
     /// Appends the keys and values of new positions to one layer.
-    pub fn append(&mut self, layer: usize, k: &[f32], v: &[f32]) {
+    pub(super) fn append(&mut self, layer: usize, k: &[f32], v: &[f32]) {
         self.keys[layer].extend_from_slice(k);
         self.values[layer].extend_from_slice(v);
     }
 
     /// Marks the appended positions as cached (after every layer got them).
-    pub fn commit(&mut self, new_len: usize) {
+    pub(super) fn commit(&mut self, new_len: usize) {
         debug_assert!(self.keys.iter().all(|k| k.len() == new_len * self.kv_dim));
         self.len = new_len;
     }
 
-    pub fn keys(&self, layer: usize) -> &[f32] {
+    pub(super) fn keys(&self, layer: usize) -> &[f32] {
         &self.keys[layer]
     }
 
-    pub fn values(&self, layer: usize) -> &[f32] {
+    pub(super) fn values(&self, layer: usize) -> &[f32] {
         &self.values[layer]
     }
 
-    pub fn truncate(&mut self, len: usize) {
+    pub(super) fn truncate(&mut self, len: usize) {
         let len = len.min(self.len);
         for buf in self.keys.iter_mut().chain(self.values.iter_mut()) {
             buf.truncate(len * self.kv_dim);
@@ -52,7 +52,7 @@ impl RowCache {
     }
 
     /// A copy of the first `len` positions.
-    pub fn prefix(&self, len: usize) -> Self {
+    pub(super) fn prefix(&self, len: usize) -> Self {
         let mut copy = Self::new(self.keys.len(), self.kv_dim);
         let len = len.min(self.len);
         for l in 0..self.keys.len() {

@@ -9,7 +9,7 @@ use crate::model::lora::{LoraAdapter, Module};
 /// (`[n, in]`); `ranges[s]` are the positions of step s and `mixes[s]` its
 /// adapter mix (adapter index, weight).
 #[allow(clippy::too_many_arguments)]
-pub fn apply(
+pub(super) fn apply(
     adapters: &[LoraAdapter],
     mixes: &[Vec<(usize, f32)>],
     ranges: &[std::ops::Range<usize>],

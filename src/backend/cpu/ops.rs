@@ -2,7 +2,7 @@
 //! (llama.cpp "normal" layout: adjacent pairs), SiLU gating, log-softmax.
 
 /// `out = x / sqrt(mean(x²) + eps) * w`, per vector of `w.len()` values.
-pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut Vec<f32>) {
+pub(crate) fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut Vec<f32>) {
     out.clear();
     out.reserve(x.len());
     for v in x.chunks_exact(w.len()) {
@@ -13,7 +13,13 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut Vec<f32>) {
 }
 
 /// Cos/sin of each rotary frequency at one position (computed in f64).
-pub fn rope_table(pos: usize, head_dim: usize, base: f32, cos: &mut Vec<f32>, sin: &mut Vec<f32>) {
+pub(crate) fn rope_table(
+    pos: usize,
+    head_dim: usize,
+    base: f32,
+    cos: &mut Vec<f32>,
+    sin: &mut Vec<f32>,
+) {
     cos.clear();
     sin.clear();
     for i in 0..head_dim / 2 {
@@ -25,7 +31,7 @@ pub fn rope_table(pos: usize, head_dim: usize, base: f32, cos: &mut Vec<f32>, si
 }
 
 /// Rotates each head of `x` (one token) pairwise: (x[2i], x[2i+1]).
-pub fn rope(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
+pub(crate) fn rope(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
     for head in x.chunks_exact_mut(head_dim) {
         for i in 0..head_dim / 2 {
             let (a, b) = (head[2 * i], head[2 * i + 1]);
@@ -36,14 +42,14 @@ pub fn rope(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
 }
 
 /// `gate = silu(gate) * up`, in place.
-pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+pub(crate) fn swiglu(gate: &mut [f32], up: &[f32]) {
     for (g, &u) in gate.iter_mut().zip(up) {
         *g = *g / (1.0 + (-*g).exp()) * u;
     }
 }
 
 /// Log-softmax of one vector, in place (sum accumulated in f64).
-pub fn log_softmax(x: &mut [f32]) {
+pub(crate) fn log_softmax(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f64 = x.iter().map(|&v| ((v - max) as f64).exp()).sum();
     let lse = max + sum.ln() as f32;

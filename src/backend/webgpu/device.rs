@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use crate::{Error, Result};
 
 /// The device and its queue, with what the adapter said about itself.
-pub struct Gpu {
+pub(super) struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
@@ -21,7 +21,7 @@ pub struct Gpu {
 }
 
 /// A buffer with a process-unique id (bind groups are cached by ids).
-pub struct Buf {
+pub(super) struct Buf {
     pub id: u64,
     pub buffer: wgpu::Buffer,
     pub size: u64,
@@ -37,7 +37,7 @@ impl Gpu {
     /// The first adapter the platform offers (natively: Vulkan, e.g. Mesa's
     /// lavapipe; in the browser: `navigator.gpu`), with a device that
     /// requires only baseline WebGPU features.
-    pub async fn new() -> Result<Self> {
+    pub(super) async fn new() -> Result<Self> {
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
         desc.backends = if cfg!(target_arch = "wasm32") {
             wgpu::Backends::BROWSER_WEBGPU
@@ -88,7 +88,7 @@ impl Gpu {
     }
 
     /// `Err(DeviceLost)` once the device has reported a fault.
-    pub fn check(&self) -> Result<()> {
+    pub(super) fn check(&self) -> Result<()> {
         match self.fault.lock().map(|f| f.clone()) {
             Ok(None) => Ok(()),
             Ok(Some(why)) => Err(Error::DeviceLost(why)),
@@ -97,12 +97,12 @@ impl Gpu {
     }
 
     /// Destroys the device, as a driver reset would (tests of the fallback).
-    pub fn destroy(&self) {
+    pub(super) fn destroy(&self) {
         self.device.destroy();
         record(&self.fault, "destroyed on request".into());
     }
 
-    pub fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> Buf {
+    pub(super) fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> Buf {
         let size = size.max(16).next_multiple_of(4);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
@@ -118,7 +118,7 @@ impl Gpu {
     }
 
     /// A read-only storage buffer holding `bytes` (weights, uploaded once).
-    pub fn storage_init(&self, label: &str, bytes: &[u8]) -> Result<Buf> {
+    pub(super) fn storage_init(&self, label: &str, bytes: &[u8]) -> Result<Buf> {
         if bytes.len() as u64 > self.limits.max_storage_buffer_binding_size {
             return Err(Error::Backend(format!(
                 "webgpu: {label} needs {} bytes in one binding, the adapter allows {}",
@@ -143,7 +143,7 @@ impl Gpu {
     }
 
     /// A storage buffer the kernels write (activations, caches).
-    pub fn storage(&self, label: &str, size: u64) -> Buf {
+    pub(super) fn storage(&self, label: &str, size: u64) -> Buf {
         self.buffer(
             label,
             size,
@@ -154,7 +154,7 @@ impl Gpu {
     }
 
     /// Whether this is a software adapter (lavapipe, SwiftShader).
-    pub fn is_software(&self) -> bool {
+    pub(super) fn is_software(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
     }
 }

@@ -7,37 +7,37 @@
 use super::kernels::PARAM_SLOT;
 
 #[derive(Default)]
-pub struct Frame {
+pub(super) struct Frame {
     pub meta: Vec<u32>,
     pub params: Vec<u8>,
 }
 
 /// A parameter word: u32 as is, f32 by its bits.
 #[derive(Clone, Copy)]
-pub enum P {
+pub(super) enum P {
     U(u32),
     F(f32),
 }
 
-pub fn u(v: usize) -> P {
+pub(super) fn u(v: usize) -> P {
     P::U(v as u32)
 }
 
 impl Frame {
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.meta.clear();
         self.params.clear();
     }
 
     /// Appends words to meta; returns their word offset.
-    pub fn section(&mut self, words: impl IntoIterator<Item = u32>) -> u32 {
+    pub(super) fn section(&mut self, words: impl IntoIterator<Item = u32>) -> u32 {
         let at = self.meta.len() as u32;
         self.meta.extend(words);
         at
     }
 
     /// Appends a parameter slot; returns its byte offset.
-    pub fn param(&mut self, words: &[P]) -> u32 {
+    pub(super) fn param(&mut self, words: &[P]) -> u32 {
         let at = self.params.len();
         for w in words {
             let v = match *w {
@@ -50,7 +50,7 @@ impl Frame {
         at as u32
     }
 
-    pub fn meta_bytes(&self) -> Vec<u8> {
+    pub(super) fn meta_bytes(&self) -> Vec<u8> {
         self.meta.iter().flat_map(|v| v.to_le_bytes()).collect()
     }
 }

@@ -9,10 +9,10 @@
 use super::device::Gpu;
 
 /// Bytes of one parameter slot (WebGPU's minimum uniform offset alignment).
-pub const PARAM_SLOT: u64 = 256;
+pub(super) const PARAM_SLOT: u64 = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kernel {
+pub(super) enum Kernel {
     EmbedQ80,
     EmbedQ41,
     RmsNorm,
@@ -41,7 +41,7 @@ enum Access {
 use Access::{Read, Write};
 
 impl Kernel {
-    pub const ALL: [Kernel; 17] = [
+    pub(super) const ALL: [Kernel; 17] = [
         Kernel::EmbedQ80,
         Kernel::EmbedQ41,
         Kernel::RmsNorm,
@@ -106,7 +106,7 @@ impl Kernel {
 
 /// The shader text handed to the compiler. Kept as a hook: sources are
 /// portable WGSL without `enable` directives today.
-pub fn preprocess(src: &str) -> std::borrow::Cow<'_, str> {
+pub(super) fn preprocess(src: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Borrowed(src)
 }
 
@@ -121,13 +121,13 @@ pub enum MatmulKernel {
     Rows,
 }
 
-pub struct Pipelines {
+pub(super) struct Pipelines {
     layouts: Vec<wgpu::BindGroupLayout>,
     pipelines: Vec<wgpu::ComputePipeline>,
 }
 
 impl Pipelines {
-    pub fn new(gpu: &Gpu) -> Self {
+    pub(super) fn new(gpu: &Gpu) -> Self {
         let mut layouts = Vec::new();
         let mut pipelines = Vec::new();
         let mut modules: Vec<(&'static str, wgpu::ShaderModule)> = Vec::new();
@@ -203,11 +203,11 @@ impl Pipelines {
         Kernel::ALL.iter().position(|&x| x == k).expect("listed")
     }
 
-    pub fn layout(&self, k: Kernel) -> &wgpu::BindGroupLayout {
+    pub(super) fn layout(&self, k: Kernel) -> &wgpu::BindGroupLayout {
         &self.layouts[Self::index(k)]
     }
 
-    pub fn pipeline(&self, k: Kernel) -> &wgpu::ComputePipeline {
+    pub(super) fn pipeline(&self, k: Kernel) -> &wgpu::ComputePipeline {
         &self.pipelines[Self::index(k)]
     }
 }

@@ -8,22 +8,22 @@ use super::device::{Buf, Gpu};
 use crate::{Error, Result};
 
 /// Positions per page (the attention kernel reads one page per chunk of 64 keys).
-pub const PAGE: usize = 64;
+pub(super) const PAGE: usize = 64;
 
 /// One row: its cached length and pages.
 #[derive(Debug, Clone, Default)]
-pub struct RowPages {
+pub(super) struct RowPages {
     pub len: usize,
     pub pages: Vec<u32>,
 }
 
 impl RowPages {
-    pub fn pages_for(len: usize) -> usize {
+    pub(super) fn pages_for(len: usize) -> usize {
         len.div_ceil(PAGE)
     }
 }
 
-pub struct KvPool {
+pub(super) struct KvPool {
     pub layers: Vec<Buf>,
     kv_dim: usize,
     capacity: usize,
@@ -31,7 +31,7 @@ pub struct KvPool {
 }
 
 impl KvPool {
-    pub fn new(gpu: &Gpu, n_layer: usize, kv_dim: usize, pages: usize) -> Self {
+    pub(super) fn new(gpu: &Gpu, n_layer: usize, kv_dim: usize, pages: usize) -> Self {
         let mut pool = Self {
             layers: Vec::new(),
             kv_dim,
@@ -44,17 +44,17 @@ impl KvPool {
         pool
     }
 
-    pub fn page_bytes(&self) -> u64 {
+    pub(super) fn page_bytes(&self) -> u64 {
         (2 * PAGE * self.kv_dim * 4) as u64
     }
 
-    pub fn capacity(&self) -> usize {
+    pub(super) fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// Takes `n` pages, growing the pool first if needed; returns whether
     /// the pool's buffers were replaced (a submission was made).
-    pub fn take(&mut self, gpu: &Gpu, n: usize, out: &mut Vec<u32>) -> Result<bool> {
+    pub(super) fn take(&mut self, gpu: &Gpu, n: usize, out: &mut Vec<u32>) -> Result<bool> {
         let mut grew = false;
         if self.free.len() < n {
             let want = (self.capacity - self.free.len() + n).max(2 * self.capacity);
@@ -67,7 +67,7 @@ impl KvPool {
         Ok(grew)
     }
 
-    pub fn give_back(&mut self, pages: impl IntoIterator<Item = u32>) {
+    pub(super) fn give_back(&mut self, pages: impl IntoIterator<Item = u32>) {
         self.free.extend(pages);
     }
 
@@ -101,7 +101,7 @@ impl KvPool {
 
     /// Records copies of the `src` pages into the `dst` pages of every
     /// layer, through `scratch` (WebGPU forbids copies within one buffer).
-    pub fn copy_pages(
+    pub(super) fn copy_pages(
         &self,
         enc: &mut wgpu::CommandEncoder,
         scratch: &wgpu::Buffer,

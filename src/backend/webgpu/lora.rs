@@ -13,23 +13,23 @@ use crate::{Error, Result};
 
 /// Where one delta lives in its adapter's buffer (in floats).
 #[derive(Debug, Clone, Copy)]
-pub struct DeltaSlot {
+pub(super) struct DeltaSlot {
     pub rank: u32,
     pub a_off: u32,
     pub b_off: u32,
     pub scale: f32,
 }
 
-pub struct GpuAdapter {
+pub(super) struct GpuAdapter {
     pub buf: Buf,
     pub slots: HashMap<(usize, Module), DeltaSlot>,
 }
 
 /// The largest rank the kernel's workgroup memory holds.
-pub const MAX_RANK: usize = 256;
+pub(super) const MAX_RANK: usize = 256;
 
 impl GpuAdapter {
-    pub fn upload(gpu: &Gpu, adapter: &LoraAdapter) -> Result<Self> {
+    pub(super) fn upload(gpu: &Gpu, adapter: &LoraAdapter) -> Result<Self> {
         let mut data: Vec<f32> = Vec::new();
         let mut slots = HashMap::new();
         let mut keys: Vec<_> = adapter.deltas.keys().copied().collect();
@@ -64,7 +64,7 @@ impl GpuAdapter {
     }
 
     /// Bytes one delta's A and B take.
-    pub fn delta_bytes(slot: &DeltaSlot, dims: [usize; 2]) -> u64 {
+    pub(super) fn delta_bytes(slot: &DeltaSlot, dims: [usize; 2]) -> u64 {
         (slot.rank as usize * (dims[0] + dims[1]) * 4) as u64
     }
 }
@@ -72,7 +72,7 @@ impl GpuAdapter {
 /// Per adapter in use: the (position, weight) tasks of one call. A row that
 /// lists one adapter twice gets one task with the summed weight (two tasks
 /// on one position would race in one dispatch).
-pub fn tasks(
+pub(super) fn tasks(
     mixes: &[&[(usize, f32)]],
     ranges: &[std::ops::Range<usize>],
 ) -> Vec<(usize, Vec<(u32, f32)>)> {

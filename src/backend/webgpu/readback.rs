@@ -33,7 +33,7 @@ impl Future for Mapped {
 }
 
 /// The first `bytes` of `buffer` (MAP_READ).
-pub async fn read_bytes(
+pub(super) async fn read_bytes(
     device: &wgpu::Device,
     buffer: &wgpu::Buffer,
     bytes: u64,

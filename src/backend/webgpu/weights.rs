@@ -13,14 +13,14 @@ use crate::model::{GgufFile, LlamaConfig};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QType {
+pub(super) enum QType {
     Q41,
     Q80,
 }
 
 impl QType {
     /// Bytes per 32-element block on the GPU.
-    pub fn block_bytes(self) -> u64 {
+    pub(super) fn block_bytes(self) -> u64 {
         match self {
             QType::Q41 => 20,
             QType::Q80 => 36,
@@ -29,7 +29,7 @@ impl QType {
 }
 
 /// A `[rows, cols]` matrix applied as `y = x W^T`.
-pub struct GpuMatrix {
+pub(super) struct GpuMatrix {
     pub qtype: QType,
     pub rows: usize,
     pub cols: usize,
@@ -37,12 +37,12 @@ pub struct GpuMatrix {
 }
 
 impl GpuMatrix {
-    pub fn bytes(&self) -> u64 {
+    pub(super) fn bytes(&self) -> u64 {
         (self.rows * self.cols / 32) as u64 * self.qtype.block_bytes()
     }
 }
 
-pub struct GpuLayer {
+pub(super) struct GpuLayer {
     /// Rows: q (hidden) | k (kv_dim) | v (kv_dim).
     pub qkv: GpuMatrix,
     pub wo: GpuMatrix,
@@ -54,7 +54,7 @@ pub struct GpuLayer {
     pub ffn_norm: usize,
 }
 
-pub struct GpuWeights {
+pub(super) struct GpuWeights {
     pub embed: GpuMatrix,
     /// `None`: tied to the embedding.
     pub output: Option<GpuMatrix>,
@@ -130,7 +130,7 @@ fn norm(file: &GgufFile, name: &str, len: usize, into: &mut Vec<f32>) -> Result<
 }
 
 impl GpuWeights {
-    pub fn upload(gpu: &Gpu, file: &GgufFile, c: &LlamaConfig) -> Result<Self> {
+    pub(super) fn upload(gpu: &Gpu, file: &GgufFile, c: &LlamaConfig) -> Result<Self> {
         let (h, kv, f) = (c.hidden, c.kv_dim(), c.ffn);
         let mut norms = Vec::new();
         let mut layers = Vec::with_capacity(c.n_layer);
@@ -173,12 +173,12 @@ impl GpuWeights {
         })
     }
 
-    pub fn output(&self) -> &GpuMatrix {
+    pub(super) fn output(&self) -> &GpuMatrix {
         self.output.as_ref().unwrap_or(&self.embed)
     }
 
     /// Bytes of weight data on the GPU.
-    pub fn bytes(&self) -> u64 {
+    pub(super) fn bytes(&self) -> u64 {
         let layers: u64 = self
             .layers
             .iter()

@@ -27,12 +27,12 @@ mod imp {
         assert!(n == 0 || acts.len() >= (n - 1) * stride + nb * 32);
     }
 
-    pub fn row_q4_1(d: &[f32], qs: &[u8], acts: &[f32], stride: usize, out: &mut [f32]) {
+    pub(super) fn row_q4_1(d: &[f32], qs: &[u8], acts: &[f32], stride: usize, out: &mut [f32]) {
         check(d.len(), qs.len(), 16, acts, stride, out.len());
         row::<true>(d, qs.as_ptr(), acts, stride, out)
     }
 
-    pub fn row_q8_0(d: &[f32], qs: &[i8], acts: &[f32], stride: usize, out: &mut [f32]) {
+    pub(super) fn row_q8_0(d: &[f32], qs: &[i8], acts: &[f32], stride: usize, out: &mut [f32]) {
         check(d.len(), qs.len(), 32, acts, stride, out.len());
         row::<false>(d, qs.as_ptr() as *const u8, acts, stride, out)
     }
