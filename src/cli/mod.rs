@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use load::default_model_path;
+use crate::model::default_model_path;
 
 #[derive(Parser)]
 #[command(

@@ -11,7 +11,7 @@ use super::layout::{mixed_passes, read_words, Layout, MixedAt, Pass, Read};
 use super::lora::{self, GpuAdapter};
 use super::weights::{GpuMatrix, QType};
 use super::{MatmulKernel, Op, WebGpuBackend, B, LOGIT_CHUNK};
-use crate::backend::cpu::ops::rope_table as ops_rope_table;
+use crate::backend::rope::rope_table;
 use crate::backend::{Mix, MixRead, RowStep};
 use crate::model::lora::Module;
 use crate::Result;
@@ -54,7 +54,7 @@ impl WebGpuBackend {
         for s in steps {
             let len = self.rows[s.row.0].as_ref().expect("validated").len;
             for i in 0..s.tokens.len() {
-                ops_rope_table(len + i, hd, cfg.rope_base, &mut c, &mut sn);
+                rope_table(len + i, hd, cfg.rope_base, &mut c, &mut sn);
                 rope.extend(c.iter().chain(&sn).map(|v| v.to_bits()));
             }
         }
