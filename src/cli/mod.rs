@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_methods;
+mod bench_prompt;
 mod bench_webgpu;
 mod generate;
 mod load;
