@@ -564,7 +564,7 @@ fn no_file_has_more_than_500_non_test_lines() {
             )
         })
         .collect();
-    findings.sort_by(|a, b| b.0.cmp(&a.0));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.0));
     let findings: Vec<String> = findings.into_iter().map(|f| f.1).collect();
     report(&format!("files over {MAX_LINES} non-test lines"), &findings);
 }
