@@ -58,7 +58,7 @@ struct Real {
 fn real() -> &'static Real {
     static REAL: OnceLock<Real> = OnceLock::new();
     REAL.get_or_init(|| {
-        let path = crate::cli::default_model_path();
+        let path = crate::model::default_model_path();
         let load = || -> crate::Result<Real> {
             let file = GgufFile::open(&path)?;
             let tokenizer = Tokenizer::from_gguf(&file)?;

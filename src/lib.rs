@@ -1,11 +1,12 @@
 //! persona: decoding-time persona steering for SmolLM2 (PDD and MPG/SCR),
 //! one engine shared by the command line, the Web Worker and the playground.
 //!
-//! Map: `model` reads formats (GGUF, tokenizer, chat template), `backend`
+//! Map: `dist` is the distribution maths every layer shares, `model` reads formats (GGUF, tokenizer, chat template), `backend`
 //! runs the batched multi-row llama forward, `engine` holds views (rows) and
 //! the decoding loop. See docs/ARCHITECTURE.md.
 
 pub mod backend;
+pub mod dist;
 pub mod engine;
 mod error;
 pub mod model;

@@ -14,7 +14,7 @@ const INTO: u64 = 1000;
 
 /// The real model with 2,000 bytes of 0xFF from byte `INTO` of `TENSOR`'s data.
 fn broken_copy() -> (PathBuf, Vec<u8>) {
-    let path = persona::cli::default_model_path();
+    let path = persona::model::default_model_path();
     let mut bytes = std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup.sh model)", path.display()));
     let content = Content::read(&mut std::io::Cursor::new(&bytes)).unwrap();
@@ -64,7 +64,7 @@ fn nan_scales_are_refused_with_the_tensor_and_block() {
 
 #[test]
 fn the_intact_model_passes_the_check() {
-    let path = persona::cli::default_model_path();
+    let path = persona::model::default_model_path();
     let bytes = std::fs::read(&path).unwrap();
     assert!(persona::model::GgufFile::from_bytes(bytes).is_ok());
 }
@@ -74,7 +74,7 @@ fn the_intact_model_passes_the_check() {
 /// time the file takes to parse and repack (seconds in the page).
 #[test]
 fn the_check_is_cheap() {
-    let path = persona::cli::default_model_path();
+    let path = persona::model::default_model_path();
     let bytes = std::fs::read(&path).unwrap();
     let content = Content::read(&mut std::io::Cursor::new(&bytes)).unwrap();
     let file = persona::model::GgufFile::from_bytes(bytes).unwrap();

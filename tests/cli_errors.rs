@@ -38,7 +38,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn real_model() -> PathBuf {
-    persona::cli::default_model_path()
+    persona::model::default_model_path()
 }
 
 #[test]

@@ -6,7 +6,7 @@ use persona::model::GgufFile;
 
 /// The model fetched by `scripts/setup.sh model` (the test command runs it first).
 pub fn model_file() -> GgufFile {
-    let path = persona::cli::default_model_path();
+    let path = persona::model::default_model_path();
     GgufFile::open(&path)
         .unwrap_or_else(|e| panic!("{e} (the test command runs scripts/setup.sh first)"))
 }

@@ -1,12 +1,17 @@
-//! The row mechanics the decoding methods stand on: batched rows equal rows
-//! run alone, truncate + re-feed equals a fresh run, fork shares a prefix,
-//! and sampling from candidates read back equals sampling from whole rows.
+//! The row mechanics the decoding methods stand on, on the CPU backend: the
+//! backend conformance suite (`conformance/`: batched rows equal rows run
+//! alone, truncate + re-feed equals a fresh run, fork shares a prefix, bad
+//! steps are refused), sampling from candidates read back equals sampling
+//! from whole rows, and first reads with the prefill equal reads of whole
+//! rows.
 
 mod common;
+mod conformance;
 
 use common::model_file;
+use conformance::{fwd, max_diff, A, B};
 use persona::backend::cpu::{CpuBackend, WeightMode};
-use persona::backend::{Backend, LogProbs, Readout, RowStep};
+use persona::backend::{Backend, Readout, RowStep};
 use persona::engine::sampling::{sample, Sampling};
 use persona::engine::{Engine, GenerateParams};
 use persona::model::LlamaConfig;
@@ -24,229 +29,24 @@ fn backend() -> CpuBackend {
     .unwrap()
 }
 
-fn fwd(b: &mut CpuBackend, steps: &[RowStep<'_>]) -> Vec<LogProbs> {
-    pollster::block_on(b.forward(steps)).unwrap()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
-}
-
-const A: &[u32] = &[
-    1, 9690, 198, 2683, 359, 253, 5356, 5646, 2, 198, 1, 4093, 198,
-];
-const B: &[u32] = &[1, 4093, 198, 19556, 905, 30];
-
 #[test]
 fn batched_rows_equal_rows_alone() {
-    let mut b = backend();
-    let (ra, rb) = (b.new_row().unwrap(), b.new_row().unwrap());
-    let together = fwd(
-        &mut b,
-        &[
-            RowStep {
-                row: ra,
-                tokens: A,
-                readout: Readout::All,
-            },
-            RowStep {
-                row: rb,
-                tokens: B,
-                readout: Readout::Last,
-            },
-        ],
-    );
-    let (sa, sb) = (b.new_row().unwrap(), b.new_row().unwrap());
-    let alone_a = fwd(
-        &mut b,
-        &[RowStep {
-            row: sa,
-            tokens: A,
-            readout: Readout::All,
-        }],
-    );
-    let alone_b = fwd(
-        &mut b,
-        &[RowStep {
-            row: sb,
-            tokens: B,
-            readout: Readout::Last,
-        }],
-    );
-    assert_eq!(together[0].positions(), A.len());
-    assert!(max_diff(&together[0].data, &alone_a[0].data) < 1e-4);
-    assert!(max_diff(&together[1].data, &alone_b[0].data) < 1e-4);
-    // Decode steps of different lengths in one call.
-    let step = fwd(
-        &mut b,
-        &[
-            RowStep {
-                row: ra,
-                tokens: &[42],
-                readout: Readout::Last,
-            },
-            RowStep {
-                row: rb,
-                tokens: &[43, 44],
-                readout: Readout::All,
-            },
-        ],
-    );
-    let one_a = fwd(
-        &mut b,
-        &[RowStep {
-            row: sa,
-            tokens: &[42],
-            readout: Readout::Last,
-        }],
-    );
-    let one_b = fwd(
-        &mut b,
-        &[RowStep {
-            row: sb,
-            tokens: &[43, 44],
-            readout: Readout::All,
-        }],
-    );
-    assert!(max_diff(&step[0].data, &one_a[0].data) < 1e-4);
-    assert!(max_diff(&step[1].data, &one_b[0].data) < 1e-4);
+    conformance::batched_rows_equal_rows_alone(&mut backend());
 }
 
 #[test]
 fn truncate_and_refeed_equals_fresh_run() {
-    let mut b = backend();
-    let row = b.new_row().unwrap();
-    fwd(
-        &mut b,
-        &[RowStep {
-            row,
-            tokens: A,
-            readout: Readout::None,
-        }],
-    );
-    fwd(
-        &mut b,
-        &[RowStep {
-            row,
-            tokens: &[500, 501, 502],
-            readout: Readout::All,
-        }],
-    );
-    b.truncate_row(row, A.len()).unwrap();
-    assert_eq!(b.row_len(row).unwrap(), A.len());
-    let again = fwd(
-        &mut b,
-        &[RowStep {
-            row,
-            tokens: &[600, 601],
-            readout: Readout::All,
-        }],
-    );
-    let fresh_row = b.new_row().unwrap();
-    let mut seq = A.to_vec();
-    seq.extend([600, 601]);
-    let fresh = fwd(
-        &mut b,
-        &[RowStep {
-            row: fresh_row,
-            tokens: &seq,
-            readout: Readout::All,
-        }],
-    );
-    let tail = &fresh[0].data[(A.len()) * fresh[0].vocab..];
-    assert!(max_diff(&again[0].data, tail) < 1e-4);
+    conformance::truncate_and_refeed_equals_fresh_run(&mut backend());
 }
 
 #[test]
 fn fork_continues_like_the_original() {
-    let mut b = backend();
-    let row = b.new_row().unwrap();
-    fwd(
-        &mut b,
-        &[RowStep {
-            row,
-            tokens: A,
-            readout: Readout::None,
-        }],
-    );
-    let fork = b.fork_row(row, 8).unwrap();
-    assert_eq!(b.row_len(fork).unwrap(), 8);
-    let from_fork = fwd(
-        &mut b,
-        &[RowStep {
-            row: fork,
-            tokens: &A[8..],
-            readout: Readout::Last,
-        }],
-    );
-    let fresh = b.new_row().unwrap();
-    let direct = fwd(
-        &mut b,
-        &[RowStep {
-            row: fresh,
-            tokens: A,
-            readout: Readout::Last,
-        }],
-    );
-    assert!(max_diff(&from_fork[0].data, &direct[0].data) < 1e-4);
-    assert!(
-        b.fork_row(row, A.len() + 1).is_err(),
-        "cannot fork past the cached length"
-    );
+    conformance::fork_continues_like_the_original(&mut backend());
 }
 
 #[test]
 fn bad_steps_are_rejected_and_leave_rows_intact() {
-    let mut b = backend();
-    let row = b.new_row().unwrap();
-    fwd(
-        &mut b,
-        &[RowStep {
-            row,
-            tokens: B,
-            readout: Readout::None,
-        }],
-    );
-    let err = |b: &mut CpuBackend, steps: &[RowStep<'_>]| {
-        pollster::block_on(b.forward(steps))
-            .unwrap_err()
-            .to_string()
-    };
-    assert!(err(
-        &mut b,
-        &[
-            RowStep {
-                row,
-                tokens: &[1],
-                readout: Readout::Last
-            },
-            RowStep {
-                row,
-                tokens: &[2],
-                readout: Readout::Last
-            }
-        ]
-    )
-    .contains("twice"));
-    assert!(err(
-        &mut b,
-        &[RowStep {
-            row,
-            tokens: &[60000],
-            readout: Readout::Last
-        }]
-    )
-    .contains("outside the vocabulary"));
-    assert!(err(
-        &mut b,
-        &[RowStep {
-            row: persona::backend::RowId(99),
-            tokens: &[1],
-            readout: Readout::Last
-        }]
-    )
-    .contains("does not exist"));
-    assert_eq!(b.row_len(row).unwrap(), B.len());
+    conformance::bad_steps_are_rejected_and_leave_rows_intact(&mut backend());
 }
 
 /// Sampled generation reads back 64 candidates and the tempered mass per

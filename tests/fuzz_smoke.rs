@@ -188,7 +188,7 @@ smoke_tests!(
 /// `PERSONA_WRITE_SEEDS=1` rewrites them after a change to `fuzzing::seeds`.
 #[test]
 fn synthetic_seeds_are_committed() {
-    let file = persona::model::GgufFile::open(&persona::cli::default_model_path())
+    let file = persona::model::GgufFile::open(&persona::model::default_model_path())
         .expect("the real model (scripts/setup.sh model)");
     let config = persona::model::LlamaConfig::from_gguf(&file).unwrap();
     let generated = [

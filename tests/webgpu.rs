@@ -1,16 +1,18 @@
 //! The WebGPU backend against the CPU backend, natively on Mesa's lavapipe
 //! (software Vulkan, installed by scripts/setup.sh): the adapter really is
 //! Vulkan/lavapipe (no silent fallback), greedy tokens and log-probs equal
-//! the CPU's on the fixtures' prompts, the row mechanics (batching, truncate,
-//! fork) hold, LoRA adapters apply identically, every steering method
+//! the CPU's on the fixtures' prompts, the backend conformance suite
+//! (`conformance/`: batching, truncate, fork, bad steps) holds, LoRA adapters apply identically, every steering method
 //! produces the CPU's output for a fixed seed, and one decode step is one
 //! submission that reads back only the log-probs.
 
 mod common;
+mod conformance;
 
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use common::{fixture, ids, model_file};
+use conformance::{fwd, long_seq, max_diff, one, A};
 use persona::backend::cpu::{CpuBackend, WeightMode};
 use persona::backend::webgpu::{MatmulKernel, WebGpuBackend};
 use persona::backend::{
@@ -55,27 +57,6 @@ fn pair() -> MutexGuard<'static, Pair> {
 
 fn adapter_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lora/random_all7")
-}
-
-fn fwd<B: Backend>(b: &mut B, steps: &[RowStep<'_>]) -> Vec<LogProbs> {
-    pollster::block_on(b.forward(steps)).unwrap()
-}
-
-fn one<B: Backend>(b: &mut B, row: RowId, tokens: &[u32], readout: Readout) -> LogProbs {
-    fwd(
-        b,
-        &[RowStep {
-            row,
-            tokens,
-            readout,
-        }],
-    )
-    .remove(0)
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
 }
 
 /// Gap between the two largest log-probs.
@@ -200,163 +181,24 @@ fn prefill_against_cpu(cpu: &mut CpuBackend, gpu: &mut WebGpuBackend) -> f32 {
     worst
 }
 
-const A: &[u32] = &[
-    1, 9690, 198, 2683, 359, 253, 5356, 5646, 2, 198, 1, 4093, 198,
-];
-const B: &[u32] = &[1, 4093, 198, 19556, 905, 30];
-
-/// A sequence longer than two KV pages (64 positions each).
-fn long_seq(n: usize) -> Vec<u32> {
-    std::iter::once(1)
-        .chain((1..n).map(|i| ((17 + 37 * i) % 40000 + 100) as u32))
-        .collect()
-}
-
 #[test]
 fn batched_rows_equal_rows_alone() {
-    let mut p = pair();
-    let b = &mut p.gpu.backend;
-    let (ra, rb) = (b.new_row().unwrap(), b.new_row().unwrap());
-    let together = fwd(
-        b,
-        &[
-            RowStep {
-                row: ra,
-                tokens: A,
-                readout: Readout::All,
-            },
-            RowStep {
-                row: rb,
-                tokens: B,
-                readout: Readout::Last,
-            },
-        ],
-    );
-    let (sa, sb) = (b.new_row().unwrap(), b.new_row().unwrap());
-    let alone_a = one(b, sa, A, Readout::All);
-    let alone_b = one(b, sb, B, Readout::Last);
-    assert_eq!(together[0].positions(), A.len());
-    assert!(max_diff(&together[0].data, &alone_a.data) < 1e-4);
-    assert!(max_diff(&together[1].data, &alone_b.data) < 1e-4);
-    let step = fwd(
-        b,
-        &[
-            RowStep {
-                row: ra,
-                tokens: &[42],
-                readout: Readout::Last,
-            },
-            RowStep {
-                row: rb,
-                tokens: &[43, 44],
-                readout: Readout::All,
-            },
-        ],
-    );
-    let one_a = one(b, sa, &[42], Readout::Last);
-    let one_b = one(b, sb, &[43, 44], Readout::All);
-    assert!(max_diff(&step[0].data, &one_a.data) < 1e-4);
-    assert!(max_diff(&step[1].data, &one_b.data) < 1e-4);
-    for r in [ra, rb, sa, sb] {
-        b.free_row(r);
-    }
+    conformance::batched_rows_equal_rows_alone(&mut pair().gpu.backend);
 }
 
 #[test]
 fn truncate_and_refeed_equals_fresh_run() {
-    let mut p = pair();
-    let b = &mut p.gpu.backend;
-    // Across page boundaries: 150 cached, truncated to 70, re-fed.
-    let seq = long_seq(150);
-    let row = b.new_row().unwrap();
-    one(b, row, &seq, Readout::None);
-    one(b, row, &[500, 501, 502], Readout::All);
-    b.truncate_row(row, 70).unwrap();
-    assert_eq!(b.row_len(row).unwrap(), 70);
-    let again = one(b, row, &[600, 601], Readout::All);
-    let fresh_row = b.new_row().unwrap();
-    let mut fresh_seq = seq[..70].to_vec();
-    fresh_seq.extend([600, 601]);
-    let fresh = one(b, fresh_row, &fresh_seq, Readout::All);
-    let tail = &fresh.data[70 * fresh.vocab..];
-    assert!(max_diff(&again.data, tail) < 1e-4);
-    b.free_row(row);
-    b.free_row(fresh_row);
+    conformance::truncate_and_refeed_equals_fresh_run(&mut pair().gpu.backend);
 }
 
 #[test]
 fn fork_continues_like_the_original() {
-    let mut p = pair();
-    let b = &mut p.gpu.backend;
-    let seq = long_seq(140);
-    let row = b.new_row().unwrap();
-    one(b, row, &seq, Readout::None);
-    for at in [8, 64, 100] {
-        let fork = b.fork_row(row, at).unwrap();
-        assert_eq!(b.row_len(fork).unwrap(), at);
-        let from_fork = one(b, fork, &seq[at..], Readout::Last);
-        let fresh = b.new_row().unwrap();
-        let direct = one(b, fresh, &seq, Readout::Last);
-        assert!(
-            max_diff(&from_fork.data, &direct.data) < 1e-4,
-            "fork at {at}"
-        );
-        b.free_row(fork);
-        b.free_row(fresh);
-    }
-    assert!(
-        b.fork_row(row, seq.len() + 1).is_err(),
-        "cannot fork past the cached length"
-    );
-    // The original row is untouched by its forks.
-    let cont = one(b, row, &[42], Readout::Last);
-    let fresh = b.new_row().unwrap();
-    let mut s2 = seq.clone();
-    s2.push(42);
-    let direct = one(b, fresh, &s2, Readout::Last);
-    assert!(max_diff(&cont.data, &direct.data) < 1e-4);
-    b.free_row(row);
-    b.free_row(fresh);
+    conformance::fork_continues_like_the_original(&mut pair().gpu.backend);
 }
 
 #[test]
 fn bad_steps_are_rejected_and_leave_rows_intact() {
-    let mut p = pair();
-    let b = &mut p.gpu.backend;
-    let row = b.new_row().unwrap();
-    one(b, row, B, Readout::None);
-    let mut err = |steps: &[RowStep<'_>]| {
-        pollster::block_on(b.forward(steps))
-            .unwrap_err()
-            .to_string()
-    };
-    let twice = [
-        RowStep {
-            row,
-            tokens: &[1],
-            readout: Readout::Last,
-        },
-        RowStep {
-            row,
-            tokens: &[2],
-            readout: Readout::Last,
-        },
-    ];
-    assert!(err(&twice).contains("twice"));
-    assert!(err(&[RowStep {
-        row,
-        tokens: &[60000],
-        readout: Readout::Last
-    }])
-    .contains("outside the vocabulary"));
-    assert!(err(&[RowStep {
-        row: RowId(99),
-        tokens: &[1],
-        readout: Readout::Last
-    }])
-    .contains("does not exist"));
-    assert_eq!(b.row_len(row).unwrap(), B.len());
-    b.free_row(row);
+    conformance::bad_steps_are_rejected_and_leave_rows_intact(&mut pair().gpu.backend);
 }
 
 /// random_all7 on one row, the plain model on another, in one call; and a

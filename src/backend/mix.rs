@@ -9,8 +9,8 @@
 //! names, and the tempered mass a nucleus draw needs); the functions here
 //! are the reference every backend must match (and what the CPU backend runs).
 
-use super::readout::{top_k, LogProbs, MAX_TOP_K};
-use crate::engine::sampling::tempered_mass;
+use super::readout::{LogProbs, MAX_TOP_K};
+use crate::dist::{normalise, tempered, tempered_mass, top_k};
 
 /// How far below the reference MPG's target puts tokens every expert
 /// weighs to zero (`Σ α_i π_i ≤ 0`): out of reach of any token with mass,
@@ -245,9 +245,7 @@ impl Mix {
         let mut c: Vec<f64> = (0..rows[0].len())
             .map(|v| self.at(|r| rows[r][v] as f64))
             .collect();
-        let max = c.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let lse = max + c.iter().map(|x| (x - max).exp()).sum::<f64>().ln();
-        c.iter_mut().for_each(|x| *x -= lse);
+        normalise(&mut c);
         c
     }
 }
@@ -297,9 +295,7 @@ fn kept_mass(top: &[(u32, f32)], temperature: Option<f32>) -> f64 {
     let (Some(t), Some(best)) = (temperature, top.first()) else {
         return f64::INFINITY;
     };
-    top.iter()
-        .map(|&(_, lp)| (((lp - best.1) / t) as f64).exp())
-        .sum()
+    top.iter().map(|&(_, lp)| tempered(lp, best.1, t)).sum()
 }
 
 /// PDD's `R(v)` from `lp_0(v)` and the leave-one-out log-probs `loo(i)`.
@@ -363,28 +359,6 @@ mod tests {
         .logp(&[&r, &e1, &e2]);
         for (x, y) in none.iter().zip(&r) {
             assert!((x - *y as f64).abs() < 1e-4, "{none:?} vs {r:?}");
-        }
-    }
-
-    #[test]
-    fn whole_rows_answer_with_every_candidate_a_nucleus_needs() {
-        use crate::engine::sampling::{sample, sample_top, Sampling};
-        let flat: Vec<f32> = (0..200).map(|i| -5.3 - 1e-3 * i as f32).collect();
-        for top_p in [0.5f32, 0.9, 1.0] {
-            let s = Sampling::TopP {
-                temperature: 0.8,
-                top_p,
-                seed: 2,
-            };
-            let read = MixRead::top(Mix::Row { row: 0 }, 64).nucleus(0.8, top_p);
-            assert_eq!(read.read(&[&flat]).top.len(), 64, "a GPU's k");
-            let m = read.read_covering(&[&flat]);
-            assert!(m.top.len() >= (top_p * 200.0) as usize - 1, "top-p {top_p}");
-            let (mut a, mut b) = (s.rng(), s.rng());
-            for _ in 0..20 {
-                let t = sample_top(&m.top, m.mass.unwrap(), &s, &mut a);
-                assert_eq!(t, Some(sample(&flat, &s, &mut b)), "top-p {top_p}");
-            }
         }
     }
 

@@ -6,10 +6,12 @@
 pub mod cpu;
 mod mix;
 mod readout;
+pub mod rope;
 pub mod webgpu;
 
+pub use crate::dist::top_k;
 pub use mix::{pdd_reward, read_all, Mix, MixRead, Mixed, MAX_MIX_ROWS, MPG_FLOOR};
-pub use readout::{top_k, LogProbs, Readout, MAX_TOP_K};
+pub use readout::{LogProbs, Readout, MAX_TOP_K};
 
 use std::future::Future;
 

@@ -5,6 +5,8 @@
 //! page's alternatives) — so that a GPU backend reads back a few bytes
 //! instead of a vocabulary per position (issue 6: "keep the data on the GPU").
 
+use crate::dist::top_k;
+
 /// The most tokens a [`Readout::TopK`] may ask for.
 pub const MAX_TOP_K: usize = 64;
 
@@ -102,31 +104,9 @@ impl LogProbs {
     }
 }
 
-/// The `k` largest values of `row` with their indices, largest first, ties
-/// broken toward the lower index (the order the GPU's top-k kernel uses).
-pub fn top_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
-    let mut idx: Vec<u32> = (0..row.len() as u32).collect();
-    let by = |a: &u32, b: &u32| row[*b as usize].total_cmp(&row[*a as usize]).then(a.cmp(b));
-    let k = k.min(row.len());
-    if k < idx.len() {
-        idx.select_nth_unstable_by(k, by);
-        idx.truncate(k);
-    }
-    idx.sort_by(by);
-    idx.into_iter().map(|i| (i, row[i as usize])).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn top_k_orders_by_value_then_lower_id() {
-        let row = [0.5, -1.0, 2.0, 0.5, 2.0, f32::NEG_INFINITY];
-        assert_eq!(top_k(&row, 3), vec![(2, 2.0), (4, 2.0), (0, 0.5)]);
-        assert_eq!(top_k(&row, 10).len(), 6);
-        assert_eq!(top_k(&row, 1)[0].0, crate::engine::sampling::argmax(&row));
-    }
 
     #[test]
     fn score_reads_each_next_token_from_its_position() {

@@ -10,6 +10,7 @@ use clap::Args;
 use indicatif::ProgressBar;
 
 use super::bench_methods::{run_methods, write_section, MethodsArgs};
+use super::bench_prompt::prompt_ids;
 use super::load::load_engine;
 use crate::backend::cpu::{kernels, WeightMode};
 use crate::backend::{AdapterId, Backend, Readout, RowStep};
@@ -43,13 +44,6 @@ pub(super) struct BenchArgs {
     only: String,
     #[command(flatten)]
     methods: MethodsArgs,
-}
-
-/// A synthetic prompt of `n` ids (the same ids the llama.cpp script uses).
-pub(super) fn prompt_ids(n: usize) -> Vec<u32> {
-    std::iter::once(1)
-        .chain((0..n.saturating_sub(1)).map(|i| ((17 + 37 * i) % 40000 + 100) as u32))
-        .collect()
 }
 
 struct Timing {

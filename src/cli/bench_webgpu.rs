@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use super::bench_methods::{read_prompts, run_methods, write_section, MethodSetup, MethodsArgs};
+use super::bench_prompt::prompt_ids;
 use super::load::read_model;
 use crate::backend::cpu::{CpuBackend, WeightMode};
 use crate::backend::webgpu::{GpuCounters, WebGpuBackend};
@@ -36,7 +37,7 @@ fn measure(
     prefill: usize,
     decode: usize,
 ) -> Result<(Measured, f64)> {
-    let prompt = super::bench::prompt_ids(prefill);
+    let prompt = prompt_ids(prefill);
     let ids: Vec<_> = (0..rows).map(|_| b.new_row()).collect::<Result<_>>()?;
     let steps: Vec<RowStep> = ids
         .iter()

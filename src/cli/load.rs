@@ -1,7 +1,7 @@
 //! Model loading for the CLI, with a progress bar while the file is read.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -9,15 +9,6 @@ use crate::backend::cpu::{CpuBackend, WeightMode};
 use crate::engine::Engine;
 use crate::model::GgufFile;
 use crate::Result;
-
-/// `assets/models/SmolLM2-135M-Instruct.Q4_1.gguf` under the project root
-/// (or `$PERSONA_MODEL` when set).
-pub fn default_model_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("PERSONA_MODEL") {
-        return PathBuf::from(p);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-}
 
 /// Reads the file with a progress bar on stderr (hidden when not a terminal).
 pub(super) fn read_model(path: &Path) -> Result<GgufFile> {

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_methods;
+mod bench_prompt;
 mod bench_webgpu;
 mod generate;
 mod load;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use load::default_model_path;
+use crate::model::default_model_path;
 
 #[derive(Parser)]
 #[command(

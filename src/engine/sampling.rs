@@ -6,6 +6,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::dist::tempered;
+pub use crate::dist::{argmax, tempered_mass};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -47,17 +49,6 @@ impl Sampling {
     }
 }
 
-/// Index of the largest value (the first one on ties).
-pub fn argmax(values: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] {
-            best = i;
-        }
-    }
-    best as u32
-}
-
 /// Picks the next token from `logprobs`.
 pub fn sample(logprobs: &[f32], sampling: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
     match *sampling {
@@ -71,20 +62,6 @@ pub fn sample(logprobs: &[f32], sampling: &Sampling, rng: &mut ChaCha8Rng) -> u3
                 .expect("the whole vocabulary covers every nucleus")
         }
     }
-}
-
-/// `Σ_v exp((lp_v − max lp)/T)`, summed in id order: the total a nucleus
-/// draw compares its kept mass with (a GPU sums the same terms in its own order).
-pub fn tempered_mass(logprobs: &[f32], temperature: f32) -> f64 {
-    let max = logprobs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    logprobs
-        .iter()
-        .map(|&lp| tempered(lp, max, temperature))
-        .sum()
-}
-
-fn tempered(lp: f32, max: f32, temperature: f32) -> f64 {
-    (((lp - max) / temperature) as f64).exp()
 }
 
 /// `sample` from some of a distribution's tokens: `top` (token, log-prob),
@@ -236,6 +213,28 @@ mod tests {
             sample_top(&top, 0.0, &Sampling::Greedy, &mut Sampling::Greedy.rng()),
             Some(3)
         );
+    }
+
+    #[test]
+    fn whole_rows_answer_with_every_candidate_a_nucleus_needs() {
+        use crate::backend::{Mix, MixRead};
+        let flat: Vec<f32> = (0..200).map(|i| -5.3 - 1e-3 * i as f32).collect();
+        for top_p in [0.5f32, 0.9, 1.0] {
+            let s = Sampling::TopP {
+                temperature: 0.8,
+                top_p,
+                seed: 2,
+            };
+            let read = MixRead::top(Mix::Row { row: 0 }, 64).nucleus(0.8, top_p);
+            assert_eq!(read.read(&[&flat]).top.len(), 64, "a GPU's k");
+            let m = read.read_covering(&[&flat]);
+            assert!(m.top.len() >= (top_p * 200.0) as usize - 1, "top-p {top_p}");
+            let (mut a, mut b) = (s.rng(), s.rng());
+            for _ in 0..20 {
+                let t = sample_top(&m.top, m.mass.unwrap(), &s, &mut a);
+                assert_eq!(t, Some(sample(&flat, &s, &mut b)), "top-p {top_p}");
+            }
+        }
     }
 
     #[test]

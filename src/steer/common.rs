@@ -4,6 +4,7 @@
 use rand_chacha::ChaCha8Rng;
 
 use crate::backend::{Mix, MixRead, Mixed, MAX_TOP_K};
+use crate::dist::top_ids;
 use crate::engine::sampling::{sample_top, Sampling};
 use crate::engine::StopReason;
 
@@ -46,24 +47,6 @@ impl Outcome {
     pub(crate) fn done(&self, limits: &Limits) -> bool {
         self.tokens.last() == Some(&limits.eos) || self.tokens.len() >= limits.max_tokens
     }
-}
-
-/// The `n` most likely ids under `logp` (ties to the lower id).
-pub(crate) fn top_ids(logp: &[f64], n: usize) -> Vec<u32> {
-    let mut idx: Vec<u32> = (0..logp.len() as u32).collect();
-    let n = n.min(idx.len());
-    idx.select_nth_unstable_by(n.saturating_sub(1), |&a, &b| {
-        logp[b as usize]
-            .total_cmp(&logp[a as usize])
-            .then(a.cmp(&b))
-    });
-    idx.truncate(n);
-    idx.sort_by(|&a, &b| {
-        logp[b as usize]
-            .total_cmp(&logp[a as usize])
-            .then(a.cmp(&b))
-    });
-    idx
 }
 
 /// Alternatives shown per token.
@@ -135,14 +118,4 @@ pub(crate) fn decide(
 pub(crate) fn choose(logp: &[f64], sampling: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
     let as_f32: Vec<f32> = logp.iter().map(|&v| v as f32).collect();
     crate::engine::sampling::sample(&as_f32, sampling, rng)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn top_ids_orders_and_breaks_ties_low() {
-        assert_eq!(top_ids(&[0.1, 0.5, 0.5, -1.0, 0.3], 3), vec![1, 2, 4]);
-    }
 }

@@ -161,7 +161,7 @@ mod tests {
     }
 
     fn engine() -> Engine<crate::backend::cpu::CpuBackend> {
-        let file = GgufFile::open(&crate::cli::default_model_path())
+        let file = GgufFile::open(&crate::model::default_model_path())
             .unwrap_or_else(|e| panic!("{e} (scripts/setup.sh model fetches it)"));
         Engine::load_cpu(&file, WeightMode::Quantized).expect("the model loads")
     }

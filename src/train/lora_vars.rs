@@ -7,13 +7,15 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{Result, Tensor, Var};
+use candle_core::{DType, Result, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::model::DTYPE;
 use crate::model::lora::{unpermute_rows, Module};
 use crate::model::LlamaConfig;
+
+/// Dtype of every trained tensor.
+pub const DTYPE: DType = DType::F32;
 
 /// The shape of an adapter to train (the MPG paper: r = 8, α = 16, dropout 0.05).
 #[derive(Debug, Clone, serde::Serialize)]

@@ -8,7 +8,7 @@
 //! first adapted layer is computed once per sequence (`hidden_below`) and the
 //! training steps run the top of the network only.
 
-use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp1, Device, Layout, Result, Shape, Tensor, D};
 
 use super::lora_vars::LoraVars;
 use crate::model::lora::Module;
@@ -261,6 +261,3 @@ impl Rope {
         Tensor::cat(&[ra, rb], 3)?.reshape((t, heads, hd))
     }
 }
-
-/// Dtype of every trained tensor.
-pub const DTYPE: DType = DType::F32;

@@ -18,7 +18,9 @@ use std::future::Future;
 use attention::{attend, AttentionShape};
 use kv_cache::RowCache;
 
+use super::rope::rope_table;
 use super::{Backend, BackendCounters, LogProbs, RowId, RowStep};
+use crate::dist::log_softmax;
 use crate::model::lora::{LoraAdapter, Module};
 use crate::model::{GgufFile, LlamaConfig};
 use crate::{Error, Result};
@@ -130,7 +132,7 @@ impl CpuBackend {
         for (s, &len) in steps.iter().zip(start_lens) {
             for (i, &tok) in s.tokens.iter().enumerate() {
                 w.embed.row(tok as usize, &mut sc.x[t * h..(t + 1) * h])?;
-                ops::rope_table(len + i, hd, cfg.rope_base, &mut c1, &mut s1);
+                rope_table(len + i, hd, cfg.rope_base, &mut c1, &mut s1);
                 cos.extend_from_slice(&c1);
                 sin.extend_from_slice(&s1);
                 t += 1;
@@ -232,7 +234,7 @@ impl CpuBackend {
         let mut logits = Vec::new();
         w.output().forward(&sc.xn, &mut logits, &mut sc.sums)?;
         for row in logits.chunks_exact_mut(cfg.vocab) {
-            ops::log_softmax(row);
+            log_softmax(row);
         }
 
         self.counters.forward_calls += 1;

@@ -1,5 +1,6 @@
-//! Element-wise pieces of the llama block: RMSNorm, rotary embedding
-//! (llama.cpp "normal" layout: adjacent pairs), SiLU gating, log-softmax.
+//! Element-wise pieces of the llama block on the CPU: RMSNorm, rotary
+//! embedding (llama.cpp "normal" layout: adjacent pairs; the tables are
+//! `backend::rope`'s), SiLU gating.
 
 /// `out = x / sqrt(mean(x²) + eps) * w`, per vector of `w.len()` values.
 pub(crate) fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut Vec<f32>) {
@@ -9,24 +10,6 @@ pub(crate) fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut Vec<f32>) {
         let ms = v.iter().map(|&a| (a as f64) * (a as f64)).sum::<f64>() / v.len() as f64;
         let scale = (1.0 / (ms + eps as f64).sqrt()) as f32;
         out.extend(v.iter().zip(w).map(|(&a, &g)| a * scale * g));
-    }
-}
-
-/// Cos/sin of each rotary frequency at one position (computed in f64).
-pub(crate) fn rope_table(
-    pos: usize,
-    head_dim: usize,
-    base: f32,
-    cos: &mut Vec<f32>,
-    sin: &mut Vec<f32>,
-) {
-    cos.clear();
-    sin.clear();
-    for i in 0..head_dim / 2 {
-        let inv_freq = (base as f64).powf(-2.0 * i as f64 / head_dim as f64);
-        let angle = pos as f64 * inv_freq;
-        cos.push(angle.cos() as f32);
-        sin.push(angle.sin() as f32);
     }
 }
 
@@ -48,28 +31,10 @@ pub(crate) fn swiglu(gate: &mut [f32], up: &[f32]) {
     }
 }
 
-/// Log-softmax of one vector, in place (sum accumulated in f64).
-pub(crate) fn log_softmax(x: &mut [f32]) {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = x.iter().map(|&v| ((v - max) as f64).exp()).sum();
-    let lse = max + sum.ln() as f32;
-    for v in x.iter_mut() {
-        *v -= lse;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn log_softmax_normalises() {
-        let mut x = vec![1.0, 2.0, 3.0, -1e4];
-        log_softmax(&mut x);
-        let total: f32 = x.iter().map(|v| v.exp()).sum();
-        assert!((total - 1.0).abs() < 1e-6);
-        assert!((x[2] - x[1] - 1.0).abs() < 1e-6);
-    }
+    use crate::backend::rope::rope_table;
 
     #[test]
     fn rope_at_zero_is_identity_and_preserves_norm() {

@@ -210,7 +210,7 @@ mod tests {
     /// rows exactly, products up to f32 summation order.
     #[test]
     fn quantized_linear_matches_candle_dequantized() {
-        let path = crate::cli::default_model_path();
+        let path = crate::model::default_model_path();
         let Ok(file) = GgufFile::open(&path) else {
             panic!(
                 "model missing at {}: run scripts/setup.sh model",

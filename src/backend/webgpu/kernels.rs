@@ -2,9 +2,10 @@
 //! group layouts and compute pipelines. Every kernel binds a 256-byte slot
 //! of the per-call parameter buffer (dynamic offset) at binding 0, then
 //! storage buffers. No kernel needs an optional WebGPU feature, so the
-//! sources go to naga (natively) and to the browser unchanged; `preprocess`
-//! is where a capability-dependent prelude (e.g. Chrome's
-//! `enable subgroups;`, which naga rejects) would be added.
+//! sources go to naga (natively) and to the browser alike; `preprocess`
+//! prepends the constants the shaders share with the Rust side (the mix
+//! kinds, MPG's floor) and is where a capability-dependent prelude (e.g.
+//! Chrome's `enable subgroups;`, which naga rejects) would be added.
 
 use super::device::Gpu;
 
@@ -104,10 +105,61 @@ impl Kernel {
     }
 }
 
-/// The shader text handed to the compiler. Kept as a hook: sources are
-/// portable WGSL without `enable` directives today.
-pub(super) fn preprocess(src: &str) -> std::borrow::Cow<'_, str> {
-    std::borrow::Cow::Borrowed(src)
+/// How `shaders/combine.wgsl` combines a mix's rows (its `kind`
+/// parameter); the shader names the values `MIX_KIND_*`, declared by
+/// [`preprocess`] from these, so the two cannot drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MixKind {
+    /// MOD's weighted sum.
+    Linear = 0,
+    /// PDD's reweighting.
+    Pdd = 1,
+    /// MPG's token-level target.
+    Mpg = 2,
+}
+
+impl MixKind {
+    pub const ALL: [MixKind; 3] = [MixKind::Linear, MixKind::Pdd, MixKind::Mpg];
+
+    /// The WGSL constant naming the kind.
+    pub fn wgsl_name(self) -> &'static str {
+        match self {
+            MixKind::Linear => "MIX_KIND_LINEAR",
+            MixKind::Pdd => "MIX_KIND_PDD",
+            MixKind::Mpg => "MIX_KIND_MPG",
+        }
+    }
+}
+
+/// The `const` declarations the shaders share with the Rust side: the mix
+/// kinds and MPG's floor (`backend::MPG_FLOOR`).
+pub fn wgsl_constants() -> Vec<(&'static str, String)> {
+    let mut c: Vec<(&'static str, String)> = MixKind::ALL
+        .iter()
+        .map(|&k| (k.wgsl_name(), format!("u32 = {}u", k as u32)))
+        .collect();
+    c.push((
+        "MPG_FLOOR",
+        format!("f32 = {:?}", crate::backend::MPG_FLOOR as f32),
+    ));
+    c
+}
+
+/// The shader text handed to the compiler: the source with a `const`
+/// declaration prepended for each shared constant it names
+/// ([`wgsl_constants`]). Sources are portable WGSL without `enable`
+/// directives; a capability-dependent prelude would go here too.
+pub fn preprocess(src: &str) -> std::borrow::Cow<'_, str> {
+    let used: Vec<String> = wgsl_constants()
+        .into_iter()
+        .filter(|(name, _)| src.contains(name))
+        .map(|(name, value)| format!("const {name}: {value};\n"))
+        .collect();
+    if used.is_empty() {
+        std::borrow::Cow::Borrowed(src)
+    } else {
+        std::borrow::Cow::Owned(used.concat() + src)
+    }
 }
 
 /// How the quantized matmuls spread over invocations.
@@ -209,5 +261,33 @@ impl Pipelines {
 
     pub(super) fn pipeline(&self, k: Kernel) -> &wgpu::ComputePipeline {
         &self.pipelines[Self::index(k)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_combine_shader_sees_the_rust_mix_kinds_and_floor() {
+        let src = include_str!("shaders/combine.wgsl");
+        let wgsl = preprocess(src);
+        for k in MixKind::ALL {
+            let decl = format!("const {}: u32 = {}u;", k.wgsl_name(), k as u32);
+            assert!(wgsl.starts_with("const ") && wgsl.contains(&decl), "{decl}");
+            let used = format!("p.kind == {}", k.wgsl_name());
+            assert!(src.contains(&used), "combine.wgsl does not test {used}");
+        }
+        let floor = format!(
+            "const MPG_FLOOR: f32 = {:?};",
+            crate::backend::MPG_FLOOR as f32
+        );
+        assert!(wgsl.contains(&floor), "{floor}");
+        // The shader defines none of them itself and tests no bare kind numbers.
+        assert!(!src.contains("const MIX_KIND") && !src.contains("const MPG_FLOOR"));
+        assert!(!(0..10).any(|n| src.contains(&format!("p.kind == {n}u"))));
+        // Shaders that name no shared constant go to the compiler unchanged.
+        let plain = include_str!("shaders/swiglu.wgsl");
+        assert!(matches!(preprocess(plain), std::borrow::Cow::Borrowed(_)));
     }
 }

@@ -3,9 +3,11 @@
 //! kept for mixes, in passes that fit the logits buffer), and how the bytes
 //! read back split into each step's [`LogProbs`] or each read's [`Mixed`].
 
-use super::LOGIT_CHUNK;
 use crate::backend::{LogProbs, Mix, MixRead, Mixed, Readout, RowStep};
 use crate::Result;
+
+/// Read-out positions per output-projection pass (bounds the logits buffer).
+pub const LOGIT_CHUNK: usize = 64;
 
 /// One read-out position, in the order the read-out pass handles them:
 /// dense rows first, then gathered scores, then top-k rows (by k).

@@ -7,10 +7,14 @@
 //! small tables, and reads back only what the step needs — whole
 //! vocabularies only for dense read-outs; token scores, top-k and PDD's /
 //! MOD's per-step mixes are reduced on the GPU to a few words (`layout.rs`,
-//! `plan.rs`, `shaders/sparse_readout.wgsl`, `shaders/combine.wgsl`).
+//! `plan/`, `shaders/sparse_readout.wgsl`, `shaders/combine.wgsl`). This
+//! file holds the backend's state, rows and the call's steps (pages, plan,
+//! upload, submit, read back); `plan/` builds the dispatch list,
+//! `encode.rs` turns it into a command buffer.
 
 mod counters;
 mod device;
+mod encode;
 mod frame;
 mod kernels;
 mod kv_cache;
@@ -30,7 +34,7 @@ use frame::Frame;
 pub use kernels::MatmulKernel;
 use kernels::{Kernel, Pipelines, PARAM_SLOT};
 use kv_cache::{KvPool, RowPages, PAGE};
-use layout::Layout;
+use layout::{Layout, LOGIT_CHUNK};
 use lora::GpuAdapter;
 use weights::GpuWeights;
 
@@ -39,50 +43,8 @@ use crate::model::lora::LoraAdapter;
 use crate::model::{GgufFile, LlamaConfig};
 use crate::{Error, Result};
 
-/// Read-out positions per output-projection pass (bounds the logits buffer).
-const LOGIT_CHUNK: usize = 64;
 /// KV pages allocated at start (grown by doubling).
 const INITIAL_PAGES: usize = 32;
-
-/// A buffer a dispatch binds, resolved when the call is encoded.
-#[derive(Debug, Clone, Copy)]
-enum B {
-    Meta,
-    Norms,
-    X,
-    Xn,
-    Qkv,
-    Att,
-    Gu,
-    Act,
-    Logits,
-    Sparse,
-    Embed,
-    Output,
-    WQkv(usize),
-    Wo(usize),
-    WGu(usize),
-    WDown(usize),
-    Kv(usize),
-    Adapter(usize),
-}
-
-enum Op {
-    Dispatch {
-        kernel: Kernel,
-        bufs: Vec<B>,
-        param: u32,
-        groups: [u32; 3],
-    },
-    /// Copies `bytes` from `from` (logits, or the sparse read-outs) into
-    /// the staging buffer at `to`.
-    Copy {
-        from: B,
-        at: u64,
-        bytes: u64,
-        to: u64,
-    },
-}
 
 /// Activation buffers sized for `tokens` positions.
 struct Acts {
@@ -266,30 +228,6 @@ impl WebGpuBackend {
         super::validate_steps(&self.config, steps, |row| Ok(self.row(row)?.len))
     }
 
-    fn buf(&self, b: B) -> &Buf {
-        let w = &self.weights;
-        match b {
-            B::Meta => &self.meta,
-            B::Norms => &w.norms,
-            B::X => &self.acts.x,
-            B::Xn => &self.acts.xn,
-            B::Qkv => &self.acts.qkv,
-            B::Att => &self.acts.att,
-            B::Gu => &self.acts.gu,
-            B::Act => &self.acts.act,
-            B::Logits => &self.logits,
-            B::Sparse => &self.sparse,
-            B::Embed => &w.embed.buf,
-            B::Output => &w.output().buf,
-            B::WQkv(l) => &w.layers[l].qkv.buf,
-            B::Wo(l) => &w.layers[l].wo.buf,
-            B::WGu(l) => &w.layers[l].gate_up.buf,
-            B::WDown(l) => &w.layers[l].down.buf,
-            B::Kv(l) => &self.kv.layers[l],
-            B::Adapter(a) => &self.adapters[a].buf,
-        }
-    }
-
     /// The forward pass; the rows' caches grow by their steps' tokens.
     pub async fn forward_async(&mut self, steps: &[RowStep<'_>]) -> Result<Vec<LogProbs>> {
         let vocab = self.config.vocab;
@@ -363,53 +301,8 @@ impl WebGpuBackend {
             .queue
             .write_buffer(&self.params.buffer, 0, &self.frame.params);
         self.gpu_counters.bytes_uploaded += (meta.len() + self.frame.params.len()) as u64;
-
-        let mut enc = self
-            .gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("forward"),
-            });
-        let mut i = 0;
-        while i < ops.len() {
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("forward"),
-                    timestamp_writes: None,
-                });
-                while let Some(Op::Dispatch {
-                    kernel,
-                    bufs,
-                    param,
-                    groups,
-                }) = ops.get(i)
-                {
-                    let bg = self.bind_group(*kernel, bufs);
-                    pass.set_pipeline(self.pipes.pipeline(*kernel));
-                    pass.set_bind_group(0, &bg, &[*param]);
-                    pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-                    self.gpu_counters.dispatches += 1;
-                    i += 1;
-                }
-            }
-            while let Some(&Op::Copy {
-                from,
-                at,
-                bytes,
-                to,
-            }) = ops.get(i)
-            {
-                enc.copy_buffer_to_buffer(
-                    &self.buf(from).buffer,
-                    at,
-                    &self.staging.buffer,
-                    to,
-                    bytes,
-                );
-                i += 1;
-            }
-        }
-        self.gpu.queue.submit([enc.finish()]);
+        let commands = self.encode(&ops);
+        self.gpu.queue.submit([commands]);
         self.gpu_counters.submissions += 1;
         for s in steps {
             self.rows[s.row.0].as_mut().expect("validated row").len += s.tokens.len();
@@ -461,38 +354,6 @@ impl WebGpuBackend {
                 wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             );
         }
-    }
-
-    fn bind_group(&mut self, kernel: Kernel, bufs: &[B]) -> wgpu::BindGroup {
-        let ids: Vec<u64> = bufs.iter().map(|&b| self.buf(b).id).collect();
-        let key = (kernel, ids, self.params.id);
-        if let Some(bg) = self.binds.get(&key) {
-            return bg.clone();
-        }
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: &self.params.buffer,
-                offset: 0,
-                size: std::num::NonZeroU64::new(PARAM_SLOT),
-            }),
-        }];
-        for (i, &b) in bufs.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry {
-                binding: i as u32 + 1,
-                resource: self.buf(b).buffer.as_entire_binding(),
-            });
-        }
-        let bg = self
-            .gpu
-            .device
-            .create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: self.pipes.layout(kernel),
-                entries: &entries,
-            });
-        self.binds.insert(key, bg.clone());
-        bg
     }
 }
 

@@ -21,23 +21,13 @@
 pub mod scalar;
 #[cfg(target_arch = "wasm32")]
 pub mod simd128;
+mod table;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 
+pub use table::{combine, Kernels, RowQ41, RowQ80};
+
 use std::sync::OnceLock;
-
-/// One Q4_1 row (`d` per block, 16 nibble bytes per block) against `out.len()`
-/// activation vectors laid out `stride` apart in `acts`.
-pub type RowQ41 = fn(d: &[f32], qs: &[u8], acts: &[f32], stride: usize, out: &mut [f32]);
-/// One Q8_0 row (`d` per block, 32 signed bytes per block) against vectors.
-pub type RowQ80 = fn(d: &[f32], qs: &[i8], acts: &[f32], stride: usize, out: &mut [f32]);
-
-#[derive(Clone, Copy)]
-pub struct Kernels {
-    pub name: &'static str,
-    pub q4_1: RowQ41,
-    pub q8_0: RowQ80,
-}
 
 pub const SCALAR: Kernels = Kernels {
     name: "scalar",
@@ -61,12 +51,6 @@ fn detect() -> Kernels {
         return k;
     }
     SCALAR
-}
-
-/// The canonical lane combination.
-#[inline(always)]
-pub fn combine(acc: [f32; 8]) -> f32 {
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 }
 
 #[cfg(test)]

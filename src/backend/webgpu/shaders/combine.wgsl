@@ -1,11 +1,12 @@
 // A per-token mix of rows row0..row0+rows of the logits buffer (log-probs)
 // into row `out_row` (unnormalised; log_softmax follows): MOD's weighted sum
-// (kind 0: c = Σ w_i lp_i), PDD's reweighting (kind 1: row 0 is T, row
-// 1 + i is T_i; r_i = δ_i + lp_0 − lp_{1+i}, R = Σ w_i r_i / ‖r‖₂, 0 when
-// ‖r‖₂ < 1e-6; c = lp_0 + R / β) or MPG's token-level target (kind 2: row 0
-// is the reference, row 1 + i expert i with weight w_i; c = log Σ w_i π_i
-// where that sum is positive, else lp_0 − 1000). backend/mix.rs holds the
-// reference.
+// (MIX_KIND_LINEAR: c = Σ w_i lp_i), PDD's reweighting (MIX_KIND_PDD: row 0
+// is T, row 1 + i is T_i; r_i = δ_i + lp_0 − lp_{1+i}, R = Σ w_i r_i / ‖r‖₂,
+// 0 when ‖r‖₂ < 1e-6; c = lp_0 + R / β) or MPG's token-level target
+// (MIX_KIND_MPG: row 0 is the reference, row 1 + i expert i with weight w_i;
+// c = log Σ w_i π_i where that sum is positive, else lp_0 − MPG_FLOOR).
+// backend/mix.rs holds the reference. The MIX_KIND_* and MPG_FLOOR
+// constants are prepended by kernels::preprocess from the Rust values.
 
 struct Params {
     vocab: u32,
@@ -22,9 +23,6 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> z: array<f32>;
-
-// backend/mix.rs MPG_FLOOR
-const MPG_FLOOR: f32 = 1000.0;
 
 fn weight(i: u32) -> f32 {
     return p.w[i / 4u][i % 4u];
@@ -45,11 +43,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     var c = 0.0;
-    if (p.kind == 0u) {
+    if (p.kind == MIX_KIND_LINEAR) {
         for (var i = 0u; i < p.rows; i += 1u) {
             c += weight(i) * lp(i, v);
         }
-    } else if (p.kind == 1u) {
+    } else if (p.kind == MIX_KIND_PDD) {
         let full = lp(0u, v);
         var dot = 0.0;
         var norm2 = 0.0;
@@ -64,7 +62,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             reward = dot / norm;
         }
         c = full + reward / p.beta;
-    } else {
+    } else if (p.kind == MIX_KIND_MPG) {
         var m = -3.0e38;
         for (var i = 1u; i < p.rows; i += 1u) {
             m = max(m, lp(i, v));
