@@ -41,6 +41,10 @@ printf '%-16s %10s %8s %9s %7s %8s %s\n' target executions seconds exec/s corpus
 for t in "${list[@]}"; do
   work=target/corpus/$t
   mkdir -p "$work" "artifacts/$t"
+  # The real model's header as a seed, from the file set-up fetched (the
+  # model is never committed; the committed seeds are synthetic).
+  model=../assets/models/SmolLM2-135M-Instruct.Q4_1.gguf
+  if [ "$t" = gguf ] && [ -f "$model" ]; then head -c 4096 "$model" >"$work/real_header_4k"; fi
   log=target/logs/$t.log
   start=$(date +%s.%N)
   rc=0
