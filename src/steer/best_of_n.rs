@@ -8,19 +8,17 @@
 //! reference, `1..=N` the experts.
 
 use super::common::Outcome;
-use super::config::RunConfig;
-use super::method::{DecodeContext, DecodingMethod, Knob, MethodInfo, Probe};
-use super::mpg_method::{mpg_info, mpg_view_count};
+use super::method::{DecodeContext, Knob, MethodInfo, Probe};
+use super::mpg_method::{mpg_info, MpgSampler};
 use super::rs::{emit_answer, prompt_rows, propose_answer, ScoredAnswer};
-use super::view_model::{ViewModel, ViewSpec};
-use super::views::ViewPrompts;
+use super::view_model::ViewModel;
 use crate::Result;
 
 /// Best-of-N over the reference's answers, by the MPG score.
 pub(crate) struct BestOfN;
 
-impl DecodingMethod for BestOfN {
-    fn info(&self) -> &'static MethodInfo {
+impl MpgSampler for BestOfN {
+    fn describe(&self) -> &'static MethodInfo {
         static INFO: MethodInfo = mpg_info(
             "best-of-n",
             "Best-of-N",
@@ -31,18 +29,6 @@ impl DecodingMethod for BestOfN {
             ),
         );
         &INFO
-    }
-
-    fn validate(&self, cfg: &RunConfig) -> Result<()> {
-        cfg.validate_mpg_sampler()
-    }
-
-    fn view_count(&self, cfg: &RunConfig) -> usize {
-        mpg_view_count(cfg)
-    }
-
-    fn views(&self, _cfg: &RunConfig, p: &ViewPrompts) -> Result<Vec<ViewSpec>> {
-        p.reference_and_experts()
     }
 
     async fn decode<M: ViewModel>(&self, m: &mut M, cx: DecodeContext<'_>) -> Result<Outcome> {
@@ -85,7 +71,7 @@ mod tests {
 
     use super::*;
     use crate::steer::common::Limits;
-    use crate::steer::config::WeightedExpert;
+    use crate::steer::config::{RunConfig, WeightedExpert};
     use crate::steer::method::ProbeCompletions;
     use crate::steer::methods::Method;
     use crate::steer::rs::tests::{q, score, table, ALPHA, EXACT};

@@ -161,13 +161,14 @@ pub(crate) trait DecodingMethod: Sync {
         _item: ProbeCompletions<'_>,
     ) -> impl Future<Output = Result<[f64; 2]>> {
         let info = self.info();
-        async move {
-            Err(Error::InvalidInput(match info.probe {
-                Probe::Unavailable(why) => format!("the probe cannot score {}: {why}", info.label),
-                Probe::ClosedForm => {
-                    format!("{} does not implement its probe likelihood", info.label)
-                }
-            }))
-        }
+        async move { Err(probe_refusal(info)) }
     }
+}
+
+/// Why the probe cannot score a method (its description's reason).
+pub(crate) fn probe_refusal(info: &MethodInfo) -> Error {
+    Error::InvalidInput(match info.probe {
+        Probe::Unavailable(why) => format!("the probe cannot score {}: {why}", info.label),
+        Probe::ClosedForm => format!("{} does not implement its probe likelihood", info.label),
+    })
 }

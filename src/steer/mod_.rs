@@ -11,7 +11,7 @@ use super::method::{
     DecodeContext, DecodingMethod, Experts, MethodInfo, Probe, ProbeCompletions, Rewards,
 };
 use super::step::{decode_steps, StepRule};
-use super::teacher_forced::teacher_forced;
+use super::teacher_forced::score_completions;
 use super::view_model::{ViewModel, ViewSpec};
 use super::views::ViewPrompts;
 use crate::backend::{Mix, MixRead};
@@ -125,17 +125,15 @@ impl DecodingMethod for Mod {
         item: ProbeCompletions<'_>,
     ) -> Result<[f64; 2]> {
         let alpha = cfg.alpha();
-        let mut out = [0.0; 2];
-        for (c, ids) in item.completions.iter().enumerate() {
-            let f = teacher_forced(m, ids, true).await?;
-            out[c] = (0..ids.len())
+        score_completions(m, &item, true, |f, ids| {
+            (0..ids.len())
                 .map(|t| {
                     let rows: Vec<&[f32]> = f.dists.iter().map(|d| d[t].as_slice()).collect();
                     mod_logp(&rows, &alpha)[ids[t] as usize]
                 })
-                .sum();
-        }
-        Ok(out)
+                .sum()
+        })
+        .await
     }
 }
 

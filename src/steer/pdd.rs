@@ -12,7 +12,7 @@ use super::method::{
     DecodeContext, DecodingMethod, Experts, Knob, MethodInfo, Probe, ProbeCompletions, Rewards,
 };
 use super::step::{decode_steps, StepRule};
-use super::teacher_forced::teacher_forced;
+use super::teacher_forced::score_completions;
 use super::validate::invalid;
 use super::view_model::{ViewModel, ViewSpec};
 use super::views::ViewPrompts;
@@ -297,9 +297,8 @@ impl DecodingMethod for Pdd {
         let (raw, _) = pie(m, m.views() - 1, cfg.pdd.pie_tokens, item.eos).await?;
         let (weights, selected) = weights_and_selection(&raw, &cfg.pdd)?;
         let w: Vec<f64> = selected.iter().map(|&i| weights[i]).collect();
-        let mut out = [0.0; 2];
-        for (c, ids) in item.completions.iter().enumerate() {
-            let f = teacher_forced(m, ids, true).await?;
+        score_completions(m, &item, true, |f, ids| {
+            let mut ll = 0.0;
             let mut delta = vec![0f64; selected.len()];
             for t in 0..ids.len() {
                 let full = &f.dists[0][t];
@@ -308,14 +307,15 @@ impl DecodingMethod for Pdd {
                     .map(|&i| f.dists[i + 1][t].as_slice())
                     .collect();
                 let logp = reweight(full, &loo, &delta, &w, cfg.pdd.beta);
-                out[c] += logp[ids[t] as usize];
+                ll += logp[ids[t] as usize];
                 delta = loo
                     .iter()
                     .map(|l| full[ids[t] as usize] as f64 - l[ids[t] as usize] as f64)
                     .collect();
             }
-        }
-        Ok(out)
+            ll
+        })
+        .await
     }
 }
 

@@ -10,13 +10,12 @@ use super::bound::Bound;
 use super::common::{Limits, Outcome};
 use super::config::RunConfig;
 use super::events::Event;
-use super::method::{DecodeContext, DecodingMethod, Knob, MethodInfo, Probe, ProbeCompletions};
+use super::method::{DecodeContext, Knob, MethodInfo, Probe};
 use super::mpg_at::{covering, draw_reference, reference_read, MpgAt};
-use super::mpg_method::{mpg_info, mpg_view_count, probe_mpg_target};
+use super::mpg_method::{mpg_info, MpgSampler};
 use super::score::log_score;
-use super::view_model::{ViewModel, ViewSpec};
-use super::views::ViewPrompts;
-use crate::backend::Readout;
+use super::view_model::ViewModel;
+use crate::backend::{MixRead, Readout};
 use crate::engine::sampling::Sampling;
 use crate::Result;
 
@@ -283,43 +282,11 @@ pub(crate) async fn seq_rs<M: ViewModel>(
     Ok(out)
 }
 
-/// The MPG methods' shared parts of `DecodingMethod` (views, validation,
-/// first reads, probe), for the samplers of this file.
-macro_rules! mpg_sampler {
-    ($first_reads:expr) => {
-        fn validate(&self, cfg: &RunConfig) -> Result<()> {
-            cfg.validate_mpg_sampler()
-        }
-
-        fn view_count(&self, cfg: &RunConfig) -> usize {
-            mpg_view_count(cfg)
-        }
-
-        fn views(&self, _cfg: &RunConfig, p: &ViewPrompts) -> Result<Vec<ViewSpec>> {
-            p.reference_and_experts()
-        }
-
-        fn first_reads(&self, cfg: &RunConfig) -> Vec<crate::backend::MixRead> {
-            let first: fn(&RunConfig) -> Vec<crate::backend::MixRead> = $first_reads;
-            first(cfg)
-        }
-
-        async fn probe<M: ViewModel>(
-            &self,
-            cfg: &RunConfig,
-            m: &mut M,
-            item: ProbeCompletions<'_>,
-        ) -> Result<[f64; 2]> {
-            probe_mpg_target(cfg, m, item).await
-        }
-    };
-}
-
 /// Token-RS: every token by the single-token rejection test.
 pub(crate) struct TokenRs;
 
-impl DecodingMethod for TokenRs {
-    fn info(&self) -> &'static MethodInfo {
+impl MpgSampler for TokenRs {
+    fn describe(&self) -> &'static MethodInfo {
         static INFO: MethodInfo = mpg_info(
             "token-rs",
             "Token-RS",
@@ -330,7 +297,9 @@ impl DecodingMethod for TokenRs {
         &INFO
     }
 
-    mpg_sampler!(|cfg| MpgAt::first_reads(&cfg.alpha(), &cfg.scr.proposal));
+    fn first_reads(&self, cfg: &RunConfig) -> Vec<MixRead> {
+        MpgAt::first_reads(&cfg.alpha(), &cfg.scr.proposal)
+    }
 
     async fn decode<M: ViewModel>(&self, m: &mut M, cx: DecodeContext<'_>) -> Result<Outcome> {
         let s = &cx.cfg.scr;
@@ -352,8 +321,10 @@ impl DecodingMethod for TokenRs {
 /// Seq-RS: whole answers from the reference, accepted or rejected whole.
 pub(crate) struct SeqRs;
 
-impl DecodingMethod for SeqRs {
-    fn info(&self) -> &'static MethodInfo {
+/// Seq-RS takes no first reads: it starts from whole rows (every answer
+/// restarts from the prompt's end).
+impl MpgSampler for SeqRs {
+    fn describe(&self) -> &'static MethodInfo {
         static INFO: MethodInfo = mpg_info(
             "seq-rs",
             "Seq-RS",
@@ -363,9 +334,6 @@ impl DecodingMethod for SeqRs {
         );
         &INFO
     }
-
-    // Seq-RS starts from whole rows (it restarts from the prompt's end).
-    mpg_sampler!(|_| Vec::new());
 
     async fn decode<M: ViewModel>(&self, m: &mut M, cx: DecodeContext<'_>) -> Result<Outcome> {
         let mut bound = Bound::new(cx.cfg.scr.bound, &cx.alpha);

@@ -16,14 +16,13 @@ use super::bound::Bound;
 use super::common::{Limits, Outcome};
 use super::config::RunConfig;
 use super::events::Event;
-use super::method::{DecodeContext, DecodingMethod, Knob, MethodInfo, Probe, ProbeCompletions};
+use super::method::{DecodeContext, Knob, MethodInfo, Probe};
 use super::mpg_at::{covering, draw_reference, reference_read, MpgAt};
-use super::mpg_method::{mpg_info, mpg_view_count, probe_mpg_target};
+use super::mpg_method::{mpg_info, MpgSampler};
 use super::rs::{emit_rs1, log_uniform, rs1};
 use super::score::log_score;
 use super::validate::invalid;
-use super::view_model::{ViewModel, ViewSpec};
-use super::views::ViewPrompts;
+use super::view_model::ViewModel;
 use crate::backend::MixRead;
 use crate::Result;
 
@@ -224,8 +223,8 @@ pub(crate) async fn decode<M: ViewModel>(
 /// against the MPG target.
 pub(crate) struct Scr;
 
-impl DecodingMethod for Scr {
-    fn info(&self) -> &'static MethodInfo {
+impl MpgSampler for Scr {
+    fn describe(&self) -> &'static MethodInfo {
         static INFO: MethodInfo = mpg_info(
             "scr",
             "SCR",
@@ -236,19 +235,11 @@ impl DecodingMethod for Scr {
         &INFO
     }
 
-    fn validate(&self, cfg: &RunConfig) -> Result<()> {
+    fn validate_own(&self, cfg: &RunConfig) -> Result<()> {
         if cfg.scr.k == 0 {
             return Err(invalid("chunk size k must be at least 1"));
         }
-        cfg.validate_mpg_sampler()
-    }
-
-    fn view_count(&self, cfg: &RunConfig) -> usize {
-        mpg_view_count(cfg)
-    }
-
-    fn views(&self, _cfg: &RunConfig, p: &ViewPrompts) -> Result<Vec<ViewSpec>> {
-        p.reference_and_experts()
+        Ok(())
     }
 
     fn first_reads(&self, cfg: &RunConfig) -> Vec<MixRead> {
@@ -261,15 +252,6 @@ impl DecodingMethod for Scr {
             ..cx.cfg.scr.clone()
         };
         decode(m, &scr, cx.limits, cx.rng, cx.sink).await
-    }
-
-    async fn probe<M: ViewModel>(
-        &self,
-        cfg: &RunConfig,
-        m: &mut M,
-        item: ProbeCompletions<'_>,
-    ) -> Result<[f64; 2]> {
-        probe_mpg_target(cfg, m, item).await
     }
 }
 

@@ -13,7 +13,7 @@ use super::method::{
     DecodeContext, DecodingMethod, Experts, MethodInfo, Probe, ProbeCompletions, Rewards,
 };
 use super::step::{decode_steps, StepRule};
-use super::teacher_forced::{sum_of_view, teacher_forced};
+use super::teacher_forced::{score_completions, sum_of_view};
 use super::view_model::{ViewModel, ViewSpec};
 use super::views::ViewPrompts;
 use crate::backend::{Mix, MixRead};
@@ -118,11 +118,7 @@ macro_rules! single_view_method {
                 m: &mut M,
                 item: ProbeCompletions<'_>,
             ) -> Result<[f64; 2]> {
-                let mut out = [0.0; 2];
-                for (c, ids) in item.completions.iter().enumerate() {
-                    out[c] = sum_of_view(&teacher_forced(m, ids, false).await?, 0);
-                }
-                Ok(out)
+                score_completions(m, &item, false, |f, _| sum_of_view(f, 0)).await
             }
         }
     };

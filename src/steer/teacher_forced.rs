@@ -3,6 +3,7 @@
 //! every view's whole next-token distribution before each token), read in
 //! one batched call; the views are put back at the prompt's end afterwards.
 
+use super::method::ProbeCompletions;
 use super::view_model::ViewModel;
 use crate::backend::Readout;
 use crate::Result;
@@ -57,4 +58,19 @@ pub(crate) async fn teacher_forced<M: ViewModel>(
 /// The completion's log-likelihood under view `v` alone.
 pub(crate) fn sum_of_view(f: &Forced, v: usize) -> f64 {
     f.token_lp[v].iter().sum()
+}
+
+/// Both completions of a probe item forced through the views, each scored
+/// by `score` from what the views said of it (the method's likelihood).
+pub(crate) async fn score_completions<M: ViewModel>(
+    m: &mut M,
+    item: &ProbeCompletions<'_>,
+    dense: bool,
+    mut score: impl FnMut(&Forced, &[u32]) -> f64,
+) -> Result<[f64; 2]> {
+    let mut out = [0.0; 2];
+    for (c, ids) in item.completions.iter().enumerate() {
+        out[c] = score(&teacher_forced(m, ids, dense).await?, ids);
+    }
+    Ok(out)
 }
