@@ -13,7 +13,7 @@ use conformance::{fwd, max_diff, A, B};
 use persona::backend::cpu::{CpuBackend, WeightMode};
 use persona::backend::{Backend, Readout, RowStep};
 use persona::engine::sampling::{sample, Sampling};
-use persona::engine::{Engine, GenerateParams};
+use persona::engine::{Engine, GenerateParams, RunCache};
 use persona::model::LlamaConfig;
 use persona::steer::MpgAt;
 use persona::steer::ViewSpec;
@@ -119,12 +119,14 @@ fn first_reads_with_the_prefill_equal_reads_of_whole_rows() {
     };
     let reads = MpgAt::first_reads(&[1.0, -0.5], &proposal);
 
+    // No prefix cache: both prefills compute every position.
+    let mut off = RunCache::new(b.config(), 0);
     let (rows, plain_cost, plain_prefill) = {
-        let v = pollster::block_on(EngineViews::new(&mut b, &specs, &[])).unwrap();
+        let v = pollster::block_on(EngineViews::new(&mut b, &mut off, &specs, &[])).unwrap();
         let rows: Vec<Vec<f32>> = (0..3).map(|i| v.next(i).to_vec()).collect();
         (rows, v.cost(), v.prefill)
     };
-    let mut v = pollster::block_on(EngineViews::new(&mut b, &specs, &reads)).unwrap();
+    let mut v = pollster::block_on(EngineViews::new(&mut b, &mut off, &specs, &reads)).unwrap();
     assert!(v.next(0).is_empty(), "whole rows were not read");
     assert_eq!(v.cost(), plain_cost);
     assert_eq!(v.prefill, plain_prefill);

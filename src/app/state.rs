@@ -169,6 +169,8 @@ pub(crate) struct AppState {
     pub adapters: RwSignal<Vec<Adapter>>,
     /// The backend `?backend=` asks for (both workers).
     pub backend_choice: StoredValue<BackendChoice>,
+    /// The prefix cache's budget from `?cache_mb=` (none: the default).
+    pub cache_mb: StoredValue<Option<f64>>,
     /// The adapter being checked by the worker, if any.
     pub adapter_job: RwSignal<Option<String>>,
     pub probe: RwSignal<ProbeState>,
@@ -210,6 +212,7 @@ impl AppState {
             editing: RwSignal::new(Lane::A),
             adapters: RwSignal::new(Vec::new()),
             backend_choice: StoredValue::new(BackendChoice::Auto),
+            cache_mb: StoredValue::new(None),
             adapter_job: RwSignal::new(None),
             probe: RwSignal::new(ProbeState::default()),
             pending_rerun: StoredValue::new([false; 2]),

@@ -447,6 +447,17 @@ fn final_stats(method: &str, s: &RunStats, decode: Option<f64>, source: &str) ->
     if s.proposed > 0 {
         parts.push(format!("rejection {:.0}%", s.rejection_rate * 100.0));
     }
+    parts.push(format!(
+        "prefill: {} new positions, {} cached",
+        s.prefill_positions, s.cached_positions
+    ));
+    parts.push(format!("first token {}", format::duration_ms(s.ttft_ms)));
+    if s.reused_importance {
+        parts.push("importance reused".into());
+    }
+    if let Some(note) = &s.cache_note {
+        parts.push(note.clone());
+    }
     if !source.is_empty() {
         parts.push(source.to_string());
     }
@@ -460,6 +471,10 @@ fn final_stats(method: &str, s: &RunStats, decode: Option<f64>, source: &str) ->
             data-rejection=format!("{:.4}", s.rejection_rate)
             data-evals=format!("{:.3}", s.evaluations_per_token)
             data-calls=format!("{:.3}", s.forward_calls_per_token)
+            data-prefill=s.prefill_positions
+            data-cached=s.cached_positions
+            data-ttft=format!("{:.1}", s.ttft_ms)
+            data-reused-importance=s.reused_importance.then_some("true")
         >
             {parts.join(" · ")}
         </p>

@@ -2,9 +2,11 @@
 //! persona, seed, length and sampling, and per lane the method, α, k, β, K
 //! and PDD's slider weights (lane B's with a `b_` prefix, with `compare=1`).
 //! Read once at start; written back (replaceState) whenever they change.
-//! Other parameters are kept: `?model=`, and `?backend=cpu|webgpu`, which
+//! Other parameters are kept: `?model=`, `?backend=cpu|webgpu`, which
 //! forces a backend (read here; a value that is no backend gets a message
-//! and the automatic choice).
+//! and the automatic choice), and `?cache_mb=`, the prefix cache's budget
+//! (0 turns it off; a value that is no budget gets a message and the
+//! default).
 
 use leptos::prelude::*;
 use web_sys::UrlSearchParams;
@@ -12,7 +14,7 @@ use web_sys::UrlSearchParams;
 use super::methods::{experts, personas};
 use super::state::{AppState, Lane, MethodSettings};
 pub(crate) use crate::page_data::url_params::slug;
-use crate::page_data::url_params::{parse_alphas, parse_weights};
+use crate::page_data::url_params::{parse_alphas, parse_cache_mb, parse_weights};
 use crate::steer::{Knob, Method};
 use crate::worker::protocol::BackendChoice;
 
@@ -41,6 +43,12 @@ pub(crate) fn restore(state: &AppState) {
         match b.parse::<BackendChoice>() {
             Ok(choice) => state.backend_choice.set_value(choice),
             Err(message) => state.show_error("backend_param", &message),
+        }
+    }
+    if let Some(mb) = q.get("cache_mb") {
+        match parse_cache_mb(&mb) {
+            Ok(mb) => state.cache_mb.set_value(Some(mb)),
+            Err(message) => state.show_error("url_param", &message),
         }
     }
     let s = state.settings;

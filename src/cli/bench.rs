@@ -11,6 +11,7 @@ use indicatif::ProgressBar;
 
 use super::bench_methods::{run_methods, write_section, MethodsArgs};
 use super::bench_prompt::prompt_ids;
+use super::bench_reuse::run_reuse;
 use super::load::load_engine;
 use crate::backend::cpu::{kernels, WeightMode};
 use crate::backend::{AdapterId, Backend, Readout, RowStep};
@@ -38,9 +39,10 @@ pub(super) struct BenchArgs {
     /// Markdown report to write.
     #[arg(long, default_value = "docs/BENCHMARKS.md")]
     out: PathBuf,
-    /// Which sections to run (`webgpu`: the WebGPU backend's cost per token,
-    /// only when asked for; on lavapipe its speed is software's).
-    #[arg(long, default_value = "all", value_parser = ["all", "cpu", "methods", "webgpu"])]
+    /// Which sections to run (`reuse`: re-runs and new turns from the prefix
+    /// cache; `webgpu`: the WebGPU backend's cost per token, only when asked
+    /// for; on lavapipe its speed is software's).
+    #[arg(long, default_value = "all", value_parser = ["all", "cpu", "methods", "reuse", "webgpu"])]
     only: String,
     #[command(flatten)]
     methods: MethodsArgs,
@@ -209,7 +211,7 @@ fn read_json(r: &mut impl BufRead) -> Result<serde_json::Value> {
         .map_err(|_| Error::Backend(format!("llama.cpp bench printed {line:?}")))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(super) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
@@ -228,6 +230,18 @@ pub(super) fn run(model: &Path, args: BenchArgs) -> Result<()> {
             &args.methods,
             &args.out,
         );
+    }
+    if args.only == "reuse" || args.only == "all" {
+        let section = run_reuse(model, &args.methods, args.repeats)?;
+        println!("{section}");
+        write_section(
+            &args.out,
+            "## Re-runs and new turns: the prefix cache",
+            &section,
+        )?;
+        if args.only == "reuse" {
+            return Ok(());
+        }
     }
     let mut engine = load_engine(model, WeightMode::Quantized)?;
     if args.only != "cpu" {

@@ -4,7 +4,10 @@
 mod bench;
 mod bench_methods;
 mod bench_prompt;
+mod bench_reuse;
 mod bench_webgpu;
+mod chat;
+mod chat_line;
 mod generate;
 mod load;
 mod make_pairs;
@@ -48,6 +51,9 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Run one persona-steering method (PDD, SCR, baselines), streaming the answer.
     Run(run::RunArgs),
+    /// A steered conversation from standard input: lines are user turns,
+    /// `/alpha`, `/beta`, `/k`, `/weights` re-run the last answer, `/reset`.
+    Chat(chat::ChatArgs),
     /// Score the MBTI probe items under a method's distribution (accuracy per axis).
     Probe(probe::ProbeArgs),
     /// Build DPO preference pairs for one axis by prompt distillation.
@@ -69,6 +75,7 @@ pub fn main() -> ExitCode {
         } => tokenize(&model, &text, parse_special),
         Command::Generate(args) => generate::run(&model, args),
         Command::Run(args) => run::run(&model, args),
+        Command::Chat(args) => chat::run(&model, args),
         Command::Probe(args) => probe::run(&model, args),
         Command::Bench(args) => bench::run(&model, args),
         Command::MakePairs(args) => make_pairs::run(&model, args),

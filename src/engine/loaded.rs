@@ -5,6 +5,8 @@
 use crate::backend::cpu::{CpuBackend, WeightMode};
 use crate::backend::webgpu::WebGpuBackend;
 use crate::backend::Backend;
+use crate::engine::memo::RunCache;
+use crate::engine::prefix_cache::{parse_budget_mb, DEFAULT_CACHE_MB};
 use crate::model::{ChatMessage, ChatTemplate, GgufFile, LlamaConfig, Role, Tokenizer};
 use crate::{Error, Result};
 
@@ -12,6 +14,8 @@ pub struct Engine<B: Backend> {
     pub tokenizer: Tokenizer,
     pub template: ChatTemplate,
     pub backend: B,
+    /// What runs leave for later runs: KV rows by prefix, PDD's importance.
+    pub cache: RunCache,
 }
 
 impl Engine<CpuBackend> {
@@ -40,11 +44,27 @@ impl<B: Backend> Engine<B> {
             tokenizer.token_text(tokenizer.bos_id),
             tokenizer.token_text(tokenizer.eos_id),
         )?;
+        let budget = parse_budget_mb(DEFAULT_CACHE_MB)?;
         Ok(Self {
             tokenizer,
             template,
+            cache: RunCache::new(backend.config(), budget),
             backend,
         })
+    }
+
+    /// Sets the prefix cache's budget in MiB (0 turns it off), evicting
+    /// what no longer fits; an invalid budget is refused.
+    pub fn set_cache_mb(&mut self, mb: f64) -> Result<()> {
+        let bytes = parse_budget_mb(mb)?;
+        self.cache.prefix.set_budget(&mut self.backend, bytes);
+        Ok(())
+    }
+
+    /// Forgets everything kept across runs.
+    pub fn clear_cache(&mut self) {
+        self.cache.prefix.clear(&mut self.backend);
+        self.cache.importance.clear();
     }
 
     pub fn config(&self) -> &LlamaConfig {

@@ -28,6 +28,10 @@ pub(crate) enum Command {
         url: String,
         #[serde(default)]
         backend: BackendChoice,
+        /// The prefix cache's budget in MiB (`?cache_mb=`; none: the
+        /// engine's default), checked by the page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_mb: Option<f64>,
     },
     /// Answer a chat; `messages` (multi-turn) wins over `user` (one turn).
     Generate(GenerateRequest),

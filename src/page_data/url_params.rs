@@ -59,6 +59,20 @@ pub(crate) fn parse_alphas(list: &str, names: &[&str]) -> (Vec<f64>, Option<Stri
     (alphas, (!problems.is_empty()).then(|| problems.join("; ")))
 }
 
+/// The prefix cache's budget in MiB from `?cache_mb=`: a number the engine
+/// accepts (`engine::prefix_cache::parse_budget_mb`).
+pub(crate) fn parse_cache_mb(value: &str) -> Result<f64, String> {
+    let mb = value.trim().parse::<f64>().map_err(|_| {
+        format!(
+            "the link's cache_mb={} is not a number; the page keeps the default prefix cache",
+            value.chars().take(20).collect::<String>()
+        )
+    })?;
+    crate::engine::prefix_cache::parse_budget_mb(mb)
+        .map(|_| mb)
+        .map_err(|e| format!("the link's cache_mb: {e}; the page keeps the default"))
+}
+
 /// PDD's slider weights from a list like `1,0.5,0`: every part a finite number.
 pub(crate) fn parse_weights(list: &str) -> Result<Vec<f64>, String> {
     let weights: Option<Vec<f64>> = list
@@ -103,6 +117,16 @@ mod tests {
         assert_eq!(parse_weights("1, 0.5,0"), Ok(vec![1.0, 0.5, 0.0]));
         for bad in ["", "1,NaN", "inf", "1,,2", "x"] {
             assert!(parse_weights(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cache_budgets_are_numbers_the_engine_accepts() {
+        assert_eq!(parse_cache_mb(" 64 "), Ok(64.0));
+        assert_eq!(parse_cache_mb("0"), Ok(0.0));
+        for bad in ["", "lots", "-1", "NaN", "inf", "1e9"] {
+            let err = parse_cache_mb(bad).unwrap_err();
+            assert!(err.contains("cache_mb"), "{bad}: {err}");
         }
     }
 

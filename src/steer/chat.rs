@@ -13,7 +13,7 @@ use super::step::Stepper;
 use super::view_model::{EngineViews, ViewModel, ViewSpec};
 use crate::backend::{Backend, Mix};
 use crate::engine::clock::now_ms;
-use crate::engine::{Engine, GenerateParams, GenerationSummary, StopReason, TokenEvent};
+use crate::engine::{Engine, GenerateParams, GenerationSummary, RunCache, StopReason, TokenEvent};
 use crate::model::tokenizer::TextStream;
 use crate::model::Tokenizer;
 use crate::{Error, Result};
@@ -21,7 +21,7 @@ use crate::{Error, Result};
 /// Where a generation is: before its prefill (the backend, lent), decoding
 /// (its one view on a row).
 enum Rows<'e, B: Backend> {
-    Pending(&'e mut B),
+    Pending(&'e mut B, &'e mut RunCache),
     Running(EngineViews<'e, B>),
     Switching,
 }
@@ -64,12 +64,15 @@ impl<'e, B: Backend> Generation<'e, B> {
             });
         }
         let Engine {
-            tokenizer, backend, ..
+            tokenizer,
+            backend,
+            cache,
+            ..
         } = engine;
         Ok(Self {
             tokenizer,
             context,
-            rows: Rows::Pending(backend),
+            rows: Rows::Pending(backend, cache),
             step: Stepper::new(OwnRow, None),
             rng: params.sampling.rng(),
             params,
@@ -85,10 +88,11 @@ impl<'e, B: Backend> Generation<'e, B> {
 
     /// The prefill, with the first decision's read.
     async fn start(&mut self) -> Result<()> {
-        if !matches!(self.rows, Rows::Pending(_)) {
+        if !matches!(self.rows, Rows::Pending(..)) {
             return Ok(());
         }
-        let Rows::Pending(backend) = std::mem::replace(&mut self.rows, Rows::Switching) else {
+        let Rows::Pending(backend, cache) = std::mem::replace(&mut self.rows, Rows::Switching)
+        else {
             unreachable!("checked above");
         };
         let t0 = now_ms();
@@ -97,7 +101,7 @@ impl<'e, B: Backend> Generation<'e, B> {
             mix: vec![],
         };
         let first = [decision_read(Mix::Row { row: 0 }, &self.params.sampling)];
-        let mut views = EngineViews::new(backend, &[view], &first).await?;
+        let mut views = EngineViews::new(backend, cache, &[view], &first).await?;
         self.prefill_ms = now_ms() - t0;
         self.step = Stepper::new(OwnRow, views.take_first().and_then(|mut r| r.pop()));
         self.rows = Rows::Running(views);

@@ -85,8 +85,26 @@ pub struct RunStats {
     /// (the views were read whole again: an extra forward each).
     #[serde(default)]
     pub dense_rereads: u64,
-    /// Prompt positions prefilled, and without prefix sharing.
+    /// Prompt positions prefilled (computed, all views), and what the
+    /// prompts hold in all.
     pub prefill_positions: usize,
     pub prefill_positions_unshared: usize,
+    /// Prompt positions taken from earlier runs' rows (the prefix cache).
+    #[serde(default)]
+    pub cached_positions: usize,
+    /// From the start of the run to the end of the prompts' prefill, and
+    /// to the first token shown, ms.
+    #[serde(default)]
+    pub prefill_ms: f64,
+    #[serde(default)]
+    pub ttft_ms: f64,
+    /// What the prefix cache could not do (a budget too small to keep this
+    /// answer's rows), if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_note: Option<String>,
+    /// PDD's importance came from an earlier run over the same
+    /// conversation and persona (no PIE token generated).
+    #[serde(default)]
+    pub reused_importance: bool,
     pub stop_reason: StopReason,
 }

@@ -17,6 +17,7 @@ use super::validate::invalid;
 use super::view_model::{ViewModel, ViewSpec};
 use super::views::ViewPrompts;
 use crate::backend::{pdd_reward, Mix, MixRead, Mixed, Readout};
+use crate::engine::memo::Importance;
 use crate::engine::sampling::argmax;
 use crate::{Error, Result};
 
@@ -51,8 +52,33 @@ pub(crate) fn reweight(
 
 /// PIE (step 1): `G` greedily under `T` (view 0), scored under every `T_i`
 /// (views 1..=n) in one call; returns `I_i = log P(G|T) − log P(G|T_i)` and
-/// `G`. The views are rolled back to where they started.
+/// `G`. The views are rolled back to where they started. Both depend only
+/// on the views' prompts and `pie_tokens`: taken at the prompts' end, they
+/// are kept across runs (a β, K or slider re-run generates no PIE token).
 pub(crate) async fn pie<M: ViewModel>(
+    m: &mut M,
+    n: usize,
+    pie_tokens: usize,
+    eos: u32,
+) -> Result<(Vec<f64>, Vec<u32>)> {
+    let at_prompt_end = (0..=n).all(|v| m.len(v) == 0);
+    if at_prompt_end {
+        if let Some(kept) = m.recall_importance(pie_tokens) {
+            return Ok((kept.raw, kept.answer));
+        }
+    }
+    let (raw, g) = pie_uncached(m, n, pie_tokens, eos).await?;
+    if at_prompt_end {
+        let kept = Importance {
+            raw: raw.clone(),
+            answer: g.clone(),
+        };
+        m.keep_importance(pie_tokens, kept);
+    }
+    Ok((raw, g))
+}
+
+async fn pie_uncached<M: ViewModel>(
     m: &mut M,
     n: usize,
     pie_tokens: usize,

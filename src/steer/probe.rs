@@ -92,7 +92,7 @@ pub async fn score_item<B: Backend>(
         )));
     }
     let eos = engine.tokenizer.eos_id;
-    let mut m = EngineViews::new(&mut engine.backend, &views, &[]).await?;
+    let mut m = EngineViews::new(&mut engine.backend, &mut engine.cache, &views, &[]).await?;
     let item = ProbeCompletions {
         completions: [&completions[0], &completions[1]],
         eos,

@@ -49,9 +49,11 @@ pub async fn run<B: Backend>(
     let tokenizer = &engine.tokenizer;
     let mut stream = TextStream::default();
     let mut text_error = None;
+    let mut ttft_ms = None;
     let mut decorate = |mut ev: Event| {
         match &mut ev {
             Event::Token { id, text, top, .. } => {
+                ttft_ms.get_or_insert_with(|| now_ms() - t0);
                 if *id != tokenizer.eos_id {
                     match stream.push(tokenizer, *id) {
                         Ok(t) => *text = t,
@@ -72,8 +74,12 @@ pub async fn run<B: Backend>(
         sink(ev);
     };
     let first = cfg.method.first_reads(cfg);
-    let mut views = EngineViews::new(&mut engine.backend, &views, &first).await?;
+    let refused_before = engine.cache.prefix.counters.refused;
+    let importance_hits = engine.cache.importance.hits;
+    let mut views =
+        EngineViews::new(&mut engine.backend, &mut engine.cache, &views, &first).await?;
     let prefill = views.prefill;
+    let prefill_ms = now_ms() - t0;
     let after_prefill = views.cost();
     let cx = DecodeContext {
         cfg,
@@ -85,6 +91,12 @@ pub async fn run<B: Backend>(
     let outcome: Outcome = cfg.method.decode(&mut views, cx).await?;
     let cost = views.cost().since(after_prefill);
     drop(views);
+    let cache_note = (engine.cache.prefix.counters.refused > refused_before).then(|| {
+        format!(
+            "the prefix cache's budget ({:.1} MiB) cannot hold this answer's views: nothing was kept",
+            engine.cache.prefix.budget_bytes() as f64 / (1024.0 * 1024.0)
+        )
+    });
     if let Some(e) = text_error {
         return Err(e);
     }
@@ -122,6 +134,11 @@ pub async fn run<B: Backend>(
         dense_rereads: outcome.dense_rereads,
         prefill_positions: prefill.positions,
         prefill_positions_unshared: prefill.positions_unshared,
+        cached_positions: prefill.cached,
+        prefill_ms,
+        ttft_ms: ttft_ms.unwrap_or(elapsed_ms),
+        cache_note,
+        reused_importance: engine.cache.importance.hits > importance_hits,
         stop_reason: outcome.stop_reason,
     };
     sink(Event::Done {

@@ -1,12 +1,17 @@
 //! Views as the decoding methods see them: several conditionings of one
 //! model that share the generated tokens, each with its own next-token
-//! log-probs. `EngineViews` puts them on backend rows (prompts prefilled in
-//! one batched call, sharing common prefixes by forking); the tests use a
-//! tabular model with known probabilities through the same trait.
+//! log-probs. `EngineViews` puts them on backend rows: each prompt starts
+//! from the longest prefix the engine's prefix cache holds (earlier runs'
+//! rows, `engine::prefix_cache`) or another view of the run shares, the
+//! rest is prefilled in one batched call, and the rows go back to the cache
+//! when the views are dropped. The tests use a tabular model with known
+//! probabilities through the same trait.
 
 use std::future::Future;
 
 use crate::backend::{AdapterId, Backend, LogProbs, MixRead, Mixed, Readout, RowId, RowStep};
+use crate::engine::memo::{Importance, MemoKey, RunCache};
+use crate::engine::prefix_cache::common_prefix;
 use crate::{Error, Result};
 
 /// What a decoding method may ask of its views.
@@ -54,6 +59,13 @@ pub trait ViewModel {
     /// Batched evaluations so far (weight reads) and rows evaluated (the
     /// paper's "model evaluations").
     fn cost(&self) -> Cost;
+    /// PDD's importance kept from an earlier run over the same views'
+    /// prompts with the same PIE length (`engine::memo`), if any.
+    fn recall_importance(&mut self, _pie_tokens: usize) -> Option<Importance> {
+        None
+    }
+    /// Keeps PDD's importance for later runs over the same views.
+    fn keep_importance(&mut self, _pie_tokens: usize, _importance: Importance) {}
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
@@ -71,12 +83,15 @@ impl Cost {
     }
 }
 
-/// Prefill accounting: positions computed, and what they would have been
-/// without sharing prompt prefixes.
+/// Prefill accounting: positions computed, positions taken from the
+/// prefix cache (earlier runs' rows), and what the prompts hold in all.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct PrefillStats {
     pub positions: usize,
     pub positions_unshared: usize,
+    pub cached: usize,
+    /// Forward calls the prefill made (1 or 2).
+    pub calls: usize,
 }
 
 /// One view as the engine runs it: its prompt tokens and its LoRA mix.
@@ -86,46 +101,44 @@ pub struct ViewSpec {
     pub mix: Vec<(AdapterId, f32)>,
 }
 
-/// Views on rows of a backend.
+/// Views on rows of a backend. Rows come from the engine's prefix cache
+/// where it holds a prefix of their prompt, and go back to it when the
+/// views are dropped (unless a backend call failed: their contents are then
+/// unknown, and they are freed).
 pub struct EngineViews<'b, B: Backend> {
     backend: &'b mut B,
+    cache: &'b mut RunCache,
+    specs: Vec<ViewSpec>,
     rows: Vec<RowId>,
-    prompt_lens: Vec<usize>,
     /// Each view's last prompt token, then its generated tokens (what `reread` evaluates again).
     tokens: Vec<Vec<u32>>,
     next: Vec<Vec<f32>>,
     /// The answer to `new`'s `first` reads, until taken.
     first_read: Option<Vec<Mixed>>,
     cost: Cost,
+    /// A backend call failed: the rows' contents are unknown.
+    failed: bool,
     pub prefill: PrefillStats,
 }
 
-/// How many forward calls [`EngineViews::new`] makes to prefill `views`
-/// views whose prompts have two tokens or more (every chat prompt): the
-/// first view alone, then all the others in one more call; one view takes
-/// one call. A caller timing the prefill (the worker's decode-only rate)
-/// asks this instead of knowing the schedule.
-pub(crate) fn prefill_calls(views: usize) -> usize {
-    if views > 1 {
-        2
-    } else {
-        1
-    }
-}
-
-fn common_prefix(a: &[u32], b: &[u32]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
 impl<'b, B: Backend> EngineViews<'b, B> {
-    /// Prefills every view: the first alone, then all others in one batched
-    /// call, each forked from the first at their common prefix when both use
-    /// the same adapter mix (a cache computed under other weights is no use).
-    /// With `first` reads, the last call also takes the first view's last
-    /// prompt token and answers them (`take_first`): the first decision
-    /// reads back a few words instead of a vocabulary per view, and `next`
-    /// stays unknown until `reread`.
-    pub async fn new(backend: &'b mut B, views: &[ViewSpec], first: &[MixRead]) -> Result<Self> {
+    /// Prefills every view, computing only what neither the prefix cache
+    /// nor another view of this run holds. Each view starts from the
+    /// longest cached prefix of its prompt under its adapter mix. When the
+    /// first view would give another view a longer prefix than the cache
+    /// does (same mix: a cache computed under other weights is no use), the
+    /// first view is prefilled alone and the others fork from it; then all
+    /// views with prompt tokens left take them in one batched call. With
+    /// `first` reads, the last call also takes the first view's last prompt
+    /// token and answers them (`take_first`): the first decision reads back
+    /// a few words instead of a vocabulary per view, and `next` stays
+    /// unknown until `reread`.
+    pub async fn new(
+        backend: &'b mut B,
+        cache: &'b mut RunCache,
+        views: &[ViewSpec],
+        first: &[MixRead],
+    ) -> Result<Self> {
         if views.is_empty() || views.iter().any(|v| v.prompt.is_empty()) {
             return Err(Error::InvalidInput(
                 "every view needs a non-empty prompt".into(),
@@ -138,107 +151,182 @@ impl<'b, B: Backend> EngineViews<'b, B> {
                 context,
             });
         }
-        let lazy = !first.is_empty();
-        let n0 = views[0].prompt.len();
-        // Prompt tokens of the first view fed by the first call.
-        let fed0 = match (lazy, views.len()) {
-            (false, _) => n0,
-            (true, 1) => 0,
-            (true, _) => n0 - 1,
-        };
-        let first_row = backend.new_row()?;
-        backend.set_row_adapters(first_row, &views[0].mix)?;
-        let mut rows = vec![first_row];
-        let mut next = vec![Vec::new(); views.len()];
-        let mut calls = 0;
-        if fed0 > 0 {
-            let out = backend
-                .forward(&[RowStep {
-                    row: first_row,
-                    tokens: &views[0].prompt[..fed0],
-                    readout: if lazy { Readout::None } else { Readout::Last },
-                }])
-                .await?;
-            if !lazy {
-                next[0] = out[0].last().to_vec();
-            }
-            calls += 1;
-        }
-        let mut prefill = PrefillStats {
-            positions: n0,
-            positions_unshared: views.iter().map(|v| v.prompt.len()).sum(),
-        };
-        let mut starts = vec![fed0];
-        for v in &views[1..] {
-            let shared = if v.mix == views[0].mix {
-                common_prefix(&views[0].prompt, &v.prompt)
-                    .min(v.prompt.len() - 1)
-                    .min(fed0)
-            } else {
-                0
-            };
-            let row = if shared > 0 {
-                backend.fork_row(first_row, shared)?
-            } else {
-                let row = backend.new_row()?;
-                backend.set_row_adapters(row, &v.mix)?;
-                row
-            };
-            rows.push(row);
-            starts.push(shared);
-            prefill.positions += v.prompt.len() - shared;
-        }
-        // The last call: every view with prompt tokens left.
-        let skip = usize::from(!lazy);
-        let steps: Vec<RowStep> = views
-            .iter()
-            .zip(&starts)
-            .zip(&rows)
-            .skip(skip)
-            .map(|((v, &s), &row)| RowStep {
-                row,
-                tokens: &v.prompt[s..],
-                readout: Readout::Last,
-            })
-            .collect();
-        let mut first_read = None;
-        if lazy {
-            first_read = Some(backend.forward_mixed(&steps, first).await?);
-            calls += 1;
-        } else if !steps.is_empty() {
-            let out = backend.forward(&steps).await?;
-            for (n, lp) in next[1..].iter_mut().zip(&out) {
-                *n = lp.last().to_vec();
-            }
-            calls += 1;
-        }
-        debug_assert!(
-            views.iter().any(|v| v.prompt.len() < 2) || calls == prefill_calls(views.len()) as u64,
-            "prefill_calls says the schedule"
-        );
-        Ok(Self {
+        let mut this = Self {
             backend,
-            rows,
-            prompt_lens: views.iter().map(|v| v.prompt.len()).collect(),
+            cache,
+            specs: views.to_vec(),
+            rows: Vec::with_capacity(views.len()),
             tokens: views
                 .iter()
                 .map(|v| vec![v.prompt[v.prompt.len() - 1]])
                 .collect(),
-            next,
-            first_read,
-            cost: Cost {
-                forward_calls: calls,
-                row_evaluations: views.len() as u64,
+            next: vec![Vec::new(); views.len()],
+            first_read: None,
+            cost: Cost::default(),
+            failed: false,
+            prefill: PrefillStats {
+                positions_unshared: views.iter().map(|v| v.prompt.len()).sum(),
+                ..PrefillStats::default()
             },
-            prefill,
-        })
+        };
+        match this.prefill(first).await {
+            Ok(()) => Ok(this),
+            Err(e) => {
+                this.failed = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// A row for `view` holding the longest cached prefix of its prompt (at
+    /// most `max_len` positions), or a new row; returns where it starts.
+    fn cached_row(&mut self, view: usize, max_len: usize) -> Result<usize> {
+        let spec = &self.specs[view];
+        let start = self
+            .cache
+            .prefix
+            .start(self.backend, &spec.prompt, &spec.mix, max_len)?;
+        let (row, len) = match start {
+            Some(s) => (s.row, s.len),
+            None => {
+                let row = self.backend.new_row()?;
+                if let Err(e) = self.backend.set_row_adapters(row, &spec.mix) {
+                    self.backend.free_row(row);
+                    return Err(e);
+                }
+                (row, 0)
+            }
+        };
+        self.rows.push(row);
+        self.prefill.cached += len;
+        Ok(len)
+    }
+
+    /// Positions the first view gives `v` (0 under another mix), and those
+    /// the cache gives it, each at most all but its last prompt token.
+    fn sources(&self, v: usize, fed0: usize) -> (usize, usize) {
+        let spec = &self.specs[v];
+        let room = spec.prompt.len() - 1;
+        let from_first = if spec.mix == self.specs[0].mix {
+            common_prefix(&self.specs[0].prompt, &spec.prompt)
+                .min(room)
+                .min(fed0)
+        } else {
+            0
+        };
+        let cached = self.cache.prefix.peek(&spec.prompt, &spec.mix).min(room);
+        (from_first, cached)
+    }
+
+    async fn prefill(&mut self, first: &[MixRead]) -> Result<()> {
+        let lazy = !first.is_empty();
+        let views = self.specs.len();
+        let n0 = self.specs[0].prompt.len();
+        // Prompt positions of the first view computed before the others.
+        let fed0 = if lazy && views > 1 { n0 - 1 } else { n0 };
+        let two_phase = (1..views).any(|v| {
+            let (from_first, cached) = self.sources(v, fed0);
+            from_first > cached
+        });
+        let mut starts = Vec::with_capacity(views);
+        if two_phase {
+            let s0 = self.cached_row(0, n0 - 1)?;
+            starts.push(fed0);
+            if s0 < fed0 {
+                let out = self
+                    .backend
+                    .forward(&[RowStep {
+                        row: self.rows[0],
+                        tokens: &self.specs[0].prompt[s0..fed0],
+                        readout: if lazy { Readout::None } else { Readout::Last },
+                    }])
+                    .await?;
+                if !lazy {
+                    self.next[0] = out[0].last().to_vec();
+                }
+                self.prefill.calls += 1;
+                self.prefill.positions += fed0 - s0;
+            }
+            for v in 1..views {
+                let (from_first, cached) = self.sources(v, fed0);
+                if from_first > cached {
+                    self.rows
+                        .push(self.backend.fork_row(self.rows[0], from_first)?);
+                    starts.push(from_first);
+                } else {
+                    starts.push(self.cached_row(v, self.specs[v].prompt.len() - 1)?);
+                }
+            }
+        } else {
+            for v in 0..views {
+                starts.push(self.cached_row(v, self.specs[v].prompt.len() - 1)?);
+            }
+        }
+        // The last call: every view with prompt tokens left (with first
+        // reads, that is every view).
+        let in_last: Vec<usize> = (0..views)
+            .filter(|&v| starts[v] < self.specs[v].prompt.len())
+            .collect();
+        let steps: Vec<RowStep> = in_last
+            .iter()
+            .map(|&v| RowStep {
+                row: self.rows[v],
+                tokens: &self.specs[v].prompt[starts[v]..],
+                readout: Readout::Last,
+            })
+            .collect();
+        self.prefill.positions += steps.iter().map(|s| s.tokens.len()).sum::<usize>();
+        if lazy {
+            debug_assert_eq!(in_last.len(), views, "every view reads");
+            self.first_read = Some(self.backend.forward_mixed(&steps, first).await?);
+        } else if !steps.is_empty() {
+            let out = self.backend.forward(&steps).await?;
+            for (&v, lp) in in_last.iter().zip(&out) {
+                self.next[v] = lp.last().to_vec();
+            }
+        }
+        self.prefill.calls += 1;
+        self.cost = Cost {
+            forward_calls: self.prefill.calls as u64,
+            row_evaluations: views as u64,
+        };
+        Ok(())
+    }
+
+    /// The key of results computed from these views' prompts alone.
+    fn memo_key(&self, setting: usize) -> MemoKey {
+        MemoKey {
+            views: self
+                .specs
+                .iter()
+                .map(|s| (s.prompt.clone(), s.mix.clone()))
+                .collect(),
+            setting,
+        }
+    }
+
+    /// A backend result; a failure marks the rows' contents unknown.
+    fn checked<T>(&mut self, r: Result<T>) -> Result<T> {
+        self.failed |= r.is_err();
+        r
     }
 }
 
 impl<B: Backend> Drop for EngineViews<'_, B> {
+    /// The rows go to the prefix cache, holding their prompt and generated
+    /// tokens; after a failed call they are freed.
     fn drop(&mut self) {
-        for &row in &self.rows {
-            self.backend.free_row(row);
+        for (v, &row) in self.rows.iter().enumerate() {
+            let spec = &self.specs[v];
+            let mut held = spec.prompt[..spec.prompt.len() - 1].to_vec();
+            held.extend_from_slice(&self.tokens[v]);
+            if self.failed || self.backend.row_len(row).ok() != Some(held.len()) {
+                self.backend.free_row(row);
+            } else {
+                self.cache
+                    .prefix
+                    .admit(self.backend, row, held, spec.mix.clone());
+            }
         }
     }
 }
@@ -253,7 +341,7 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
     }
 
     fn len(&self, view: usize) -> usize {
-        self.backend.row_len(self.rows[view]).unwrap_or(0) - self.prompt_lens[view]
+        self.backend.row_len(self.rows[view]).unwrap_or(0) - self.specs[view].prompt.len()
     }
 
     fn next(&self, view: usize) -> &[f32] {
@@ -273,7 +361,8 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
                 readout,
             })
             .collect();
-        let out = self.backend.forward(&steps).await?;
+        let out = self.backend.forward(&steps).await;
+        let out = self.checked(out)?;
         for (&(v, tokens), lp) in items.iter().zip(&out) {
             self.tokens[v].extend_from_slice(tokens);
             self.next[v] = if readout.is_dense() {
@@ -300,7 +389,8 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
                 readout: Readout::Last,
             })
             .collect();
-        let out = self.backend.forward_mixed(&steps, reads).await?;
+        let out = self.backend.forward_mixed(&steps, reads).await;
+        let out = self.checked(out)?;
         for &(v, tokens) in items {
             self.tokens[v].extend_from_slice(tokens);
             self.next[v] = Vec::new();
@@ -319,14 +409,16 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
         for (&v, t) in views.iter().zip(&last) {
             let row = self.rows[v];
             let len = self.backend.row_len(row)?;
-            self.backend.truncate_row(row, len - 1)?;
+            let truncated = self.backend.truncate_row(row, len - 1);
+            self.checked(truncated)?;
             steps.push(RowStep {
                 row,
                 tokens: t,
                 readout: Readout::Last,
             });
         }
-        let out = self.backend.forward(&steps).await?;
+        let out = self.backend.forward(&steps).await;
+        let out = self.checked(out)?;
         for (&v, lp) in views.iter().zip(out) {
             self.next[v] = lp.last().to_vec();
         }
@@ -340,8 +432,10 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
     }
 
     fn truncate(&mut self, view: usize, len: usize, next: Vec<f32>) -> Result<()> {
-        self.backend
-            .truncate_row(self.rows[view], self.prompt_lens[view] + len)?;
+        let truncated = self
+            .backend
+            .truncate_row(self.rows[view], self.specs[view].prompt.len() + len);
+        self.checked(truncated)?;
         self.tokens[view].truncate(1 + len);
         self.next[view] = next;
         Ok(())
@@ -349,5 +443,15 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
 
     fn cost(&self) -> Cost {
         self.cost
+    }
+
+    fn recall_importance(&mut self, pie_tokens: usize) -> Option<Importance> {
+        let key = self.memo_key(pie_tokens);
+        self.cache.importance.get(&key)
+    }
+
+    fn keep_importance(&mut self, pie_tokens: usize, importance: Importance) {
+        let key = self.memo_key(pie_tokens);
+        self.cache.importance.put(key, importance);
     }
 }

@@ -44,6 +44,14 @@ pub(crate) enum AnyEngine {
 }
 
 impl AnyEngine {
+    /// Sets the prefix cache's budget (`Engine::set_cache_mb`).
+    pub(crate) fn set_cache_mb(&mut self, mb: f64) -> crate::Result<()> {
+        match self {
+            AnyEngine::Cpu(e) => e.set_cache_mb(mb),
+            AnyEngine::Gpu(e) => e.set_cache_mb(mb),
+        }
+    }
+
     /// The backend's own name ("cpu (simd128)", "webgpu (BrowserWebGpu: ...)").
     pub(crate) fn backend_name(&self) -> String {
         match self {

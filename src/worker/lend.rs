@@ -21,6 +21,7 @@ pub(crate) async fn lend<B: WorkerBackend, T>(
         tokenizer,
         template,
         backend,
+        cache,
     } = engine;
     let mut lent = Engine {
         tokenizer,
@@ -29,17 +30,20 @@ pub(crate) async fn lend<B: WorkerBackend, T>(
             inner: backend,
             hooks,
         },
+        cache,
     };
     let out = job(&mut lent).await;
     let Engine {
         tokenizer,
         template,
         backend,
+        cache,
     } = lent;
     let engine = Engine {
         tokenizer,
         template,
         backend: backend.inner,
+        cache,
     };
     (engine, out)
 }

@@ -86,7 +86,11 @@ fn handle(state: &Rc<State>, command: Command, files: JsValue) {
             }
             None => state.lose.set(true),
         },
-        Command::Load { url, backend } => {
+        Command::Load {
+            url,
+            backend,
+            cache_mb,
+        } => {
             if state.job.get() != Job::Idle {
                 post(&busy_error());
                 return;
@@ -94,7 +98,7 @@ fn handle(state: &Rc<State>, command: Command, files: JsValue) {
             state.job.set(Job::Loading);
             let state = state.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                if let Err(e) = load(&state, &url, backend).await {
+                if let Err(e) = load(&state, &url, backend, cache_mb).await {
                     post(&e.event());
                 }
                 state.job.set(Job::Idle);
@@ -139,7 +143,12 @@ fn busy_error() -> Event {
     )
 }
 
-async fn load(state: &State, url: &str, choice: BackendChoice) -> Result<(), WorkerError> {
+async fn load(
+    state: &State,
+    url: &str,
+    choice: BackendChoice,
+    cache_mb: Option<f64>,
+) -> Result<(), WorkerError> {
     let t0 = now_ms();
     // Drop any previous engine before building the new one (memory).
     state.engine.borrow_mut().take();
@@ -179,11 +188,14 @@ async fn load(state: &State, url: &str, choice: BackendChoice) -> Result<(), Wor
         }
     };
     let Started {
-        engine,
+        mut engine,
         label,
         not_gpu,
         file,
     } = started;
+    if let Some(mb) = cache_mb {
+        engine.set_cache_mb(mb)?;
+    }
     let backend = engine.backend_name();
     *state.engine.borrow_mut() = Some(engine);
     *state.file.borrow_mut() = file;

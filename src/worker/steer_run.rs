@@ -1,6 +1,6 @@
 //! One steering run in the worker, on either backend: the engine is lent to
 //! a yielding engine (`lend`), every event goes to the page as a `trace` (the final `done`
-//! with the time spent after the prompts' prefill), and a cancelled run
+//! with the time spent after the prompts' prefill, from the run's statistics), and a cancelled run
 //! ends with a `done` whose stop reason is "cancelled".
 
 use super::backends::WorkerBackend;
@@ -8,10 +8,8 @@ use super::engine_error::WorkerError;
 use super::lend::{cancelled, lend};
 use super::protocol::{Event, RunRequest};
 use super::yielding::Hooks;
-use crate::engine::clock::now_ms;
 use crate::engine::Engine;
 use crate::model::Tokenizer;
-use crate::steer::view_model::prefill_calls;
 use crate::steer::{run, Event as SteerEvent, RunStats};
 
 /// Runs `req`, posting `trace` events. `decoder` is a second tokenizer used
@@ -27,13 +25,6 @@ pub(crate) async fn run_request<B: WorkerBackend>(
     let mut emitted = 0usize;
     let mut proposed = 0u64;
     let mut rejected = 0u64;
-    // The engine says how many forwards its prefill takes; the wrapper
-    // notes when the last of them ended.
-    let hooks = Hooks {
-        prefill_calls: prefill_calls(cfg.view_count()),
-        ..hooks
-    };
-    let prefill_end = hooks.prefill_end.clone();
     let cancel = hooks.cancel.clone();
     let (engine, result) = lend(engine, hooks, async |steering| {
         run(steering, &cfg, &mut |ev: SteerEvent| {
@@ -59,8 +50,9 @@ pub(crate) async fn run_request<B: WorkerBackend>(
                 }
                 _ => Vec::new(),
             };
+            // The run's own clock: the time after the prompts' prefill.
             let decode_ms = match &ev {
-                SteerEvent::Done { .. } => prefill_end.get().map(|t| now_ms() - t),
+                SteerEvent::Done { stats } => Some(stats.elapsed_ms - stats.prefill_ms),
                 _ => None,
             };
             post(&Event::Trace {

@@ -8,10 +8,7 @@
 //! with `Error::DeviceLost`, as a real loss would); a set cancel flag fails
 //! the call with `Error::Backend("cancelled")`, which unwinds the policy
 //! (its views free their rows on drop). Cancel therefore takes effect
-//! before the next batched forward, i.e. within one token or one chunk. It
-//! also counts forwards and notes when the last of the prompts' prefill
-//! ended (how many that is, the caller asks the engine:
-//! `steer::view_model::prefill_calls`), for the decode-only rate.
+//! before the next batched forward, i.e. within one token or one chunk.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -21,7 +18,6 @@ use super::yield_now::yield_now;
 use crate::backend::{
     AdapterId, Backend, BackendCounters, LogProbs, MixRead, Mixed, RowId, RowStep,
 };
-use crate::engine::clock::now_ms;
 use crate::model::LlamaConfig;
 use crate::{Error, Result};
 
@@ -36,12 +32,6 @@ pub(crate) struct Hooks {
     /// Set by the `lose_device` test command: the next forward first
     /// destroys the GPU device.
     pub lose: Rc<Cell<bool>>,
-    /// How many forwards make the prompts' prefill (0: nobody times it).
-    pub prefill_calls: usize,
-    /// When the last of them ended, ms.
-    pub prefill_end: Rc<Cell<Option<f64>>>,
-    /// Forwards so far.
-    pub forwards: Rc<Cell<usize>>,
 }
 
 pub(crate) struct YieldingBackend<B> {
@@ -60,15 +50,6 @@ impl<B: WorkerBackend> YieldingBackend<B> {
             return Err(Error::Backend(CANCELLED.to_string()));
         }
         Ok(())
-    }
-
-    /// After a forward: count it, and note when the prefill's last ended.
-    fn ended(&self) {
-        let n = self.hooks.forwards.get() + 1;
-        self.hooks.forwards.set(n);
-        if n == self.hooks.prefill_calls {
-            self.hooks.prefill_end.set(Some(now_ms()));
-        }
     }
 }
 
@@ -99,9 +80,7 @@ impl<B: WorkerBackend> Backend for YieldingBackend<B> {
     }
     async fn forward(&mut self, steps: &[RowStep<'_>]) -> Result<Vec<LogProbs>> {
         self.gate().await?;
-        let out = self.inner.forward(steps).await;
-        self.ended();
-        out
+        self.inner.forward(steps).await
     }
     async fn forward_mixed(
         &mut self,
@@ -109,9 +88,7 @@ impl<B: WorkerBackend> Backend for YieldingBackend<B> {
         reads: &[MixRead],
     ) -> Result<Vec<Mixed>> {
         self.gate().await?;
-        let out = self.inner.forward_mixed(steps, reads).await;
-        self.ended();
-        out
+        self.inner.forward_mixed(steps, reads).await
     }
     fn counters(&self) -> BackendCounters {
         self.inner.counters()

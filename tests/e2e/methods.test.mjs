@@ -47,6 +47,40 @@ async function setAlpha(page, expert, value) {
   );
 }
 
+/**
+ * Starts timing in the page: resolves with the ms from now to the first token
+ * drawn in a fresh (not stale) last answer, and that answer's state.
+ */
+function firstTokenTimer(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        const t0 = performance.now();
+        const seen = () => {
+          const a = [...document.querySelectorAll(".turn.assistant")].pop();
+          if (a && !a.dataset.stale && a.querySelector(".tok")) {
+            obs.disconnect();
+            resolve(performance.now() - t0);
+          }
+        };
+        const obs = new MutationObserver(seen);
+        obs.observe(document.body, { subtree: true, childList: true, attributes: true });
+      }),
+  );
+}
+
+/** The last answer's statistics line: prefill and cache figures. */
+async function lastStats(page) {
+  const s = page.locator(".turn.assistant").last().locator(".steer-stats");
+  return {
+    text: (await s.textContent()).trim(),
+    prefill: Number(await s.getAttribute("data-prefill")),
+    cached: Number(await s.getAttribute("data-cached")),
+    ttft: Number(await s.getAttribute("data-ttft")),
+    reusedImportance: (await s.getAttribute("data-reused-importance")) === "true",
+  };
+}
+
 /** Starts over, so the next answer does not see (and copy) earlier ones. */
 async function newChat(page) {
   const button = page.locator("button", { hasText: "New chat" });
@@ -149,7 +183,23 @@ async function main() {
       await tok.focus();
       assert(await tip.isVisible(), "focus does not open the tooltip");
       await tok.blur();
-      return `${rows} bars, ${selected} selected; tooltip "${tipText.replace(/\s*\n+\s*/g, " / ").slice(0, 160)}…"`;
+      // An importance slider re-runs the answer from the prefix cache with
+      // PIE's importance kept: one position per view, no PIE token.
+      await page.evaluate(() => ([...document.querySelectorAll(".turn.assistant")].pop().dataset.stale = "1"));
+      const timer = firstTokenTimer(page);
+      await page.locator(".turn.assistant").last().locator(".imp-slider").first().evaluate((el) => {
+        el.value = "0.5";
+        el.dispatchEvent(new Event("input", { bubbles: true }));
+      });
+      const toFirst = await pace.wait("PDD slider re-run's first token", STEERED_REF_S, (budget) =>
+        Promise.race([timer, new Promise((_, fail) => setTimeout(() => fail(new Error("timeout")), budget))]),
+      );
+      await waitAnswerDone(page, "the PDD slider re-run", STEERED_REF_S);
+      const st = await lastStats(page);
+      assert(st.reusedImportance, `importance computed again: ${st.text}`);
+      assert(st.prefill === attrs + 1 && st.cached > 0, `re-run prefill: ${st.text}`);
+      assert(/prefill: \d+ new positions, \d+ cached/.test(st.text), st.text);
+      return `${rows} bars, ${selected} selected; tooltip "${tipText.replace(/\s*\n+\s*/g, " / ").slice(0, 160)}…"; slider re-run: first token ${toFirst.toFixed(0)} ms after the slider moved (350 ms debounce included; engine ${st.ttft.toFixed(0)} ms), ${st.prefill} positions computed, ${st.cached} cached`;
     });
 
     await check("SCR: same seed and α give the same answer; moving a slider changes it; chunk strip shown", async () => {
@@ -159,6 +209,9 @@ async function main() {
       const a = await askSteered(page);
       const b = await askSteered(page);
       assert(a.text === b.text, `two runs differ: ${JSON.stringify(a.text)} vs ${JSON.stringify(b.text)}`);
+      // The second asks what the first did: its views start from the cache.
+      const bs = await lastStats(page);
+      assert(bs.prefill === 3 && bs.cached > 0, `second run's prefill: ${bs.text}`);
       const chunks = await b.answer.locator(".chunk").count();
       assert(chunks > 0, "no chunk strip");
       const logM = await b.answer.locator(".log-m").textContent();
@@ -172,6 +225,7 @@ async function main() {
       // Moving the sliders re-runs the last answer (same seed) in place.
       await page.evaluate(() => ([...document.querySelectorAll(".turn.assistant")].pop().dataset.stale = "1"));
       await setAlpha(page, "E", -1);
+      const timer = firstTokenTimer(page);
       await setAlpha(page, "I", 1);
       const shown = await page.textContent('.alpha[data-expert="E"] output');
       assert(/−1\.0/.test(shown), `slider shows ${shown}`);
@@ -179,9 +233,12 @@ async function main() {
         const a = [...document.querySelectorAll(".turn.assistant")].pop();
         return !a.dataset.stale && a.dataset.state === "done";
       });
+      const toFirst = await timer;
       const c = { text: await page.locator(".turn.assistant").last().locator(".text").textContent() };
       assert(c.text !== b.text, `the answer did not change: ${JSON.stringify(c.text)}`);
-      return `${chunks} chunks, ${logM}; same: ${JSON.stringify(a.text)}; after α: ${JSON.stringify(c.text)}`;
+      const cs = await lastStats(page);
+      assert(cs.prefill === 3, `the α re-run computes one position per view: ${cs.text}`);
+      return `${chunks} chunks, ${logM}; same: ${JSON.stringify(a.text)}; after α: ${JSON.stringify(c.text)}; α re-run: first token ${toFirst.toFixed(0)} ms after the slider moved (350 ms debounce included; engine ${cs.ttft.toFixed(0)} ms), ${cs.prefill} positions computed, ${cs.cached} cached`;
     });
 
     await check("all α at zero gives a readable error and the page keeps working", async () => {

@@ -66,6 +66,7 @@ impl Client {
             Effect::SendLoad => self.send(&Command::Load {
                 url: self.model_url.get_value(),
                 backend: state.backend_choice.get_value(),
+                cache_mb: state.cache_mb.get_value(),
             }),
             Effect::Load(load) => self.load().set(load),
             Effect::Gen(gen) => self.gen().set(gen),
