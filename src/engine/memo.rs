@@ -10,11 +10,14 @@ use std::collections::VecDeque;
 
 use crate::backend::AdapterId;
 
+/// One view as a key: its prompt tokens and its adapter mix.
+pub type ViewKey = (Vec<u32>, Vec<(AdapterId, f32)>);
+
 /// What a memoised result was computed from: every view's prompt and mix,
 /// and the setting that shaped it (PIE's answer length).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoKey {
-    pub views: Vec<(Vec<u32>, Vec<(AdapterId, f32)>)>,
+    pub views: Vec<ViewKey>,
     pub setting: usize,
 }
 

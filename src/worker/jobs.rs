@@ -80,7 +80,6 @@ async fn on<B: WorkerBackend>(
     let hooks = Hooks {
         cancel: state.cancel.clone(),
         lose: state.lose.clone(),
-        ..Hooks::default()
     };
     match request {
         Request::Generate(req) => {
