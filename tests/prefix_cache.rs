@@ -86,11 +86,11 @@ fn pdd() -> RunConfig {
     cfg
 }
 
-/// A re-run with a moved α (SCR) or β (PDD) computes one position per view
-/// and gives exactly the events, rewards and log-probs included, of an
-/// engine that computes everything (cache off).
+/// A re-run with a moved α (SCR) or β (PDD) computes at most one position
+/// per view and gives exactly the events, rewards and log-probs included,
+/// of an engine that computes everything (cache off).
 #[test]
-fn a_rerun_prefills_one_position_per_view_and_answers_bit_identically() {
+fn a_rerun_prefills_at_most_one_position_per_view_and_answers_bit_identically() {
     let mut warm = engine(256.0);
     let mut cold = engine(0.0);
     for first in [scr(), pdd()] {
@@ -110,11 +110,17 @@ fn a_rerun_prefills_one_position_per_view_and_answers_bit_identically() {
             "{}: cached and recomputed rows differ",
             s2.method
         );
-        assert_eq!(s2.prefill_positions, views, "{}: {s2:?}", s2.method);
+        // PDD with its importance kept reads only the full persona's view
+        // and its top K: the others' last prompt token is never computed.
+        let read = match first.method {
+            Method::Pdd => 1 + first.pdd.top_k,
+            _ => views,
+        };
+        assert_eq!(s2.prefill_positions, read, "{}: {s2:?}", s2.method);
         assert_eq!(
             s2.cached_positions + views,
             s2.prefill_positions_unshared,
-            "{}",
+            "{}: every view from the cache but its last token",
             s2.method
         );
         assert_eq!(s0.cached_positions, 0);
@@ -326,4 +332,49 @@ fn rows_are_freed_or_cached() {
         probe.0 += 1;
     }
     assert_eq!(live, e.cache.prefix.len());
+}
+
+/// A deferred prefill over cached rows computes nothing at once; `ensure`
+/// evaluates exactly the views asked for, bit-identical to a fresh
+/// prefill, and a view used before it is an error, not a wrong answer.
+#[test]
+fn deferred_views_are_evaluated_on_demand() {
+    let mut e = engine(64.0);
+    let prompts: Vec<Vec<u32>> = ["Be brief.", "Be kind."]
+        .iter()
+        .map(|s| e.chat_prompt(Some(s), "Tell me about tea.").unwrap())
+        .collect();
+    let specs: Vec<ViewSpec> = prompts
+        .iter()
+        .map(|p| ViewSpec {
+            prompt: p.clone(),
+            mix: vec![],
+        })
+        .collect();
+    let fresh: Vec<Vec<f32>> = {
+        let v = pollster::block_on(EngineViews::new(&mut e.backend, &mut e.cache, &specs, &[]))
+            .unwrap();
+        (0..2).map(|i| v.next(i).to_vec()).collect()
+    };
+    {
+        let mut v = pollster::block_on(EngineViews::new_deferred(
+            &mut e.backend,
+            &mut e.cache,
+            &specs,
+        ))
+        .unwrap();
+        assert_eq!((v.prefill.positions, v.prefill.calls), (0, 0));
+        assert_eq!(v.len(1), 0);
+        let early = pollster::block_on(v.append(&[(1, &[28])], persona::backend::Readout::Last));
+        assert!(early.unwrap_err().to_string().contains("ensure"));
+        pollster::block_on(v.ensure(&[1])).unwrap();
+        assert_eq!((v.prefill.positions, v.prefill.calls), (1, 1));
+        assert!(v.next(1) == fresh[1].as_slice(), "bit-identical");
+        pollster::block_on(v.ensure(&[1])).unwrap();
+        assert_eq!(v.prefill.positions, 1, "a known view is left alone");
+    }
+    // View 0 stayed pending: its row went back holding all but its last
+    // prompt token, view 1's holding the whole prompt.
+    assert_eq!(e.cache.prefix.peek(&prompts[0], &[]), prompts[0].len() - 1);
+    assert_eq!(e.cache.prefix.peek(&prompts[1], &[]), prompts[1].len());
 }

@@ -56,6 +56,12 @@ macro_rules! method_dispatch {
                 }
             }
 
+            pub(crate) fn reads_some_views(self) -> bool {
+                match self {
+                    $(Method::$variant => $imp.reads_some_views(),)+
+                }
+            }
+
             pub(crate) async fn decode<M: ViewModel>(
                 self,
                 m: &mut M,

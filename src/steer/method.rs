@@ -144,6 +144,14 @@ pub(crate) trait DecodingMethod: Sync {
         Vec::new()
     }
 
+    /// Whether the method may read only some of its views and `ensure`s
+    /// each before reading it (PDD with its importance kept): its views'
+    /// last prompt tokens are then evaluated on demand
+    /// (`EngineViews::new_deferred`). Needs no first reads.
+    fn reads_some_views(&self) -> bool {
+        false
+    }
+
     /// Decodes one answer, streaming its events.
     fn decode<M: ViewModel>(
         &self,

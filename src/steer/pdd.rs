@@ -67,6 +67,8 @@ pub(crate) async fn pie<M: ViewModel>(
             return Ok((kept.raw, kept.answer));
         }
     }
+    let all: Vec<usize> = (0..=n).collect();
+    m.ensure(&all).await?;
     let (raw, g) = pie_uncached(m, n, pie_tokens, eos).await?;
     if at_prompt_end {
         let kept = Importance {
@@ -193,6 +195,8 @@ pub(crate) async fn decode<M: ViewModel>(
         delta: vec![0f64; selected.len()],
         beta: cfg.beta,
     };
+    // With the importance kept, the attributes left out are never read.
+    m.ensure(&rule.views).await?;
     decode_steps(m, rule, None, &cfg.sampling, limits, rng, sink).await
 }
 
@@ -290,6 +294,10 @@ impl DecodingMethod for Pdd {
         Ok(())
     }
 
+    fn reads_some_views(&self) -> bool {
+        true
+    }
+
     fn view_count(&self, cfg: &RunConfig) -> usize {
         1 + cfg.persona.as_ref().map_or(0, |p| p.attributes.len())
     }
@@ -321,6 +329,8 @@ impl DecodingMethod for Pdd {
         item: ProbeCompletions<'_>,
     ) -> Result<[f64; 2]> {
         let (raw, _) = pie(m, m.views() - 1, cfg.pdd.pie_tokens, item.eos).await?;
+        let all: Vec<usize> = (0..m.views()).collect();
+        m.ensure(&all).await?;
         let (weights, selected) = weights_and_selection(&raw, &cfg.pdd)?;
         let w: Vec<f64> = selected.iter().map(|&i| weights[i]).collect();
         score_completions(m, &item, true, |f, ids| {

@@ -76,9 +76,12 @@ pub async fn run<B: Backend>(
     let first = cfg.method.first_reads(cfg);
     let refused_before = engine.cache.prefix.counters.refused;
     let importance_hits = engine.cache.importance.hits;
-    let mut views =
-        EngineViews::new(&mut engine.backend, &mut engine.cache, &views, &first).await?;
-    let prefill = views.prefill;
+    let (backend, cache) = (&mut engine.backend, &mut engine.cache);
+    let mut views = if cfg.method.reads_some_views() {
+        EngineViews::new_deferred(backend, cache, &views).await?
+    } else {
+        EngineViews::new(backend, cache, &views, &first).await?
+    };
     let prefill_ms = now_ms() - t0;
     let after_prefill = views.cost();
     let cx = DecodeContext {
@@ -90,6 +93,8 @@ pub async fn run<B: Backend>(
     };
     let outcome: Outcome = cfg.method.decode(&mut views, cx).await?;
     let cost = views.cost().since(after_prefill);
+    // With the positions deferred views evaluated on demand.
+    let prefill = views.prefill;
     drop(views);
     let cache_note = (engine.cache.prefix.counters.refused > refused_before).then(|| {
         format!(

@@ -48,6 +48,13 @@ pub trait ViewModel {
     /// ONE batched evaluation: a sampler's exact fallback to the whole
     /// vocabulary.
     fn reread(&mut self, views: &[usize]) -> impl Future<Output = Result<()>>;
+    /// Makes `next` known for each of `views` whose prompt's last token was
+    /// left pending by a deferred prefill (`EngineViews::new_deferred`), in
+    /// ONE batched evaluation; views already known are left alone. A view
+    /// must be ensured before anything else reads or extends it.
+    fn ensure(&mut self, _views: &[usize]) -> impl Future<Output = Result<()>> {
+        std::future::ready(Ok(()))
+    }
     /// The answer to reads asked for with the prompt prefill (before any
     /// token is generated), once: `None` when none were asked for, and
     /// every view's `next` is known instead.
@@ -90,7 +97,8 @@ pub struct PrefillStats {
     pub positions: usize,
     pub positions_unshared: usize,
     pub cached: usize,
-    /// Forward calls the prefill made (1 or 2).
+    /// Forward calls the prefill made (none to 2, and one per `ensure`
+    /// that had work).
     pub calls: usize,
 }
 
@@ -118,6 +126,8 @@ pub struct EngineViews<'b, B: Backend> {
     cost: Cost,
     /// A backend call failed: the rows' contents are unknown.
     failed: bool,
+    /// Views whose prompt's last token is not evaluated yet (`ensure`).
+    pending: Vec<bool>,
     pub prefill: PrefillStats,
 }
 
@@ -138,6 +148,28 @@ impl<'b, B: Backend> EngineViews<'b, B> {
         cache: &'b mut RunCache,
         views: &[ViewSpec],
         first: &[MixRead],
+    ) -> Result<Self> {
+        Self::start(backend, cache, views, first, false).await
+    }
+
+    /// Like `new` without first reads, for a method that may read only some
+    /// of its views (PDD with its importance kept): a view whose cached
+    /// prefix leaves only its last prompt token is not evaluated until
+    /// `ensure` asks for it. On a re-run this prefills nothing at once.
+    pub async fn new_deferred(
+        backend: &'b mut B,
+        cache: &'b mut RunCache,
+        views: &[ViewSpec],
+    ) -> Result<Self> {
+        Self::start(backend, cache, views, &[], true).await
+    }
+
+    async fn start(
+        backend: &'b mut B,
+        cache: &'b mut RunCache,
+        views: &[ViewSpec],
+        first: &[MixRead],
+        defer: bool,
     ) -> Result<Self> {
         if views.is_empty() || views.iter().any(|v| v.prompt.is_empty()) {
             return Err(Error::InvalidInput(
@@ -164,12 +196,13 @@ impl<'b, B: Backend> EngineViews<'b, B> {
             first_read: None,
             cost: Cost::default(),
             failed: false,
+            pending: vec![false; views.len()],
             prefill: PrefillStats {
                 positions_unshared: views.iter().map(|v| v.prompt.len()).sum(),
                 ..PrefillStats::default()
             },
         };
-        match this.prefill(first).await {
+        match this.prefill(first, defer).await {
             Ok(()) => Ok(this),
             Err(e) => {
                 this.failed = true;
@@ -218,7 +251,7 @@ impl<'b, B: Backend> EngineViews<'b, B> {
         (from_first, cached)
     }
 
-    async fn prefill(&mut self, first: &[MixRead]) -> Result<()> {
+    async fn prefill(&mut self, first: &[MixRead], defer: bool) -> Result<()> {
         let lazy = !first.is_empty();
         let views = self.specs.len();
         let n0 = self.specs[0].prompt.len();
@@ -263,9 +296,13 @@ impl<'b, B: Backend> EngineViews<'b, B> {
             }
         }
         // The last call: every view with prompt tokens left (with first
-        // reads, that is every view).
+        // reads, that is every view), but those deferred with only their
+        // last token left.
+        for v in 0..views {
+            self.pending[v] = defer && starts[v] + 1 == self.specs[v].prompt.len();
+        }
         let in_last: Vec<usize> = (0..views)
-            .filter(|&v| starts[v] < self.specs[v].prompt.len())
+            .filter(|&v| starts[v] < self.specs[v].prompt.len() && !self.pending[v])
             .collect();
         let steps: Vec<RowStep> = in_last
             .iter()
@@ -279,13 +316,14 @@ impl<'b, B: Backend> EngineViews<'b, B> {
         if lazy {
             debug_assert_eq!(in_last.len(), views, "every view reads");
             self.first_read = Some(self.backend.forward_mixed(&steps, first).await?);
+            self.prefill.calls += 1;
         } else if !steps.is_empty() {
             let out = self.backend.forward(&steps).await?;
             for (&v, lp) in in_last.iter().zip(&out) {
                 self.next[v] = lp.last().to_vec();
             }
+            self.prefill.calls += 1;
         }
-        self.prefill.calls += 1;
         self.cost = Cost {
             forward_calls: self.prefill.calls as u64,
             row_evaluations: views as u64,
@@ -310,6 +348,16 @@ impl<'b, B: Backend> EngineViews<'b, B> {
         self.failed |= r.is_err();
         r
     }
+
+    /// Refuses to read or extend a view whose last prompt token is pending.
+    fn ready(&self, views: impl IntoIterator<Item = usize>) -> Result<()> {
+        match views.into_iter().find(|&v| self.pending[v]) {
+            Some(v) => Err(Error::Backend(format!(
+                "view {v} was used before `ensure` evaluated its prompt's last token"
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 impl<B: Backend> Drop for EngineViews<'_, B> {
@@ -319,7 +367,9 @@ impl<B: Backend> Drop for EngineViews<'_, B> {
         for (v, &row) in self.rows.iter().enumerate() {
             let spec = &self.specs[v];
             let mut held = spec.prompt[..spec.prompt.len() - 1].to_vec();
-            held.extend_from_slice(&self.tokens[v]);
+            if !self.pending[v] {
+                held.extend_from_slice(&self.tokens[v]);
+            }
             if self.failed || self.backend.row_len(row).ok() != Some(held.len()) {
                 self.backend.free_row(row);
             } else {
@@ -341,7 +391,8 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
     }
 
     fn len(&self, view: usize) -> usize {
-        self.backend.row_len(self.rows[view]).unwrap_or(0) - self.specs[view].prompt.len()
+        (self.backend.row_len(self.rows[view]).unwrap_or(0))
+            .saturating_sub(self.specs[view].prompt.len())
     }
 
     fn next(&self, view: usize) -> &[f32] {
@@ -353,6 +404,7 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
         items: &[(usize, &[u32])],
         readout: Readout,
     ) -> Result<Vec<LogProbs>> {
+        self.ready(items.iter().map(|&(v, _)| v))?;
         let steps: Vec<RowStep> = items
             .iter()
             .map(|&(v, tokens)| RowStep {
@@ -381,6 +433,7 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
         items: &[(usize, &[u32])],
         reads: &[MixRead],
     ) -> Result<Vec<Mixed>> {
+        self.ready(items.iter().map(|&(v, _)| v))?;
         let steps: Vec<RowStep> = items
             .iter()
             .map(|&(v, tokens)| RowStep {
@@ -409,7 +462,9 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
         for (&v, t) in views.iter().zip(&last) {
             let row = self.rows[v];
             let len = self.backend.row_len(row)?;
-            let truncated = self.backend.truncate_row(row, len - 1);
+            // A pending view's last token was never evaluated.
+            let keep = if self.pending[v] { len } else { len - 1 };
+            let truncated = self.backend.truncate_row(row, keep);
             self.checked(truncated)?;
             steps.push(RowStep {
                 row,
@@ -421,9 +476,36 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
         let out = self.checked(out)?;
         for (&v, lp) in views.iter().zip(out) {
             self.next[v] = lp.last().to_vec();
+            self.pending[v] = false;
         }
         self.cost.forward_calls += 1;
         self.cost.row_evaluations += views.len() as u64;
+        Ok(())
+    }
+
+    /// The pending views' last prompt tokens in one call: prefill work,
+    /// counted in `prefill`, not in `cost`.
+    async fn ensure(&mut self, views: &[usize]) -> Result<()> {
+        let todo: Vec<usize> = views.iter().copied().filter(|&v| self.pending[v]).collect();
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let steps: Vec<RowStep> = todo
+            .iter()
+            .map(|&v| RowStep {
+                row: self.rows[v],
+                tokens: &self.tokens[v][..1],
+                readout: Readout::Last,
+            })
+            .collect();
+        let out = self.backend.forward(&steps).await;
+        let out = self.checked(out)?;
+        for (&v, lp) in todo.iter().zip(out) {
+            self.next[v] = lp.last().to_vec();
+            self.pending[v] = false;
+        }
+        self.prefill.positions += todo.len();
+        self.prefill.calls += 1;
         Ok(())
     }
 
@@ -432,6 +514,7 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
     }
 
     fn truncate(&mut self, view: usize, len: usize, next: Vec<f32>) -> Result<()> {
+        self.ready([view])?;
         let truncated = self
             .backend
             .truncate_row(self.rows[view], self.specs[view].prompt.len() + len);

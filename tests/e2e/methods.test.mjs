@@ -184,7 +184,7 @@ async function main() {
       assert(await tip.isVisible(), "focus does not open the tooltip");
       await tok.blur();
       // An importance slider re-runs the answer from the prefix cache with
-      // PIE's importance kept: one position per view, no PIE token.
+      // PIE's importance kept: at most one position per view, no PIE token.
       await page.evaluate(() => ([...document.querySelectorAll(".turn.assistant")].pop().dataset.stale = "1"));
       const timer = firstTokenTimer(page);
       await page.locator(".turn.assistant").last().locator(".imp-slider").first().evaluate((el) => {
@@ -197,7 +197,7 @@ async function main() {
       await waitAnswerDone(page, "the PDD slider re-run", STEERED_REF_S);
       const st = await lastStats(page);
       assert(st.reusedImportance, `importance computed again: ${st.text}`);
-      assert(st.prefill === attrs + 1 && st.cached > 0, `re-run prefill: ${st.text}`);
+      assert(st.prefill > 0 && st.prefill <= attrs + 1 && st.cached > 0, `re-run prefill: ${st.text}`);
       assert(/prefill: \d+ new positions, \d+ cached/.test(st.text), st.text);
       return `${rows} bars, ${selected} selected; tooltip "${tipText.replace(/\s*\n+\s*/g, " / ").slice(0, 160)}…"; slider re-run: first token ${toFirst.toFixed(0)} ms after the slider moved (350 ms debounce included; engine ${st.ttft.toFixed(0)} ms), ${st.prefill} positions computed, ${st.cached} cached`;
     });
