@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use clap::Args;
 use indicatif::ProgressBar;
 
-use super::bench_methods::{run_methods, write_section, MethodsArgs};
+use super::bench_methods::{median, run_methods, write_section, MethodsArgs};
 use super::bench_prompt::prompt_ids;
 use super::bench_reuse::run_reuse;
 use super::load::load_engine;
@@ -209,11 +209,6 @@ fn read_json(r: &mut impl BufRead) -> Result<serde_json::Value> {
         .map_err(|e| Error::Backend(format!("llama.cpp bench: {e}")))?;
     serde_json::from_str(&line)
         .map_err(|_| Error::Backend(format!("llama.cpp bench printed {line:?}")))
-}
-
-pub(super) fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 pub(super) fn run(model: &Path, args: BenchArgs) -> Result<()> {

@@ -225,6 +225,11 @@ pub(super) fn run_methods<B: Backend>(
     ))
 }
 
+pub(super) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 pub(super) fn write_section(path: &Path, heading: &str, section: &str) -> Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());
     let new = match old.find(heading) {

@@ -8,15 +8,14 @@
 
 use indicatif::ProgressBar;
 
-use super::bench::median;
-use super::bench_methods::{MethodSetup, MethodsArgs};
+use super::bench_methods::{median, MethodSetup, MethodsArgs};
 use crate::backend::cpu::{CpuBackend, WeightMode};
 use crate::backend::Backend;
 use crate::engine::clock::now_ms;
 use crate::engine::Engine;
 use crate::model::{ChatMessage, Role};
 use crate::steer::probe::{builtin_items, probe};
-use crate::steer::{run, Event, Method, RunConfig, RunStats, Turn};
+use crate::steer::{run, Event, Knob, Method, RunConfig, RunStats, Turn};
 use crate::Result;
 
 /// The first two exchanges of the three-turn conversation, then its third
@@ -48,6 +47,9 @@ struct Rerun {
     rerun_ttft: Vec<f64>,
     rerun_prefill_ms: Vec<f64>,
     step_ms: Vec<f64>,
+    rerun_rejection: Vec<f64>,
+    /// The method proposes and rejects tokens.
+    proposes: bool,
     rerun_positions: usize,
     rerun_cached: usize,
     views: usize,
@@ -73,20 +75,15 @@ fn answer(engine: &mut Engine<CpuBackend>, cfg: &RunConfig) -> Result<(RunStats,
 /// The setting a slider moves: SCR's last α, or PDD's importance sliders.
 fn moved(cfg: &RunConfig, importance: &[f64]) -> RunConfig {
     let mut c = cfg.clone();
-    match c.method {
-        Method::Pdd => {
-            // The sliders as PIE left them, the strongest one halved.
-            let mut w = importance.to_vec();
-            if let Some(i) = (0..w.len()).max_by(|&a, &b| w[a].abs().total_cmp(&w[b].abs())) {
-                w[i] *= 0.5;
-            }
-            c.pdd.weights = Some(w);
+    if c.method.info().knobs.contains(&Knob::ImportanceWeights) {
+        // The sliders as PIE left them, the strongest one halved.
+        let mut w = importance.to_vec();
+        if let Some(i) = (0..w.len()).max_by(|&a, &b| w[a].abs().total_cmp(&w[b].abs())) {
+            w[i] *= 0.5;
         }
-        _ => {
-            if let Some(e) = c.experts.last_mut() {
-                e.alpha = -e.alpha;
-            }
-        }
+        c.pdd.weights = Some(w);
+    } else if let Some(e) = c.experts.last_mut() {
+        e.alpha = -e.alpha;
     }
     c
 }
@@ -99,11 +96,13 @@ fn rerun_once(engine: &mut Engine<CpuBackend>, cfg: &RunConfig, r: &mut Rerun) -
             importance = weights;
         }
     }))?;
-    r.first_pie = cfg.pdd.pie_tokens * usize::from(cfg.method == Method::Pdd);
+    r.first_pie = cfg.pdd.pie_tokens * usize::from(cfg.method.info().importance);
     let (again, pie, _) = answer(engine, &moved(cfg, &importance))?;
     r.first_ttft.push(first.ttft_ms);
     r.rerun_ttft.push(again.ttft_ms);
     r.rerun_prefill_ms.push(again.prefill_ms);
+    r.rerun_rejection.push(again.rejection_rate);
+    r.proposes = again.proposed > 0;
     r.step_ms
         .push((again.elapsed_ms - again.prefill_ms) / again.forward_calls.max(1) as f64);
     r.rerun_positions = again.prefill_positions;
@@ -157,15 +156,12 @@ pub(super) fn run_reuse(
     let mut cold = super::load::load_engine(model, WeightMode::Quantized)?;
     cold.set_cache_mb(0.0)?;
     let setup = MethodSetup::new(args)?;
-    let cfg = |m: Method| {
-        let mut c = setup.config(m, THIRD, args);
+    let cfg = |name: &str| -> Result<RunConfig> {
+        let mut c = setup.config(name.parse::<Method>()?, THIRD, args);
         c.max_tokens = c.max_tokens.min(32);
-        c
+        Ok(c)
     };
-    let (scr, pdd) = (
-        three_turns(&cfg(Method::Scr)),
-        three_turns(&cfg(Method::Pdd)),
-    );
+    let (scr, pdd) = (three_turns(&cfg("scr")?), three_turns(&cfg("pdd")?));
     let bar = ProgressBar::new((2 * repeats + 4 + 2) as u64);
     let (mut r_scr, mut r_pdd) = (Rerun::default(), Rerun::default());
     for _ in 0..repeats {
@@ -175,7 +171,7 @@ pub(super) fn run_reuse(
         bar.inc(1);
     }
     let mut table = String::from(
-        "| method | views | first run: ms to first token | re-run: ms to first token | re-run: prefill ms | decode step, ms | re-run's first token / step | re-run positions computed (cached) | PIE tokens generated: first, re-run |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| method | views | first run: ms to first token | re-run: ms to first token | re-run: prefill ms | decode step, ms | re-run's first token / step | re-run: rejected proposals | re-run positions computed (cached) | PIE tokens generated: first, re-run |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for (label, what, r) in [
         ("SCR (2 experts, k = 4)", "last α negated", &r_scr),
@@ -192,9 +188,14 @@ pub(super) fn run_reuse(
             median(r.step_ms.clone()),
         );
         table += &format!(
-            "| {label}; re-run: {what} | {} | {first:.0} | {again:.0} | {prefill:.0} | {step:.1} | **{:.2}x** | {} ({}) | {}, {} |\n",
+            "| {label}; re-run: {what} | {} | {first:.0} | {again:.0} | {prefill:.0} | {step:.1} | **{:.2}x** | {} | {} ({}) | {}, {} |\n",
             r.views,
             again / step,
+            if r.proposes {
+                format!("{:.0}%", 100.0 * median(r.rerun_rejection.clone()))
+            } else {
+                "–".into()
+            },
             r.rerun_positions,
             r.rerun_cached,
             r.first_pie,
@@ -241,7 +242,7 @@ pub(super) fn run_reuse(
         *n += 1;
         *n <= 8
     });
-    let probe_cfg = cfg(Method::Scr);
+    let probe_cfg = cfg("scr")?;
     let probe_time = |e: &mut Engine<CpuBackend>| -> Result<(f64, u64)> {
         e.clear_cache();
         let p0 = e.backend.counters().positions;

@@ -182,7 +182,7 @@ mod tests {
     #[test]
     fn settings_apply_only_where_the_method_has_them_and_stay_valid() {
         let mut scr = RunConfig {
-            method: Method::Scr,
+            method: "scr".parse::<Method>().unwrap(),
             experts: vec![WeightedExpert::prompt("E", "Be outgoing.", 1.0)],
             user: "Hi".into(),
             ..RunConfig::default()
@@ -202,7 +202,7 @@ mod tests {
             assert_eq!(scr, before, "{refused:?} left the settings as they were");
         }
         let mut pdd = RunConfig {
-            method: Method::Pdd,
+            method: "pdd".parse::<Method>().unwrap(),
             persona: Some(Persona::builtin().into_iter().next().unwrap()),
             user: "Hi".into(),
             ..RunConfig::default()

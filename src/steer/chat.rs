@@ -8,9 +8,10 @@
 use rand_chacha::ChaCha8Rng;
 
 use super::common::decision_read;
+use super::engine_views::EngineViews;
 use super::single::OwnRow;
 use super::step::Stepper;
-use super::view_model::{EngineViews, ViewModel, ViewSpec};
+use super::view_model::{ViewModel, ViewSpec};
 use crate::backend::{Backend, Mix};
 use crate::engine::clock::now_ms;
 use crate::engine::{Engine, GenerateParams, GenerationSummary, RunCache, StopReason, TokenEvent};

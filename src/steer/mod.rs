@@ -10,7 +10,8 @@
 //! - `rs`: Token-RS and Seq-RS; `best_of_n`: Best-of-N; `mod_`: MOD
 //!
 //! Around them: `config` (every setting, as data), `validate`, `views` (the
-//! views' prompts), `run` (one answer end to end, its statistics), `probe`
+//! views' prompts), `view_model` (what a method asks of its views) and
+//! `engine_views` (the views on backend rows), `run` (one answer end to end, its statistics), `probe`
 //! (axis probes through each method's likelihood).
 
 #[macro_use]
@@ -22,6 +23,7 @@ pub(crate) mod chat;
 pub(crate) mod common;
 pub(crate) mod config;
 mod dispatch;
+pub(crate) mod engine_views;
 pub(crate) mod events;
 pub(crate) mod method;
 pub(crate) mod methods;
@@ -49,6 +51,7 @@ pub use chat::Generation;
 pub use config::{
     ExpertKind, PddConfig, Reference, RunConfig, ScrConfig, Turn, WeightedExpert, MAX_ABS_ALPHA,
 };
+pub use engine_views::EngineViews;
 pub use events::{Alternative, Event, RunStats};
 pub use method::{Experts, Knob, MethodInfo, Probe, Rewards};
 pub use methods::Method;
@@ -56,4 +59,4 @@ pub use mpg_at::MpgAt;
 pub use persona::{builtin_experts, experts_path, load_experts, Persona, PromptExpert};
 pub use probe::{builtin_items, items_from_jsonl, probe, score_item, AxisScore, ProbeItem};
 pub use run::run;
-pub use view_model::{Cost, EngineViews, PrefillStats, ViewModel, ViewSpec};
+pub use view_model::{Cost, PrefillStats, ViewModel, ViewSpec};

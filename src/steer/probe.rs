@@ -14,8 +14,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::RunConfig;
+use super::engine_views::EngineViews;
 use super::method::{Probe, ProbeCompletions};
-use super::view_model::EngineViews;
 use super::views::view_specs;
 use crate::backend::Backend;
 use crate::engine::Engine;

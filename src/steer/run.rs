@@ -10,9 +10,10 @@ use rand_chacha::ChaCha8Rng;
 
 use super::common::{Limits, Outcome};
 use super::config::RunConfig;
+use super::engine_views::EngineViews;
 use super::events::{Event, RunStats};
 use super::method::DecodeContext;
-use super::view_model::{EngineViews, ViewModel};
+use super::view_model::ViewModel;
 use super::views::view_specs;
 use crate::backend::Backend;
 use crate::engine::clock::now_ms;
