@@ -169,10 +169,11 @@ fn TurnView(turn: Turn) -> impl IntoView {
 
 fn stats_view(s: &AnswerStats) -> impl IntoView {
     let text = format!(
-        "{} tokens · {} · prompt {} tokens at {} · {} · {}",
+        "{} tokens · {} · prompt {} tokens ({} cached), prefill at {} · {} · {}",
         s.tokens,
         format::rate(s.tokens_per_second),
         s.prompt_tokens,
+        s.cached_positions,
         format::rate(s.prefill_tokens_per_second),
         s.backend,
         s.stop.words()
@@ -183,6 +184,7 @@ fn stats_view(s: &AnswerStats) -> impl IntoView {
             data-tps=format!("{:.2}", s.tokens_per_second)
             data-stop=s.stop.code()
             data-backend=s.backend.clone()
+            data-cached=s.cached_positions
         >
             {text}
         </p>

@@ -32,7 +32,12 @@ pub struct GenerationSummary {
     pub stop_reason: StopReason,
     pub prefill_ms: f64,
     pub decode_ms: f64,
-    /// Prompt tokens per second of the prefill.
+    /// Prompt positions computed, and taken from the prefix cache.
+    #[serde(default)]
+    pub prefill_positions: usize,
+    #[serde(default)]
+    pub cached_positions: usize,
+    /// Prompt positions computed per second of the prefill.
     pub prefill_tokens_per_second: f64,
     /// Generated tokens per second after the prefill (one forward per token).
     pub tokens_per_second: f64,

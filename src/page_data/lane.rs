@@ -39,6 +39,8 @@ pub(crate) struct AnswerStats {
     pub tokens_per_second: f64,
     pub prefill_tokens_per_second: f64,
     pub prompt_tokens: usize,
+    /// Prompt positions taken from the prefix cache.
+    pub cached_positions: usize,
     pub stop: StopReason,
     /// The backend that wrote it ("WebGPU (SwiftShader)").
     pub backend: String,

@@ -280,6 +280,7 @@ fn finish(seen: &Seen, summary: GenerationSummary) -> Vec<Effect> {
                 tokens_per_second: summary.tokens_per_second,
                 prefill_tokens_per_second: summary.prefill_tokens_per_second,
                 prompt_tokens: summary.prompt_ids.len(),
+                cached_positions: summary.cached_positions,
                 stop: summary.stop_reason,
                 backend: seen.load.label().unwrap_or_default(),
             },

@@ -11,7 +11,7 @@ use super::common::decision_read;
 use super::engine_views::EngineViews;
 use super::single::OwnRow;
 use super::step::Stepper;
-use super::view_model::{ViewModel, ViewSpec};
+use super::view_model::{PrefillStats, ViewModel, ViewSpec};
 use crate::backend::{Backend, Mix};
 use crate::engine::clock::now_ms;
 use crate::engine::{Engine, GenerateParams, GenerationSummary, RunCache, StopReason, TokenEvent};
@@ -40,6 +40,8 @@ pub struct Generation<'e, B: Backend> {
     stream: TextStream,
     stop: Option<StopReason>,
     prefill_ms: f64,
+    /// The prefill's accounting (positions computed and cached).
+    prefill: PrefillStats,
     decode_ms: f64,
 }
 
@@ -83,6 +85,7 @@ impl<'e, B: Backend> Generation<'e, B> {
             stream: TextStream::default(),
             stop: None,
             prefill_ms: 0.0,
+            prefill: PrefillStats::default(),
             decode_ms: 0.0,
         })
     }
@@ -104,6 +107,7 @@ impl<'e, B: Backend> Generation<'e, B> {
         let first = [decision_read(Mix::Row { row: 0 }, &self.params.sampling)];
         let mut views = EngineViews::new(backend, cache, &[view], &first).await?;
         self.prefill_ms = now_ms() - t0;
+        self.prefill = views.prefill;
         self.step = Stepper::new(OwnRow, views.take_first().and_then(|mut r| r.pop()));
         self.rows = Rows::Running(views);
         Ok(())
@@ -172,7 +176,9 @@ impl<'e, B: Backend> Generation<'e, B> {
             stop_reason: self.stop.unwrap_or(StopReason::Cancelled),
             prefill_ms: self.prefill_ms,
             decode_ms: self.decode_ms,
-            prefill_tokens_per_second: rate(self.prompt.len(), self.prefill_ms),
+            prefill_positions: self.prefill.positions,
+            cached_positions: self.prefill.cached,
+            prefill_tokens_per_second: rate(self.prefill.positions, self.prefill_ms),
             tokens_per_second: rate(decoded, self.decode_ms),
         }
     }

@@ -101,7 +101,8 @@ async function main() {
     const context = await browser.newContext({ viewport: { width: 1200, height: 820 } });
     const page = await context.newPage();
     await page.addInitScript(INIT_SCRIPT);
-    await page.goto(base);
+    // No prefix cache: every round prefills the whole prompt, as the CLI does.
+    await page.goto(`${base}?cache_mb=0`);
     const ready = await waitReady(page);
     console.log(`page: ${ready.text}`);
     if (!(await page.isChecked("#greedy"))) await page.check("#greedy");

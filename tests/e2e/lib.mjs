@@ -522,15 +522,17 @@ export async function ask(page, text, { ref = 10 } = {}) {
 
 /**
  * Reads the final stats line under an answer ("128 tokens · 27.1 tokens/s ·
- * prompt 40 tokens at 55.0 tokens/s · stopped at the token limit").
+ * prompt 40 tokens (0 cached), prefill at 55.0 tokens/s · stopped at the
+ * token limit"); the prefill rate counts the positions computed.
  */
 export function parseStats(meta) {
-  const m = /^(\d+) tokens · ([\d.]+) tokens\/s · prompt (\d+) tokens at ([\d.]+) tokens\/s/.exec(meta);
+  const m = /^(\d+) tokens · ([\d.]+) tokens\/s · prompt (\d+) tokens \((\d+) cached\), prefill at ([\d.]+) tokens\/s/.exec(meta);
   if (!m) throw new Error(`unexpected stats line: ${meta}`);
   return {
     tokens: Number(m[1]),
     tokensPerSecond: Number(m[2]),
     promptTokens: Number(m[3]),
-    prefillTokensPerSecond: Number(m[4]),
+    cachedTokens: Number(m[4]),
+    prefillTokensPerSecond: Number(m[5]),
   };
 }

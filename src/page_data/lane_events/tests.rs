@@ -72,6 +72,8 @@ fn done_finishes_the_answer_with_its_statistics() {
         stop_reason: StopReason::Eos,
         prefill_ms: 10.0,
         decode_ms: 100.0,
+        prefill_positions: 8,
+        cached_positions: 12,
         prefill_tokens_per_second: 2000.0,
         tokens_per_second: 50.0,
     };
@@ -87,6 +89,7 @@ fn done_finishes_the_answer_with_its_statistics() {
                     tokens_per_second: 50.0,
                     prefill_tokens_per_second: 2000.0,
                     prompt_tokens: 20,
+                    cached_positions: 12,
                     stop: StopReason::Eos,
                     backend: "CPU (wasm simd128)".into(),
                 },
