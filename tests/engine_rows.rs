@@ -45,6 +45,11 @@ fn fork_continues_like_the_original() {
 }
 
 #[test]
+fn cached_views_equal_a_fresh_prefill() {
+    conformance::cached_views_equal_a_fresh_prefill(&mut backend());
+}
+
+#[test]
 fn bad_steps_are_rejected_and_leave_rows_intact() {
     conformance::bad_steps_are_rejected_and_leave_rows_intact(&mut backend());
 }

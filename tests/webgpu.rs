@@ -2,7 +2,7 @@
 //! (software Vulkan, installed by scripts/setup.sh): the adapter really is
 //! Vulkan/lavapipe (no silent fallback), greedy tokens and log-probs equal
 //! the CPU's on the fixtures' prompts, the backend conformance suite
-//! (`conformance/`: batching, truncate, fork, bad steps) holds, LoRA adapters apply identically, every steering method
+//! (`conformance/`: batching, truncate, fork, views from the prefix cache, bad steps) holds, LoRA adapters apply identically, every steering method
 //! produces the CPU's output for a fixed seed, and one decode step is one
 //! submission that reads back only the log-probs.
 
@@ -199,6 +199,11 @@ fn fork_continues_like_the_original() {
 #[test]
 fn bad_steps_are_rejected_and_leave_rows_intact() {
     conformance::bad_steps_are_rejected_and_leave_rows_intact(&mut pair().gpu.backend);
+}
+
+#[test]
+fn cached_views_equal_a_fresh_prefill() {
+    conformance::cached_views_equal_a_fresh_prefill(&mut pair().gpu.backend);
 }
 
 /// random_all7 on one row, the plain model on another, in one call; and a

@@ -116,6 +116,40 @@ impl PrefixCache {
             .max_by_key(|&(i, n)| (n, self.entries[i].last_used))
     }
 
+    /// The entry holding the longest cached prefix of `tokens` under `mix`
+    /// (its row) and the positions it gives, at most `max_len`; `None` when
+    /// it gives none. Takes nothing.
+    pub fn lookup(
+        &self,
+        tokens: &[u32],
+        mix: &[(AdapterId, f32)],
+        max_len: usize,
+    ) -> Option<(RowId, usize)> {
+        let (i, n) = self.best(tokens, mix)?;
+        let len = n.min(max_len);
+        (len > 0).then(|| (self.entries[i].row, len))
+    }
+
+    /// A copy of the first `len` positions of the entry on `entry_row`,
+    /// which stays cached: for a view that shares an entry with another
+    /// view of its run that will take it.
+    pub fn lend<B: Backend>(
+        &mut self,
+        backend: &mut B,
+        entry_row: RowId,
+        len: usize,
+    ) -> Result<RowId> {
+        let i = self
+            .entries
+            .iter()
+            .position(|e| e.row == entry_row)
+            .ok_or_else(|| Error::Backend(format!("no cached entry on row {entry_row:?}")))?;
+        self.counters.hits += 1;
+        self.tick += 1;
+        self.entries[i].last_used = self.tick;
+        backend.fork_row(entry_row, len)
+    }
+
     /// A row holding the longest cached prefix of `tokens` under `mix`, at
     /// most `max_len` positions, with the mix set; `None` on a miss. An
     /// entry mostly reused is taken (no copy; its unused tail is dropped),

@@ -23,7 +23,7 @@ use crate::{Error, Result};
 /// (its one view on a row).
 enum Rows<'e, B: Backend> {
     Pending(&'e mut B, &'e mut RunCache),
-    Running(EngineViews<'e, B>),
+    Running(Box<EngineViews<'e, B>>),
     Switching,
 }
 
@@ -109,7 +109,7 @@ impl<'e, B: Backend> Generation<'e, B> {
         self.prefill_ms = now_ms() - t0;
         self.prefill = views.prefill;
         self.step = Stepper::new(OwnRow, views.take_first().and_then(|mut r| r.pop()));
-        self.rows = Rows::Running(views);
+        self.rows = Rows::Running(Box::new(views));
         Ok(())
     }
 
@@ -122,6 +122,7 @@ impl<'e, B: Backend> Generation<'e, B> {
         let Rows::Running(views) = &mut self.rows else {
             return Err(Error::Backend("the generation's prefill failed".into()));
         };
+        let views = &mut **views;
         let sampling = self.params.sampling;
         let d = self.step.decide(views, &sampling, &mut self.rng).await?;
         let id = d.token;

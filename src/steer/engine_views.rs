@@ -32,6 +32,9 @@ pub struct EngineViews<'b, B: Backend> {
     failed: bool,
     /// Views whose prompt's last token is not evaluated yet (`ensure`).
     pending: Vec<bool>,
+    /// Copies of cached prefixes made for views that share an entry with
+    /// another view of the run, until the view takes its row.
+    lent: Vec<Option<(RowId, usize)>>,
     pub prefill: PrefillStats,
 }
 
@@ -101,6 +104,7 @@ impl<'b, B: Backend> EngineViews<'b, B> {
             cost: Cost::default(),
             failed: false,
             pending: vec![false; views.len()],
+            lent: vec![None; views.len()],
             prefill: PrefillStats {
                 positions_unshared: views.iter().map(|v| v.prompt.len()).sum(),
                 ..PrefillStats::default()
@@ -118,6 +122,11 @@ impl<'b, B: Backend> EngineViews<'b, B> {
     /// A row for `view` holding the longest cached prefix of its prompt (at
     /// most `max_len` positions), or a new row; returns where it starts.
     fn cached_row(&mut self, view: usize, max_len: usize) -> Result<usize> {
+        if let Some((row, len)) = self.lent[view].take() {
+            self.rows.push(row);
+            self.prefill.cached += len;
+            return Ok(len);
+        }
         let spec = &self.specs[view];
         let start = self
             .cache
@@ -137,6 +146,34 @@ impl<'b, B: Backend> EngineViews<'b, B> {
         self.rows.push(row);
         self.prefill.cached += len;
         Ok(len)
+    }
+
+    /// Where views that start from the cache share an entry, every one but
+    /// the view using most of it copies its prefix now: the one that takes
+    /// the entry afterwards cannot leave them without it.
+    fn lend_shared(&mut self, views: &[usize]) -> Result<()> {
+        let claims: Vec<(usize, RowId, usize)> = views
+            .iter()
+            .filter_map(|&v| {
+                let spec = &self.specs[v];
+                self.cache
+                    .prefix
+                    .lookup(&spec.prompt, &spec.mix, spec.prompt.len() - 1)
+                    .map(|(entry, len)| (v, entry, len))
+            })
+            .collect();
+        for &(v, entry, len) in &claims {
+            let taker = claims
+                .iter()
+                .filter(|c| c.1 == entry)
+                .max_by_key(|c| (c.2, std::cmp::Reverse(c.0)))
+                .map(|c| c.0);
+            if taker != Some(v) {
+                let row = self.cache.prefix.lend(self.backend, entry, len)?;
+                self.lent[v] = Some((row, len));
+            }
+        }
+        Ok(())
     }
 
     /// Positions the first view gives `v` (0 under another mix), and those
@@ -165,6 +202,13 @@ impl<'b, B: Backend> EngineViews<'b, B> {
             let (from_first, cached) = self.sources(v, fed0);
             from_first > cached
         });
+        let from_cache: Vec<usize> = (0..views)
+            .filter(|&v| {
+                let (from_first, cached) = self.sources(v, fed0);
+                v == 0 || !two_phase || from_first <= cached
+            })
+            .collect();
+        self.lend_shared(&from_cache)?;
         let mut starts = Vec::with_capacity(views);
         if two_phase {
             let s0 = self.cached_row(0, n0 - 1)?;
@@ -270,6 +314,9 @@ impl<B: Backend> Drop for EngineViews<'_, B> {
     /// The rows go to the prefix cache, holding their prompt and generated
     /// tokens; after a failed call they are freed.
     fn drop(&mut self) {
+        for (row, _) in self.lent.iter().flatten() {
+            self.backend.free_row(*row);
+        }
         for (v, &row) in self.rows.iter().enumerate() {
             let spec = &self.specs[v];
             let mut held = spec.prompt[..spec.prompt.len() - 1].to_vec();

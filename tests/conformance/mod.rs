@@ -2,7 +2,8 @@
 //! and run on each (`tests/engine_rows.rs`: the CPU, `tests/webgpu.rs`:
 //! lavapipe): batched rows equal rows run alone, truncate + re-feed equals
 //! a fresh run (across KV pages), a fork continues like the original and
-//! leaves it untouched, and bad steps are rejected before any compute.
+//! leaves it untouched, views from the prefix cache read what a fresh
+//! prefill reads, and bad steps are rejected before any compute.
 //! Every log-prob within 1e-4 of the other way of computing it.
 
 #![allow(dead_code)]
@@ -192,4 +193,43 @@ pub fn bad_steps_are_rejected_and_leave_rows_intact(b: &mut impl Backend) {
     .contains("does not exist"));
     assert_eq!(b.row_len(row).unwrap(), B.len());
     b.free_row(row);
+}
+
+/// Views started from the prefix cache (earlier runs' rows, taken or
+/// forked) read the same next-token log-probs as a fresh prefill, as do
+/// deferred views once ensured: three views sharing a prefix, one past two
+/// KV pages.
+pub fn cached_views_equal_a_fresh_prefill<Bk: Backend>(b: &mut Bk) {
+    use persona::engine::RunCache;
+    use persona::steer::{EngineViews, ViewModel, ViewSpec};
+    let config = b.config().clone();
+    let specs: Vec<ViewSpec> = [A.to_vec(), [A, B].concat(), long_seq(150)]
+        .into_iter()
+        .map(|prompt| ViewSpec {
+            prompt,
+            mix: vec![],
+        })
+        .collect();
+    let rows = |b: &mut Bk, cache: &mut RunCache, deferred: bool| {
+        let mut v = if deferred {
+            pollster::block_on(EngineViews::new_deferred(b, cache, &specs)).unwrap()
+        } else {
+            pollster::block_on(EngineViews::new(b, cache, &specs, &[])).unwrap()
+        };
+        pollster::block_on(v.ensure(&[0, 1, 2])).unwrap();
+        let next: Vec<Vec<f32>> = (0..3).map(|i| v.next(i).to_vec()).collect();
+        (next, v.prefill)
+    };
+    let fresh = rows(b, &mut RunCache::new(&config, 0), false).0;
+    let mut cache = RunCache::new(&config, 64 << 20);
+    rows(b, &mut cache, false);
+    for deferred in [false, true] {
+        let (again, prefill) = rows(b, &mut cache, deferred);
+        assert_eq!(prefill.positions, 3, "one position per view ({deferred})");
+        for (x, y) in fresh.iter().zip(&again) {
+            let d = max_diff(x, y);
+            assert!(d < SAME, "cached vs fresh: {d} (deferred: {deferred})");
+        }
+    }
+    cache.prefix.clear(b);
 }
