@@ -57,19 +57,29 @@ struct Rerun {
     rerun_pie: usize,
 }
 
-fn answer(engine: &mut Engine<CpuBackend>, cfg: &RunConfig) -> Result<(RunStats, usize, String)> {
-    let (mut pie, mut text) = (0, String::new());
+/// One answer: its statistics, the PIE tokens it generated, its text, and
+/// the time of one decode step after its prefill (SCR: one chunk, its
+/// proposal steps and scoring call; the others: one batched call).
+fn answer(
+    engine: &mut Engine<CpuBackend>,
+    cfg: &RunConfig,
+) -> Result<(RunStats, usize, String, f64)> {
+    let (mut pie, mut text, mut chunks) = (0, String::new(), 0u64);
     let stats = pollster::block_on(run(engine, cfg, &mut |e| match e {
         Event::Importance { pie_tokens, .. } => pie = pie_tokens.len(),
         Event::Token { text: t, .. } => text.push_str(&t),
+        Event::Chunk { .. } => chunks += 1,
         _ => {}
     }))?;
+    let steps = if chunks > 0 {
+        chunks
+    } else {
+        stats.forward_calls.max(1)
+    };
+    let step_ms = (stats.elapsed_ms - stats.prefill_ms) / steps as f64;
     // A reused importance generated no PIE token (the event repeats G).
-    Ok((
-        stats.clone(),
-        if stats.reused_importance { 0 } else { pie },
-        text,
-    ))
+    let pie = if stats.reused_importance { 0 } else { pie };
+    Ok((stats, pie, text, step_ms))
 }
 
 /// The setting a slider moves: SCR's last α, or PDD's importance sliders.
@@ -97,14 +107,13 @@ fn rerun_once(engine: &mut Engine<CpuBackend>, cfg: &RunConfig, r: &mut Rerun) -
         }
     }))?;
     r.first_pie = cfg.pdd.pie_tokens * usize::from(cfg.method.info().importance);
-    let (again, pie, _) = answer(engine, &moved(cfg, &importance))?;
+    let (again, pie, _, step_ms) = answer(engine, &moved(cfg, &importance))?;
     r.first_ttft.push(first.ttft_ms);
     r.rerun_ttft.push(again.ttft_ms);
     r.rerun_prefill_ms.push(again.prefill_ms);
     r.rerun_rejection.push(again.rejection_rate);
     r.proposes = again.proposed > 0;
-    r.step_ms
-        .push((again.elapsed_ms - again.prefill_ms) / again.forward_calls.max(1) as f64);
+    r.step_ms.push(step_ms);
     r.rerun_positions = again.prefill_positions;
     r.rerun_cached = again.cached_positions;
     r.views = cfg.view_count();
@@ -134,7 +143,7 @@ fn conversation(
     let mut before = 0;
     for user in SIX_TURNS {
         c.user = user.into();
-        let (stats, _, text) = answer(engine, &c)?;
+        let (stats, _, text, _) = answer(engine, &c)?;
         let mut msgs: Vec<ChatMessage> = c.history.clone();
         msgs.push(ChatMessage::new(Role::User, user));
         let now = engine.chat_prompt_messages(&msgs)?.len();
@@ -259,7 +268,7 @@ pub(super) fn run_reuse(
         "## Re-runs and new turns: the prefix cache\n\n\
          `persona bench --only reuse`, one thread, backend {}, {repeats} repeats (medians), prompt experts {} and persona `{}`, \
          up to 32 new tokens. Each first run starts from an empty cache; its re-run moves one setting. \
-         A decode step is the re-run's time after its prefill per batched call (SCR: one chunk of k tokens for every view); \
+         A decode step is the re-run's time after its prefill per step: for SCR one chunk (its k − 1 proposal steps and the call that scores the chunk on every view), for PDD one batched call; \
          the re-run's prefill is what the cache leaves to compute (PDD: the views it reads, evaluated on demand). \
          Three-turn conversation (two exchanges, then \"{THIRD}\"):\n\n{table}\n\
          Six-turn conversation (up to 24 new tokens per answer), positions computed per answer, all views; \
