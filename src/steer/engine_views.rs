@@ -299,6 +299,33 @@ impl<'b, B: Backend> EngineViews<'b, B> {
         r
     }
 
+    /// The steps that append `items` to their views' rows; refused while a
+    /// view's last prompt token is pending.
+    fn append_steps<'t>(
+        &self,
+        items: &[(usize, &'t [u32])],
+        readout: Readout,
+    ) -> Result<Vec<RowStep<'t>>> {
+        self.ready(items.iter().map(|&(v, _)| v))?;
+        Ok(items
+            .iter()
+            .map(|&(v, tokens)| RowStep {
+                row: self.rows[v],
+                tokens,
+                readout,
+            })
+            .collect())
+    }
+
+    /// Records `items` as appended by one batched call.
+    fn appended(&mut self, items: &[(usize, &[u32])]) {
+        for &(v, tokens) in items {
+            self.tokens[v].extend_from_slice(tokens);
+        }
+        self.cost.forward_calls += 1;
+        self.cost.row_evaluations += items.len() as u64;
+    }
+
     /// Refuses to read or extend a view whose last prompt token is pending.
     fn ready(&self, views: impl IntoIterator<Item = usize>) -> Result<()> {
         match views.into_iter().find(|&v| self.pending[v]) {
@@ -357,27 +384,17 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
         items: &[(usize, &[u32])],
         readout: Readout,
     ) -> Result<Vec<LogProbs>> {
-        self.ready(items.iter().map(|&(v, _)| v))?;
-        let steps: Vec<RowStep> = items
-            .iter()
-            .map(|&(v, tokens)| RowStep {
-                row: self.rows[v],
-                tokens,
-                readout,
-            })
-            .collect();
+        let steps = self.append_steps(items, readout)?;
         let out = self.backend.forward(&steps).await;
         let out = self.checked(out)?;
-        for (&(v, tokens), lp) in items.iter().zip(&out) {
-            self.tokens[v].extend_from_slice(tokens);
+        self.appended(items);
+        for (&(v, _), lp) in items.iter().zip(&out) {
             self.next[v] = if readout.is_dense() {
                 lp.last().to_vec()
             } else {
                 Vec::new()
             };
         }
-        self.cost.forward_calls += 1;
-        self.cost.row_evaluations += items.len() as u64;
         Ok(out)
     }
 
@@ -386,23 +403,13 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
         items: &[(usize, &[u32])],
         reads: &[MixRead],
     ) -> Result<Vec<Mixed>> {
-        self.ready(items.iter().map(|&(v, _)| v))?;
-        let steps: Vec<RowStep> = items
-            .iter()
-            .map(|&(v, tokens)| RowStep {
-                row: self.rows[v],
-                tokens,
-                readout: Readout::Last,
-            })
-            .collect();
+        let steps = self.append_steps(items, Readout::Last)?;
         let out = self.backend.forward_mixed(&steps, reads).await;
         let out = self.checked(out)?;
-        for &(v, tokens) in items {
-            self.tokens[v].extend_from_slice(tokens);
+        self.appended(items);
+        for &(v, _) in items {
             self.next[v] = Vec::new();
         }
-        self.cost.forward_calls += 1;
-        self.cost.row_evaluations += items.len() as u64;
         Ok(out)
     }
 

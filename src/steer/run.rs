@@ -74,14 +74,13 @@ pub async fn run<B: Backend>(
         }
         sink(ev);
     };
-    let first = cfg.method.first_reads(cfg);
     let refused_before = engine.cache.prefix.counters.refused;
     let importance_hits = engine.cache.importance.hits;
     let (backend, cache) = (&mut engine.backend, &mut engine.cache);
     let mut views = if cfg.method.reads_some_views() {
         EngineViews::new_deferred(backend, cache, &views).await?
     } else {
-        EngineViews::new(backend, cache, &views, &first).await?
+        EngineViews::new(backend, cache, &views, &cfg.method.first_reads(cfg)).await?
     };
     let prefill_ms = now_ms() - t0;
     let after_prefill = views.cost();
