@@ -49,19 +49,37 @@ impl Sampling {
     }
 }
 
+/// A token drawn from a proposal, with its probability under the
+/// distribution it was actually drawn from (`log q`: tempered, renormalised
+/// over the nucleus; 0 for a greedy pick), which an importance ratio or a
+/// rejection test against another target must divide by.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Draw {
+    pub token: u32,
+    pub log_q: f64,
+}
+
 /// Picks the next token from `logprobs`.
 pub fn sample(logprobs: &[f32], sampling: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
-    match *sampling {
-        Sampling::Greedy => argmax(logprobs),
-        Sampling::TopP { temperature, .. } => {
-            let top: Vec<(u32, f32)> = (0..logprobs.len() as u32)
-                .zip(logprobs.iter().copied())
-                .collect();
-            let mass = tempered_mass(logprobs, temperature);
-            nucleus(&top, mass, sampling, rng, true)
-                .expect("the whole vocabulary covers every nucleus")
-        }
+    draw(logprobs, sampling, rng).token
+}
+
+/// `sample`, with the drawn token's `log q`.
+pub fn draw(logprobs: &[f32], sampling: &Sampling, rng: &mut ChaCha8Rng) -> Draw {
+    if *sampling == Sampling::Greedy {
+        return Draw {
+            token: argmax(logprobs),
+            log_q: 0.0,
+        };
     }
+    let top: Vec<(u32, f32)> = (0..logprobs.len() as u32)
+        .zip(logprobs.iter().copied())
+        .collect();
+    let mass = match *sampling {
+        Sampling::TopP { temperature, .. } => tempered_mass(logprobs, temperature),
+        Sampling::Greedy => unreachable!("greedy returned above"),
+    };
+    nucleus(&top, mass, sampling, rng, true).expect("the whole vocabulary covers every nucleus")
 }
 
 /// `sample` from some of a distribution's tokens: `top` (token, log-prob),
@@ -76,6 +94,16 @@ pub fn sample_top(
     sampling: &Sampling,
     rng: &mut ChaCha8Rng,
 ) -> Option<u32> {
+    draw_top(top, mass, sampling, rng).map(|d| d.token)
+}
+
+/// `sample_top`, with the drawn token's `log q` (the same as `draw`'s).
+pub fn draw_top(
+    top: &[(u32, f32)],
+    mass: f64,
+    sampling: &Sampling,
+    rng: &mut ChaCha8Rng,
+) -> Option<Draw> {
     nucleus(top, mass, sampling, rng, false)
 }
 
@@ -89,7 +117,7 @@ fn nucleus(
     sampling: &Sampling,
     rng: &mut ChaCha8Rng,
     whole: bool,
-) -> Option<u32> {
+) -> Option<Draw> {
     let best = top.iter().copied().reduce(|a, b| {
         if b.1 > a.1 || (b.1 == a.1 && b.0 < a.0) {
             b
@@ -101,7 +129,10 @@ fn nucleus(
         temperature, top_p, ..
     } = *sampling
     else {
-        return Some(best.0);
+        return Some(Draw {
+            token: best.0,
+            log_q: 0.0,
+        });
     };
     let mut probs: Vec<(u32, f64)> = top
         .iter()
@@ -121,14 +152,18 @@ fn nucleus(
     if kept_mass < top_p as f64 * mass && !whole {
         return None;
     }
+    let drawn = |p: &(u32, f64)| Draw {
+        token: p.0,
+        log_q: (p.1 / kept_mass).ln(),
+    };
     let mut u = rng.random::<f64>() * kept_mass;
     for p in &probs[..kept] {
         if u < p.1 {
-            return Some(p.0);
+            return Some(drawn(p));
         }
         u -= p.1;
     }
-    Some(probs[kept - 1].0)
+    Some(drawn(&probs[kept - 1]))
 }
 
 #[cfg(test)]
@@ -160,6 +195,39 @@ mod tests {
         assert!(draws.iter().all(|&t| t < 2));
         let ones = draws.iter().filter(|&&t| t == 1).count() as f64 / 2000.0;
         assert!((ones - 1.0 / 3.0).abs() < 0.05, "share of token 1: {ones}");
+    }
+
+    #[test]
+    fn log_q_is_the_tempered_nucleus_probability_of_the_drawn_token() {
+        // p = [0.5, 0.3, 0.15, 0.05]; T = 0.5 squares them: [.25, .09, .0225, .0025] / .365;
+        // top-p 0.9 keeps tokens 0 and 1 (0.685 + 0.247 >= 0.9), renormalised.
+        let lp: Vec<f32> = [0.5f32, 0.3, 0.15, 0.05].iter().map(|p| p.ln()).collect();
+        let s = Sampling::TopP {
+            temperature: 0.5,
+            top_p: 0.9,
+            seed: 1,
+        };
+        let mut rng = s.rng();
+        let mut seen = [false; 4];
+        for _ in 0..200 {
+            let d = draw(&lp, &s, &mut rng);
+            let want = [0.25f64 / 0.34, 0.09 / 0.34][d.token as usize];
+            assert!((d.log_q - want.ln()).abs() < 1e-5, "{d:?}");
+            seen[d.token as usize] = true;
+        }
+        assert_eq!(seen, [true, true, false, false]);
+        let mut sparse_rng = s.rng();
+        let mut dense_rng = s.rng();
+        let top = crate::backend::top_k(&lp, 3);
+        let mass = tempered_mass(&lp, 0.5);
+        for _ in 0..20 {
+            let a = draw_top(&top, mass, &s, &mut sparse_rng).unwrap();
+            let b = draw(&lp, &s, &mut dense_rng);
+            assert_eq!(a.token, b.token);
+            assert!((a.log_q - b.log_q).abs() < 1e-12);
+        }
+        let greedy = draw(&lp, &Sampling::Greedy, &mut rng);
+        assert_eq!((greedy.token, greedy.log_q), (0, 0.0));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use super::common::Outcome;
 use super::method::{DecodeContext, Knob, MethodInfo, Probe};
 use super::mpg_method::{mpg_info, MpgSampler};
-use super::rs::{emit_answer, prompt_rows, propose_answer, ScoredAnswer};
+use super::rs::{emit_answer, prompt_rows, propose_answer, Aim, ScoredAnswer};
 use super::view_model::ViewModel;
 use crate::Result;
 
@@ -35,17 +35,10 @@ impl MpgSampler for BestOfN {
         let start = prompt_rows(m);
         let mut out = Outcome::default();
         let mut best: Option<ScoredAnswer> = None;
+        let scr = cx.cfg.sampler(&cx.alpha);
+        let aim = Aim::new(&cx.alpha, &scr);
         for _ in 0..cx.cfg.max_seq_tries {
-            let answer = propose_answer(
-                m,
-                &cx.alpha,
-                &start,
-                &cx.cfg.scr.proposal,
-                &cx.limits,
-                cx.rng,
-                &mut out,
-            )
-            .await?;
+            let answer = propose_answer(m, &aim, &start, &cx.limits, cx.rng, &mut out).await?;
             match &best {
                 Some(b) if answer.log_score <= b.log_score => {
                     out.rejected += answer.tokens.len() as u64

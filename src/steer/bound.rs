@@ -2,7 +2,10 @@
 //! ALGORITHMS.md step 6): warm-up at `log M0` while the buffer holds at most
 //! W scores, then `max(last W) + log γ`, frozen while the window's variance
 //! is below τ and unfrozen when it rises again. A fixed bound is available
-//! for exact tests.
+//! for exact tests and the exact preset ([`BoundConfig::conservative`]).
+//! Every acceptance test goes through [`Bound::accepts`], which counts the
+//! tests whose score exceeded the bound in force (bound violations: the
+//! candidate was accepted surely, more often than the target asks).
 
 use serde::{Deserialize, Serialize};
 
@@ -38,12 +41,30 @@ impl Default for BoundConfig {
     }
 }
 
+/// The exact preset's fixed bound when none is given: each of a chunk's k
+/// tokens may be up to this many times likelier under the favoured experts
+/// than under the reference (measured on real chunks: docs/ALGORITHMS.md).
+pub const CONSERVATIVE_TOKEN_RATIO: f64 = 2.0;
+
+impl BoundConfig {
+    /// `log Σ_{α_i > 0} α_i + k · log CONSERVATIVE_TOKEN_RATIO + log γ`.
+    pub fn conservative(alpha: &[f64], k: usize) -> f64 {
+        let positive: f64 = alpha.iter().filter(|a| **a > 0.0).sum();
+        positive.max(1e-6).ln()
+            + k as f64 * CONSERVATIVE_TOKEN_RATIO.ln()
+            + BoundConfig::default().gamma.ln()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Bound {
     config: BoundConfig,
     buffer: Vec<f64>,
     log_m: f64,
     frozen: bool,
+    /// Acceptance tests made, and those whose score exceeded `log_m`.
+    pub tests: u64,
+    pub violations: u64,
 }
 
 impl Bound {
@@ -62,7 +83,20 @@ impl Bound {
             config,
             buffer: Vec::new(),
             frozen: false,
+            tests: 0,
+            violations: 0,
         }
+    }
+
+    /// The rejection test of a candidate scoring `s` with the uniform
+    /// `log_u`: accept when `log u < s − log M`. Counts the test, and a
+    /// violation when `s > log M`.
+    pub(crate) fn accepts(&mut self, s: f64, log_u: f64) -> bool {
+        self.tests += 1;
+        if s > self.log_m {
+            self.violations += 1;
+        }
+        log_u < s - self.log_m
     }
 
     fn log_m0(&self) -> f64 {
@@ -158,6 +192,17 @@ mod tests {
     fn default_m0_comes_from_the_positive_weights() {
         let b = Bound::new(BoundConfig::default(), &[1.0, -0.5, 0.5]);
         assert!((b.log_m() - (1.5f64.ln() + 1.2f64.ln())).abs() < 1e-12);
+    }
+
+    #[test]
+    fn tests_above_the_bound_are_counted_as_violations() {
+        let mut b = Bound::new(cfg(), &[1.0]);
+        assert!(b.accepts(5.5, -0.1), "above the bound: always accepted");
+        assert!(!b.accepts(4.0, -0.5), "log u -0.5 >= 4 - 5");
+        assert!(b.accepts(4.0, -1.5));
+        assert_eq!((b.tests, b.violations), (3, 1));
+        let c = BoundConfig::conservative(&[1.0, -0.5, 0.5], 4);
+        assert!((c - (1.5f64.ln() + 4.0 * 2f64.ln() + 1.2f64.ln())).abs() < 1e-12);
     }
 
     #[test]

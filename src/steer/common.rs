@@ -27,6 +27,10 @@ pub(crate) struct Outcome {
     /// Sampled steps whose nucleus reached past the candidates read back,
     /// so the views were read densely again (sparse read-outs' fallback).
     pub dense_rereads: u64,
+    /// Rejection tests made, and those whose score exceeded the bound in
+    /// force (accepted surely: more often than the target asks).
+    pub bound_tests: u64,
+    pub bound_violations: u64,
 }
 
 impl Outcome {
@@ -42,6 +46,12 @@ impl Outcome {
         } else {
             false
         }
+    }
+
+    /// Takes the rejection tests a bound counted.
+    pub(crate) fn count_tests(&mut self, bound: &super::bound::Bound) {
+        self.bound_tests += bound.tests;
+        self.bound_violations += bound.violations;
     }
 
     pub(crate) fn done(&self, limits: &Limits) -> bool {

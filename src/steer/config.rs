@@ -128,6 +128,16 @@ impl RunConfig {
         self.experts.iter().map(|e| e.alpha).collect()
     }
 
+    /// The rejection samplers' settings in force, with the experts' `alpha`
+    /// (which the exact preset's bound depends on).
+    pub(crate) fn sampler(&self, alpha: &[f64]) -> ScrConfig {
+        ScrConfig {
+            alpha: alpha.to_vec(),
+            ..self.scr.clone()
+        }
+        .in_force()
+    }
+
     /// How many views (rows) its method evaluates.
     pub fn view_count(&self) -> usize {
         self.method.view_count(self)
@@ -162,6 +172,36 @@ impl Default for PddConfig {
     }
 }
 
+/// What the rejection samplers' accepted chunks follow (docs/ALGORITHMS.md
+/// "What each method samples"). With `q` the proposal actually drawn from
+/// (the reference tempered by T and cut to its top-p nucleus) and
+/// `R(C) = max(0, Σ α_i π_i(C) / π_ref(C))`:
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// `q(C) · R(C)`: the MPG ratio applied to the tempered, truncated
+    /// reference (the MPG paper's practice: T 0.7, top-p 0.9, test on `R`).
+    #[default]
+    Tempered,
+    /// `π_ref(C) · R(C) = max(0, Σ α_i π_i(C))` on the nucleus: the MPG
+    /// target itself; the test divides by `q` (`S = log R + log π_ref − log q`).
+    Mpg,
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "tempered" => Ok(Target::Tempered),
+            "mpg" => Ok(Target::Mpg),
+            other => Err(format!(
+                "unknown target {other:?}: expected tempered or mpg"
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScrConfig {
     pub k: usize,
@@ -172,6 +212,15 @@ pub struct ScrConfig {
     pub max_fallback_tries: usize,
     /// Test prefixes of a rejected chunk (the paper's prefix salvage).
     pub salvage: bool,
+    /// The distribution the acceptance test aims at (see `Target`).
+    #[serde(default)]
+    pub target: Target,
+    /// Exact chunk-level MPG sampling: T = 1, top-p = 1, target `mpg`, no
+    /// salvage, a fixed bound (`bound.fixed`, else [`BoundConfig::conservative`]),
+    /// and a rejected chunk proposed again (up to `max_fallback_tries`
+    /// times) instead of RS-1. See `in_force`.
+    #[serde(default)]
+    pub exact: bool,
 }
 
 impl Default for ScrConfig {
@@ -187,6 +236,40 @@ impl Default for ScrConfig {
             },
             max_fallback_tries: 16,
             salvage: true,
+            target: Target::Tempered,
+            exact: false,
+        }
+    }
+}
+
+impl ScrConfig {
+    /// The settings a run actually uses: these, or with `exact` the exact
+    /// preset over them (the seed and k kept).
+    pub fn in_force(&self) -> ScrConfig {
+        if !self.exact {
+            return self.clone();
+        }
+        let seed = match self.proposal {
+            Sampling::TopP { seed, .. } => seed,
+            Sampling::Greedy => 0,
+        };
+        ScrConfig {
+            proposal: Sampling::TopP {
+                temperature: 1.0,
+                top_p: 1.0,
+                seed,
+            },
+            target: Target::Mpg,
+            salvage: false,
+            bound: BoundConfig {
+                fixed: Some(
+                    self.bound
+                        .fixed
+                        .unwrap_or_else(|| BoundConfig::conservative(&self.alpha, self.k)),
+                ),
+                ..self.bound
+            },
+            ..self.clone()
         }
     }
 }

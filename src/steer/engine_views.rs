@@ -277,6 +277,7 @@ impl<'b, B: Backend> EngineViews<'b, B> {
         self.cost = Cost {
             forward_calls: self.prefill.calls as u64,
             row_evaluations: views as u64,
+            token_evaluations: views as u64,
         };
         Ok(())
     }
@@ -322,8 +323,7 @@ impl<'b, B: Backend> EngineViews<'b, B> {
         for &(v, tokens) in items {
             self.tokens[v].extend_from_slice(tokens);
         }
-        self.cost.forward_calls += 1;
-        self.cost.row_evaluations += items.len() as u64;
+        self.cost.call(items.iter().map(|(_, t)| t.len()));
     }
 
     /// Refuses to read or extend a view whose last prompt token is pending.
@@ -438,8 +438,7 @@ impl<B: Backend> ViewModel for EngineViews<'_, B> {
             self.next[v] = lp.last().to_vec();
             self.pending[v] = false;
         }
-        self.cost.forward_calls += 1;
-        self.cost.row_evaluations += views.len() as u64;
+        self.cost.call(views.iter().map(|_| 1));
         Ok(())
     }
 

@@ -71,16 +71,32 @@ pub struct RunStats {
     pub tokens_per_second: f64,
     /// Batched forward calls after the prompt prefill (weight reads).
     pub forward_calls: u64,
-    /// Rows evaluated after the prefill (the paper's model evaluations).
+    /// Row-calls after the prefill: every row of every call once, however
+    /// many positions it computes (how the MPG paper's Table 3 counts a
+    /// model's forward pass; BENCHMARKS.md reconciles the two).
     pub row_evaluations: u64,
     pub forward_calls_per_token: f64,
+    /// Row-calls per generated token.
     pub evaluations_per_token: f64,
+    /// Token evaluations after the prefill: rows × positions computed.
+    #[serde(default)]
+    pub token_evaluations: u64,
+    #[serde(default)]
+    pub token_evaluations_per_token: f64,
     /// Proposed and rejected tokens (rejection-sampling methods).
     pub proposed: u64,
     pub rejected: u64,
     pub rejection_rate: f64,
     pub fallback_tokens: u64,
     pub forced_tokens: u64,
+    /// Rejection tests made (chunks, prefixes, RS-1 tries, answers), and
+    /// those whose score exceeded the bound in force: each such candidate
+    /// was accepted surely, more often than the target asks, so a run with
+    /// violations did not sample its target exactly.
+    #[serde(default)]
+    pub bound_tests: u64,
+    #[serde(default)]
+    pub bound_violations: u64,
     /// Sampled steps whose nucleus reached past the candidates read back
     /// (the views were read whole again: an extra forward each).
     #[serde(default)]

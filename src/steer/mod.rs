@@ -7,6 +7,7 @@
 //! - `single`: Base, PP and DPO Soups (one view)
 //! - `pdd`: PDD (PDD paper; ALGORITHMS.md "PDD")
 //! - `scr`: MPG with SCR (MPG paper §3.3), with `bound` and `score`
+//!   (`mutation`: test-only faults the samplers' chi-square tests must catch)
 //! - `rs`: Token-RS and Seq-RS; `best_of_n`: Best-of-N; `mod_`: MOD
 //!
 //! Around them: `config` (every setting, as data), `validate`, `views` (the
@@ -30,11 +31,14 @@ pub(crate) mod methods;
 pub(crate) mod mod_;
 pub(crate) mod mpg_at;
 pub(crate) mod mpg_method;
+pub(crate) mod mutation;
 pub(crate) mod pdd;
 pub(crate) mod persona;
 pub(crate) mod probe;
 pub(crate) mod rs;
 pub(crate) mod run;
+#[cfg(test)]
+mod sampler_spec;
 pub(crate) mod score;
 pub(crate) mod scr;
 pub(crate) mod single;
@@ -49,7 +53,8 @@ pub(crate) mod views;
 pub use bound::BoundConfig;
 pub use chat::Generation;
 pub use config::{
-    ExpertKind, PddConfig, Reference, RunConfig, ScrConfig, Turn, WeightedExpert, MAX_ABS_ALPHA,
+    ExpertKind, PddConfig, Reference, RunConfig, ScrConfig, Target, Turn, WeightedExpert,
+    MAX_ABS_ALPHA,
 };
 pub use engine_views::EngineViews;
 pub use events::{Alternative, Event, RunStats};

@@ -11,11 +11,40 @@
 use rand_chacha::ChaCha8Rng;
 
 use super::common::{alternatives_mixed, ALTERNATIVES};
+use super::config::Target;
 use super::events::Alternative;
 use super::view_model::ViewModel;
 use crate::backend::{Mix, MixRead, Mixed, MAX_TOP_K};
-use crate::engine::sampling::{sample, sample_top, Sampling};
+use crate::engine::sampling::{draw, draw_top, sample_top, Draw, Sampling};
 use crate::Result;
+
+/// A token the reference proposed, with its log-prob under the reference
+/// and under the proposal it was drawn from (tempered, truncated).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Proposed {
+    pub token: u32,
+    pub ref_lp: f64,
+    pub log_q: f64,
+}
+
+impl Proposed {
+    fn new(d: Draw, ref_lp: f64) -> Self {
+        Self {
+            token: d.token,
+            ref_lp,
+            log_q: d.log_q,
+        }
+    }
+
+    /// What the acceptance test adds to `log R` to aim at `target`:
+    /// `log π_ref − log q` for the MPG target, 0 for the tempered one.
+    pub fn correction(&self, target: Target) -> f64 {
+        match target {
+            Target::Tempered => 0.0,
+            Target::Mpg => self.ref_lp - self.log_q,
+        }
+    }
+}
 
 /// Candidates read per position: the most a sparse read-out returns.
 pub(crate) const CANDIDATES: usize = MAX_TOP_K;
@@ -114,14 +143,15 @@ impl MpgAt {
     }
 
     /// A draw from the reference (the caller made sure it `covers`).
-    pub fn sample(&self, proposal: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
-        match self {
-            MpgAt::Dense { rows, .. } => sample(&rows[0], proposal, rng),
+    pub(crate) fn propose(&self, proposal: &Sampling, rng: &mut ChaCha8Rng) -> Proposed {
+        let d = match self {
+            MpgAt::Dense { rows, .. } => draw(&rows[0], proposal, rng),
             MpgAt::Sparse { cand, .. } => {
-                sample_top(&cand.top, cand.mass.unwrap_or(0.0), proposal, rng)
+                draw_top(&cand.top, cand.mass.unwrap_or(0.0), proposal, rng)
                     .expect("a covering read")
             }
-        }
+        };
+        Proposed::new(d, self.log_probs(d.token)[0] as f64)
     }
 
     /// Every view's log-prob of `v` (a candidate, or the named `next`).
@@ -172,25 +202,25 @@ pub(crate) async fn covering<M: ViewModel>(
 
 /// A draw from the reference alone, from its candidates `top` (read after
 /// its last token) or, when the nucleus reaches past them (or there are
-/// none), from its dense distribution: the token and its log-prob.
+/// none), from its dense distribution.
 pub(crate) async fn draw_reference<M: ViewModel>(
     m: &mut M,
     top: Option<&Mixed>,
     proposal: &Sampling,
     rng: &mut ChaCha8Rng,
     rereads: &mut u64,
-) -> Result<(u32, f64)> {
+) -> Result<Proposed> {
     if let Some(top) = top {
-        if let Some(c) = sample_top(&top.top, top.mass.unwrap_or(0.0), proposal, rng) {
-            let lp = top.top.iter().find(|t| t.0 == c).expect("drawn from top").1;
-            return Ok((c, lp as f64));
+        if let Some(d) = draw_top(&top.top, top.mass.unwrap_or(0.0), proposal, rng) {
+            let lp = top.top.iter().find(|t| t.0 == d.token).expect("drawn").1;
+            return Ok(Proposed::new(d, lp as f64));
         }
         m.reread(&[0]).await?;
         *rereads += 1;
     }
     let next = m.next(0);
-    let c = sample(next, proposal, rng);
-    Ok((c, next[c as usize] as f64))
+    let d = draw(next, proposal, rng);
+    Ok(Proposed::new(d, next[d.token as usize] as f64))
 }
 
 #[cfg(test)]
@@ -228,8 +258,8 @@ mod tests {
                 let (mut a, mut b) = (rng.clone(), rng.clone());
                 for _ in 0..20 {
                     assert_eq!(
-                        at.sample(&proposal, &mut a),
-                        dense.sample(&proposal, &mut b)
+                        at.propose(&proposal, &mut a).token,
+                        dense.propose(&proposal, &mut b).token
                     );
                 }
             }

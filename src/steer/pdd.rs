@@ -11,6 +11,7 @@ use super::events::Event;
 use super::method::{
     DecodeContext, DecodingMethod, Experts, Knob, MethodInfo, Probe, ProbeCompletions, Rewards,
 };
+use super::mutation::{active, Mutation};
 use super::step::{decode_steps, StepRule};
 use super::teacher_forced::score_completions;
 use super::validate::invalid;
@@ -235,7 +236,11 @@ impl StepRule for Reweighting {
             .zip(&self.delta)
             .map(|(l, d)| d + full_at - l)
             .collect();
-        self.delta = loo_at.iter().map(|l| full_at - l).collect();
+        self.delta = loo_at
+            .iter()
+            .map(|l| full_at - l)
+            .map(|d| if active(Mutation::PddNoDelta) { 0.0 } else { d })
+            .collect();
         (Some(reward), rewards)
     }
 }
@@ -359,8 +364,10 @@ impl DecodingMethod for Pdd {
 mod tests {
     use rand::SeedableRng;
 
-    use super::super::tabular::TabularViews;
+    use super::super::mutation;
+    use super::super::tabular::{chi_square, chi_square_critical_001, TabularViews};
     use super::*;
+    use crate::engine::sampling::Sampling;
 
     #[test]
     fn reweighting_equals_the_closed_form_by_hand() {
@@ -517,5 +524,120 @@ mod tests {
         };
         assert_eq!(selected, &vec![2]);
         assert_eq!(weights, &vec![0.0, 0.0, 2.0]);
+    }
+
+    /// Views whose distributions depend on the last token, so that the
+    /// two-step window's δ changes what PDD samples.
+    fn context_table() -> super::super::tabular::Table {
+        Box::new(|view: usize, seq: &[u32]| {
+            let last = seq.last().map(|&t| t as usize);
+            let mut p = match view {
+                0 => vec![0.4, 0.35, 0.25],
+                1 => vec![0.2, 0.5, 0.3],
+                2 => vec![0.5, 0.2, 0.3],
+                _ => vec![0.3, 0.3, 0.4],
+            };
+            if let Some(l) = last {
+                p[(l + view) % 3] += 0.6;
+            }
+            let s: f64 = p.iter().sum();
+            p.iter().map(|x| x / s).collect()
+        })
+    }
+
+    /// PDD's sampled distribution over 3 tokens, by hand from the formulas
+    /// (weights w, β): r_i(v) = δ_i + ln π(v|T) − ln π(v|T_i), δ_i the
+    /// previous token's ln π(y|T) − ln π(y|T_i), R = w·r/‖r‖,
+    /// p(v) ∝ π(v|T) e^{R/β}.
+    fn pdd_by_hand(w: &[f64], beta: f64) -> Vec<f64> {
+        let t = context_table();
+        let lp = |view: usize, seq: &[u32], v: u32| ((t(view, seq)[v as usize]).ln() as f32) as f64;
+        (0..27u32)
+            .map(|i| {
+                let y = [i / 9, i / 3 % 3, i % 3];
+                let mut delta = [0.0; 2];
+                let mut p = 1.0;
+                for step in 0..3 {
+                    let seq = &y[..step];
+                    let weights: Vec<f64> = (0..3u32)
+                        .map(|v| {
+                            let r: Vec<f64> = (0..2)
+                                .map(|a| delta[a] + lp(0, seq, v) - lp(a + 1, seq, v))
+                                .collect();
+                            let norm = r.iter().map(|x| x * x).sum::<f64>().sqrt();
+                            let big_r = if norm < 1e-6 {
+                                0.0
+                            } else {
+                                (w[0] * r[0] + w[1] * r[1]) / norm
+                            };
+                            lp(0, seq, v).exp() * (big_r / beta).exp()
+                        })
+                        .collect();
+                    p *= weights[y[step] as usize] / weights.iter().sum::<f64>();
+                    for (a, d) in delta.iter_mut().enumerate() {
+                        *d = lp(0, seq, y[step]) - lp(a + 1, seq, y[step]);
+                    }
+                }
+                p
+            })
+            .collect()
+    }
+
+    fn pdd_counts(draws: usize, seed: u64) -> Vec<u64> {
+        let attributes: Vec<String> = ["A: a", "B: b", "C: c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let cfg = PddConfig {
+            pie_tokens: 1,
+            weights: Some(vec![1.5, -0.8, 0.0]),
+            beta: 0.5,
+            sampling: Sampling::TopP {
+                temperature: 1.0,
+                top_p: 1.0,
+                seed: 0,
+            },
+            ..PddConfig::default()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut counts = vec![0u64; 27];
+        for _ in 0..draws {
+            let out = pollster::block_on(decode(
+                &mut TabularViews::new(3, 4, context_table()),
+                &attributes,
+                &cfg,
+                Limits {
+                    max_tokens: 3,
+                    eos: 99,
+                },
+                &mut rng,
+                &mut |_| {},
+            ))
+            .unwrap();
+            let t = &out.tokens;
+            counts[(t[0] * 9 + t[1] * 3 + t[2]) as usize] += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn sampled_pdd_follows_its_closed_form_with_the_two_step_window() {
+        // Sparse mixed reads (Mix::Pdd, every candidate read back), δ
+        // following the sampled tokens; δ ≡ 0 must fail the same test.
+        let exact = pdd_by_hand(&[1.5, -0.8], 0.5);
+        let draws = 30_000;
+        let (stat, df) = chi_square(&pdd_counts(draws, 51), &exact);
+        println!("chi2 PDD: {stat:.1} on {df} df");
+        assert!(
+            stat < chi_square_critical_001(df),
+            "chi2 {stat:.1} on {df} df"
+        );
+        let mutated = mutation::with(Mutation::PddNoDelta, || pdd_counts(draws, 52));
+        let (stat, df) = chi_square(&mutated, &exact);
+        println!("chi2 PDD, delta = 0: {stat:.1} on {df} df");
+        assert!(
+            stat > chi_square_critical_001(df),
+            "δ ≡ 0 passed: chi2 {stat:.1}"
+        );
     }
 }

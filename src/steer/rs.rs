@@ -6,12 +6,12 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::bound::Bound;
+use super::bound::{Bound, BoundConfig};
 use super::common::{Limits, Outcome};
-use super::config::RunConfig;
+use super::config::{RunConfig, ScrConfig, Target};
 use super::events::Event;
 use super::method::{DecodeContext, Knob, MethodInfo, Probe};
-use super::mpg_at::{covering, draw_reference, reference_read, MpgAt};
+use super::mpg_at::{covering, draw_reference, reference_read, MpgAt, Proposed};
 use super::mpg_method::{mpg_info, MpgSampler};
 use super::score::log_score;
 use super::view_model::ViewModel;
@@ -25,6 +25,31 @@ pub(crate) fn log_uniform(rng: &mut ChaCha8Rng) -> f64 {
     (u.max(f64::MIN_POSITIVE)).ln()
 }
 
+/// What a rejection sampler aims at: the experts' weights, the proposal it
+/// draws from, and the target its test divides by that proposal for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Aim<'a> {
+    pub alpha: &'a [f64],
+    pub proposal: &'a Sampling,
+    pub target: Target,
+}
+
+impl<'a> Aim<'a> {
+    pub(crate) fn new(alpha: &'a [f64], scr: &'a ScrConfig) -> Self {
+        Self {
+            alpha,
+            proposal: &scr.proposal,
+            target: scr.target,
+        }
+    }
+
+    /// The test's log-score of a proposed token at `at`: `log R` plus the
+    /// target's correction for the proposal.
+    pub(crate) fn token_score(&self, at: &MpgAt, p: &Proposed) -> f64 {
+        log_score(self.alpha, &at.log_ratios(p.token)) + p.correction(self.target)
+    }
+}
+
 /// Result of one single-token rejection-sampling step.
 pub(crate) struct Rs1 {
     pub token: u32,
@@ -33,32 +58,31 @@ pub(crate) struct Rs1 {
     pub forced: bool,
 }
 
-/// Draws from the reference's candidates at `at` until the SCR test accepts
+/// Draws from the reference's candidates at `at` until the test accepts
 /// (at most `max_tries`), scoring with the experts' log-probs at the same
 /// position (no forward needed); falls back to the best-scoring candidate
 /// seen. `at` must cover the proposal's nucleus (`mpg_at::covering`).
 pub(crate) fn rs1(
     at: &MpgAt,
-    alpha: &[f64],
-    log_m: f64,
-    proposal: &Sampling,
+    aim: &Aim<'_>,
+    bound: &mut Bound,
     max_tries: usize,
     rng: &mut ChaCha8Rng,
 ) -> Rs1 {
     let mut best = (0u32, f64::NEG_INFINITY);
     for tries in 1..=max_tries.max(1) {
-        let c = at.sample(proposal, rng);
-        let s = log_score(alpha, &at.log_ratios(c));
-        if log_uniform(rng) < s - log_m {
+        let p = at.propose(aim.proposal, rng);
+        let s = aim.token_score(at, &p);
+        if bound.accepts(s, log_uniform(rng)) {
             return Rs1 {
-                token: c,
+                token: p.token,
                 s,
                 tries,
                 forced: false,
             };
         }
         if s > best.1 || tries == 1 {
-            best = (c, s);
+            best = (p.token, s);
         }
     }
     Rs1 {
@@ -76,14 +100,14 @@ pub(crate) fn rs1(
 pub(crate) async fn emit_rs1<M: ViewModel>(
     m: &mut M,
     at: &MpgAt,
-    alpha: &[f64],
-    proposal: &Sampling,
+    aim: &Aim<'_>,
     step: &Rs1,
     chunk: Option<usize>,
     out: &mut Outcome,
     limits: &Limits,
     sink: &mut dyn FnMut(Event),
 ) -> Result<Option<MpgAt>> {
+    let alpha = aim.alpha;
     let ratios = at.log_ratios(step.token);
     let reward = ratios.iter().zip(alpha).map(|(r, a)| r * a).sum();
     sink(Event::Token {
@@ -103,7 +127,7 @@ pub(crate) async fn emit_rs1<M: ViewModel>(
     }
     let t = [step.token];
     let items: Vec<(usize, &[u32])> = (0..=alpha.len()).map(|v| (v, &t[..])).collect();
-    let [cand, target] = MpgAt::reads(alpha, proposal, 0, None);
+    let [cand, target] = MpgAt::reads(alpha, aim.proposal, 0, None);
     let mut read = m.append_mixed(&items, &[cand, target]).await?;
     let target = read.pop().expect("two reads");
     Ok(Some(MpgAt::from_reads(
@@ -113,32 +137,29 @@ pub(crate) async fn emit_rs1<M: ViewModel>(
 }
 
 /// Token-RS: every token by the single-token test; one batched call per token.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn token_rs<M: ViewModel>(
     m: &mut M,
-    alpha: &[f64],
+    aim: Aim<'_>,
     bound: &mut Bound,
-    proposal: &Sampling,
     max_tries: usize,
     limits: Limits,
     rng: &mut ChaCha8Rng,
     sink: &mut dyn FnMut(Event),
 ) -> Result<Outcome> {
     let mut out = Outcome::default();
-    let mut at = MpgAt::start(m, alpha);
+    let mut at = MpgAt::start(m, aim.alpha);
     loop {
-        at = covering(m, at, alpha, proposal, rng, &mut out.dense_rereads).await?;
-        let step = rs1(&at, alpha, bound.log_m(), proposal, max_tries, rng);
+        at = covering(m, at, aim.alpha, aim.proposal, rng, &mut out.dense_rereads).await?;
+        let step = rs1(&at, &aim, bound, max_tries, rng);
         if !step.forced {
             bound.push(step.s);
         }
-        match emit_rs1(
-            m, &at, alpha, proposal, &step, None, &mut out, &limits, sink,
-        )
-        .await?
-        {
+        match emit_rs1(m, &at, &aim, &step, None, &mut out, &limits, sink).await? {
             Some(next) => at = next,
-            None => return Ok(out),
+            None => {
+                out.count_tests(bound);
+                return Ok(out);
+            }
         }
     }
 }
@@ -148,7 +169,8 @@ pub(crate) struct ScoredAnswer {
     pub tokens: Vec<u32>,
     /// Per expert, per token: `log π_i − log π_ref`.
     pub ratios: Vec<Vec<f64>>,
-    /// The sequence-level MPG score `log Σ α_i Σ_t r_i(t)` (−∞ when ≤ 0).
+    /// The sequence-level test score `log max(0, Σ α_i Π_t r_i(t))` plus the
+    /// target's correction for the proposal (−∞ when the score is ≤ 0).
     pub log_score: f64,
 }
 
@@ -164,27 +186,27 @@ pub(crate) fn prompt_rows<M: ViewModel>(m: &M) -> Vec<Vec<f32>> {
 /// tokens as proposed.
 pub(crate) async fn propose_answer<M: ViewModel>(
     m: &mut M,
-    alpha: &[f64],
+    aim: &Aim<'_>,
     start: &[Vec<f32>],
-    proposal: &Sampling,
     limits: &Limits,
     rng: &mut ChaCha8Rng,
     out: &mut Outcome,
 ) -> Result<ScoredAnswer> {
-    let n = alpha.len();
+    let n = aim.alpha.len();
     let mut resp = Vec::new();
     let mut ref_lp = Vec::new();
+    let mut correction = 0.0;
     let mut top = None;
     loop {
-        let (c, lp) =
-            draw_reference(m, top.as_ref(), proposal, rng, &mut out.dense_rereads).await?;
-        ref_lp.push(lp);
-        resp.push(c);
-        if c == limits.eos || resp.len() >= limits.max_tokens {
+        let p = draw_reference(m, top.as_ref(), aim.proposal, rng, &mut out.dense_rereads).await?;
+        ref_lp.push(p.ref_lp);
+        correction += p.correction(aim.target);
+        resp.push(p.token);
+        if p.token == limits.eos || resp.len() >= limits.max_tokens {
             break;
         }
         let read = m
-            .append_mixed(&[(0, &[c])], &[reference_read(proposal)])
+            .append_mixed(&[(0, &[p.token])], &[reference_read(aim.proposal)])
             .await?;
         top = read.into_iter().next();
     }
@@ -212,7 +234,7 @@ pub(crate) async fn propose_answer<M: ViewModel>(
     Ok(ScoredAnswer {
         tokens: resp,
         ratios,
-        log_score: log_score(alpha, &totals),
+        log_score: log_score(aim.alpha, &totals) + correction,
     })
 }
 
@@ -241,14 +263,17 @@ pub(crate) fn emit_answer(
     }
 }
 
-/// Seq-RS: whole responses from the reference, accepted on `Score/M` of the
-/// whole response; at most `max_tries`, else the best one.
-#[allow(clippy::too_many_arguments)]
+/// Seq-RS: whole responses from the reference, accepted on the whole
+/// response's score against a bound. A fixed bound (`bound.fixed`, the
+/// exact preset) is used as given, one answer drawn at a time. Otherwise
+/// the bound is estimated across the tries (empirical-supremum rejection
+/// sampling, Caffo, Booth & Davison 2002): all `max_tries` answers are
+/// drawn, `log M = max S + log γ` over them, and they are tested in order.
+/// None accepted: the best one, counted as forced.
 pub(crate) async fn seq_rs<M: ViewModel>(
     m: &mut M,
-    alpha: &[f64],
-    bound: &mut Bound,
-    proposal: &Sampling,
+    aim: Aim<'_>,
+    bound_config: BoundConfig,
     max_tries: usize,
     limits: Limits,
     rng: &mut ChaCha8Rng,
@@ -256,29 +281,61 @@ pub(crate) async fn seq_rs<M: ViewModel>(
 ) -> Result<Outcome> {
     let start = prompt_rows(m);
     let mut out = Outcome::default();
-    let mut best: Option<ScoredAnswer> = None;
+    let mut pool: Vec<ScoredAnswer> = Vec::new();
+    let mut fixed = bound_config
+        .fixed
+        .map(|_| Bound::new(bound_config, aim.alpha));
     let mut chosen = None;
     for _ in 0..max_tries.max(1) {
-        let answer = propose_answer(m, alpha, &start, proposal, &limits, rng, &mut out).await?;
-        if log_uniform(rng) < answer.log_score - bound.log_m() {
-            bound.push(answer.log_score);
-            chosen = Some(answer);
-            break;
+        let answer = propose_answer(m, &aim, &start, &limits, rng, &mut out).await?;
+        if let Some(bound) = fixed.as_mut() {
+            if bound.accepts(answer.log_score, log_uniform(rng)) {
+                chosen = Some(answer);
+                break;
+            }
         }
-        out.rejected += answer.tokens.len() as u64;
-        if best.as_ref().is_none_or(|b| answer.log_score > b.log_score) {
-            best = Some(answer);
-        }
+        pool.push(answer);
     }
+    let bound = match fixed {
+        Some(bound) => bound,
+        None => {
+            let max = pool
+                .iter()
+                .map(|a| a.log_score)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let estimated = BoundConfig {
+                fixed: Some(max + bound_config.gamma.ln()),
+                ..bound_config
+            };
+            let mut bound = Bound::new(estimated, aim.alpha);
+            if let Some(i) = pool
+                .iter()
+                .position(|a| bound.accepts(a.log_score, log_uniform(rng)))
+            {
+                chosen = Some(pool.remove(i));
+            }
+            bound
+        }
+    };
     let answer = match chosen {
         Some(a) => a,
         None => {
-            let b = best.expect("at least one try");
+            let best = (0..pool.len())
+                .max_by(|&a, &b| {
+                    pool[a]
+                        .log_score
+                        .total_cmp(&pool[b].log_score)
+                        .then(b.cmp(&a))
+                })
+                .expect("at least one try");
+            let b = pool.remove(best);
             out.forced_tokens += b.tokens.len() as u64;
             b
         }
     };
-    emit_answer(answer, alpha, &limits, &mut out, sink);
+    out.rejected += pool.iter().map(|a| a.tokens.len() as u64).sum::<u64>();
+    out.count_tests(&bound);
+    emit_answer(answer, aim.alpha, &limits, &mut out, sink);
     Ok(out)
 }
 
@@ -298,17 +355,16 @@ impl MpgSampler for TokenRs {
     }
 
     fn first_reads(&self, cfg: &RunConfig) -> Vec<MixRead> {
-        MpgAt::first_reads(&cfg.alpha(), &cfg.scr.proposal)
+        MpgAt::first_reads(&cfg.alpha(), &cfg.scr.in_force().proposal)
     }
 
     async fn decode<M: ViewModel>(&self, m: &mut M, cx: DecodeContext<'_>) -> Result<Outcome> {
-        let s = &cx.cfg.scr;
+        let s = cx.cfg.sampler(&cx.alpha);
         let mut bound = Bound::new(s.bound, &cx.alpha);
         token_rs(
             m,
-            &cx.alpha,
+            Aim::new(&cx.alpha, &s),
             &mut bound,
-            &s.proposal,
             s.max_fallback_tries,
             cx.limits,
             cx.rng,
@@ -336,12 +392,11 @@ impl MpgSampler for SeqRs {
     }
 
     async fn decode<M: ViewModel>(&self, m: &mut M, cx: DecodeContext<'_>) -> Result<Outcome> {
-        let mut bound = Bound::new(cx.cfg.scr.bound, &cx.alpha);
+        let s = cx.cfg.sampler(&cx.alpha);
         seq_rs(
             m,
-            &cx.alpha,
-            &mut bound,
-            &cx.cfg.scr.proposal,
+            Aim::new(&cx.alpha, &s),
+            s.bound,
             cx.cfg.max_seq_tries,
             cx.limits,
             cx.rng,
@@ -430,14 +485,23 @@ pub(super) mod tests {
         TabularViews::new(4, 3, table())
     }
 
+    fn fixed_bound() -> BoundConfig {
+        BoundConfig {
+            fixed: Some(true_log_m()),
+            ..BoundConfig::default()
+        }
+    }
+
     fn bound() -> Bound {
-        Bound::new(
-            BoundConfig {
-                fixed: Some(true_log_m()),
-                ..BoundConfig::default()
-            },
-            &ALPHA,
-        )
+        Bound::new(fixed_bound(), &ALPHA)
+    }
+
+    pub fn aim(alpha: &[f64]) -> Aim<'_> {
+        Aim {
+            alpha,
+            proposal: &EXACT,
+            target: Target::Mpg,
+        }
     }
 
     #[test]
@@ -451,9 +515,8 @@ pub(super) mod tests {
         for _ in 0..10_000 {
             let out = pollster::block_on(token_rs(
                 &mut views(),
-                &ALPHA,
+                aim(&ALPHA),
                 &mut bound(),
-                &EXACT,
                 10_000,
                 limits,
                 &mut rng,
@@ -478,9 +541,8 @@ pub(super) mod tests {
         for _ in 0..10_000 {
             let out = pollster::block_on(seq_rs(
                 &mut views(),
-                &ALPHA,
-                &mut bound(),
-                &EXACT,
+                aim(&ALPHA),
+                fixed_bound(),
                 100_000,
                 limits,
                 &mut rng,
@@ -505,9 +567,8 @@ pub(super) mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let out = pollster::block_on(token_rs(
             &mut views(),
-            &[-1.0, -1.0],
+            aim(&[-1.0, -1.0]),
             &mut bound(),
-            &EXACT,
             16,
             limits,
             &mut rng,

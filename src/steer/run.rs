@@ -127,6 +127,8 @@ pub async fn run<B: Backend>(
         row_evaluations: cost.row_evaluations,
         forward_calls_per_token: per_token(cost.forward_calls),
         evaluations_per_token: per_token(cost.row_evaluations),
+        token_evaluations: cost.token_evaluations,
+        token_evaluations_per_token: per_token(cost.token_evaluations),
         proposed: outcome.proposed,
         rejected: outcome.rejected,
         rejection_rate: if outcome.proposed > 0 {
@@ -136,6 +138,8 @@ pub async fn run<B: Backend>(
         },
         fallback_tokens: outcome.fallback_tokens,
         forced_tokens: outcome.forced_tokens,
+        bound_tests: outcome.bound_tests,
+        bound_violations: outcome.bound_violations,
         dense_rereads: outcome.dense_rereads,
         prefill_positions: prefill.positions,
         prefill_positions_unshared: prefill.positions_unshared,

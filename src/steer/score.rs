@@ -2,6 +2,8 @@
 //! `Score = Σ_i α_i · exp(L_i)` with signed α, computed stably in the log
 //! domain by shifting with `max_i L_i`; `S = log max(0, Score)`.
 
+use super::mutation::{active, Mutation};
+
 /// `S = log max(0, Σ_i α_i exp(L_i))`, −∞ when the score is not positive.
 pub(crate) fn log_score(alpha: &[f64], log_ratio: &[f64]) -> f64 {
     let shift = alpha
@@ -20,6 +22,8 @@ pub(crate) fn log_score(alpha: &[f64], log_ratio: &[f64]) -> f64 {
         .sum();
     if sum > 0.0 {
         shift + sum.ln()
+    } else if sum < 0.0 && active(Mutation::AbsScore) {
+        shift + (-sum).ln()
     } else {
         f64::NEG_INFINITY
     }

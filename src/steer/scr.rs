@@ -19,7 +19,8 @@ use super::events::Event;
 use super::method::{DecodeContext, Knob, MethodInfo, Probe};
 use super::mpg_at::{covering, draw_reference, reference_read, MpgAt};
 use super::mpg_method::{mpg_info, MpgSampler};
-use super::rs::{emit_rs1, log_uniform, rs1};
+use super::mutation::{active, Mutation};
+use super::rs::{emit_rs1, log_uniform, rs1, Aim};
 use super::score::log_score;
 use super::validate::invalid;
 use super::view_model::ViewModel;
@@ -36,9 +37,13 @@ pub(crate) async fn decode<M: ViewModel>(
     sink: &mut dyn FnMut(Event),
 ) -> Result<Outcome> {
     let n = cfg.alpha.len();
+    let aim = Aim::new(&cfg.alpha, cfg);
+    let salvage = cfg.salvage && !active(Mutation::NoSalvage);
     let mut bound = Bound::new(cfg.bound, &cfg.alpha);
     let mut out = Outcome::default();
     let mut chunk_index = 0;
+    // Chunks rejected in a row at this Y (the exact preset proposes again).
+    let mut retries = 0;
     // Every view at the accepted prefix Y: the reference's candidates with
     // every view's log-prob at them, and the MPG target's best tokens.
     let mut at_y = MpgAt::start(m, &cfg.alpha);
@@ -59,19 +64,17 @@ pub(crate) async fn decode<M: ViewModel>(
         // 1. Propose up to k tokens from the reference (stop at EOS),
         // reading back only its candidates after each one.
         let kk = cfg.k.min(limits.max_tokens - base);
-        let first = at_y.sample(&cfg.proposal, rng);
-        let mut chunk = vec![first];
-        let mut ref_lp = vec![at_y.log_probs(first)[0] as f64];
-        while chunk[chunk.len() - 1] != limits.eos && chunk.len() < kk {
-            let c = [chunk[chunk.len() - 1]];
+        let mut proposed = vec![at_y.propose(&cfg.proposal, rng)];
+        while proposed[proposed.len() - 1].token != limits.eos && proposed.len() < kk {
+            let c = [proposed[proposed.len() - 1].token];
             let read = m
                 .append_mixed(&[(0, &c)], &[reference_read(&cfg.proposal)])
                 .await?;
-            let (c, lp) =
-                draw_reference(m, read.first(), &cfg.proposal, rng, &mut out.dense_rereads).await?;
-            chunk.push(c);
-            ref_lp.push(lp);
+            proposed.push(
+                draw_reference(m, read.first(), &cfg.proposal, rng, &mut out.dense_rereads).await?,
+            );
         }
+        let chunk: Vec<u32> = proposed.iter().map(|p| p.token).collect();
         let kc = chunk.len();
 
         // 2. Every view takes the whole chunk in one batched call (the
@@ -104,7 +107,7 @@ pub(crate) async fn decode<M: ViewModel>(
             (0..n)
                 .map(|i| {
                     (0..kc)
-                        .map(|t| expert_lp[t][i + 1] as f64 - ref_lp[t])
+                        .map(|t| expert_lp[t][i + 1] as f64 - proposed[t].ref_lp)
                         .collect()
                 })
                 .collect()
@@ -112,25 +115,23 @@ pub(crate) async fn decode<M: ViewModel>(
         let alternatives: Vec<_> = (0..kc).map(|t| before(t).alternatives()).collect();
 
         // 3. S(j) for every prefix, from the cumulative log-ratios.
-        let mut cumulative = vec![0f64; n];
-        let s: Vec<f64> = (0..kc)
-            .map(|t| {
-                cumulative
-                    .iter_mut()
-                    .zip(&log_ratios)
-                    .for_each(|(c, r)| *c += r[t]);
-                log_score(&cfg.alpha, &cumulative)
-            })
-            .collect();
+        let corrections: Vec<f64> = proposed.iter().map(|p| p.correction(cfg.target)).collect();
+        let s = prefix_scores(&cfg.alpha, &log_ratios, &corrections);
 
         // 4. Full chunk, then prefix salvage with fresh uniforms.
         let log_m = bound.log_m();
         let mut accepted = 0;
-        if log_uniform(rng) < s[kc - 1] - log_m {
+        let whole_u = log_uniform(rng);
+        if bound.accepts(s[kc - 1], whole_u) {
             accepted = kc;
-        } else if cfg.salvage {
+        } else if salvage {
             for j in (1..kc).rev() {
-                if log_uniform(rng) < s[j - 1] - log_m {
+                let u = if active(Mutation::SharedSalvageUniform) {
+                    whole_u
+                } else {
+                    log_uniform(rng)
+                };
+                if bound.accepts(s[j - 1], u) {
                     accepted = j;
                     break;
                 }
@@ -168,18 +169,19 @@ pub(crate) async fn decode<M: ViewModel>(
             out.push(chunk[t], &limits);
         }
 
-        // 5. RS-1 fallback when nothing was accepted (bounded tries).
+        // 5. Nothing accepted: the exact preset proposes a new chunk from
+        // Y (up to `max_fallback_tries` times), else the RS-1 fallback.
         let mut fallback = None;
-        if accepted == 0 {
+        if accepted > 0 {
+            retries = 0;
+            // 6. The accepted candidate's S feeds the bound.
+            bound.push(s[accepted - 1]);
+        } else if cfg.exact && retries < cfg.max_fallback_tries {
+            retries += 1;
+        } else {
+            retries = 0;
             // `at_y` still covers the nucleus (made sure before proposing).
-            let step = rs1(
-                &at_y,
-                &cfg.alpha,
-                log_m,
-                &cfg.proposal,
-                cfg.max_fallback_tries,
-                rng,
-            );
+            let step = rs1(&at_y, &aim, &mut bound, cfg.max_fallback_tries, rng);
             out.fallback_tokens += 1;
             fallback = Some(step.forced);
             if !step.forced {
@@ -188,8 +190,7 @@ pub(crate) async fn decode<M: ViewModel>(
             if let Some(next) = emit_rs1(
                 m,
                 &at_y,
-                &cfg.alpha,
-                &cfg.proposal,
+                &aim,
                 &step,
                 Some(chunk_index),
                 &mut out,
@@ -200,13 +201,10 @@ pub(crate) async fn decode<M: ViewModel>(
             {
                 at_y = next;
             }
-        } else {
-            // 6. The accepted candidate's S feeds the bound.
-            bound.push(s[accepted - 1]);
         }
         sink(Event::Chunk {
             index: chunk_index,
-            proposed: chunk.clone(),
+            proposed: chunk,
             accepted,
             s,
             log_m,
@@ -216,7 +214,31 @@ pub(crate) async fn decode<M: ViewModel>(
         });
         chunk_index += 1;
     }
+    out.count_tests(&bound);
     Ok(out)
+}
+
+/// `S(j)` of every prefix of a chunk: `log max(0, Σ_i α_i exp(L_i(j)))`
+/// over the cumulative log-ratios `L_i(j)`, plus the target's cumulative
+/// correction for the proposal.
+fn prefix_scores(alpha: &[f64], log_ratios: &[Vec<f64>], corrections: &[f64]) -> Vec<f64> {
+    let mut cumulative = vec![0f64; alpha.len()];
+    let (mut correction, mut product) = (0.0, 0.0);
+    (0..corrections.len())
+        .map(|t| {
+            correction += corrections[t];
+            if active(Mutation::ProductOfTokenScores) {
+                let token: Vec<f64> = log_ratios.iter().map(|r| r[t]).collect();
+                product += log_score(alpha, &token);
+                return product + correction;
+            }
+            cumulative
+                .iter_mut()
+                .zip(log_ratios)
+                .for_each(|(c, r)| *c += r[t]);
+            log_score(alpha, &cumulative) + correction
+        })
+        .collect()
 }
 
 /// SCR: k-token chunks from the reference, accepted by rejection sampling
@@ -243,14 +265,11 @@ impl MpgSampler for Scr {
     }
 
     fn first_reads(&self, cfg: &RunConfig) -> Vec<MixRead> {
-        MpgAt::first_reads(&cfg.alpha(), &cfg.scr.proposal)
+        MpgAt::first_reads(&cfg.alpha(), &cfg.scr.in_force().proposal)
     }
 
     async fn decode<M: ViewModel>(&self, m: &mut M, cx: DecodeContext<'_>) -> Result<Outcome> {
-        let scr = ScrConfig {
-            alpha: cx.alpha,
-            ..cx.cfg.scr.clone()
-        };
+        let scr = cx.cfg.sampler(&cx.alpha);
         decode(m, &scr, cx.limits, cx.rng, cx.sink).await
     }
 }
@@ -278,6 +297,7 @@ mod tests {
             proposal: EXACT,
             max_fallback_tries: 1000,
             salvage: true,
+            ..ScrConfig::default()
         }
     }
 
@@ -488,5 +508,293 @@ mod tests {
             "{} calls for {chunks:?}",
             views.cost().forward_calls
         );
+    }
+
+    // ---- Tests with power (issue 14): several chunks, k = 3 and 4, the
+    // online bound, tempered proposals, the exact preset, each compared by
+    // chi-square with the exact distribution `sampler_spec` enumerates; and
+    // each known bug injected (`mutation`) must fail the same test. Seeds
+    // were fixed before the statistics were looked at; `cargo test --release
+    // -- --nocapture chi2` prints them.
+
+    use std::collections::HashMap;
+
+    use super::super::mutation::{self, Mutation};
+    use super::super::sampler_spec::ScrSpec;
+    use super::super::tabular::Table;
+    use crate::steer::config::Target;
+
+    /// Reference and two experts over 3 tokens, each depending on the last
+    /// token; expert 2 (α < 0) likes token 2 after token 1 so much that
+    /// some chunks score below 0.
+    fn power_table() -> Table {
+        Box::new(|view: usize, seq: &[u32]| {
+            let last = seq.last().map(|&t| t as usize);
+            let mut p = match view {
+                0 => vec![0.5, 0.3, 0.2],
+                1 => vec![0.3, 0.4, 0.3],
+                _ => vec![0.3, 0.3, 0.4],
+            };
+            match (view, last) {
+                (0, Some(l)) => p[l] += 0.2,
+                (1, Some(l)) => p[(l + 2) % 3] += 0.3,
+                (2, Some(1)) => p[2] += 1.5,
+                _ => {}
+            }
+            let s: f64 = p.iter().sum();
+            p.iter().map(|x| x / s).collect()
+        })
+    }
+
+    const POWER_ALPHA: [f64; 2] = [1.0, -0.5];
+    const ANSWER: usize = 6;
+
+    #[derive(Clone, Copy)]
+    struct Case {
+        k: usize,
+        salvage: bool,
+        temperature: f32,
+        top_p: f32,
+        target: Target,
+        exact: bool,
+        /// `None`: the true bound; else the online bound with this log M0.
+        online_m0: Option<f64>,
+    }
+
+    const PLAIN: Case = Case {
+        k: 3,
+        salvage: true,
+        temperature: 1.0,
+        top_p: 1.0,
+        target: Target::Mpg,
+        exact: false,
+        online_m0: None,
+    };
+
+    fn spec(case: Case, table: &Table) -> ScrSpec<'_> {
+        ScrSpec {
+            table,
+            vocab: 3,
+            alpha: POWER_ALPHA.to_vec(),
+            k: case.k,
+            max_tokens: ANSWER,
+            salvage: case.salvage,
+            temperature: case.temperature as f64,
+            top_p: case.top_p as f64,
+            target: case.target,
+            retry: case.exact,
+        }
+    }
+
+    fn scr_config(case: Case, true_log_m: f64) -> ScrConfig {
+        ScrConfig {
+            k: case.k,
+            alpha: POWER_ALPHA.to_vec(),
+            bound: match case.online_m0 {
+                None => BoundConfig {
+                    fixed: Some(true_log_m),
+                    ..BoundConfig::default()
+                },
+                Some(m0) => BoundConfig {
+                    window: 2,
+                    gamma: 1.2,
+                    tau: 1e-6,
+                    log_m0: Some(m0),
+                    fixed: None,
+                },
+            },
+            proposal: Sampling::TopP {
+                temperature: case.temperature,
+                top_p: case.top_p,
+                seed: 0,
+            },
+            max_fallback_tries: 100_000,
+            salvage: case.salvage,
+            target: case.target,
+            exact: case.exact,
+        }
+    }
+
+    /// Chi-square of `draws` answers of `case` (with `mutation` injected)
+    /// against the spec's distribution: (statistic, df, 1% critical value)
+    /// of the whole answers, their first and their last three tokens.
+    fn chi2(
+        case: Case,
+        mutation: Option<Mutation>,
+        draws: usize,
+        seed: u64,
+    ) -> [(f64, usize, f64); 3] {
+        let table = power_table();
+        let spec = spec(case, &table);
+        let log_m = spec.true_log_m();
+        let cfg = scr_config(case, log_m);
+        let exact = spec.answers(Bound::new(cfg.bound, &cfg.alpha));
+        let total: f64 = exact.values().sum();
+        assert!((total - 1.0).abs() < 1e-9, "spec sums to {total}");
+        let limits = Limits {
+            max_tokens: ANSWER,
+            eos: 99,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut counts: HashMap<Vec<u32>, u64> = HashMap::new();
+        let mut run = || {
+            for _ in 0..draws {
+                let mut views = TabularViews::new(3, 3, power_table());
+                let out =
+                    pollster::block_on(decode(&mut views, &cfg, limits, &mut rng, &mut |_| {}))
+                        .unwrap();
+                assert_eq!(out.forced_tokens, 0);
+                *counts.entry(out.tokens).or_insert(0) += 1;
+            }
+        };
+        match mutation {
+            Some(m) => mutation::with(m, run),
+            None => run(),
+        }
+        // Three statistics: the whole answers, and their first and last
+        // three tokens (27 cells each: most of a bug's signal in few cells).
+        let project = |f: &dyn Fn(&[u32]) -> Vec<u32>| -> (f64, usize, f64) {
+            let mut observed: HashMap<Vec<u32>, u64> = HashMap::new();
+            let mut expected: HashMap<Vec<u32>, f64> = HashMap::new();
+            for (y, n) in &counts {
+                *observed.entry(f(y)).or_insert(0) += n;
+            }
+            for (y, p) in &exact {
+                *expected.entry(f(y)).or_insert(0.0) += p;
+            }
+            let mut cells: Vec<&Vec<u32>> = expected.keys().chain(observed.keys()).collect();
+            cells.sort();
+            cells.dedup();
+            let o: Vec<u64> = cells
+                .iter()
+                .map(|c| observed.get(*c).copied().unwrap_or(0))
+                .collect();
+            let e: Vec<f64> = cells
+                .iter()
+                .map(|c| expected.get(*c).copied().unwrap_or(0.0))
+                .collect();
+            let (stat, df) = chi_square(&o, &e);
+            (stat, df, chi_square_critical_001(df))
+        };
+        let stats = [
+            project(&|y| y.to_vec()),
+            project(&|y| y[..3].to_vec()),
+            project(&|y| y[3..].to_vec()),
+        ];
+        println!(
+            "chi2 k={} salvage={} T={} top-p={} {:?} exact={} online m0={:?} mutation={mutation:?}: {}",
+            case.k,
+            case.salvage,
+            case.temperature,
+            case.top_p,
+            case.target,
+            case.exact,
+            case.online_m0,
+            stats
+                .iter()
+                .map(|(s, df, c)| format!("{s:.1} on {df} df (critical {c:.1})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        stats
+    }
+
+    const DRAWS: usize = 60_000;
+
+    fn assert_fits_spec(case: Case, seed: u64) {
+        for (stat, df, critical) in chi2(case, None, DRAWS, seed) {
+            assert!(stat < critical, "chi2 {stat:.1} on {df} df");
+        }
+    }
+
+    fn assert_caught(case: Case, m: Mutation, seed: u64) {
+        let stats = chi2(case, Some(m), DRAWS, seed);
+        assert!(
+            stats.iter().any(|(stat, _, critical)| stat > critical),
+            "{m:?} passed: {stats:?}"
+        );
+    }
+
+    #[test]
+    fn chunks_of_three_with_a_true_bound_sample_the_spec() {
+        assert_fits_spec(PLAIN, 31);
+    }
+
+    #[test]
+    fn chunks_of_four_with_a_true_bound_sample_the_spec() {
+        assert_fits_spec(Case { k: 4, ..PLAIN }, 32);
+    }
+
+    #[test]
+    fn the_online_bound_over_several_chunks_samples_the_spec() {
+        assert_fits_spec(
+            Case {
+                online_m0: Some(0.2),
+                ..PLAIN
+            },
+            33,
+        );
+    }
+
+    #[test]
+    fn tempered_truncated_proposals_sample_the_spec_for_both_targets() {
+        let tempered = Case {
+            temperature: 0.7,
+            top_p: 0.9,
+            ..PLAIN
+        };
+        assert_fits_spec(tempered, 34);
+        assert_fits_spec(
+            Case {
+                target: Target::Tempered,
+                ..tempered
+            },
+            35,
+        );
+    }
+
+    #[test]
+    fn the_exact_preset_samples_the_chunk_level_mpg_target() {
+        let exact = Case {
+            salvage: false,
+            exact: true,
+            ..PLAIN
+        };
+        // The spec of the preset is the chunk-level target, computed directly:
+        // p(C | Y) ∝ max(0, Σ α_i π_i(C | Y)) over chunks of k tokens.
+        let table = power_table();
+        let s = spec(exact, &table);
+        let answers = s.answers(Bound::new(
+            scr_config(exact, s.true_log_m()).bound,
+            &POWER_ALPHA,
+        ));
+        let chunk_target = |y: &[u32], c: &[u32]| -> f64 {
+            let weight = |c: &[u32]| -> f64 {
+                let mut seq = y.to_vec();
+                let mut p = [1f64; 2];
+                for &t in c {
+                    for (i, p) in p.iter_mut().enumerate() {
+                        *p *= table(i + 1, &seq)[t as usize];
+                    }
+                    seq.push(t);
+                }
+                (POWER_ALPHA[0] * p[0] + POWER_ALPHA[1] * p[1]).max(0.0)
+            };
+            let z: f64 = (0..27u32).map(|i| weight(&[i / 9, i / 3 % 3, i % 3])).sum();
+            weight(c) / z
+        };
+        for (y, p) in &answers {
+            let direct = chunk_target(&[], &y[..3]) * chunk_target(&y[..3], &y[3..]);
+            assert!((p - direct).abs() < 1e-6, "{y:?}: {p} vs {direct}");
+        }
+        assert_fits_spec(exact, 36);
+    }
+
+    #[test]
+    fn each_known_sampler_bug_fails_its_chi_square_test() {
+        assert_caught(PLAIN, Mutation::NoSalvage, 41);
+        assert_caught(PLAIN, Mutation::SharedSalvageUniform, 42);
+        assert_caught(PLAIN, Mutation::AbsScore, 43);
+        assert_caught(PLAIN, Mutation::ProductOfTokenScores, 44);
     }
 }

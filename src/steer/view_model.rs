@@ -73,8 +73,13 @@ pub trait ViewModel {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Cost {
+    /// Batched calls (each reads the weights once).
     pub forward_calls: u64,
+    /// Row-calls: every row of every call once, however many positions it
+    /// computes (the MPG paper's "forward passes" count a model call so).
     pub row_evaluations: u64,
+    /// Token evaluations: rows × positions (the compute a call does).
+    pub token_evaluations: u64,
 }
 
 impl Cost {
@@ -82,6 +87,16 @@ impl Cost {
         Cost {
             forward_calls: self.forward_calls - start.forward_calls,
             row_evaluations: self.row_evaluations - start.row_evaluations,
+            token_evaluations: self.token_evaluations - start.token_evaluations,
+        }
+    }
+
+    /// Records one batched call of `items` (row, new positions).
+    pub fn call(&mut self, items: impl IntoIterator<Item = usize>) {
+        self.forward_calls += 1;
+        for positions in items {
+            self.row_evaluations += 1;
+            self.token_evaluations += positions as u64;
         }
     }
 }
