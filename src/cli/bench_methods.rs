@@ -49,6 +49,9 @@ struct Totals {
     responses: usize,
     calls: u64,
     evals: u64,
+    token_evals: u64,
+    violations: u64,
+    tests: u64,
     proposed: u64,
     rejected: u64,
     prefill: usize,
@@ -62,6 +65,9 @@ impl Totals {
         self.responses += 1;
         self.calls += s.forward_calls;
         self.evals += s.row_evaluations;
+        self.token_evals += s.token_evaluations;
+        self.violations += s.bound_violations;
+        self.tests += s.bound_tests;
         self.proposed += s.proposed;
         self.rejected += s.rejected;
         self.prefill += s.prefill_positions;
@@ -183,19 +189,25 @@ pub(super) fn run_methods<B: Backend>(
         .find(|(m, _)| m.info().plain_chat)
         .map(|(_, t)| t.throughput());
     let mut table = String::from(
-        "| method | tok/s | s/response | model evaluations / token | batched calls / token | rejection rate | throughput / Base | tokens |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| method | tok/s | s/response | row-calls / token | token evaluations / token | batched calls / token | rejection rate | bound violations | throughput / Base | tokens |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for (m, t) in &rows {
         let per = |x: u64| x as f64 / t.tokens.max(1) as f64;
         table += &format!(
-            "| {} | {:.1} | {:.2} | {:.2} | {:.2} | {} | {} | {} |\n",
+            "| {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |\n",
             m.name(),
             t.throughput(),
             t.ms / 1000.0 / t.responses.max(1) as f64,
             per(t.evals),
+            per(t.token_evals),
             per(t.calls),
             if t.proposed > 0 {
                 format!("{:.0}%", 100.0 * t.rejected as f64 / t.proposed as f64)
+            } else {
+                "–".into()
+            },
+            if t.tests > 0 {
+                format!("{} of {} tests", t.violations, t.tests)
             } else {
                 "–".into()
             },
@@ -212,8 +224,9 @@ pub(super) fn run_methods<B: Backend>(
         "## Methods: the papers' efficiency table, ours side by side\n\n\
          `persona bench` on {} prompts (`assets/prompts/bench.txt`) x up to {} new tokens, one thread, methods interleaved prompt by prompt, seed {}, \
          persona `{}` (PP, PDD: K = 2, β = 1, greedy), prompt experts {} (SCR: k = 4; Seq-RS: at most {} tries), backend {}. \
-         Model evaluations count every row of every forward (the paper's definition); batched calls count forwards, \
-         each of which reads the weights once (our cost). Responses stop at EOS, so methods produce different token counts.{}\n\n{table}",
+         Row-calls count every row of every forward once, however many positions it computes (how the MPG paper's Table 3 counts a model's forward pass; \
+         \"Reading the cost columns\" below reconciles the two); token evaluations count rows × positions (the compute); batched calls count forwards, \
+         each of which reads the weights once (our cost). Bound violations: rejection tests whose score exceeded the bound in force. Responses stop at EOS, so methods produce different token counts.{}\n\n{table}",
         prompts.len(),
         args.max_tokens,
         args.seed,

@@ -13,7 +13,7 @@ use crate::engine::{Engine, Sampling};
 use crate::model::lora::LoraAdapter;
 use crate::steer::persona::{experts_path, load_experts, Persona};
 use crate::steer::{run as run_method, Event, Method, RunConfig};
-use crate::steer::{Reference, WeightedExpert};
+use crate::steer::{Reference, Target, WeightedExpert};
 use crate::{Error, Result};
 
 #[derive(Args, Clone)]
@@ -81,6 +81,18 @@ pub(super) struct MethodArgs {
     /// Turn off SCR's prefix salvage.
     #[arg(long)]
     pub no_salvage: bool,
+    /// What SCR / Token-RS / Seq-RS accept toward: `tempered` (q·R, the
+    /// tempered reference reweighted: the paper's practice) or `mpg` (the MPG
+    /// target itself, the test dividing by the proposal q).
+    #[arg(long, default_value = "tempered")]
+    pub target: Target,
+    /// Exact chunk-level MPG sampling: T 1, top-p 1, target mpg, no salvage,
+    /// a fixed conservative bound (or `--log-m`), rejected chunks proposed again.
+    #[arg(long)]
+    pub exact: bool,
+    /// A fixed bound `log M` for the rejection samplers (no online estimate).
+    #[arg(long, allow_hyphen_values = true)]
+    pub log_m: Option<f64>,
     /// Whole answers drawn at most (Seq-RS's tries, Best-of-N's N).
     #[arg(long, default_value_t = RunConfig::default().max_seq_tries)]
     pub max_seq_tries: usize,
@@ -215,6 +227,9 @@ impl MethodArgs {
         cfg.scr.k = self.k;
         cfg.scr.bound.log_m0 = self.log_m0;
         cfg.scr.salvage = !self.no_salvage;
+        cfg.scr.target = self.target;
+        cfg.scr.exact = self.exact;
+        cfg.scr.bound.fixed = self.log_m;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -260,13 +275,16 @@ pub(super) fn run(model: &Path, args: RunArgs) -> Result<()> {
     }))?;
     let _ = writeln!(out);
     eprintln!(
-        "[{} {} tokens, {:.1} tok/s, {:.2} calls/token, {:.2} evaluations/token, rejection {:.0}%, prefill {} of {} positions, stop: {}]",
+        "[{} {} tokens, {:.1} tok/s, {:.2} calls/token, {:.2} row-calls/token, {:.2} token evaluations/token, rejection {:.0}%, bound violations {} of {} tests, prefill {} of {} positions, stop: {}]",
         stats.method,
         stats.tokens,
         stats.tokens_per_second,
         stats.forward_calls_per_token,
         stats.evaluations_per_token,
+        stats.token_evaluations_per_token,
         100.0 * stats.rejection_rate,
+        stats.bound_violations,
+        stats.bound_tests,
         stats.prefill_positions,
         stats.prefill_positions_unshared,
         stats.stop_reason

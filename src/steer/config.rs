@@ -217,8 +217,8 @@ pub struct ScrConfig {
     pub target: Target,
     /// Exact chunk-level MPG sampling: T = 1, top-p = 1, target `mpg`, no
     /// salvage, a fixed bound (`bound.fixed`, else [`BoundConfig::conservative`]),
-    /// and a rejected chunk proposed again (up to `max_fallback_tries`
-    /// times) instead of RS-1. See `in_force`.
+    /// and a rejected chunk proposed again (up to `max_fallback_tries`, at
+    /// least [`EXACT_RETRIES`], times) instead of RS-1. See `in_force`.
     #[serde(default)]
     pub exact: bool,
 }
@@ -242,6 +242,11 @@ impl Default for ScrConfig {
     }
 }
 
+/// The fewest re-proposals of a chunk the exact preset makes before RS-1
+/// (an RS-1 token is outside the chunk-level target; runs count them as
+/// fallback tokens).
+pub const EXACT_RETRIES: usize = 256;
+
 impl ScrConfig {
     /// The settings a run actually uses: these, or with `exact` the exact
     /// preset over them (the seed and k kept).
@@ -261,6 +266,7 @@ impl ScrConfig {
             },
             target: Target::Mpg,
             salvage: false,
+            max_fallback_tries: self.max_fallback_tries.max(EXACT_RETRIES),
             bound: BoundConfig {
                 fixed: Some(
                     self.bound
