@@ -140,6 +140,10 @@ fn LaneEditor(lane: Lane) -> impl IntoView {
                 <p class="help method-help" id=format!("{p}method-help")>
                     {move || methods::help(method())}
                 </p>
+                <p class="help method-samples" data-testid="method-samples">
+                    "Samples: "
+                    {move || method().info().samples}
+                </p>
             </fieldset>
             <Show when=move || uses_persona(method())>
                 <div class="field">

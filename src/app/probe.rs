@@ -33,10 +33,14 @@ fn start(state: AppState, clients: Clients, per_axis: usize) {
         return state.show_error("invalid_settings", &message);
     }
     state.banner.set(None);
+    let label = match info.probe {
+        Probe::Proxy(why) => format!("{} — {why}", methods::summary(&state, lane)),
+        _ => methods::summary(&state, lane),
+    };
     state.probe.set(ProbeState {
         running: true,
         total: 4 * per_axis,
-        label: methods::summary(&state, lane),
+        label,
         ..ProbeState::default()
     });
     state.gen(Lane::A).set(GenStatus::Job);

@@ -443,9 +443,19 @@ fn final_stats(method: &str, s: &RunStats, decode: Option<f64>, source: &str) ->
     }
     parts.push(format!("{} overall", format::rate(s.tokens_per_second)));
     parts.push(format!("{:.2} evaluations/token", s.evaluations_per_token));
+    parts.push(format!(
+        "{:.2} token evaluations/token",
+        s.token_evaluations_per_token
+    ));
     parts.push(format!("{:.2} calls/token", s.forward_calls_per_token));
     if s.proposed > 0 {
         parts.push(format!("rejection {:.0}%", s.rejection_rate * 100.0));
+    }
+    if s.bound_tests > 0 {
+        parts.push(format!(
+            "bound violations {} of {} tests",
+            s.bound_violations, s.bound_tests
+        ));
     }
     parts.push(format!(
         "prefill: {} new positions, {} cached",
@@ -471,6 +481,7 @@ fn final_stats(method: &str, s: &RunStats, decode: Option<f64>, source: &str) ->
             data-rejection=format!("{:.4}", s.rejection_rate)
             data-evals=format!("{:.3}", s.evaluations_per_token)
             data-calls=format!("{:.3}", s.forward_calls_per_token)
+            data-violations=(s.bound_tests > 0).then(|| s.bound_violations.to_string())
             data-prefill=s.prefill_positions
             data-cached=s.cached_positions
             data-ttft=format!("{:.1}", s.ttft_ms)

@@ -10,6 +10,7 @@ use super::load::load_engine;
 use super::run::MethodArgs;
 use crate::backend::cpu::WeightMode;
 use crate::steer::probe::{items_from_jsonl, probe};
+use crate::steer::Probe;
 use crate::{Error, Result};
 
 #[derive(Args, Clone)]
@@ -52,6 +53,9 @@ pub(super) fn run(model: &Path, args: ProbeArgs) -> Result<()> {
     }
     let mut engine = load_engine(model, WeightMode::Quantized)?;
     let cfg = args.method.config(&mut engine, "probe", 1)?;
+    if let Probe::Proxy(why) = cfg.method.info().probe {
+        eprintln!("note: {} is {why}", cfg.method.info().label);
+    }
     let bar = ProgressBar::new(items.len() as u64).with_style(
         ProgressStyle::with_template("probe {bar:30} {pos}/{len} items, {elapsed}")
             .expect("template"),

@@ -86,6 +86,10 @@ pub(super) struct MethodArgs {
     /// target itself, the test dividing by the proposal q).
     #[arg(long, default_value = "tempered")]
     pub target: Target,
+    /// Divide every α by their sum (MOD: a weighted geometric average; Soups:
+    /// a weighted average of the adapters' deltas).
+    #[arg(long)]
+    pub normalize_alpha: bool,
     /// Exact chunk-level MPG sampling: T 1, top-p 1, target mpg, no salvage,
     /// a fixed conservative bound (or `--log-m`), rejected chunks proposed again.
     #[arg(long)]
@@ -217,6 +221,7 @@ impl MethodArgs {
             seed: self.seed,
             sampling,
             max_seq_tries: self.max_seq_tries,
+            normalize_alpha: self.normalize_alpha,
             ..RunConfig::default()
         };
         cfg.pdd.beta = self.beta;

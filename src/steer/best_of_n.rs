@@ -23,6 +23,7 @@ impl MpgSampler for BestOfN {
             "best-of-n",
             "Best-of-N",
             "Best-of-N: draws N whole answers from the reference and keeps the one the α-weighted experts score highest (N = the answer tries).",
+            "the answer with the highest MPG score log Σ α_i r_i(y) among N drawn from the proposal q; no closed form",
             &[Knob::AnswerTries],
             Probe::Unavailable(
                 "Best-of-N keeps the best of N sampled answers, a distribution without a closed-form likelihood for a given completion",

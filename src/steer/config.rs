@@ -96,6 +96,12 @@ pub struct RunConfig {
     pub pdd: PddConfig,
     pub scr: ScrConfig,
     pub max_seq_tries: usize,
+    /// Divide every α by their sum (which must be positive), so that MOD is
+    /// a weighted geometric average of the experts and Soups a weighted
+    /// average of their deltas, as the MPG paper's baselines mean them. Off:
+    /// α as given (MOD with α = (1, 1) is π₁·π₂, Soups adds both deltas).
+    #[serde(default)]
+    pub normalize_alpha: bool,
 }
 
 impl Default for RunConfig {
@@ -113,6 +119,7 @@ impl Default for RunConfig {
             pdd: PddConfig::default(),
             scr: ScrConfig::default(),
             max_seq_tries: 8,
+            normalize_alpha: false,
         }
     }
 }
@@ -123,9 +130,15 @@ impl Default for RunConfig {
 pub const MAX_ABS_ALPHA: f64 = 100.0;
 
 impl RunConfig {
-    /// Every expert's α, in `experts` order.
+    /// Every expert's α, in `experts` order: as given, or divided by their
+    /// sum (`normalize_alpha`).
     pub fn alpha(&self) -> Vec<f64> {
-        self.experts.iter().map(|e| e.alpha).collect()
+        let raw = self.experts.iter().map(|e| e.alpha);
+        let sum: f64 = raw.clone().sum();
+        match self.normalize_alpha {
+            true => raw.map(|a| a / sum).collect(),
+            false => raw.collect(),
+        }
     }
 
     /// The rejection samplers' settings in force, with the experts' `alpha`
@@ -277,5 +290,66 @@ impl ScrConfig {
             },
             ..self.clone()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalised_alpha_is_a_weighted_average_and_needs_a_positive_sum() {
+        let mut cfg = RunConfig {
+            method: "mod".parse().unwrap(),
+            experts: vec![
+                WeightedExpert::prompt("A", "a", 1.0),
+                WeightedExpert::prompt("B", "b", 1.0),
+            ],
+            user: "hi".into(),
+            ..RunConfig::default()
+        };
+        assert_eq!(cfg.alpha(), vec![1.0, 1.0], "off: as given");
+        cfg.normalize_alpha = true;
+        assert_eq!(cfg.alpha(), vec![0.5, 0.5]);
+        cfg.validate().unwrap();
+        cfg.experts[1].alpha = -1.5;
+        assert_eq!(cfg.alpha(), vec![-2.0, 3.0]);
+        cfg.experts[0].alpha = 1.5;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("positive sum"), "{err}");
+    }
+
+    #[test]
+    fn the_exact_preset_fixes_every_setting_it_names() {
+        let scr = ScrConfig {
+            alpha: vec![1.0, -0.5],
+            exact: true,
+            proposal: Sampling::TopP {
+                temperature: 0.7,
+                top_p: 0.9,
+                seed: 9,
+            },
+            ..ScrConfig::default()
+        };
+        let f = scr.in_force();
+        assert_eq!(
+            f.proposal,
+            Sampling::TopP {
+                temperature: 1.0,
+                top_p: 1.0,
+                seed: 9
+            }
+        );
+        assert_eq!((f.target, f.salvage), (Target::Mpg, false));
+        assert_eq!(f.max_fallback_tries, EXACT_RETRIES);
+        assert_eq!(
+            f.bound.fixed,
+            Some(BoundConfig::conservative(&[1.0, -0.5], 4))
+        );
+        let off = ScrConfig {
+            exact: false,
+            ..scr
+        };
+        assert_eq!(off.in_force(), off);
     }
 }

@@ -63,6 +63,10 @@ pub enum Rewards {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Probe {
     ClosedForm,
+    /// Scored under a stand-in likelihood (MPG's sequence-level target),
+    /// not the distribution the method samples; the reason, as the page
+    /// and CLI say it.
+    Proxy(&'static str),
     /// No closed-form likelihood; the reason, as the page and CLI say it.
     Unavailable(&'static str),
 }
@@ -76,6 +80,9 @@ pub struct MethodInfo {
     pub label: &'static str,
     /// One line of help.
     pub help: &'static str,
+    /// The distribution it samples, as a formula (docs/ALGORITHMS.md
+    /// "What each method samples" derives each).
+    pub samples: &'static str,
     /// Needs a persona (PP, PDD).
     pub persona: bool,
     pub experts: Experts,
@@ -177,6 +184,8 @@ pub(crate) trait DecodingMethod: Sync {
 pub(crate) fn probe_refusal(info: &MethodInfo) -> Error {
     Error::InvalidInput(match info.probe {
         Probe::Unavailable(why) => format!("the probe cannot score {}: {why}", info.label),
-        Probe::ClosedForm => format!("{} does not implement its probe likelihood", info.label),
+        Probe::ClosedForm | Probe::Proxy(_) => {
+            format!("{} does not implement its probe likelihood", info.label)
+        }
     })
 }

@@ -88,6 +88,7 @@ impl DecodingMethod for Mod {
             name: "mod",
             label: "MOD",
             help: "Multi-objective decoding: mixes the experts' next-token log-probs with weights α at every step.",
+            samples: "p(v) ∝ exp(Σ α_i log π_i(v)) at every token (α as given: a weighted geometric average only when Σ α = 1)",
             persona: false,
             experts: Experts::Any,
             reference: false,

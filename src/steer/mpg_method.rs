@@ -82,17 +82,22 @@ impl<T: MpgSampler> DecodingMethod for T {
         item: ProbeCompletions<'_>,
     ) -> Result<[f64; 2]> {
         match self.describe().probe {
-            Probe::ClosedForm => probe_mpg_target(cfg, m, item).await,
+            Probe::ClosedForm | Probe::Proxy(_) => probe_mpg_target(cfg, m, item).await,
             Probe::Unavailable(_) => Err(probe_refusal(self.describe())),
         }
     }
 }
+
+/// Why the probe scores the rejection samplers under MPG's sequence-level
+/// target rather than what they sample.
+pub(crate) const SEQUENCE_TARGET_PROXY: &str = "scored under MPG's sequence-level target max(0, Σ α_i π_i(y)), not the chunk- or token-level distribution it samples: those normalise over every chunk (or token) after every prefix, a sum over V^k continuations per position that cannot be computed, and with negative α no closed form replaces it";
 
 /// The description of an MPG method.
 pub(crate) const fn mpg_info(
     name: &'static str,
     label: &'static str,
     help: &'static str,
+    samples: &'static str,
     knobs: &'static [Knob],
     probe: Probe,
 ) -> MethodInfo {
@@ -100,6 +105,7 @@ pub(crate) const fn mpg_info(
         name,
         label,
         help,
+        samples,
         persona: false,
         experts: Experts::Any,
         reference: true,

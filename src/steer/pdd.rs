@@ -254,6 +254,7 @@ impl DecodingMethod for Pdd {
             name: "pdd",
             label: "PDD",
             help: "Persona-driven decoding: measures which attributes matter (PIE), then favours tokens that depend on the top-K of them.",
+            samples: "p(v) ∝ π(v | T) · exp(R(v) / β), R(v) = Σ w_i r_i(v) / ‖r(v)‖, r_i(v) = δ_i + log π(v | T) − log π(v | T_i), δ_i the previous token's log-ratio; greedy by default",
             persona: true,
             experts: Experts::None,
             reference: false,

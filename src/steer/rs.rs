@@ -12,7 +12,7 @@ use super::config::{RunConfig, ScrConfig, Target};
 use super::events::Event;
 use super::method::{DecodeContext, Knob, MethodInfo, Probe};
 use super::mpg_at::{covering, draw_reference, reference_read, MpgAt, Proposed};
-use super::mpg_method::{mpg_info, MpgSampler};
+use super::mpg_method::{mpg_info, MpgSampler, SEQUENCE_TARGET_PROXY};
 use super::score::log_score;
 use super::view_model::ViewModel;
 use crate::backend::{MixRead, Readout};
@@ -348,8 +348,9 @@ impl MpgSampler for TokenRs {
             "token-rs",
             "Token-RS",
             "Token-level rejection sampling toward the α-weighted expert mix, one token at a time.",
+            "each token ∝ q(v) · min(1, R(v) / M), R(v) = max(0, Σ α_i π_i(v) / π_ref(v)) (target mpg: times π_ref(v) / q(v)); the token-level MPG target while no test exceeds the bound",
             &[],
-            Probe::ClosedForm,
+            Probe::Proxy(SEQUENCE_TARGET_PROXY),
         );
         &INFO
     }
@@ -385,6 +386,7 @@ impl MpgSampler for SeqRs {
             "seq-rs",
             "Seq-RS",
             "Sequence-level rejection sampling: whole proposed answers are accepted or rejected by the expert mix.",
+            "whole answers ∝ q(y) · min(1, R(y) / M), M = γ · the largest R over the N tries drawn (empirical-supremum RS: the sequence-level MPG target as N grows), or a fixed bound",
             &[Knob::AnswerTries],
             Probe::ClosedForm,
         );

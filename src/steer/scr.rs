@@ -18,7 +18,7 @@ use super::config::RunConfig;
 use super::events::Event;
 use super::method::{DecodeContext, Knob, MethodInfo, Probe};
 use super::mpg_at::{covering, draw_reference, reference_read, MpgAt};
-use super::mpg_method::{mpg_info, MpgSampler};
+use super::mpg_method::{mpg_info, MpgSampler, SEQUENCE_TARGET_PROXY};
 use super::mutation::{active, Mutation};
 use super::rs::{emit_rs1, log_uniform, rs1, Aim};
 use super::score::log_score;
@@ -251,8 +251,9 @@ impl MpgSampler for Scr {
             "scr",
             "SCR",
             "Speculative chunk rejection: proposes k tokens at a time and keeps the prefix the α-weighted experts accept.",
+            "whole chunks ∝ q(C) · R(C), R(C) = max(0, Σ α_i π_i(C) / π_ref(C)) (target mpg: π_ref(C) · R(C)) while no test exceeds the bound; salvaged prefixes and RS-1 tokens make the answer a mixture; the exact preset samples the chunk-level MPG target",
             &[Knob::ChunkSize],
-            Probe::ClosedForm,
+            Probe::Proxy(SEQUENCE_TARGET_PROXY),
         );
         &INFO
     }

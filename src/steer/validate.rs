@@ -92,6 +92,12 @@ impl RunConfig {
         if self.experts.iter().all(|e| e.alpha == 0.0) {
             return Err(invalid("all α are zero: the MPG target is empty; give at least one expert a non-zero weight"));
         }
+        let sum: f64 = self.experts.iter().map(|e| e.alpha).sum();
+        if self.normalize_alpha && sum <= 0.0 {
+            return Err(invalid(format!(
+                "normalising α divides by their sum, which is {sum}: give the weights a positive sum, or turn normalisation off"
+            )));
+        }
         Ok(())
     }
 

@@ -72,8 +72,9 @@ impl<'a> ViewPrompts<'a> {
         self.cfg
             .experts
             .iter()
-            .filter_map(|e| match e.kind {
-                ExpertKind::Adapter { adapter } => Some((AdapterId(adapter), e.alpha as f32)),
+            .zip(self.cfg.alpha())
+            .filter_map(|(e, alpha)| match e.kind {
+                ExpertKind::Adapter { adapter } => Some((AdapterId(adapter), alpha as f32)),
                 ExpertKind::Prompt { .. } | ExpertKind::Plain => None,
             })
             .collect()
