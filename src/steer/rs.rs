@@ -2,6 +2,12 @@
 //! (MPG paper §3.2, ALGORITHMS.md "Baselines"): the single-token test that
 //! SCR falls back to, Token-RS built on it, and sequence-level Seq-RS.
 //! Views: 0 is the reference (the proposal), 1..=N the experts.
+//!
+//! What they sample (docs/ALGORITHMS.md): Token-RS each token
+//! `∝ q(v)·min(1, R(v)c(v)/M)` (`c = π_ref/q` for target `mpg`, 1 for
+//! `tempered`), the token-level target while no test exceeds the bound;
+//! Seq-RS whole answers against `M = γ·max` over its tries (empirical-
+//! supremum rejection sampling) or a fixed bound (plain rejection sampling).
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;

@@ -9,6 +9,14 @@
 //! reference's candidates after each proposed token, and in the batched
 //! call, after each chunk token, every view's candidates, the MPG target's
 //! best tokens and every view's log-prob of the next chunk token.
+//!
+//! What it samples (docs/ALGORITHMS.md "SCR"): with `q` the tempered,
+//! truncated proposal and `R(C) = max(0, Σ α_i π_i(C)/π_ref(C))`, the test
+//! score is `log target − log q`: whole accepted chunks follow `q(C)·R(C)`
+//! (target `tempered`) or `π_ref(C)·R(C)` on the nucleus (target `mpg`)
+//! while no test exceeds the bound; salvaged prefixes and RS-1 tokens make
+//! an answer a mixture. The exact preset (`ScrConfig::exact`) samples the
+//! chunk-level MPG target `p(C|Y) ∝ max(0, Σ α_i π_i(C|Y))`.
 
 use rand_chacha::ChaCha8Rng;
 
