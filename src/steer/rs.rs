@@ -567,6 +567,63 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn seq_rs_estimates_its_bound_over_its_tries() {
+        // No fixed bound: every try is drawn, log M = max S + log γ over
+        // them (empirical-supremum RS), the tries tested in order. With 64
+        // tries the pool holds the highest-scoring answers, and the output
+        // fits the sequence-level target.
+        let limits = Limits {
+            max_tokens: 2,
+            eos: 99,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        let mut counts = [0u64; 16];
+        for _ in 0..6_000 {
+            let out = pollster::block_on(seq_rs(
+                &mut views(),
+                aim(&ALPHA),
+                BoundConfig::default(),
+                64,
+                limits,
+                &mut rng,
+                &mut |_| {},
+            ))
+            .unwrap();
+            assert_eq!(out.proposed, 64 * 2, "every try is drawn");
+            assert!(out.bound_tests >= 1 && out.bound_tests <= 64);
+            assert_eq!(out.bound_violations, 0, "the bound is above every try");
+            counts[(out.tokens[0] * 4 + out.tokens[1]) as usize] += 1;
+        }
+        let target: Vec<f64> = (0..16)
+            .map(|i| q(&[], &[i / 4, i % 4]) * score(&[], &[i / 4, i % 4]))
+            .collect();
+        assert_fits(&counts, &target, "Seq-RS, estimated bound");
+        // Two tries are not enough to leave the proposal's shape: the
+        // estimate is only as good as its pool (the doc says so).
+        let mut few = [0u64; 16];
+        for _ in 0..6_000 {
+            let out = pollster::block_on(seq_rs(
+                &mut views(),
+                aim(&ALPHA),
+                BoundConfig::default(),
+                2,
+                limits,
+                &mut rng,
+                &mut |_| {},
+            ))
+            .unwrap();
+            few[(out.tokens[0] * 4 + out.tokens[1]) as usize] += 1;
+        }
+        let z: f64 = target.iter().sum();
+        let probs: Vec<f64> = target.iter().map(|t| t / z).collect();
+        let (stat, df) = super::super::tabular::chi_square(&few, &probs);
+        assert!(
+            stat > super::super::tabular::chi_square_critical_001(df),
+            "chi2 {stat:.1}"
+        );
+    }
+
+    #[test]
     fn all_negative_weights_end_in_forced_tokens_not_a_loop() {
         let limits = Limits {
             max_tokens: 5,

@@ -150,6 +150,11 @@ async function main() {
         const stats = await r.answer.locator(".steer-stats").textContent();
         assert(/tokens\/s/.test(stats) && /calls\/token/.test(stats) && /evaluations\/token/.test(stats), stats);
         if (["pdd", "scr", "token-rs", "seq-rs", "best-of-n"].includes(m)) assert(r.tinted > 0, "no token carries a reward");
+        assert(/token evaluations\/token/.test(stats), stats);
+        if (["scr", "token-rs", "seq-rs"].includes(m)) assert(/bound violations \d+ of \d+ tests/.test(stats), `no bound violations count: ${stats}`);
+        const samples = (await page.locator("[data-testid=method-samples]").first().textContent()).trim();
+        assert(samples.startsWith("Samples: ") && samples.length > 30, `what ${m} samples: ${JSON.stringify(samples)}`);
+        if (m === "scr") assert(/mixture/.test(samples) && /exact preset/.test(samples), samples);
         return `${r.tokens} tokens ${JSON.stringify(r.text)} · ${stats.trim()}`;
       });
     }
