@@ -300,6 +300,12 @@ fn Knobs(s: MethodSettings, lane: Lane) -> impl IntoView {
                         <label for=format!("{p}chunk-k")>"Chunk size k"</label>
                         <input id=format!("{p}chunk-k") type="number" inputmode="numeric" step="1" min="1" max="16" bind:value=s.k />
                     </div>
+                    <div class="field">
+                        <label class="check" title="T 1, top-p 1, no prefix salvage, a fixed conservative bound, rejected chunks proposed again: every chunk from the chunk-level MPG target while no test exceeds the bound (slow: most chunks are rejected)">
+                            <input id=format!("{p}exact") type="checkbox" bind:checked=s.exact />
+                            " Exact chunk-level target"
+                        </label>
+                    </div>
                 </Show>
                 <Show when=move || has(Knob::Beta)>
                     <div class="field">

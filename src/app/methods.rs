@@ -176,6 +176,7 @@ pub(crate) fn run_config(
     cfg.pdd.top_k = parse_num(m.top_k.get_untracked(), "K")?;
     cfg.pdd.weights = m.pdd_weights.get_untracked();
     cfg.scr.k = parse_num(m.k.get_untracked(), "the chunk size k")?;
+    cfg.scr.exact = m.exact.get_untracked() && cfg.method.info().knobs.contains(&Knob::ChunkSize);
     if let Sampling::TopP {
         temperature, top_p, ..
     } = sampling

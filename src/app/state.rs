@@ -112,6 +112,8 @@ pub(crate) struct MethodSettings {
     pub k: RwSignal<String>,
     pub beta: RwSignal<String>,
     pub top_k: RwSignal<String>,
+    /// SCR's exact preset (the chunk-level MPG target; docs/ALGORITHMS.md).
+    pub exact: RwSignal<bool>,
     /// PDD importance weights set with the sliders (None: PIE's).
     pub pdd_weights: RwSignal<Option<Vec<f64>>>,
 }
@@ -125,6 +127,7 @@ impl MethodSettings {
             k: RwSignal::new("4".into()),
             beta: RwSignal::new("1.0".into()),
             top_k: RwSignal::new("2".into()),
+            exact: RwSignal::new(false),
             pdd_weights: RwSignal::new(None),
         }
     }
@@ -136,6 +139,7 @@ impl MethodSettings {
         self.k.set(other.k.get_untracked());
         self.beta.set(other.beta.get_untracked());
         self.top_k.set(other.top_k.get_untracked());
+        self.exact.set(other.exact.get_untracked());
         self.pdd_weights.set(other.pdd_weights.get_untracked());
     }
 }

@@ -442,7 +442,7 @@ fn final_stats(method: &str, s: &RunStats, decode: Option<f64>, source: &str) ->
         parts.push(format!("{} decode", format::rate(d)));
     }
     parts.push(format!("{} overall", format::rate(s.tokens_per_second)));
-    parts.push(format!("{:.2} evaluations/token", s.evaluations_per_token));
+    parts.push(format!("{:.2} row-calls/token", s.evaluations_per_token));
     parts.push(format!(
         "{:.2} token evaluations/token",
         s.token_evaluations_per_token

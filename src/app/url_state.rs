@@ -20,7 +20,7 @@ use crate::worker::protocol::BackendChoice;
 
 /// The parameters this module owns (others in the query are left alone).
 const KEYS: [&str; 6] = ["persona", "seed", "max", "temp", "top_p", "compare"];
-const LANE_KEYS: [&str; 6] = ["method", "alpha", "k", "beta", "topk", "w"];
+const LANE_KEYS: [&str; 7] = ["method", "alpha", "k", "beta", "topk", "w", "exact"];
 
 fn key(lane: Lane, name: &str) -> String {
     match lane {
@@ -96,6 +96,7 @@ fn restore_lane(state: &AppState, q: &UrlSearchParams, lane: Lane) {
             signal.set(v);
         }
     }
+    m.exact.set(get("exact").as_deref() == Some("1"));
     if let Some(w) = get("w") {
         match parse_weights(&w) {
             Ok(weights) => m.pdd_weights.set(Some(weights)),
@@ -123,7 +124,12 @@ fn write_lane(q: &UrlSearchParams, lane: Lane, m: MethodSettings) {
     }
     for knob in method.info().knobs {
         match knob {
-            Knob::ChunkSize => set("k", &m.k.get()),
+            Knob::ChunkSize => {
+                set("k", &m.k.get());
+                if m.exact.get() {
+                    set("exact", "1");
+                }
+            }
             Knob::Beta => set("beta", &m.beta.get()),
             Knob::TopK => set("topk", &m.top_k.get()),
             Knob::ImportanceWeights => {
