@@ -1,6 +1,6 @@
 """llama.cpp side of `persona bench`: one repeat per line read from stdin.
 
-Loads the same GGUF with llama-cpp-python (1 thread), then for every line
+Loads the same GGUF with llama-cpp-python (argv[2] threads, default 1), then for every line
 `PREFILL_TOKENS DECODE_TOKENS` on stdin prints one JSON line with the prefill
 and decode times in milliseconds. Greedy decode, one token per eval, as ours.
 """
@@ -26,7 +26,8 @@ def _params_without_extra_bufts():
 
 llama_cpp_c.llama_model_default_params = _params_without_extra_bufts
 
-llm = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=1024, n_threads=1, n_threads_batch=1,
+threads = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+llm = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=1024, n_threads=threads, n_threads_batch=threads,
                       n_batch=512, logits_all=False, verbose=False, seed=0)
 print(json.dumps({"ready": True, "version": llama_cpp.__version__}), flush=True)
 for line in sys.stdin:

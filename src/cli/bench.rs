@@ -166,11 +166,12 @@ struct LlamaCpp {
 }
 
 impl LlamaCpp {
-    fn start(python: &Path, model: &Path) -> Result<Self> {
+    fn start(python: &Path, model: &Path, threads: usize) -> Result<Self> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_llamacpp.py");
         let mut child = Command::new(python)
             .arg(script)
             .arg(model)
+            .arg(threads.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -251,31 +252,43 @@ pub(super) fn run(model: &Path, args: BenchArgs) -> Result<()> {
             return Ok(());
         }
     }
-    let mut llama = if args.no_llama_cpp {
-        None
-    } else {
-        Some(LlamaCpp::start(&args.python, model)?)
-    };
-    // Warm-up both, then interleave the measured repeats.
-    run_engine(&mut engine, 8, 4)?;
-    if let Some(l) = llama.as_mut() {
+    // Ours and llama.cpp at 1 and 2 threads; warm-up each, then interleave
+    // the measured repeats so all four see the same machine load.
+    const THREADS: [usize; 2] = [1, 2];
+    let mut llama: Vec<LlamaCpp> = Vec::new();
+    if !args.no_llama_cpp {
+        for t in THREADS {
+            llama.push(LlamaCpp::start(&args.python, model, t)?);
+        }
+    }
+    for &t in &THREADS {
+        engine.backend.set_threads(t)?;
+        run_engine(&mut engine, 8, 4)?;
+    }
+    for l in llama.iter_mut() {
         l.run(8, 4)?;
     }
     let bar = ProgressBar::new(args.repeats as u64);
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let mut ours: Vec<Vec<Timing>> = THREADS.iter().map(|_| Vec::new()).collect();
+    let mut theirs: Vec<Vec<Timing>> = llama.iter().map(|_| Vec::new()).collect();
     for _ in 0..args.repeats {
-        ours.push(run_engine(
-            &mut engine,
-            args.prefill_tokens,
-            args.decode_tokens,
-        )?);
-        if let Some(l) = llama.as_mut() {
-            theirs.push(l.run(args.prefill_tokens, args.decode_tokens)?);
+        for (i, &t) in THREADS.iter().enumerate() {
+            engine.backend.set_threads(t)?;
+            ours[i].push(run_engine(
+                &mut engine,
+                args.prefill_tokens,
+                args.decode_tokens,
+            )?);
+        }
+        for (l, out) in llama.iter_mut().zip(theirs.iter_mut()) {
+            out.push(l.run(args.prefill_tokens, args.decode_tokens)?);
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    // Two rank-8 adapters on all seven projections (the MPG paper's r), random.
+    // Batched steps on one thread: 1, 3 and 12 rows; 3 rows of which two
+    // carry a rank-8 adapter on all seven projections (the MPG paper's r).
+    engine.backend.set_threads(1)?;
     let experts: Vec<AdapterId> = (0..2)
         .map(|i| {
             engine
@@ -283,17 +296,24 @@ pub(super) fn run(model: &Path, args: BenchArgs) -> Result<()> {
                 .add_adapter(random_adapter(engine.config(), 8, i))
         })
         .collect();
-    let (mut one, mut three, mut three_lora) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut one, mut three, mut twelve, mut three_lora) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..7 {
         one.push(multi_row_step(&mut engine, &[vec![]], 32)?);
-        three.push(multi_row_step(&mut engine, &[vec![], vec![], vec![]], 32)?);
+        three.push(multi_row_step(&mut engine, &vec![vec![]; 3], 32)?);
+        twelve.push(multi_row_step(&mut engine, &vec![vec![]; 12], 16)?);
         three_lora.push(multi_row_step(
             &mut engine,
             &[vec![], vec![(experts[0], 1.0)], vec![(experts[1], 1.0)]],
             32,
         )?);
     }
-    let (one, three, three_lora) = (median(one), median(three), median(three_lora));
+    let (one, three, twelve, three_lora) = (
+        median(one),
+        median(three),
+        median(twelve),
+        median(three_lora),
+    );
 
     let rate = |t: &[Timing], prefill: bool| {
         median(
@@ -308,25 +328,41 @@ pub(super) fn run(model: &Path, args: BenchArgs) -> Result<()> {
                 .collect(),
         )
     };
-    let (our_pre, our_dec) = (rate(&ours, true), rate(&ours, false));
+    let our: Vec<(f64, f64)> = ours
+        .iter()
+        .map(|t| (rate(t, true), rate(t, false)))
+        .collect();
     let mut table = format!(
-        "| engine | prefill tok/s ({} tokens) | decode tok/s ({} tokens) |\n|---|---:|---:|\n| persona ({}) | {our_pre:.1} | {our_dec:.1} |\n",
-        args.prefill_tokens,
-        args.decode_tokens,
-        engine.backend.name()
+        "| engine | threads | prefill tok/s ({} tokens) | decode tok/s ({} tokens) |\n|---|---:|---:|---:|\n",
+        args.prefill_tokens, args.decode_tokens,
     );
-    let mut ratios = String::new();
-    if let Some(l) = &llama {
-        let (lp, ld) = (rate(&theirs, true), rate(&theirs, false));
+    for (&t, (p, d)) in THREADS.iter().zip(&our) {
         table += &format!(
-            "| llama.cpp (llama-cpp-python {}) | {lp:.1} | {ld:.1} |\n",
+            "| persona ({}) | {t} | {p:.1} | {d:.1} |\n",
+            engine.backend.name()
+        );
+    }
+    let mut ratios = format!(
+        "\nOurs, 2 threads / 1 thread: prefill **{:.2}x**, decode **{:.2}x**.\n",
+        our[1].0 / our[0].0,
+        our[1].1 / our[0].1
+    );
+    for ((&t, l), timings) in THREADS.iter().zip(&llama).zip(&theirs) {
+        let (lp, ld) = (rate(timings, true), rate(timings, false));
+        let i = THREADS.iter().position(|&x| x == t).expect("listed");
+        table += &format!(
+            "| llama.cpp (llama-cpp-python {}) | {t} | {lp:.1} | {ld:.1} |\n",
             l.version
         );
-        ratios = format!(
-            "\nRatio persona / llama.cpp: prefill **{:.2}x**, decode **{:.2}x**.\n",
-            our_pre / lp,
-            our_dec / ld
+        ratios += &format!(
+            "Ratio persona / llama.cpp at {t} thread{}: prefill **{:.2}x**, decode **{:.2}x**.\n",
+            if t == 1 { "" } else { "s" },
+            our[i].0 / lp,
+            our[i].1 / ld
         );
+    }
+    if llama.is_empty() {
+        ratios += "llama.cpp not measured in this run (`--no-llama-cpp`, or no `.venv`: `scripts/setup.sh refs`).\n";
     }
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -336,16 +372,18 @@ pub(super) fn run(model: &Path, args: BenchArgs) -> Result<()> {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let report = format!(
-        "## CPU decode and prefill, side by side\n\nOne thread each (ours is single-threaded; llama.cpp `n_threads=1`), same GGUF ({}), \
-         median of {} interleaved repeats, kernels `{}`, {cpu}. Produced by `persona bench`.\n\n{table}{ratios}\n\
-         Batched decode step (one new token per row, 32-token context, medians of 7 interleaved runs of 32 steps): 1 row {one:.2} ms, \
-         3 rows {three:.2} ms (**{:.2}x** the 1-row cost for 3x the rows); 3 rows of which 2 carry their own rank-8 LoRA adapter \
+        "## CPU decode and prefill, side by side\n\nOurs (`--threads`) and llama.cpp (`n_threads`) at 1 and 2 threads, same GGUF ({}), \
+         median of {} interleaved repeats, kernels `{}`, {cpu}, {cores} cores (shared). Produced by `persona bench --only cpu`.\n\n{table}{ratios}\n\
+         Batched decode step on one thread (one new token per row, 32-token context, medians of 7 interleaved runs): 1 row {one:.2} ms, \
+         3 rows {three:.2} ms (**{:.2}x** the 1-row cost for 3x the rows), 12 rows {twelve:.2} ms (**{:.2}x**); 3 rows of which 2 carry their own rank-8 LoRA adapter \
          on all seven projections {three_lora:.2} ms (**{:.2}x** the 3 plain rows).\n",
         model.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
         args.repeats,
         kernels::active().name,
         three / one,
+        twelve / one,
         three_lora / three
     );
     println!("{report}");
@@ -354,7 +392,7 @@ pub(super) fn run(model: &Path, args: BenchArgs) -> Result<()> {
         "## CPU decode and prefill, side by side",
         &report,
     )?;
-    if let Some(mut l) = llama {
+    for mut l in llama {
         let _ = l.child.kill();
     }
     Ok(())

@@ -32,6 +32,10 @@ struct Cli {
     /// GGUF model file (default: the one `scripts/setup.sh model` fetches).
     #[arg(long, global = true)]
     model: Option<PathBuf>,
+    /// CPU threads for the forward passes (default: the machine's cores,
+    /// at most 8). The logits are the same for any count.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,6 +72,10 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let model = cli.model.unwrap_or_else(default_model_path);
+    if let Err(e) = use_threads(cli.threads) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Tokenize {
             text,
@@ -88,6 +96,20 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Every command's thread count: the CPU backend's, and rayon's global pool
+/// (candle's products in `train-adapter`).
+fn use_threads(threads: Option<usize>) -> crate::Result<()> {
+    use crate::backend::cpu::threads::{default_threads, set_default_threads};
+    if let Some(n) = threads {
+        set_default_threads(n)?;
+    }
+    // Fails only when the global pool already exists (then it stays).
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(default_threads())
+        .build_global();
+    Ok(())
 }
 
 fn tokenize(model: &std::path::Path, text: &str, parse_special: bool) -> crate::Result<()> {

@@ -1,7 +1,8 @@
 //! Which backend the worker loads the model onto. By default WebGPU when
-//! `navigator.gpu` gives an adapter and `Engine::load_webgpu` succeeds (it
-//! checks the limits it needs), else the CPU backend with the reason
-//! recorded; the page may force either (`?backend=cpu|webgpu`). A forced
+//! `navigator.gpu` gives a hardware adapter and `Engine::load_webgpu`
+//! succeeds (it checks the limits it needs), else the CPU backend with the
+//! reason recorded (a software adapter is slower than the CPU:
+//! `page_data::adapter_choice`); the page may force either (`?backend=cpu|webgpu`). A forced
 //! WebGPU that cannot start still falls back to the CPU, and the page says
 //! why. On WebGPU the parsed GGUF is kept, so a lost device can be replaced
 //! by the CPU backend without reading the model again (`fallback`).
@@ -18,6 +19,7 @@ use crate::backend::cpu::WeightMode;
 use crate::backend::Backend;
 use crate::engine::Engine;
 use crate::model::GgufFile;
+use crate::page_data::adapter_choice::skip_reason;
 
 /// A loaded engine and what the page is told about it.
 pub(crate) struct Started {
@@ -38,7 +40,10 @@ pub(crate) async fn start(file: GgufFile, choice: BackendChoice) -> crate::Resul
         BackendChoice::Cpu => None,
         BackendChoice::Auto | BackendChoice::Webgpu => match adapter_label().await {
             Err(reason) => Some(reason),
-            Ok(label) => match Engine::load_webgpu(&file).await {
+            Ok(Adapter {
+                skip: Some(reason), ..
+            }) if choice == BackendChoice::Auto => Some(reason),
+            Ok(Adapter { label, .. }) => match Engine::load_webgpu(&file).await {
                 Ok(engine) => {
                     return Ok(Started {
                         engine: AnyEngine::Gpu(Box::new(engine)),
@@ -75,9 +80,15 @@ fn text(target: &JsValue, key: &str) -> String {
     get(target, key).as_string().unwrap_or_default()
 }
 
-/// The label of the adapter `navigator.gpu.requestAdapter()` gives, or why
-/// there is none.
-async fn adapter_label() -> Result<String, String> {
+/// The adapter `navigator.gpu.requestAdapter()` gives: its label, and why
+/// the automatic choice passes it over (a software renderer), if it does.
+struct Adapter {
+    label: String,
+    skip: Option<String>,
+}
+
+/// The adapter `navigator.gpu.requestAdapter()` gives, or why there is none.
+async fn adapter_label() -> Result<Adapter, String> {
     let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
     let gpu = get(&scope.navigator(), "gpu");
     if gpu.is_undefined() || gpu.is_null() {
@@ -98,9 +109,15 @@ async fn adapter_label() -> Result<String, String> {
         return Err("WebGPU offers no adapter (no usable GPU, or WebGPU is blocked; headless Chromium needs --enable-unsafe-webgpu)".into());
     }
     let info = get(&adapter, "info");
-    Ok(gpu_label(
-        &text(&info, "vendor"),
-        &text(&info, "architecture"),
-        &text(&info, "description"),
-    ))
+    let (vendor, architecture, description) = (
+        text(&info, "vendor"),
+        text(&info, "architecture"),
+        text(&info, "description"),
+    );
+    // `isFallbackAdapter`: on the info in current browsers, on the adapter before.
+    let fallback = get(&info, "isFallbackAdapter").as_bool() == Some(true)
+        || get(&adapter, "isFallbackAdapter").as_bool() == Some(true);
+    let label = gpu_label(&vendor, &architecture, &description);
+    let skip = skip_reason(&vendor, &architecture, &description, fallback, &label);
+    Ok(Adapter { label, skip })
 }

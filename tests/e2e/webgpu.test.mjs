@@ -1,8 +1,9 @@
 // End-to-end test of the page's backend choice: WebGPU (Chromium's
 // SwiftShader, with --enable-unsafe-webgpu) against the CPU (wasm simd128).
 //
-// Checks: with a WebGPU adapter the page picks WebGPU by default and shows
-// it; `?backend=cpu` forces the CPU; the greedy answer to the same prompt is
+// Checks: with SwiftShader's software adapter the page picks the CPU by
+// default (faster) and records why; `?backend=webgpu` runs on WebGPU and
+// shows it; `?backend=cpu` forces the CPU; the greedy answer to the same prompt is
 // the same text on both (and an SCR answer too); a GPU device lost in the
 // middle of an answer (the worker's `lose_device` test hook, posted straight
 // to the worker) switches the worker to the CPU: the answer still arrives,
@@ -116,12 +117,26 @@ async function main() {
     await context.addInitScript(KEEP_WORKERS);
     await pace.calibrate(context, base);
 
-    // 1. WebGPU by default, and its greedy answer.
+    // 0. A software adapter: the automatic choice is the CPU, and says why.
+    await check("with only a software adapter (SwiftShader) the page runs on the CPU and says why", async () => {
+      const page = await open(context, base, "", errors);
+      const s = await status(page);
+      assert(s.label === "CPU (wasm simd128)", `label ${s.label}`);
+      assert(s.notGpu && /software renderer/.test(s.notGpu) && /SwiftShader/.test(s.notGpu), `reason: ${s.notGpu}`);
+      const b = await banner(page);
+      assert(b === null, `an unasked-for banner: ${b && b.text}`);
+      const title = await page.getAttribute(".backend-badge", "title");
+      assert(title.includes(s.notGpu), `badge tooltip: ${title}`);
+      await page.close();
+      return `reason: "${s.notGpu}"`;
+    });
+
+    // 1. WebGPU when asked for, and its greedy answer.
     const t0 = Date.now();
-    const gpu = await open(context, base, "", errors);
+    const gpu = await open(context, base, "&backend=webgpu", errors);
     facts.gpuLoadMs = Date.now() - t0;
     let gpuFirst;
-    await check("with a WebGPU adapter the page runs on WebGPU and says so", async () => {
+    await check("?backend=webgpu runs on WebGPU (SwiftShader) and says so", async () => {
       const s = await status(gpu);
       assert(/^webgpu/.test(s.backend), `backend ${s.backend}`);
       assert(s.label === "WebGPU (SwiftShader)", `label ${s.label}`);
@@ -207,7 +222,7 @@ async function main() {
     await check(`an SCR answer (${SCR_TOKENS} tokens) on WebGPU equals the CPU's`, async () => {
       const answers = {};
       for (const [name, query, ref] of [
-        ["webgpu", SCR_QUERY, REF.scrGpu],
+        ["webgpu", `${SCR_QUERY}&backend=webgpu`, REF.scrGpu],
         ["cpu", `${SCR_QUERY}&backend=cpu`, REF.scrCpu],
       ]) {
         const page = await open(context, base, query, errors);
@@ -231,7 +246,7 @@ async function main() {
     await check("a GPU lost with adapters loaded: the CPU gets them again, same ids (SCR with an adapter expert)", async () => {
       const answers = {};
       for (const [name, query] of [
-        ["webgpu", "&method=scr"],
+        ["webgpu", "&method=scr&backend=webgpu"],
         ["cpu", "&method=scr&backend=cpu"],
       ]) {
         const page = await open(context, base, query, errors);
@@ -267,7 +282,7 @@ async function main() {
 
     // 6. Compare mode: both workers make the same choice.
     await check("compare mode: both workers run on WebGPU", async () => {
-      const page = await open(context, base, "&compare=1", errors);
+      const page = await open(context, base, "&compare=1&backend=webgpu", errors);
       await pace.wait("lane B ready on WebGPU", REF.ready, (timeout) =>
         page.waitForSelector('.status-line.lane-b[data-status="ready"]', { timeout }),
       );
@@ -285,7 +300,7 @@ async function main() {
       assert(b && b.kind === "backend_param", `banner: ${b && b.kind}`);
       assert(/bogus/.test(b.text) && /backend=webgpu/.test(b.text) && /backend=cpu/.test(b.text), `banner: ${b.text}`);
       const s = await status(page);
-      assert(s.label === "WebGPU (SwiftShader)", `automatic choice: ${s.label}`);
+      assert(s.label === "CPU (wasm simd128)", `automatic choice: ${s.label}`);
       await page.screenshot({ path: join(ARTIFACTS, "webgpu-bogus.png") });
       await page.close();
       return `"${b.text}"`;

@@ -9,6 +9,7 @@ mod kv_cache;
 mod lora;
 pub(crate) mod ops;
 pub mod quant;
+pub mod threads;
 mod weights;
 
 pub use weights::{CpuWeights, Linear, WeightMode};
@@ -17,6 +18,7 @@ use std::future::Future;
 
 use attention::{attend, AttentionShape};
 use kv_cache::RowCache;
+use threads::Threads;
 
 use super::rope::rope_table;
 use super::{Backend, BackendCounters, LogProbs, RowId, RowStep};
@@ -33,6 +35,7 @@ pub struct CpuBackend {
     adapters: Vec<LoraAdapter>,
     counters: BackendCounters,
     scratch: Scratch,
+    threads: Threads,
 }
 
 /// Buffers reused across calls so a decode step allocates (almost) nothing.
@@ -60,7 +63,20 @@ impl CpuBackend {
             adapters: Vec::new(),
             counters: BackendCounters::default(),
             scratch: Scratch::default(),
+            threads: Threads::new(threads::default_threads())?,
         })
+    }
+
+    /// Runs the matrix products on `n` threads from now on (the logits do
+    /// not change: see `threads`).
+    pub fn set_threads(&mut self, n: usize) -> Result<()> {
+        self.threads = Threads::new(n)?;
+        Ok(())
+    }
+
+    /// The threads the matrix products run on.
+    pub fn threads(&self) -> usize {
+        self.threads.count()
     }
 
     pub fn weight_mode(&self) -> WeightMode {
@@ -121,6 +137,7 @@ impl CpuBackend {
         let (h, kv, hd) = (cfg.hidden, cfg.kv_dim(), cfg.head_dim);
         let total: usize = steps.iter().map(|s| s.tokens.len()).sum();
         let w = &self.weights;
+        let threads = &self.threads;
         let sc = &mut self.scratch;
 
         // Embeddings and rotary tables of every new position.
@@ -162,9 +179,9 @@ impl CpuBackend {
 
         for (l, lw) in w.layers.iter().enumerate() {
             ops::rms_norm(&sc.x, &lw.attn_norm, cfg.rms_eps, &mut sc.xn);
-            lw.wq.forward(&sc.xn, &mut sc.q, &mut sc.sums)?;
-            lw.wk.forward(&sc.xn, &mut sc.k, &mut sc.sums)?;
-            lw.wv.forward(&sc.xn, &mut sc.v, &mut sc.sums)?;
+            lw.wq.forward(&sc.xn, &mut sc.q, &mut sc.sums, threads)?;
+            lw.wk.forward(&sc.xn, &mut sc.k, &mut sc.sums, threads)?;
+            lw.wv.forward(&sc.xn, &mut sc.v, &mut sc.sums, threads)?;
             lora(l, Module::Q, &sc.xn, &mut sc.q);
             lora(l, Module::K, &sc.xn, &mut sc.k);
             lora(l, Module::V, &sc.xn, &mut sc.v);
@@ -197,17 +214,20 @@ impl CpuBackend {
                 );
                 t0 += n;
             }
-            lw.wo.forward(&sc.att, &mut sc.proj, &mut sc.sums)?;
+            lw.wo
+                .forward(&sc.att, &mut sc.proj, &mut sc.sums, threads)?;
             lora(l, Module::O, &sc.att, &mut sc.proj);
             sc.x.iter_mut().zip(&sc.proj).for_each(|(x, p)| *x += p);
 
             ops::rms_norm(&sc.x, &lw.ffn_norm, cfg.rms_eps, &mut sc.xn);
-            lw.w_gate.forward(&sc.xn, &mut sc.gate, &mut sc.sums)?;
-            lw.w_up.forward(&sc.xn, &mut sc.up, &mut sc.sums)?;
+            lw.w_gate
+                .forward(&sc.xn, &mut sc.gate, &mut sc.sums, threads)?;
+            lw.w_up.forward(&sc.xn, &mut sc.up, &mut sc.sums, threads)?;
             lora(l, Module::Gate, &sc.xn, &mut sc.gate);
             lora(l, Module::Up, &sc.xn, &mut sc.up);
             ops::swiglu(&mut sc.gate, &sc.up);
-            lw.w_down.forward(&sc.gate, &mut sc.proj, &mut sc.sums)?;
+            lw.w_down
+                .forward(&sc.gate, &mut sc.proj, &mut sc.sums, threads)?;
             lora(l, Module::Down, &sc.gate, &mut sc.proj);
             sc.x.iter_mut().zip(&sc.proj).for_each(|(x, p)| *x += p);
         }
@@ -232,7 +252,8 @@ impl CpuBackend {
         }
         ops::rms_norm(&sel, &w.output_norm, cfg.rms_eps, &mut sc.xn);
         let mut logits = Vec::new();
-        w.output().forward(&sc.xn, &mut logits, &mut sc.sums)?;
+        w.output()
+            .forward(&sc.xn, &mut logits, &mut sc.sums, threads)?;
         for row in logits.chunks_exact_mut(cfg.vocab) {
             log_softmax(row);
         }

@@ -5,6 +5,7 @@
 use half::f16;
 
 use super::kernels;
+use super::threads::Threads;
 use crate::{Error, Result};
 
 pub const BLOCK: usize = 32;
@@ -111,49 +112,45 @@ fn block_sums(x: &[f32], out: &mut Vec<f32>) {
     out.extend(x.chunks_exact(BLOCK).map(|b| b.iter().sum::<f32>()));
 }
 
-/// `out[t, r] = Σ_c w[r, c] x[t, c]` for the `n` row vectors of `x`.
-pub fn matmul_q4_1(w: &Q41Matrix, x: &[f32], out: &mut [f32], scratch: &mut Vec<f32>) {
+/// `out[t, r] = Σ_c w[r, c] x[t, c]` for the `n` row vectors of `x`, the
+/// weight rows shared out across `threads`.
+pub fn matmul_q4_1(
+    w: &Q41Matrix,
+    x: &[f32],
+    out: &mut [f32],
+    scratch: &mut Vec<f32>,
+    threads: &Threads,
+) {
     let nb = w.cols / BLOCK;
     let n = x.len() / w.cols;
     let k = kernels::active();
     block_sums(x, scratch);
-    let mut row_out = vec![0f32; n];
-    for r in 0..w.rows {
+    let sums = &scratch[..];
+    threads.rows(w.rows, n, out, |r, row_out| {
         let (d, m) = (&w.d[r * nb..(r + 1) * nb], &w.m[r * nb..(r + 1) * nb]);
-        (k.q4_1)(
-            d,
-            &w.qs[r * nb * 16..(r + 1) * nb * 16],
-            x,
-            w.cols,
-            &mut row_out,
-        );
-        for (t, &v) in row_out.iter().enumerate() {
-            let sums = &scratch[t * nb..(t + 1) * nb];
+        (k.q4_1)(d, &w.qs[r * nb * 16..(r + 1) * nb * 16], x, w.cols, row_out);
+        for (t, v) in row_out.iter_mut().enumerate() {
+            let sums = &sums[t * nb..(t + 1) * nb];
             let mut acc = [0f32; 8];
             for (b, (&mb, &sb)) in m.iter().zip(sums).enumerate() {
                 acc[b % 8] += mb * sb;
             }
-            out[t * w.rows + r] = v + kernels::combine(acc);
+            *v += kernels::combine(acc);
         }
-    }
+    });
 }
 
 /// As [`matmul_q4_1`] for a Q8_0 matrix.
-pub fn matmul_q8_0(w: &Q80Matrix, x: &[f32], out: &mut [f32]) {
+pub fn matmul_q8_0(w: &Q80Matrix, x: &[f32], out: &mut [f32], threads: &Threads) {
     let nb = w.cols / BLOCK;
-    let n = x.len() / w.cols;
     let k = kernels::active();
-    let mut row_out = vec![0f32; n];
-    for r in 0..w.rows {
+    threads.rows(w.rows, x.len() / w.cols, out, |r, row_out| {
         (k.q8_0)(
             &w.d[r * nb..(r + 1) * nb],
             &w.qs[r * w.cols..(r + 1) * w.cols],
             x,
             w.cols,
-            &mut row_out,
+            row_out,
         );
-        for (t, &v) in row_out.iter().enumerate() {
-            out[t * w.rows + r] = v;
-        }
-    }
+    });
 }

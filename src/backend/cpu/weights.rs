@@ -6,6 +6,7 @@ use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
 
 use super::quant::{matmul_q4_1, matmul_q8_0, Q41Matrix, Q80Matrix};
+use super::threads::Threads;
 use crate::model::{GgufFile, LlamaConfig};
 use crate::{Error, Result};
 
@@ -93,14 +94,21 @@ impl Linear {
         Ok(())
     }
 
-    /// `out = x W^T` for `x` holding `n` row vectors of `cols` values.
-    pub fn forward(&self, x: &[f32], out: &mut Vec<f32>, scratch: &mut Vec<f32>) -> Result<()> {
+    /// `out = x W^T` for `x` holding `n` row vectors of `cols` values (the
+    /// quantized products on `threads`).
+    pub fn forward(
+        &self,
+        x: &[f32],
+        out: &mut Vec<f32>,
+        scratch: &mut Vec<f32>,
+        threads: &Threads,
+    ) -> Result<()> {
         let n = x.len() / self.cols();
         out.clear();
         out.resize(n * self.rows(), 0.0);
         match self {
-            Self::Q41(m) => matmul_q4_1(m, x, out, scratch),
-            Self::Q80(m) => matmul_q8_0(m, x, out),
+            Self::Q41(m) => matmul_q4_1(m, x, out, scratch, threads),
+            Self::Q80(m) => matmul_q8_0(m, x, out, threads),
             Self::Dense { cols, w, .. } => {
                 let xt = Tensor::from_slice(x, (n, *cols), &Device::Cpu).map_err(backend_err)?;
                 let y = xt
@@ -234,8 +242,10 @@ mod tests {
                 .collect();
             let (mut yq, mut yd) = (Vec::new(), Vec::new());
             let mut acts = Vec::new();
-            q.forward(&x, &mut yq, &mut acts).unwrap();
-            d.forward(&x, &mut yd, &mut acts).unwrap();
+            q.forward(&x, &mut yq, &mut acts, &Threads::new(1).unwrap())
+                .unwrap();
+            d.forward(&x, &mut yd, &mut acts, &Threads::new(1).unwrap())
+                .unwrap();
             let scale = yd.iter().fold(0f32, |a, v| a.max(v.abs()));
             let worst = yq
                 .iter()

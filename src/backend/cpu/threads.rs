@@ -1,0 +1,128 @@
+//! The CPU backend's worker threads (issue 13, "threads natively"): a
+//! matrix product splits its weight rows into contiguous ranges across a
+//! rayon pool. Every output element is still one kernel call over the same
+//! data in the same order, so the logits are bit-identical for any thread
+//! count (`tests/threads.rs` checks 1, 2 and 3). Native builds only: the
+//! wasm build runs the same code on its one thread.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::{Error, Result};
+
+/// The most threads the default takes (more rarely pays on a 135M model).
+pub const DEFAULT_THREAD_CAP: usize = 8;
+/// The most threads a setting may ask for.
+pub const MAX_THREADS: usize = 256;
+
+/// A process-wide thread count for new backends (`--threads`); 0: default.
+static DEFAULT: AtomicUsize = AtomicUsize::new(0);
+
+/// The threads a new CPU backend uses: `--threads`, else the machine's
+/// cores capped at [`DEFAULT_THREAD_CAP`] (one in the browser).
+pub fn default_threads() -> usize {
+    match DEFAULT.load(Ordering::Relaxed) {
+        0 if cfg!(target_arch = "wasm32") => 1,
+        0 => std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(DEFAULT_THREAD_CAP),
+        n => n,
+    }
+}
+
+/// Sets the thread count of the backends made from now on.
+pub fn set_default_threads(n: usize) -> Result<()> {
+    check(n)?;
+    DEFAULT.store(n, Ordering::Relaxed);
+    Ok(())
+}
+
+fn check(n: usize) -> Result<()> {
+    if n == 0 || n > MAX_THREADS {
+        return Err(Error::InvalidInput(format!(
+            "threads must be between 1 and {MAX_THREADS}, got {n}"
+        )));
+    }
+    Ok(())
+}
+
+/// A backend's threads: none beyond the caller's, or a pool of `count`.
+pub struct Threads {
+    count: usize,
+    #[cfg(not(target_arch = "wasm32"))]
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl Threads {
+    pub fn new(count: usize) -> Result<Self> {
+        check(count)?;
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let pool = match count {
+                1 => None,
+                n => Some(
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(n)
+                        .thread_name(|i| format!("persona-cpu-{i}"))
+                        .build()
+                        .map_err(|e| Error::Backend(format!("cannot start {n} threads: {e}")))?,
+                ),
+            };
+            Ok(Self { count, pool })
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            if count > 1 {
+                return Err(Error::InvalidInput(
+                    "this build runs the CPU backend on one thread".into(),
+                ));
+            }
+            Ok(Self { count })
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// `out[t · rows + r] = row_out[t]` where `f(r, row_out)` fills the `n`
+    /// outputs of weight row `r`; the rows are shared out across the threads
+    /// in contiguous ranges.
+    pub fn rows(
+        &self,
+        rows: usize,
+        n: usize,
+        out: &mut [f32],
+        f: impl Fn(usize, &mut [f32]) + Sync,
+    ) {
+        if n == 0 || rows == 0 {
+            return;
+        }
+        let chunk = rows.div_ceil(self.count * 4).max(1);
+        let work = |(c, block): (usize, &mut [f32])| {
+            for (i, row_out) in block.chunks_exact_mut(n).enumerate() {
+                f(c * chunk + i, row_out);
+            }
+        };
+        let run = |by_row: &mut [f32]| {
+            #[cfg(not(target_arch = "wasm32"))]
+            if let Some(pool) = &self.pool {
+                use rayon::prelude::*;
+                pool.install(|| by_row.par_chunks_mut(chunk * n).enumerate().for_each(work));
+                return;
+            }
+            by_row.chunks_mut(chunk * n).enumerate().for_each(work);
+        };
+        if n == 1 {
+            // One vector: the row-major output is the by-row one.
+            run(out);
+            return;
+        }
+        let mut by_row = vec![0f32; rows * n];
+        run(&mut by_row);
+        for (r, row) in by_row.chunks_exact(n).enumerate() {
+            for (t, &v) in row.iter().enumerate() {
+                out[t * rows + r] = v;
+            }
+        }
+    }
+}
