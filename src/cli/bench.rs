@@ -241,6 +241,8 @@ pub(super) fn run(model: &Path, args: BenchArgs) -> Result<()> {
     }
     let mut engine = load_engine(model, WeightMode::Quantized)?;
     if args.only != "cpu" {
+        // The methods table is a one-thread table (issue 13 asks for it so).
+        engine.backend.set_threads(1)?;
         let section = run_methods(&mut engine, &args.methods)?;
         println!("{section}");
         write_section(

@@ -163,6 +163,9 @@ pub(super) fn run_reuse(
 ) -> Result<String> {
     let mut warm = super::load::load_engine(model, WeightMode::Quantized)?;
     let mut cold = super::load::load_engine(model, WeightMode::Quantized)?;
+    // One thread, as the section says (the default takes every core).
+    warm.backend.set_threads(1)?;
+    cold.backend.set_threads(1)?;
     cold.set_cache_mb(0.0)?;
     let setup = MethodSetup::new(args)?;
     let cfg = |name: &str| -> Result<RunConfig> {

@@ -179,9 +179,13 @@ impl CpuBackend {
 
         for (l, lw) in w.layers.iter().enumerate() {
             ops::rms_norm(&sc.x, &lw.attn_norm, cfg.rms_eps, &mut sc.xn);
-            lw.wq.forward(&sc.xn, &mut sc.q, &mut sc.sums, threads)?;
-            lw.wk.forward(&sc.xn, &mut sc.k, &mut sc.sums, threads)?;
-            lw.wv.forward(&sc.xn, &mut sc.v, &mut sc.sums, threads)?;
+            Linear::forward_all(
+                &[&lw.wq, &lw.wk, &lw.wv],
+                &sc.xn,
+                &mut [&mut sc.q, &mut sc.k, &mut sc.v],
+                &mut sc.sums,
+                threads,
+            )?;
             lora(l, Module::Q, &sc.xn, &mut sc.q);
             lora(l, Module::K, &sc.xn, &mut sc.k);
             lora(l, Module::V, &sc.xn, &mut sc.v);
@@ -220,9 +224,13 @@ impl CpuBackend {
             sc.x.iter_mut().zip(&sc.proj).for_each(|(x, p)| *x += p);
 
             ops::rms_norm(&sc.x, &lw.ffn_norm, cfg.rms_eps, &mut sc.xn);
-            lw.w_gate
-                .forward(&sc.xn, &mut sc.gate, &mut sc.sums, threads)?;
-            lw.w_up.forward(&sc.xn, &mut sc.up, &mut sc.sums, threads)?;
+            Linear::forward_all(
+                &[&lw.w_gate, &lw.w_up],
+                &sc.xn,
+                &mut [&mut sc.gate, &mut sc.up],
+                &mut sc.sums,
+                threads,
+            )?;
             lora(l, Module::Gate, &sc.xn, &mut sc.gate);
             lora(l, Module::Up, &sc.xn, &mut sc.up);
             ops::swiglu(&mut sc.gate, &sc.up);

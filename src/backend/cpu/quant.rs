@@ -112,21 +112,16 @@ fn block_sums(x: &[f32], out: &mut Vec<f32>) {
     out.extend(x.chunks_exact(BLOCK).map(|b| b.iter().sum::<f32>()));
 }
 
-/// `out[t, r] = Σ_c w[r, c] x[t, c]` for the `n` row vectors of `x`, the
-/// weight rows shared out across `threads`.
-pub fn matmul_q4_1(
-    w: &Q41Matrix,
-    x: &[f32],
-    out: &mut [f32],
-    scratch: &mut Vec<f32>,
-    threads: &Threads,
-) {
+/// One output row of a Q4_1 product: `row_out[t] = Σ_c w[r, c] x[t, c]`
+/// for the `n` vectors of `x`, `sums` their per-block sums (`block_sums`).
+fn q4_1_row<'a>(
+    w: &'a Q41Matrix,
+    x: &'a [f32],
+    sums: &'a [f32],
+) -> impl Fn(usize, &mut [f32]) + Sync + 'a {
     let nb = w.cols / BLOCK;
-    let n = x.len() / w.cols;
     let k = kernels::active();
-    block_sums(x, scratch);
-    let sums = &scratch[..];
-    threads.rows(w.rows, n, out, |r, row_out| {
+    move |r, row_out| {
         let (d, m) = (&w.d[r * nb..(r + 1) * nb], &w.m[r * nb..(r + 1) * nb]);
         (k.q4_1)(d, &w.qs[r * nb * 16..(r + 1) * nb * 16], x, w.cols, row_out);
         for (t, v) in row_out.iter_mut().enumerate() {
@@ -137,20 +132,107 @@ pub fn matmul_q4_1(
             }
             *v += kernels::combine(acc);
         }
-    });
+    }
 }
 
-/// As [`matmul_q4_1`] for a Q8_0 matrix.
-pub fn matmul_q8_0(w: &Q80Matrix, x: &[f32], out: &mut [f32], threads: &Threads) {
+/// One output row of a Q8_0 product.
+fn q8_0_row<'a>(w: &'a Q80Matrix, x: &'a [f32]) -> impl Fn(usize, &mut [f32]) + Sync + 'a {
     let nb = w.cols / BLOCK;
     let k = kernels::active();
-    threads.rows(w.rows, x.len() / w.cols, out, |r, row_out| {
+    move |r, row_out| {
         (k.q8_0)(
             &w.d[r * nb..(r + 1) * nb],
             &w.qs[r * w.cols..(r + 1) * w.cols],
             x,
             w.cols,
             row_out,
-        );
+        )
+    }
+}
+
+/// A quantized matrix of either kind.
+#[derive(Clone, Copy)]
+pub enum Quantized<'a> {
+    Q41(&'a Q41Matrix),
+    Q80(&'a Q80Matrix),
+}
+
+impl Quantized<'_> {
+    fn rows(&self) -> usize {
+        match self {
+            Quantized::Q41(w) => w.rows,
+            Quantized::Q80(w) => w.rows,
+        }
+    }
+}
+
+/// `outs[i][t, r] = Σ_c W_i[r, c] x[t, c]` for matrices of the same input
+/// width, in ONE parallel region over all their rows (fewer fork-joins per
+/// layer: Q, K and V together; gate and up together). Each output element
+/// is the same kernel call as a product alone.
+pub fn matmul_many(
+    ws: &[Quantized<'_>],
+    x: &[f32],
+    outs: &mut [&mut Vec<f32>],
+    scratch: &mut Vec<f32>,
+    threads: &Threads,
+) {
+    let cols = match ws[0] {
+        Quantized::Q41(w) => w.cols,
+        Quantized::Q80(w) => w.cols,
+    };
+    let n = x.len() / cols;
+    if ws.iter().any(|w| matches!(w, Quantized::Q41(_))) {
+        block_sums(x, scratch);
+    }
+    let sums = &scratch[..];
+    let rows: Vec<usize> = ws.iter().map(Quantized::rows).collect();
+    let total: usize = rows.iter().sum();
+    let fns: Vec<Box<dyn Fn(usize, &mut [f32]) + Sync + '_>> = ws
+        .iter()
+        .map(|w| -> Box<dyn Fn(usize, &mut [f32]) + Sync + '_> {
+            match *w {
+                Quantized::Q41(w) => Box::new(q4_1_row(w, x, sums)),
+                Quantized::Q80(w) => Box::new(q8_0_row(w, x)),
+            }
+        })
+        .collect();
+    let starts: Vec<usize> = rows
+        .iter()
+        .scan(0, |s, &r| {
+            let at = *s;
+            *s += r;
+            Some(at)
+        })
+        .collect();
+    let mut all = vec![0f32; n * total];
+    threads.rows(total, n, &mut all, |r, row_out| {
+        let i = starts.partition_point(|&s| s <= r) - 1;
+        fns[i](r - starts[i], row_out)
     });
+    for (i, out) in outs.iter_mut().enumerate() {
+        out.clear();
+        out.reserve(n * rows[i]);
+        for t in 0..n {
+            out.extend_from_slice(&all[t * total + starts[i]..t * total + starts[i] + rows[i]]);
+        }
+    }
+}
+
+/// `out[t, r] = Σ_c w[r, c] x[t, c]` for the `n` row vectors of `x`, the
+/// weight rows shared out across `threads`.
+pub fn matmul_q4_1(
+    w: &Q41Matrix,
+    x: &[f32],
+    out: &mut [f32],
+    scratch: &mut Vec<f32>,
+    threads: &Threads,
+) {
+    block_sums(x, scratch);
+    threads.rows(w.rows, x.len() / w.cols, out, q4_1_row(w, x, scratch));
+}
+
+/// As [`matmul_q4_1`] for a Q8_0 matrix.
+pub fn matmul_q8_0(w: &Q80Matrix, x: &[f32], out: &mut [f32], threads: &Threads) {
+    threads.rows(w.rows, x.len() / w.cols, out, q8_0_row(w, x));
 }

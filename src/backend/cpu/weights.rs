@@ -5,7 +5,7 @@
 use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
 
-use super::quant::{matmul_q4_1, matmul_q8_0, Q41Matrix, Q80Matrix};
+use super::quant::{matmul_many, matmul_q4_1, matmul_q8_0, Q41Matrix, Q80Matrix, Quantized};
 use super::threads::Threads;
 use crate::model::{GgufFile, LlamaConfig};
 use crate::{Error, Result};
@@ -117,6 +117,35 @@ impl Linear {
                     .and_then(|y| y.to_vec1::<f32>())
                     .map_err(backend_err)?;
                 out.copy_from_slice(&y);
+            }
+        }
+        Ok(())
+    }
+
+    /// `outs[i] = x W_i^T` for several matrices of the same input: one
+    /// parallel region when all are quantized (`quant::matmul_many`), else
+    /// one product after the other. The same values either way.
+    pub fn forward_all(
+        ws: &[&Linear],
+        x: &[f32],
+        outs: &mut [&mut Vec<f32>],
+        scratch: &mut Vec<f32>,
+        threads: &Threads,
+    ) -> Result<()> {
+        let quantized: Option<Vec<Quantized<'_>>> = ws
+            .iter()
+            .map(|w| match w {
+                Linear::Q41(m) => Some(Quantized::Q41(m)),
+                Linear::Q80(m) => Some(Quantized::Q80(m)),
+                Linear::Dense { .. } => None,
+            })
+            .collect();
+        match quantized {
+            Some(q) => matmul_many(&q, x, outs, scratch, threads),
+            None => {
+                for (w, out) in ws.iter().zip(outs.iter_mut()) {
+                    w.forward(x, out, scratch, threads)?;
+                }
             }
         }
         Ok(())
