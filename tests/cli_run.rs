@@ -164,6 +164,67 @@ fn expect_error(args: &[&str], needle: &str) {
 }
 
 #[test]
+fn the_sampler_settings_work_from_the_command_line() {
+    // The exact preset reports its bound tests; --threads gives the same
+    // answer; nonsense thread counts and targets, and normalising weights
+    // that sum to zero, fail clearly.
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--method",
+            "scr",
+            "--alpha",
+            "E=1.0",
+            "--alpha",
+            "T=-0.5",
+            "--user",
+            USER,
+            "--max-tokens",
+            "8",
+            "--seed",
+            "5",
+        ];
+        args.extend_from_slice(extra);
+        let (ok, stdout, stderr) = persona(&args);
+        assert!(ok, "{extra:?}: {stderr}");
+        (stdout, stderr)
+    };
+    let (_, stderr) = run(&["--exact"]);
+    assert!(
+        stderr.contains("bound violations") && stderr.contains("tests"),
+        "{stderr}"
+    );
+    let (one, _) = run(&["--target", "mpg", "--threads", "1"]);
+    let (three, _) = run(&["--target", "mpg", "--threads", "3"]);
+    assert_eq!(one, three, "the answer does not depend on the thread count");
+    expect_error(
+        &["--threads", "0", "generate", "--user", USER],
+        "threads must be between 1 and",
+    );
+    expect_error(
+        &[
+            "run", "--method", "scr", "--alpha", "E=1", "--target", "soft", "--user", USER,
+        ],
+        "unknown target",
+    );
+    expect_error(
+        &[
+            "run",
+            "--method",
+            "mod",
+            "--alpha",
+            "E=1",
+            "--alpha",
+            "F=-1",
+            "--normalize-alpha",
+            "--user",
+            USER,
+        ],
+        "positive sum",
+    );
+}
+
+#[test]
 fn the_probe_says_which_methods_it_cannot_score() {
     expect_error(
         &["probe", "--method", "best-of-n", "--alpha", "E=1.0"],

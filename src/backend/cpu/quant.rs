@@ -150,6 +150,9 @@ fn q8_0_row<'a>(w: &'a Q80Matrix, x: &'a [f32]) -> impl Fn(usize, &mut [f32]) + 
     }
 }
 
+/// One output row's computation (`q4_1_row`, `q8_0_row`).
+type RowFn<'a> = Box<dyn Fn(usize, &mut [f32]) + Sync + 'a>;
+
 /// A quantized matrix of either kind.
 #[derive(Clone, Copy)]
 pub enum Quantized<'a> {
@@ -188,9 +191,9 @@ pub fn matmul_many(
     let sums = &scratch[..];
     let rows: Vec<usize> = ws.iter().map(Quantized::rows).collect();
     let total: usize = rows.iter().sum();
-    let fns: Vec<Box<dyn Fn(usize, &mut [f32]) + Sync + '_>> = ws
+    let fns: Vec<RowFn<'_>> = ws
         .iter()
-        .map(|w| -> Box<dyn Fn(usize, &mut [f32]) + Sync + '_> {
+        .map(|w| -> RowFn<'_> {
             match *w {
                 Quantized::Q41(w) => Box::new(q4_1_row(w, x, sums)),
                 Quantized::Q80(w) => Box::new(q8_0_row(w, x)),
