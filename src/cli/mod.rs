@@ -99,16 +99,16 @@ pub fn main() -> ExitCode {
 }
 
 /// Every command's thread count: the CPU backend's, and rayon's global pool
-/// (candle's products in `train-adapter`).
+/// (candle's products in `train-adapter`), with the main thread as one of
+/// its workers so the backend's products run in place.
 fn use_threads(threads: Option<usize>) -> crate::Result<()> {
-    use crate::backend::cpu::threads::{default_threads, set_default_threads};
+    use crate::backend::cpu::threads::{set_default_threads, use_global_pool};
     if let Some(n) = threads {
         set_default_threads(n)?;
     }
-    // Fails only when the global pool already exists (then it stays).
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(default_threads())
-        .build_global();
+    // Fails only when the global pool already exists (then it stays, and
+    // backends use pools of their own).
+    let _ = use_global_pool();
     Ok(())
 }
 
