@@ -538,32 +538,51 @@ pub(super) mod tests {
         assert_fits(&counts, &target, "Token-RS");
     }
 
-    #[test]
-    fn seq_rs_samples_the_sequence_level_target() {
+    /// Seq-RS's two-token answers as counts per answer (`a * 4 + b`), each
+    /// run's outcome checked by `check`.
+    fn seq_rs_counts(
+        bound: BoundConfig,
+        tries: usize,
+        draws: usize,
+        seed: u64,
+        check: impl Fn(&Outcome),
+    ) -> [u64; 16] {
         let limits = Limits {
             max_tokens: 2,
             eos: 99,
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut counts = [0u64; 16];
-        for _ in 0..10_000 {
+        for _ in 0..draws {
             let out = pollster::block_on(seq_rs(
                 &mut views(),
                 aim(&ALPHA),
-                fixed_bound(),
-                100_000,
+                bound,
+                tries,
                 limits,
                 &mut rng,
                 &mut |_| {},
             ))
             .unwrap();
-            assert_eq!(out.forced_tokens, 0);
+            check(&out);
             counts[(out.tokens[0] * 4 + out.tokens[1]) as usize] += 1;
         }
-        let target: Vec<f64> = (0..16)
+        counts
+    }
+
+    /// The sequence-level target's weights of the 16 two-token answers.
+    fn sequence_target() -> Vec<f64> {
+        (0..16)
             .map(|i| q(&[], &[i / 4, i % 4]) * score(&[], &[i / 4, i % 4]))
-            .collect();
-        assert_fits(&counts, &target, "Seq-RS");
+            .collect()
+    }
+
+    #[test]
+    fn seq_rs_samples_the_sequence_level_target() {
+        let counts = seq_rs_counts(fixed_bound(), 100_000, 10_000, 12, |out| {
+            assert_eq!(out.forced_tokens, 0)
+        });
+        assert_fits(&counts, &sequence_target(), "Seq-RS");
     }
 
     #[test]
@@ -572,48 +591,16 @@ pub(super) mod tests {
         // them (empirical-supremum RS), the tries tested in order. With 64
         // tries the pool holds the highest-scoring answers, and the output
         // fits the sequence-level target.
-        let limits = Limits {
-            max_tokens: 2,
-            eos: 99,
-        };
-        let mut rng = ChaCha8Rng::seed_from_u64(13);
-        let mut counts = [0u64; 16];
-        for _ in 0..6_000 {
-            let out = pollster::block_on(seq_rs(
-                &mut views(),
-                aim(&ALPHA),
-                BoundConfig::default(),
-                64,
-                limits,
-                &mut rng,
-                &mut |_| {},
-            ))
-            .unwrap();
+        let counts = seq_rs_counts(BoundConfig::default(), 64, 6_000, 13, |out| {
             assert_eq!(out.proposed, 64 * 2, "every try is drawn");
             assert!(out.bound_tests >= 1 && out.bound_tests <= 64);
             assert_eq!(out.bound_violations, 0, "the bound is above every try");
-            counts[(out.tokens[0] * 4 + out.tokens[1]) as usize] += 1;
-        }
-        let target: Vec<f64> = (0..16)
-            .map(|i| q(&[], &[i / 4, i % 4]) * score(&[], &[i / 4, i % 4]))
-            .collect();
+        });
+        let target = sequence_target();
         assert_fits(&counts, &target, "Seq-RS, estimated bound");
         // Two tries are not enough to leave the proposal's shape: the
         // estimate is only as good as its pool (the doc says so).
-        let mut few = [0u64; 16];
-        for _ in 0..6_000 {
-            let out = pollster::block_on(seq_rs(
-                &mut views(),
-                aim(&ALPHA),
-                BoundConfig::default(),
-                2,
-                limits,
-                &mut rng,
-                &mut |_| {},
-            ))
-            .unwrap();
-            few[(out.tokens[0] * 4 + out.tokens[1]) as usize] += 1;
-        }
+        let few = seq_rs_counts(BoundConfig::default(), 2, 6_000, 13, |_| {});
         let z: f64 = target.iter().sum();
         let probs: Vec<f64> = target.iter().map(|t| t / z).collect();
         let (stat, df) = super::super::tabular::chi_square(&few, &probs);

@@ -86,6 +86,21 @@ async function open(context, base, query, errors) {
   return page;
 }
 
+/** Opens the page with the automatic choice and checks it runs on the CPU,
+ * with a reason matching `why` in the badge's tooltip and no banner; the reason. */
+async function runsOnCpuSaying(context, base, errors, why) {
+  const page = await open(context, base, "", errors);
+  const s = await status(page);
+  assert(s.label === "CPU (wasm simd128)", `label ${s.label}`);
+  assert(s.notGpu && why.test(s.notGpu), `reason: ${s.notGpu}`);
+  const b = await banner(page);
+  assert(b === null, `an unasked-for banner: ${b && b.text}`);
+  const title = await page.getAttribute(".backend-badge", "title");
+  assert(title.includes(s.notGpu), `badge tooltip: ${title}`);
+  await page.close();
+  return s.notGpu;
+}
+
 async function setAlpha(page, expert, value) {
   await page.$eval(
     `#alpha-${expert}`,
@@ -119,16 +134,9 @@ async function main() {
 
     // 0. A software adapter: the automatic choice is the CPU, and says why.
     await check("with only a software adapter (SwiftShader) the page runs on the CPU and says why", async () => {
-      const page = await open(context, base, "", errors);
-      const s = await status(page);
-      assert(s.label === "CPU (wasm simd128)", `label ${s.label}`);
-      assert(s.notGpu && /software renderer/.test(s.notGpu) && /SwiftShader/.test(s.notGpu), `reason: ${s.notGpu}`);
-      const b = await banner(page);
-      assert(b === null, `an unasked-for banner: ${b && b.text}`);
-      const title = await page.getAttribute(".backend-badge", "title");
-      assert(title.includes(s.notGpu), `badge tooltip: ${title}`);
-      await page.close();
-      return `reason: "${s.notGpu}"`;
+      const reason = await runsOnCpuSaying(context, base, errors, /software renderer/);
+      assert(/SwiftShader/.test(reason), `reason: ${reason}`);
+      return `reason: "${reason}"`;
     });
 
     // 1. WebGPU when asked for, and its greedy answer.
@@ -309,16 +317,7 @@ async function main() {
     // 8. No WebGPU adapter (Chromium without the flag).
     const plain = await plainBrowser.newContext({ viewport: { width: 1200, height: 820 } });
     await check("without an adapter the default is the CPU, with the reason recorded", async () => {
-      const page = await open(plain, base, "", errors);
-      const s = await status(page);
-      assert(s.label === "CPU (wasm simd128)", `label ${s.label}`);
-      assert(s.notGpu && /adapter/.test(s.notGpu), `reason: ${s.notGpu}`);
-      const b = await banner(page);
-      assert(b === null, `an unasked-for banner: ${b && b.text}`);
-      const title = await page.getAttribute(".backend-badge", "title");
-      assert(title.includes(s.notGpu), `badge tooltip: ${title}`);
-      await page.close();
-      return `reason: "${s.notGpu}"`;
+      return `reason: "${await runsOnCpuSaying(plain, base, errors, /adapter/)}"`;
     });
     await check("a forced ?backend=webgpu without an adapter falls back to the CPU and says why", async () => {
       const page = await open(plain, base, "&backend=webgpu", errors);
