@@ -27,8 +27,13 @@ for axis in "${AXES[@]}"; do
   # N (0.33) and the sweep is monotone.
   two_sided=()
   [ "$axis" = S-N ] && two_sided=(--two-sided)
-  "$BIN" make-pairs --axis "$axis" --limit 300 --batch 8 --max-tokens 32 \
-    --temperature 0.7 --top-p 0.9 --seed 1 --out "assets/pairs/$axis.jsonl"
+  # Contrastive pairs (π_own² / π_other over the two pole contexts), every
+  # neutral prompt that is not a probe item, filtered by pole margin,
+  # relevance and fluency; the card lands beside them (assets/pairs/$axis.card.md).
+  "$BIN" make-pairs --axis "$axis" --batch 8 --max-tokens 32 \
+    --temperature 0.7 --top-p 0.9 --seed 1 --contrast 1 --plausibility 0.1 \
+    --min-margin 0.3 --min-relevance 0.3 --min-fluency -3 \
+    --out "assets/pairs/$axis.jsonl" --scores "target/pairs-$axis.scores.jsonl"
   "$BIN" train-adapter --pairs "assets/pairs/$axis.jsonl" --out "assets/adapters/$axis" \
     --layers-from 24 --rank 8 --lora-alpha 16 --dropout 0.05 --beta 0.1 --lr 5e-4 \
     --epochs "$epochs" --batch 4 --warmup-steps 10 --hold-out-every 10 --seed 0 "${two_sided[@]}"

@@ -10,6 +10,7 @@
 //! cancel, new chat); one file per part of the page: `progress`, `banner`,
 //! `conversation` (its scrolling in `scroll`), `composer`, `method_panel`
 //! (compare lanes, method picker, α sliders), `adapters`, `probe`,
+//! `contrast` (the pole contrast: one expert at α = −1, 0, +1),
 //! `settings_panel`, and `trace` (how a steered answer is drawn); `methods`
 //! turns settings into a `RunConfig` (`settings` reads the typed values),
 //! `trace_file` exports and replays traces, `url_state` keeps the settings
@@ -20,6 +21,7 @@ pub(crate) mod adapters;
 pub(crate) mod banner;
 pub(crate) mod client;
 pub(crate) mod composer;
+pub(crate) mod contrast;
 pub(crate) mod conversation;
 pub(crate) mod format;
 pub(crate) mod method_panel;
@@ -42,6 +44,7 @@ use adapters::AdapterPanel;
 use banner::ErrorBanner;
 use client::Clients;
 use composer::Composer;
+use contrast::{ContrastPanel, ContrastView};
 use conversation::Conversation;
 use method_panel::MethodPanel;
 use probe::ProbePanel;
@@ -133,12 +136,14 @@ pub fn App() -> impl IntoView {
                     <ModelStatus />
                     <ErrorBanner on_retry=Callback::new(move |_| clients.a.restart()) />
                     <Conversation />
+                    <ContrastView />
                     <Composer />
                 </main>
                 <aside class="side">
                     <MethodPanel />
                     <AdapterPanel />
                     <ProbePanel />
+                    <ContrastPanel />
                     <SettingsPanel />
                 </aside>
             </div>

@@ -11,6 +11,7 @@ use super::client::Clients;
 use super::methods;
 use super::state::{AppState, GenStatus, Lane, ProbeState};
 use crate::page_data::protocol::ErrorKind;
+use crate::steer::probe::AxisScore;
 use crate::steer::Probe;
 use crate::worker::protocol::{Command, ProbeRequest};
 
@@ -49,6 +50,31 @@ fn start(state: AppState, clients: Clients, per_axis: usize) {
         .send(&Command::Probe(ProbeRequest { config, per_axis }));
 }
 
+/// One axis's bar: the share of items whose first-pole completion is the
+/// more likely, drawn from the middle toward the pole it favours.
+pub(crate) fn probe_row(a: &AxisScore) -> impl IntoView {
+    let (first, second) = a.axis.split_once('-').unwrap_or((&a.axis, ""));
+    let share = a.accuracy.clamp(0.0, 1.0);
+    // From the middle toward the favoured pole (first pole left).
+    let (left, width) = if share >= 0.5 {
+        ((1.0 - share) * 100.0, (share - 0.5) * 100.0)
+    } else {
+        (50.0, (0.5 - share) * 100.0)
+    };
+    view! {
+        <li class="probe-row" data-axis=a.axis.clone() data-accuracy=format!("{:.3}", a.accuracy)>
+            <span class="pole first" class:won={share > 0.5}>{first.to_string()}</span>
+            <span class="probe-track" role="img" aria-label=format!("{}: {:.0}% of items prefer {first}", a.axis, share * 100.0)>
+                <span class="probe-mid" aria-hidden="true"></span>
+                <span class="probe-bar" class:second={share < 0.5} style=format!("left: {left:.1}%; width: {width:.1}%")></span>
+            </span>
+            <span class="pole second" class:won={share < 0.5}>{second.to_string()}</span>
+            <span class="probe-num">{format!("{:.0}% {first}", share * 100.0)}</span>
+            <span class="probe-margin">{format!("{:+.2} nats", a.margin)}</span>
+        </li>
+    }
+}
+
 #[component]
 pub(crate) fn ProbePanel() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -56,34 +82,7 @@ pub(crate) fn ProbePanel() -> impl IntoView {
     let running = move || state.probe.with(|p| p.running);
     let per_axis = RwSignal::new(DEFAULT_PER_AXIS);
     let blocked = move || state.busy() || !state.load(Lane::A).get().is_ready();
-    let bars = move || {
-        let p = state.probe.get();
-        p.axes
-            .iter()
-            .map(|a| {
-                let (first, second) = a.axis.split_once('-').unwrap_or((&a.axis, ""));
-                let share = a.accuracy.clamp(0.0, 1.0);
-                // From the middle toward the favoured pole (first pole left).
-                let (left, width) = if share >= 0.5 {
-                    ((1.0 - share) * 100.0, (share - 0.5) * 100.0)
-                } else {
-                    (50.0, (0.5 - share) * 100.0)
-                };
-                view! {
-                    <li class="probe-row" data-axis=a.axis.clone() data-accuracy=format!("{:.3}", a.accuracy)>
-                        <span class="pole first" class:won={share > 0.5}>{first.to_string()}</span>
-                        <span class="probe-track" role="img" aria-label=format!("{}: {:.0}% of items prefer {first}", a.axis, share * 100.0)>
-                            <span class="probe-mid" aria-hidden="true"></span>
-                            <span class="probe-bar" class:second={share < 0.5} style=format!("left: {left:.1}%; width: {width:.1}%")></span>
-                        </span>
-                        <span class="pole second" class:won={share < 0.5}>{second.to_string()}</span>
-                        <span class="probe-num">{format!("{:.0}% {first}", share * 100.0)}</span>
-                        <span class="probe-margin">{format!("{:+.2} nats", a.margin)}</span>
-                    </li>
-                }
-            })
-            .collect_view()
-    };
+    let bars = move || state.probe.get().axes.iter().map(probe_row).collect_view();
     view! {
         <section class="settings probe" aria-label="Axis probe">
             <p class="label">"Axis probe"</p>

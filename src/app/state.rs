@@ -156,6 +156,31 @@ pub(crate) struct ProbeState {
     pub cancelled: bool,
 }
 
+/// One column of the pole contrast: the expert at one α.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ContrastColumn {
+    pub alpha: f64,
+    /// What ran ("MOD · E −1.0", "Base").
+    pub label: String,
+    pub text: String,
+    pub answered: bool,
+    pub probed: bool,
+    pub score: Option<AxisScore>,
+    /// Why there is no probe bar, or what the bar stands for.
+    pub note: Option<String>,
+}
+
+/// The pole contrast: one question, one expert at α = −1, 0, +1.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ContrastState {
+    pub running: bool,
+    pub cancelled: bool,
+    pub question: String,
+    pub expert: String,
+    pub axis: Option<String>,
+    pub columns: Vec<ContrastColumn>,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AppState {
     pub turns: RwSignal<Vec<Turn>>,
@@ -178,6 +203,7 @@ pub(crate) struct AppState {
     /// The adapter being checked by the worker, if any.
     pub adapter_job: RwSignal<Option<String>>,
     pub probe: RwSignal<ProbeState>,
+    pub contrast: RwSignal<ContrastState>,
     /// Lanes whose last answer waits to be re-run, and the debounce tick.
     pub pending_rerun: StoredValue<[bool; 2]>,
     pub rerun_tick: StoredValue<u64>,
@@ -219,6 +245,7 @@ impl AppState {
             cache_mb: StoredValue::new(None),
             adapter_job: RwSignal::new(None),
             probe: RwSignal::new(ProbeState::default()),
+            contrast: RwSignal::new(ContrastState::default()),
             pending_rerun: StoredValue::new([false; 2]),
             rerun_tick: StoredValue::new(0),
             next_id: StoredValue::new(0),

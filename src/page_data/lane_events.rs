@@ -36,10 +36,19 @@ pub(crate) struct Seen {
     pub backend_choice: BackendChoice,
     /// Whether the banner shows an error a ready model makes obsolete.
     pub stale_banner: bool,
-    /// Whether lane A's job is the axis probe (else an adapter check).
-    pub probe_running: bool,
+    /// What lane A's job is, when it runs one.
+    pub job: JobKind,
     /// The clock, ms (when a download starts).
     pub now_ms: f64,
+}
+
+/// Which of lane A's panels started its job (`GenStatus::Job`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JobKind {
+    Probe,
+    Contrast,
+    /// An adapter check (the only other job).
+    Adapter,
 }
 
 /// One change to the page, applied in order.
@@ -98,6 +107,23 @@ pub(crate) enum Effect {
     },
     /// The probe stopped without a result.
     ProbeStopped,
+    /// A pole contrast column's text so far.
+    ContrastAnswer {
+        column: usize,
+        text: String,
+        done: bool,
+    },
+    ContrastProbe {
+        column: usize,
+        score: Option<AxisScore>,
+        note: Option<String>,
+    },
+    /// The contrast finished or was cancelled.
+    ContrastDone {
+        cancelled: bool,
+    },
+    /// The contrast stopped after an error.
+    ContrastStopped,
     /// Lane A's worker checked a new adapter.
     AdapterAdded(Adapter),
     /// The adapter job in flight is answered: drop it from the queue.
@@ -233,6 +259,23 @@ pub(crate) fn reduce(seen: &Seen, event: Event) -> Vec<Effect> {
             E::Gen(GenStatus::Idle),
             E::BecameIdle,
         ],
+        Event::ContrastAnswer { column, text, done } => {
+            vec![E::ContrastAnswer { column, text, done }]
+        }
+        Event::ContrastProbe {
+            column,
+            score,
+            note,
+        } => vec![E::ContrastProbe {
+            column,
+            score,
+            note,
+        }],
+        Event::ContrastDone { cancelled } => vec![
+            E::ContrastDone { cancelled },
+            E::Gen(GenStatus::Idle),
+            E::BecameIdle,
+        ],
         Event::AdapterAdded {
             name,
             id,
@@ -299,11 +342,10 @@ pub(crate) fn abort(seen: &Seen) -> Vec<Effect> {
     }
     let mut out = vec![E::Gen(GenStatus::Idle)];
     if seen.gen == GenStatus::Job {
-        // Lane A's job is the probe while one runs; else an adapter check.
-        if seen.lane == Lane::A && seen.probe_running {
-            out.push(E::ProbeStopped);
-        } else {
-            out.extend([E::AdapterAnswered, E::AdapterJobCleared]);
+        match (seen.lane, seen.job) {
+            (Lane::A, JobKind::Probe) => out.push(E::ProbeStopped),
+            (Lane::A, JobKind::Contrast) => out.push(E::ContrastStopped),
+            _ => out.extend([E::AdapterAnswered, E::AdapterJobCleared]),
         }
     } else if seen.answer != Answer::None {
         out.push(E::TakeBackAnswer);

@@ -42,6 +42,11 @@ pub(crate) enum Command {
     /// `per_axis` shipped items of each MBTI axis; answered with
     /// `probe_progress` events and one `probe_done`.
     Probe(ProbeRequest),
+    /// The pole contrast: each configuration (the same question at α = −1,
+    /// 0, +1 for one expert) answered in turn, then probed on `axis`;
+    /// answered with `contrast_answer`, `contrast_probe` and one
+    /// `contrast_done`.
+    Contrast(ContrastRequest),
     /// Validate a PEFT LoRA adapter and keep it as an expert for this
     /// session; answered with `adapter_added` or an `error` of kind `adapter`.
     AddAdapter(AdapterRequest),
@@ -84,6 +89,17 @@ impl std::str::FromStr for BackendChoice {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ProbeRequest {
     pub config: RunConfig,
+    pub per_axis: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ContrastRequest {
+    /// One configuration per column, in order.
+    pub configs: Vec<RunConfig>,
+    /// The MBTI axis whose shipped probe items score every column (none:
+    /// the expert has no probe axis, so no bars).
+    #[serde(default)]
+    pub axis: Option<String>,
     pub per_axis: usize,
 }
 
@@ -188,6 +204,23 @@ pub(crate) enum Event {
         axes: Vec<AxisScore>,
         cancelled: bool,
     },
+    /// A pole contrast column's answer so far (the whole text), and whether
+    /// it is finished.
+    ContrastAnswer {
+        column: usize,
+        text: String,
+        done: bool,
+    },
+    /// A column's probe score on the contrast's axis, or why there is none.
+    ContrastProbe {
+        column: usize,
+        #[serde(default)]
+        score: Option<AxisScore>,
+        #[serde(default)]
+        note: Option<String>,
+    },
+    /// The pole contrast finished (or was cancelled).
+    ContrastDone { cancelled: bool },
     /// An adapter passed every check and is now expert `id` of this worker.
     AdapterAdded {
         name: String,

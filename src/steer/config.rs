@@ -130,6 +130,16 @@ impl Default for RunConfig {
 pub const MAX_ABS_ALPHA: f64 = 100.0;
 
 impl RunConfig {
+    /// The same question, history, length and sampling under the plain
+    /// model (Base, no experts): the α = 0 column of the page's pole contrast.
+    pub fn unsteered(&self) -> RunConfig {
+        RunConfig {
+            method: Method::Base,
+            experts: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// Every expert's α, in `experts` order: as given, or divided by their
     /// sum (`normalize_alpha`).
     pub fn alpha(&self) -> Vec<f64> {

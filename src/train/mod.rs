@@ -1,8 +1,11 @@
 //! Training the MPG paper's experts (§4.1): preference pairs by prompt
 //! distillation, and DPO on LoRA adapters over a candle forward (native only).
 
+pub mod answer_text;
 pub mod distill;
+pub mod pair_filter;
 pub mod pairs;
+pub mod pole_sampler;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod dpo;

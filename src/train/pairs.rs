@@ -5,19 +5,19 @@
 //! The pair's prompt is the bare user message, so an adapter trained on it
 //! learns the pole without being told.
 //!
-//! Generation is batched: every (prompt, pole) pair is one row of the same
-//! forward call, each row with its own ChaCha8 stream seeded from the seed,
-//! the prompt's index and the pole, so the text does not depend on the batch
-//! size.
+//! The answers are drawn contrastively and come back with their pole
+//! likelihood ratio (`pole_sampler`), which `pair_filter` uses to keep the
+//! pairs that really differ in the axis (issue "Steering you can see").
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, Readout, RowId, RowStep};
-use crate::engine::sampling::{sample, Sampling};
+use crate::backend::Backend;
+use crate::engine::sampling::Sampling;
 use crate::engine::Engine;
-use crate::model::{ChatMessage, Role};
+use crate::model::ChatMessage;
+use crate::train::pole_sampler::{
+    relevance, sample_answers, AnswerJob, Contrast, PoleContext, Sampled,
+};
 use crate::{Error, Result};
 
 /// One preference pair in trl's conversational shape.
@@ -97,14 +97,37 @@ pub struct PairSettings {
     pub temperature: f32,
     pub top_p: f32,
     pub seed: u64,
-    /// Prompts per batched forward (each contributes two rows).
+    /// Prompts per batched forward (each contributes four rows: two answers,
+    /// each read under both poles).
     pub batch: usize,
+    pub contrast: Contrast,
+}
+
+/// A pair with both answers' pole likelihoods (see [`Sampled`]) and how
+/// much each answer belongs to its question ([`relevance`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredPair {
+    pub pair: Pair,
+    pub chosen: Sampled,
+    pub rejected: Sampled,
+    /// Nats per token, chosen then rejected.
+    pub relevance: [f64; 2],
+}
+
+impl ScoredPair {
+    /// How much more the chosen answer belongs to the chosen pole than the
+    /// rejected answer does, in nats per token: the chosen answer's
+    /// log (π_first / π_second) minus the rejected answer's.
+    pub fn margin(&self) -> f64 {
+        self.chosen.pole_ratio() + self.rejected.pole_ratio()
+    }
 }
 
 /// Answers every prompt after the `chosen` and after the `rejected`
-/// conversation (a pole's system prompt and few-shot turns); `progress` gets
-/// the number of prompts done so far. Each pole's context is prefilled once
-/// and every answer's row forks from it.
+/// conversation (a pole's system prompt and few-shot turns), contrastively
+/// (`pole_sampler`), and scores each answer's relevance to its prompt under
+/// the plain model; `progress` gets the number of prompts done so far.
+/// Each context is prefilled once and every answer's rows fork from it.
 pub async fn make_pairs<B: Backend>(
     engine: &mut Engine<B>,
     chosen: &[ChatMessage],
@@ -112,16 +135,37 @@ pub async fn make_pairs<B: Backend>(
     prompts: &[String],
     settings: PairSettings,
     progress: &mut dyn FnMut(usize),
-) -> Result<Vec<Pair>> {
+) -> Result<Vec<ScoredPair>> {
     if settings.batch == 0 || settings.max_tokens == 0 {
         return Err(Error::InvalidInput(
             "batch and max-tokens must be at least 1".into(),
         ));
     }
-    sampling(settings).validate()?;
+    let Contrast {
+        lambda,
+        plausibility,
+    } = settings.contrast;
+    if !(lambda.is_finite() && lambda >= 0.0) {
+        return Err(Error::InvalidInput(format!(
+            "contrast must be a number >= 0, got {lambda}"
+        )));
+    }
+    if !(plausibility > 0.0 && plausibility <= 1.0) {
+        return Err(Error::InvalidInput(format!(
+            "plausibility must be in (0, 1], got {plausibility}"
+        )));
+    }
+    let sampling = sampling(settings);
+    sampling.validate()?;
     let mut poles = Vec::with_capacity(2);
-    for context in [chosen, rejected] {
-        poles.push(PoleContext::prefill(engine, context, prompts).await?);
+    for context in [chosen, rejected, &[]] {
+        match PoleContext::prefill(engine, context, prompts).await {
+            Ok(pole) => poles.push(pole),
+            Err(e) => {
+                poles.iter().for_each(|p| engine.backend.free_row(p.row));
+                return Err(e);
+            }
+        }
     }
     let result = async {
         let mut pairs = Vec::with_capacity(prompts.len());
@@ -129,19 +173,38 @@ pub async fn make_pairs<B: Backend>(
             let mut jobs = Vec::with_capacity(2 * chunk.len());
             for (j, user) in chunk.iter().enumerate() {
                 let index = (b * settings.batch + j) as u64;
-                for (p, pole) in poles.iter().enumerate() {
-                    let ids = pole.prompt_ids(engine, user)?;
-                    jobs.push(Job {
-                        source: pole.row,
-                        shared: pole.shared,
-                        suffix: ids[pole.shared..].to_vec(),
-                        stream: 2 * index + p as u64,
-                    });
-                }
+                let first = poles[0].view(engine, user)?;
+                let second = poles[1].view(engine, user)?;
+                jobs.push(AnswerJob {
+                    own: first.clone(),
+                    other: second.clone(),
+                    stream: 2 * index,
+                });
+                jobs.push(AnswerJob {
+                    own: second,
+                    other: first,
+                    stream: 2 * index + 1,
+                });
             }
-            let answers = sample_rows(engine, &jobs, settings).await?;
+            let answers = sample_answers(
+                engine,
+                &jobs,
+                sampling,
+                settings.contrast,
+                settings.max_tokens,
+            )
+            .await?;
             for (j, user) in chunk.iter().enumerate() {
-                pairs.push(Pair::new(user, &answers[2 * j], &answers[2 * j + 1]));
+                let index = b * settings.batch + j;
+                let foreign = &prompts[(index + 1) % prompts.len()];
+                let (c, r) = (&answers[2 * j], &answers[2 * j + 1]);
+                let fit = relevance(engine, &poles[2], user, foreign, &[&c.ids, &r.ids]).await?;
+                pairs.push(ScoredPair {
+                    pair: Pair::new(user, &c.text, &r.text),
+                    chosen: c.clone(),
+                    rejected: r.clone(),
+                    relevance: [fit[0], fit[1]],
+                });
             }
             progress(pairs.len());
         }
@@ -162,218 +225,9 @@ fn sampling(settings: PairSettings) -> Sampling {
     }
 }
 
-/// A pole's conversation prefilled in a row, and how many of its tokens every
-/// prompt after it shares.
-struct PoleContext {
-    context: Vec<ChatMessage>,
-    row: RowId,
-    shared: usize,
-}
-
-impl PoleContext {
-    async fn prefill<B: Backend>(
-        engine: &mut Engine<B>,
-        context: &[ChatMessage],
-        prompts: &[String],
-    ) -> Result<Self> {
-        let mut pole = Self {
-            context: context.to_vec(),
-            row: RowId(0),
-            shared: usize::MAX,
-        };
-        let mut first: Option<Vec<u32>> = None;
-        for user in prompts {
-            let ids = pole.prompt_ids(engine, user)?;
-            let reference = first.get_or_insert_with(|| ids.clone());
-            let common = reference
-                .iter()
-                .zip(&ids)
-                .take_while(|(a, b)| a == b)
-                .count();
-            pole.shared = pole.shared.min(common);
-        }
-        let Some(first) = first else {
-            return Err(Error::InvalidInput("no prompts".into()));
-        };
-        // Every answer row needs at least one token of its own to read out.
-        pole.shared = pole.shared.min(first.len() - 1);
-        pole.row = engine.backend.new_row()?;
-        let step = RowStep {
-            row: pole.row,
-            tokens: &first[..pole.shared],
-            readout: Readout::None,
-        };
-        if let Err(e) = engine.backend.forward(&[step]).await {
-            engine.backend.free_row(pole.row);
-            return Err(e);
-        }
-        Ok(pole)
-    }
-
-    fn prompt_ids<B: Backend>(&self, engine: &Engine<B>, user: &str) -> Result<Vec<u32>> {
-        let mut messages = self.context.clone();
-        messages.push(ChatMessage::new(Role::User, user));
-        engine.chat_prompt_messages(&messages)
-    }
-}
-
-/// One answer to sample: a fork of `source`'s first `shared` positions, then `suffix`.
-struct Job {
-    source: RowId,
-    shared: usize,
-    suffix: Vec<u32>,
-    stream: u64,
-}
-
-/// Samples one answer per job, all rows in one forward per step.
-async fn sample_rows<B: Backend>(
-    engine: &mut Engine<B>,
-    jobs: &[Job],
-    settings: PairSettings,
-) -> Result<Vec<String>> {
-    let sampling = sampling(settings);
-    let eos = engine.tokenizer.eos_id;
-    let mut rows = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        match engine.backend.fork_row(job.source, job.shared) {
-            Ok(row) => rows.push(row),
-            Err(e) => {
-                rows.into_iter().for_each(|r| engine.backend.free_row(r));
-                return Err(e);
-            }
-        }
-    }
-    let result = async {
-        let mut rngs: Vec<ChaCha8Rng> = jobs
-            .iter()
-            .map(|job| {
-                let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
-                rng.set_stream(job.stream);
-                rng
-            })
-            .collect();
-        let steps: Vec<RowStep> = rows
-            .iter()
-            .zip(jobs)
-            .map(|(&row, job)| RowStep {
-                row,
-                tokens: &job.suffix,
-                readout: Readout::Last,
-            })
-            .collect();
-        let mut logprobs = engine.backend.forward(&steps).await?;
-        let mut answers: Vec<Vec<u32>> = vec![Vec::new(); jobs.len()];
-        let mut finished = vec![false; jobs.len()];
-        let mut active: Vec<usize> = (0..jobs.len()).collect();
-        while !active.is_empty() {
-            let mut next = Vec::with_capacity(active.len());
-            for (lp, &i) in logprobs.iter().zip(&active) {
-                let token = sample(lp.last(), &sampling, &mut rngs[i]);
-                if token == eos {
-                    finished[i] = true;
-                    continue;
-                }
-                answers[i].push(token);
-                if answers[i].len() < settings.max_tokens {
-                    next.push(i);
-                }
-            }
-            active = next;
-            if active.is_empty() {
-                break;
-            }
-            let steps: Vec<RowStep> = active
-                .iter()
-                .map(|&i| RowStep {
-                    row: rows[i],
-                    tokens: std::slice::from_ref(answers[i].last().unwrap_or(&eos)),
-                    readout: Readout::Last,
-                })
-                .collect();
-            logprobs = engine.backend.forward(&steps).await?;
-        }
-        answers
-            .iter()
-            .zip(&finished)
-            .map(|(ids, &done)| {
-                let text = engine.tokenizer.decode(ids)?;
-                Ok(if done {
-                    text.trim().to_string()
-                } else {
-                    trim_to_sentence(&text)
-                })
-            })
-            .collect::<Result<Vec<String>>>()
-    }
-    .await;
-    for row in rows {
-        engine.backend.free_row(row);
-    }
-    result
-}
-
-/// Share of an answer's word trigrams that repeat an earlier one (0 for
-/// fresh text, near 1 for a loop): pairs with a degenerate answer teach the
-/// adapter to loop, not the pole.
-pub fn repetition(text: &str) -> f64 {
-    let words: Vec<String> = text
-        .split_whitespace()
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
-        })
-        .collect();
-    if words.len() < 4 {
-        return 0.0;
-    }
-    let trigrams: Vec<&[String]> = words.windows(3).collect();
-    let distinct: std::collections::HashSet<&[String]> = trigrams.iter().copied().collect();
-    1.0 - distinct.len() as f64 / trigrams.len() as f64
-}
-
-/// Cuts an answer that ran out of tokens back to its last finished sentence
-/// (when that keeps at least half of it), so no pair ends mid-word.
-pub fn trim_to_sentence(text: &str) -> String {
-    let text = text.trim();
-    let end = text
-        .char_indices()
-        .rev()
-        .find(|&(_, c)| matches!(c, '.' | '!' | '?' | '\n'))
-        .map(|(i, c)| i + c.len_utf8());
-    match end {
-        Some(end) if end == text.len() || end * 2 >= text.len() => text[..end].trim().to_string(),
-        _ => text.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn trims_to_the_last_sentence_when_it_keeps_half() {
-        assert_eq!(
-            trim_to_sentence("The first sentence is long. Then it is cu"),
-            "The first sentence is long."
-        );
-        assert_eq!(
-            trim_to_sentence("Short. And then a very long tail that goes on"),
-            "Short. And then a very long tail that goes on"
-        );
-        assert_eq!(trim_to_sentence("  Done.  "), "Done.");
-        assert_eq!(trim_to_sentence("no end at all"), "no end at all");
-    }
-
-    #[test]
-    fn repetition_separates_loops_from_prose() {
-        assert_eq!(
-            repetition("Take the train early and bring a good book along."),
-            0.0
-        );
-        let looped = "Good. Good. Good. Good. Good. Good. Good. Good.";
-        assert!(repetition(looped) > 0.6, "{}", repetition(looped));
-        assert_eq!(repetition("Hi there"), 0.0);
-    }
 
     #[test]
     fn pairs_round_trip_through_jsonl_in_trl_shape() {

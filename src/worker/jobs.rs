@@ -1,5 +1,5 @@
 //! One job on the loaded engine, whichever backend it is on: the job code
-//! (`session`, `steer_run`, `probe_run`, `adapters`) is generic over the
+//! (`session`, `steer_run`, `probe_run`, `contrast_run`, `adapters`) is generic over the
 //! backend, and runs on a yielding engine (`lend`) so `cancel` and the
 //! `lose_device` test hook land between forwards. When the GPU device is
 //! lost during a job, the worker switches to the CPU (`fallback`) and runs
@@ -13,10 +13,12 @@ use super::backends::{AnyEngine, WorkerBackend};
 use super::engine_error::WorkerError;
 use super::lend::lend;
 use super::post::post;
-use super::protocol::{AdapterRequest, ErrorKind, GenerateRequest, ProbeRequest, RunRequest};
+use super::protocol::{
+    AdapterRequest, ContrastRequest, ErrorKind, GenerateRequest, ProbeRequest, RunRequest,
+};
 use super::state::State;
 use super::yielding::Hooks;
-use super::{adapters, fallback, probe_run, session, steer_run};
+use super::{adapters, contrast_run, fallback, probe_run, session, steer_run};
 use crate::engine::Engine;
 
 /// A request that needs the loaded engine.
@@ -24,6 +26,7 @@ pub(crate) enum Request {
     Generate(GenerateRequest),
     Run(RunRequest),
     Probe(ProbeRequest),
+    Contrast(ContrastRequest),
     /// An adapter, with its picked files (undefined for a shipped one).
     Adapter(AdapterRequest, JsValue),
 }
@@ -99,6 +102,9 @@ async fn on<B: WorkerBackend>(
             steer_run::run_request(engine, decoder.as_deref(), req.clone(), hooks, &post).await
         }
         Request::Probe(req) => probe_run::run_probe(engine, req.clone(), hooks, &post).await,
+        Request::Contrast(req) => {
+            contrast_run::run_contrast(engine, req.clone(), hooks, &post).await
+        }
         Request::Adapter(req, files) => {
             if state.lose.take() {
                 engine.backend.lose_device();

@@ -10,6 +10,7 @@
 pub(crate) mod adapters;
 pub(crate) mod backends;
 pub(crate) mod choice;
+pub(crate) mod contrast_run;
 pub(crate) mod engine_error;
 pub(crate) mod fallback;
 pub(crate) mod jobs;
@@ -107,6 +108,7 @@ fn handle(state: &Rc<State>, command: Command, files: JsValue) {
         Command::Generate(req) => start_job(state, Request::Generate(req)),
         Command::Run(req) => start_job(state, Request::Run(req)),
         Command::Probe(req) => start_job(state, Request::Probe(req)),
+        Command::Contrast(req) => start_job(state, Request::Contrast(req)),
         Command::AddAdapter(req) => start_job(state, Request::Adapter(req, files)),
     }
 }

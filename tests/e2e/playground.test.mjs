@@ -11,7 +11,8 @@
 // file) give readable errors and the page keeps working, while a good one
 // (shipped in the listing, or picked from disk) becomes an expert with its
 // own α slider; the settings survive a round trip through the URL; the axis
-// probe panel draws four bars. Screenshots land in tests/e2e/artifacts/
+// probe panel draws four bars; the pole contrast answers one question with
+// one expert at α = −1, 0, +1 side by side, a probe bar each. Screenshots land in tests/e2e/artifacts/
 // (playground-*.png).
 //
 // Run: node tests/e2e/playground.test.mjs      (env: CHROMIUM, HEADFUL=1)
@@ -19,7 +20,7 @@
 
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ARTIFACTS, DIST, INIT_SCRIPT, ask, launchBrowser, pace, serve, setMaxTokens, waitAnswerDone, waitReady } from "./lib.mjs";
+import { ARTIFACTS, DIST, INIT_SCRIPT, ask, fillIn, launchBrowser, pace, serve, setMaxTokens, waitAnswerDone, waitReady } from "./lib.mjs";
 import { assert, createChecks } from "./checks.mjs";
 import { adapterFiles } from "./adapters.mjs";
 
@@ -399,6 +400,45 @@ async function main() {
       assert(rows.length === 4, `${rows.length} bars`);
       await shot(page, "playground-probe");
       return `${rows.join(", ")} (8 items, ${seconds.toFixed(0)} s after the first)`;
+    });
+
+    await check("the pole contrast answers one question at α = −1, 0, +1 side by side, each with its E-I probe bar", async () => {
+      await newChat(page);
+      await pick(page, "mod");
+      await page.click("text=Reset weights");
+      await setMaxTokens(page, 8);
+      await page.selectOption("#contrast-expert", { label: "E" });
+      await fillIn(page, "#message", "I have a free evening. What should I do?");
+      await page.click("#contrast-run");
+      const view = page.locator('[data-testid="contrast"]');
+      await pace.wait("contrast shown", 1, (timeout) => view.waitFor({ timeout }));
+      await pace.until(page, "first column written", 10, () => document.querySelector('.contrast-col[data-answered="true"]'));
+      await view.scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(ARTIFACTS, "playground-contrast-running.png") });
+      await pace.until(page, "contrast done", 120, () =>
+        document.querySelectorAll('.contrast-col[data-probed="true"]').length === 3 && document.querySelector("#contrast-run"),
+      );
+      const cols = await view.locator(".contrast-col").evaluateAll((els) =>
+        els.map((e) => ({
+          alpha: Number(e.dataset.alpha),
+          head: e.querySelector(".contrast-alpha").textContent,
+          label: e.querySelector(".contrast-label").textContent,
+          text: e.querySelector(".contrast-text").textContent,
+          axis: e.querySelector(".probe-row")?.dataset.axis,
+          accuracy: Number(e.querySelector(".probe-row")?.dataset.accuracy),
+        })),
+      );
+      assert(cols.map((c) => c.alpha).join(",") === "-1,0,1", `columns ${cols.map((c) => c.alpha)}`);
+      assert(cols.every((c) => c.text.trim().length > 0 && c.text !== "…"), `an empty answer: ${JSON.stringify(cols)}`);
+      assert(cols.every((c) => c.axis === "E-I"), `probe axes ${cols.map((c) => c.axis)}`);
+      assert(/MOD · E −1\.0/.test(cols[0].label) && cols[1].label === "Base" && /MOD · E \+1\.0/.test(cols[2].label), `labels ${cols.map((c) => c.label)}`);
+      assert(cols.every((c) => c.accuracy >= 0 && c.accuracy <= 1), `E-I accuracy ${cols.map((c) => c.accuracy)}`);
+      // Steering moved the answer (how far the probe moves is the model's
+      // business: docs/EVALUATION.md measures it on all 48 items).
+      assert(cols[0].text !== cols[2].text, `the same answer at α = −1 and +1: ${JSON.stringify(cols[0].text)}`);
+      assert((await page.locator(".turn").count()) === 0, "the contrast wrote into the conversation");
+      await shot(page, "playground-contrast");
+      return cols.map((c) => `${c.head}: ${c.accuracy.toFixed(2)} E, ${JSON.stringify(c.text)}`).join("; ");
     });
 
     await check("keyboard: arrow keys pick methods and move sliders; tabs reach the lane tabs", async () => {

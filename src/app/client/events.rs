@@ -10,7 +10,7 @@ use super::Client;
 use crate::app::scroll::{near_bottom, scroll_log_to_end};
 use crate::app::state::{ProbeState, Role};
 use crate::page_data::banner::Banner;
-use crate::page_data::lane_events::{abort, reduce, Answer, Effect, Seen};
+use crate::page_data::lane_events::{abort, reduce, Answer, Effect, JobKind, Seen};
 use crate::steer::Event as SteerEvent;
 use crate::worker::protocol::{Command, Event};
 
@@ -43,7 +43,13 @@ impl Client {
             stale_banner: state
                 .banner
                 .with_untracked(|b| b.as_ref().is_some_and(Banner::stale_once_ready)),
-            probe_running: state.probe.with_untracked(|p| p.running),
+            job: if state.probe.with_untracked(|p| p.running) {
+                JobKind::Probe
+            } else if state.contrast.with_untracked(|c| c.running) {
+                JobKind::Contrast
+            } else {
+                JobKind::Adapter
+            },
             now_ms: js_sys::Date::now(),
         }
     }
@@ -148,6 +154,28 @@ impl Client {
                 }
             }),
             Effect::ProbeStopped => state.probe.update(|p| p.running = false),
+            Effect::ContrastAnswer { column, text, done } => state.contrast.update(|c| {
+                if let Some(col) = c.columns.get_mut(column) {
+                    col.text = text;
+                    col.answered = done;
+                }
+            }),
+            Effect::ContrastProbe {
+                column,
+                score,
+                note,
+            } => state.contrast.update(|c| {
+                if let Some(col) = c.columns.get_mut(column) {
+                    col.score = score;
+                    col.note = note;
+                    col.probed = true;
+                }
+            }),
+            Effect::ContrastDone { cancelled } => state.contrast.update(|c| {
+                c.running = false;
+                c.cancelled = cancelled;
+            }),
+            Effect::ContrastStopped => state.contrast.update(|c| c.running = false),
             Effect::AdapterAdded(adapter) => self.adapter_added(adapter),
             Effect::AdapterAnswered => self.dequeue(),
             Effect::AdapterJobCleared => state.adapter_job.set(None),

@@ -22,7 +22,7 @@ fn seen(gen: GenStatus, answer: Answer) -> Seen {
         compare: false,
         backend_choice: BackendChoice::Auto,
         stale_banner: false,
-        probe_running: false,
+        job: JobKind::Adapter,
         now_ms: 1000.0,
     }
 }
@@ -227,14 +227,19 @@ fn a_panic_is_a_crash() {
 }
 
 #[test]
-fn abort_stops_the_probe_or_the_adapter_check() {
+fn abort_stops_the_probe_the_contrast_or_the_adapter_check() {
     let mut s = seen(GenStatus::Job, Answer::None);
-    s.probe_running = true;
+    s.job = JobKind::Probe;
     assert_eq!(
         abort(&s),
         vec![Effect::Gen(GenStatus::Idle), Effect::ProbeStopped]
     );
-    s.probe_running = false;
+    s.job = JobKind::Contrast;
+    assert_eq!(
+        abort(&s),
+        vec![Effect::Gen(GenStatus::Idle), Effect::ContrastStopped]
+    );
+    s.job = JobKind::Adapter;
     assert_eq!(
         abort(&s),
         vec![
@@ -244,6 +249,34 @@ fn abort_stops_the_probe_or_the_adapter_check() {
         ]
     );
     assert!(abort(&seen(GenStatus::Idle, Answer::Plain)).is_empty());
+}
+
+#[test]
+fn contrast_events_fill_their_columns_and_the_last_frees_the_worker() {
+    let mut s = seen(GenStatus::Job, Answer::None);
+    s.job = JobKind::Contrast;
+    let text = Event::ContrastAnswer {
+        column: 1,
+        text: "Hi".into(),
+        done: false,
+    };
+    assert_eq!(
+        reduce(&s, text),
+        vec![Effect::ContrastAnswer {
+            column: 1,
+            text: "Hi".into(),
+            done: false
+        }]
+    );
+    let done = reduce(&s, Event::ContrastDone { cancelled: true });
+    assert_eq!(
+        done,
+        vec![
+            Effect::ContrastDone { cancelled: true },
+            Effect::Gen(GenStatus::Idle),
+            Effect::BecameIdle
+        ]
+    );
 }
 
 #[test]
