@@ -103,6 +103,24 @@ def card(axis, training, results, size):
             "  (α = −1) to prefer the rejected answer; the loss is the mean of both directions."
         )
         reverse = f" The subtracted adapter's reverse margin (toward {second}): {e1['reverse_margin']:+.3f}."
+    pairs_card = ROOT / "assets" / "pairs" / f"{axis}.card.md"
+    n_pairs = training['train_pairs'] + training['held_out_pairs']
+    if pairs_card.exists():
+        data = (f"- {n_pairs} DPO preference pairs, `assets/pairs/{axis}.jsonl`, made by\n"
+                f"  `persona make-pairs --axis {axis}` (see `scripts/train_adapters.sh`): contrastive\n"
+                f"  answers under the {first} and {second} pole contexts, filtered by pole margin,\n"
+                f"  relevance, fluency and loops, probe prompts left out; how, and the counts:\n"
+                f"  [`assets/pairs/{axis}.card.md`](../../pairs/{axis}.card.md). The pair's prompt is the bare user message.")
+    else:
+        data = (f"- {n_pairs} DPO preference pairs, `assets/pairs/{axis}.jsonl`, made by\n"
+                f"  the earlier recipe (today `persona make-pairs --axis {axis} --limit 300 --contrast 0\n"
+                f"  --min-margin -99 --min-relevance -99`): for each of\n"
+                f"  the first 300 prompts of `assets/prompts/neutral.txt` the base model answered\n"
+                f"  twice, after the {first} pole's system prompt and three few-shot turns in its\n"
+                f"  style (`assets/personas/experts.toml`, `assets/prompts/distill.toml`) — chosen — and after\n"
+                f"  the {second} pole's — rejected; temperature 0.7, top-p 0.9, at most 32 tokens,\n"
+                f"  pairs with a looping answer dropped. The pair's prompt is the bare user\n"
+                f"  message.")
     return f"""# Adapter {axis}: {first} vs {second}
 
 A LoRA adapter for SmolLM2-135M-Instruct that moves answers along one axis:
@@ -110,14 +128,7 @@ positive α pushes toward **{first}**, negative α toward **{second}**. PEFT
 format (`adapter_config.json`, `adapter_model.safetensors`, {size / 1e6:.1f} MB).
 
 ## Data
-- {training['train_pairs'] + training['held_out_pairs']} DPO preference pairs, `assets/pairs/{axis}.jsonl`, made by
-  `persona make-pairs --axis {axis}` (see `scripts/train_adapters.sh`): for each of
-  the first 300 prompts of `assets/prompts/neutral.txt` the base model answered
-  twice, after the {first} pole's system prompt and three few-shot turns in its
-  style (`assets/personas/experts.toml`, `assets/prompts/distill.toml`) — chosen — and after
-  the {second} pole's — rejected; temperature 0.7, top-p 0.9, at most 32 tokens,
-  pairs with a looping answer dropped. The pair's prompt is the bare user
-  message.
+{data}
 - Held out: every 10th pair ({training['held_out_pairs']}); trained on {training['train_pairs']}.
 
 ## Settings

@@ -1,6 +1,7 @@
 //! The pole contrast (issue "Steering you can see", point 4): one question
 //! answered three times with one expert at α = −1, 0 and +1 (every other
-//! expert off; α = 0 is the plain model), side by side, each with its probe
+//! expert off; α = 0 is the plain model; MOD gives the plain model the
+//! rest of the weight, `RunConfig::single_expert`), side by side, each with its probe
 //! bar on the expert's MBTI axis (`crate::steer::probe`), so the effect of
 //! steering — both ways — is visible at a glance. The controls sit in the
 //! side panel (`ContrastPanel`), the three answers above the message box
@@ -78,14 +79,9 @@ pub(crate) fn configs(
     ALPHAS
         .iter()
         .map(|&alpha| {
-            let mut cfg = base.clone();
-            if alpha == 0.0 {
-                cfg = cfg.unsteered();
-            } else {
-                let mut e = expert.clone();
-                e.alpha = alpha;
-                cfg.experts = vec![e];
-            }
+            let mut e = expert.clone();
+            e.alpha = alpha;
+            let cfg = base.single_expert(e);
             cfg.validate().map_err(|e| e.to_string())?;
             Ok(cfg)
         })

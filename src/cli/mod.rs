@@ -8,6 +8,7 @@ mod bench_reuse;
 mod bench_webgpu;
 mod chat;
 mod chat_line;
+mod eval_steering;
 mod generate;
 mod load;
 mod make_pairs;
@@ -64,6 +65,9 @@ enum Command {
     MakePairs(make_pairs::MakePairsArgs),
     /// Train a LoRA adapter with DPO on preference pairs (PEFT output).
     TrainAdapter(train_adapter::TrainAdapterArgs),
+    /// Generate answers at α = −1, 0, +1 per method on an axis's held-out
+    /// prompts and score them (pole likelihood ratio, perplexity, loops).
+    EvalSteering(eval_steering::EvalSteeringArgs),
     /// Measure prefill and decode speed (and llama.cpp's, side by side).
     Bench(bench::BenchArgs),
 }
@@ -88,6 +92,7 @@ pub fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&model, args),
         Command::MakePairs(args) => make_pairs::run(&model, args),
         Command::TrainAdapter(args) => train_adapter::run(&model, args),
+        Command::EvalSteering(args) => eval_steering::run_eval(&model, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

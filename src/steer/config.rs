@@ -140,6 +140,27 @@ impl RunConfig {
         }
     }
 
+    /// This method with `expert` as the only steering weight (the pole
+    /// contrast, `persona eval-steering`); α = 0 is [`Self::unsteered`].
+    /// MOD's weights multiply whole distributions (p ∝ Π π_i^α_i), so the
+    /// plain model takes the rest of the weight, 1 − α: α = −1 is then
+    /// π_plain² / π_expert (the MPG paper's negative weight), not 1 / π_expert,
+    /// which would favour the expert's least likely tokens. The other methods
+    /// weigh experts against their reference already.
+    pub fn single_expert(&self, expert: WeightedExpert) -> RunConfig {
+        if expert.alpha == 0.0 {
+            return self.unsteered();
+        }
+        let mut experts = vec![expert.clone()];
+        if self.method == Method::Mod && expert.alpha != 1.0 {
+            experts.push(WeightedExpert::plain(1.0 - expert.alpha));
+        }
+        RunConfig {
+            experts,
+            ..self.clone()
+        }
+    }
+
     /// Every expert's α, in `experts` order: as given, or divided by their
     /// sum (`normalize_alpha`).
     pub fn alpha(&self) -> Vec<f64> {
@@ -306,6 +327,35 @@ impl ScrConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_single_expert_gives_mod_the_plain_model_as_its_complement() {
+        let base = |method: &str| RunConfig {
+            method: method.parse().unwrap(),
+            experts: vec![WeightedExpert::prompt("F", "f", 0.7)],
+            user: "hi".into(),
+            ..RunConfig::default()
+        };
+        let e = |alpha| WeightedExpert::prompt("E", "e", alpha);
+        let weights = |cfg: &RunConfig| -> Vec<(String, f64)> {
+            cfg.experts
+                .iter()
+                .map(|x| (x.name.clone(), x.alpha))
+                .collect()
+        };
+        let m = base("mod");
+        assert_eq!(
+            weights(&m.single_expert(e(-1.0))),
+            vec![("E".into(), -1.0), ("plain".into(), 2.0)]
+        );
+        assert_eq!(weights(&m.single_expert(e(1.0))), vec![("E".into(), 1.0)]);
+        let plain = m.single_expert(e(0.0));
+        assert_eq!(plain.method, Method::Base);
+        assert!(plain.experts.is_empty() && plain.user == "hi");
+        let scr = base("scr").single_expert(e(-1.0));
+        assert_eq!(weights(&scr), vec![("E".into(), -1.0)]);
+        scr.validate().unwrap();
+    }
 
     #[test]
     fn normalised_alpha_is_a_weighted_average_and_needs_a_positive_sum() {

@@ -1,6 +1,7 @@
-//! Text hygiene of generated answers (preference pairs, `persona
-//! make-pairs`): how much an answer loops, and cutting an answer that ran
-//! out of tokens back to its last finished sentence.
+//! Text hygiene of generated answers (`persona make-pairs`, `persona
+//! eval-steering`): how much an answer repeats itself, whether it loops, and
+//! cutting an answer that ran out of tokens back to its last finished
+//! sentence.
 
 /// Share of an answer's word trigrams that repeat an earlier one (0 for
 /// fresh text, near 1 for a loop): pairs with a degenerate answer teach the
@@ -36,9 +37,49 @@ pub fn trim_to_sentence(text: &str) -> String {
     }
 }
 
+/// Whether an answer has a repeated n-gram loop: some trigram of its words,
+/// or of its tokens (which catches "....." and other loops without words),
+/// occurs three times or more ("It. It. It. It." is one; a phrase said
+/// twice is not).
+pub fn has_loop(text: &str, ids: &[u32]) -> bool {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    thrice(&words) || thrice(ids)
+}
+
+/// Whether some trigram of `items` occurs three times.
+fn thrice<T: Eq + std::hash::Hash>(items: &[T]) -> bool {
+    let mut counts = std::collections::HashMap::<&[T], usize>::new();
+    items.windows(3).any(|t| {
+        let n = counts.entry(t).or_default();
+        *n += 1;
+        *n >= 3
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loop_is_a_trigram_said_three_times() {
+        assert!(has_loop(
+            "The best way to start. It's a day. It. It. It. It. It.",
+            &[]
+        ));
+        assert!(!has_loop("Go outside, go outside and read a book.", &[]));
+        assert!(!has_loop(
+            "Take a long walk, then cook a slow dinner at home.",
+            &[1, 2, 3, 1, 2, 3]
+        ));
+        assert!(has_loop("The. .........", &[504, 30, 9, 9, 9, 9, 9]));
+    }
 
     #[test]
     fn trims_to_the_last_sentence_when_it_keeps_half() {

@@ -3,6 +3,7 @@
 
 pub mod answer_text;
 pub mod distill;
+pub mod judge;
 pub mod pair_filter;
 pub mod pairs;
 pub mod pole_sampler;

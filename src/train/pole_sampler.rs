@@ -83,7 +83,8 @@ impl Sampled {
 pub struct PoleContext {
     context: Vec<ChatMessage>,
     pub row: RowId,
-    shared: usize,
+    /// The prefilled tokens, which every prompt's tokens must start with.
+    prefix: Vec<u32>,
 }
 
 impl PoleContext {
@@ -95,8 +96,9 @@ impl PoleContext {
         let mut pole = Self {
             context: context.to_vec(),
             row: RowId(0),
-            shared: usize::MAX,
+            prefix: Vec::new(),
         };
+        let mut shared = usize::MAX;
         let mut first: Option<Vec<u32>> = None;
         for user in prompts {
             let ids = pole.prompt_ids(engine, user)?;
@@ -106,17 +108,18 @@ impl PoleContext {
                 .zip(&ids)
                 .take_while(|(a, b)| a == b)
                 .count();
-            pole.shared = pole.shared.min(common);
+            shared = shared.min(common);
         }
         let Some(first) = first else {
             return Err(Error::InvalidInput("no prompts".into()));
         };
         // Every answer row needs at least one token of its own to read out.
-        pole.shared = pole.shared.min(first.len() - 1);
+        shared = shared.min(first.len() - 1);
+        pole.prefix = first[..shared].to_vec();
         pole.row = engine.backend.new_row()?;
         let step = RowStep {
             row: pole.row,
-            tokens: &first[..pole.shared],
+            tokens: &pole.prefix,
             readout: Readout::None,
         };
         if let Err(e) = engine.backend.forward(&[step]).await {
@@ -135,10 +138,15 @@ impl PoleContext {
     /// The view of an answer to `user` under this pole.
     pub fn view<B: Backend>(&self, engine: &Engine<B>, user: &str) -> Result<View> {
         let ids = self.prompt_ids(engine, user)?;
+        if !ids.starts_with(&self.prefix) || ids.len() == self.prefix.len() {
+            return Err(Error::InvalidInput(format!(
+                "the prompt {user:?} was not among those the context was prefilled for"
+            )));
+        }
         Ok(View {
             source: self.row,
-            shared: self.shared,
-            suffix: ids[self.shared..].to_vec(),
+            shared: self.prefix.len(),
+            suffix: ids[self.prefix.len()..].to_vec(),
         })
     }
 }
@@ -146,9 +154,8 @@ impl PoleContext {
 /// How much each answer (token ids) belongs to `user`'s question: its mean
 /// log-prob per token under the plain model after `user` minus after
 /// `foreign`, an unrelated question (nats; near 0 or below for an answer
-/// that drifted off its prompt, e.g. into a few-shot turn's topic). All rows
-/// in one teacher-forced call, forked from `plain` (the prefilled plain
-/// chat prefix).
+/// that drifted off its prompt, e.g. into a few-shot turn's topic).
+/// `plain` is the prefilled plain chat prefix.
 pub async fn relevance<B: Backend>(
     engine: &mut Engine<B>,
     plain: &PoleContext,
@@ -156,18 +163,27 @@ pub async fn relevance<B: Backend>(
     foreign: &str,
     answers: &[&[u32]],
 ) -> Result<Vec<f64>> {
-    let questions = [plain.view(engine, user)?, plain.view(engine, foreign)?];
+    let own = mean_logprobs(engine, plain, user, answers).await?;
+    let other = mean_logprobs(engine, plain, foreign, answers).await?;
+    Ok(own.iter().zip(&other).map(|(a, b)| a - b).collect())
+}
+
+/// Each answer's (token ids) mean log-prob per token after `context` and
+/// the `user` message, all answers in one teacher-forced call.
+pub async fn mean_logprobs<B: Backend>(
+    engine: &mut Engine<B>,
+    context: &PoleContext,
+    user: &str,
+    answers: &[&[u32]],
+) -> Result<Vec<f64>> {
+    let question = context.view(engine, user)?;
     let texts: Vec<Vec<u32>> = answers
         .iter()
-        .flat_map(|ids| {
-            questions
-                .iter()
-                .map(|q| [q.suffix.as_slice(), ids].concat())
-        })
+        .map(|ids| [question.suffix.as_slice(), ids].concat())
         .collect();
     let mut rows = Vec::with_capacity(texts.len());
     for _ in &texts {
-        match engine.backend.fork_row(plain.row, plain.shared) {
+        match engine.backend.fork_row(context.row, question.shared) {
             Ok(row) => rows.push(row),
             Err(e) => {
                 rows.into_iter().for_each(|r| engine.backend.free_row(r));
@@ -186,15 +202,15 @@ pub async fn relevance<B: Backend>(
         .collect();
     let scored = engine.backend.forward(&steps).await;
     rows.into_iter().for_each(|r| engine.backend.free_row(r));
-    let scored = scored?;
     // Score i is the log-prob of token i + 1: the answer's are the last n.
-    let mean = |lp: &[f32], n: usize| {
-        lp[lp.len() - n..].iter().map(|&x| x as f64).sum::<f64>() / n.max(1) as f64
-    };
-    Ok(answers
+    Ok(scored?
         .iter()
-        .zip(scored.chunks(2))
-        .map(|(ids, s)| mean(&s[0].scores, ids.len()) - mean(&s[1].scores, ids.len()))
+        .zip(answers)
+        .map(|(s, ids)| {
+            let n = ids.len();
+            let lp = &s.scores[s.scores.len() - n..];
+            lp.iter().map(|&x| x as f64).sum::<f64>() / n.max(1) as f64
+        })
         .collect())
 }
 

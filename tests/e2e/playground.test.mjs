@@ -431,7 +431,7 @@ async function main() {
       assert(cols.map((c) => c.alpha).join(",") === "-1,0,1", `columns ${cols.map((c) => c.alpha)}`);
       assert(cols.every((c) => c.text.trim().length > 0 && c.text !== "…"), `an empty answer: ${JSON.stringify(cols)}`);
       assert(cols.every((c) => c.axis === "E-I"), `probe axes ${cols.map((c) => c.axis)}`);
-      assert(/MOD · E −1\.0/.test(cols[0].label) && cols[1].label === "Base" && /MOD · E \+1\.0/.test(cols[2].label), `labels ${cols.map((c) => c.label)}`);
+      assert(/MOD · E −1\.0, plain \+2\.0/.test(cols[0].label) && cols[1].label === "Base" && /MOD · E \+1\.0/.test(cols[2].label), `labels ${cols.map((c) => c.label)}`);
       assert(cols.every((c) => c.accuracy >= 0 && c.accuracy <= 1), `E-I accuracy ${cols.map((c) => c.accuracy)}`);
       // Steering moved the answer (how far the probe moves is the model's
       // business: docs/EVALUATION.md measures it on all 48 items).
