@@ -84,7 +84,8 @@ fn adapter_logprobs_match_float64_numpy_quantized_path() {
     check(WeightMode::Quantized, 1e-3);
 }
 
-/// A shipped, trained adapter (PEFT files written by `persona train-adapter`)
+/// A trained adapter (PEFT files written by `persona train-adapter`, the
+/// first shipped T-F adapter, kept in tests/fixtures/lora/trained_T-F)
 /// against Hugging Face transformers + peft loading the same folder
 /// (tests/fixtures/peft_logprobs.json, made by make_peft_fixture.py): peft
 /// reads our files as we do, and the engine applies them as peft does.
