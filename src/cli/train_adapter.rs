@@ -214,7 +214,7 @@ pub(super) fn run(model_path: &Path, args: TrainAdapterArgs) -> Result<()> {
         "lora": shape,
         "dpo": settings,
         "seed": args.seed,
-        "threads": candle_core::utils::get_num_threads(),
+        "threads": rayon::current_num_threads(),
         "log": log,
     });
     std::fs::write(
