@@ -71,8 +71,9 @@ def main():
         threads = max(1, 2 // args.jobs)
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(lambda a: run(a, args.limit, threads), axes))
-    axes = [a for a in AXES if (OUT / f"steering-{a}.jsonl").exists()]
-    data = {a: load(a) for a in axes}
+    data = {a: load(a) for a in AXES if a in axes and (OUT / f"steering-{a}.jsonl").exists()}
+    data = {a: rows for a, rows in data.items() if any(r["method"] == "base" for r in rows)}
+    axes = list(data)
     stats = {a: summarise(a, rows) for a, rows in data.items()}
 
     head = ("| axis | method | α | answers | judge, prompts (nats/token) | judge, prompts + shots | "
@@ -125,7 +126,8 @@ def main():
             pair = {r["alpha"]: r for r in rows if r["method"] == m}
             if len(pair) == 2:
                 samples += f"| {LABELS[m]} | {text(pair[-1.0])} | {text(pair[1.0])} |\n"
-    n = stats[axes[0]][("base", 0.0)]["n"] if axes else 0
+    counts = sorted({stats[a][("base", 0.0)]["n"] for a in axes})
+    n = " or ".join(str(c) for c in counts)
     section = (
         "## Generated answers: a judge, fluency and loops per method and α\n\n"
         f"`scripts/evaluate_steering.py` (`persona eval-steering`): the first {n} held-out probe prompts of each "
