@@ -188,15 +188,16 @@ def main():
     (ROOT / "docs" / "evaluation" / "adapter_sweep.svg").write_text(
         svg_lines(series, "α (adapter scale; + toward the first pole)", "probe accuracy (first pole)",
                   -1, 1, 0, 1, points=True))
-    head = "| axis | items | " + " | ".join(f"α={x:+.1f}" + (" (base)" if x == 0 else "") for x in alphas) + " | adapter beats base | monotone |\n"
-    head += "|---|---:|" + "---:|" * len(alphas) + "---|---|\n"
+    head = "| axis | items | " + " | ".join(f"α={x:+.1f}" + (" (base)" if x == 0 else "") for x in alphas) + " | toward the second pole at −1 | toward the first at +1 | adapter beats base | monotone |\n"
+    head += "|---|---:|" + "---:|" * len(alphas) + "---:|---:|---|---|\n"
     body = ""
     for a in shown:
         accs = [results[a][str(x)]["accuracy"] for x in alphas]
         cells = " | ".join(f"{results[a][str(x)]['accuracy']:.2f} ({results[a][str(x)]['margin']:+.2f})" for x in alphas)
         beats = accs[-1] > accs[2]
         monotone = all(accs[i] <= accs[i + 1] for i in range(len(accs) - 1))
-        body += f"| {a} | {results[a]['0.0']['items']} | {cells} | {'yes' if beats else 'NO'} | {'yes' if monotone else 'NO'} |\n"
+        body += (f"| {a} | {results[a]['0.0']['items']} | {cells} | {1 - accs[0]:.2f} | {accs[-1]:.2f} | "
+                 f"{'yes' if beats else 'NO'} | {'yes' if monotone else 'NO'} |\n")
     section = (
         "## DPO adapters: probe accuracy per axis and α sweep\n\n"
         "`scripts/evaluate_adapters.py`: every held-out probe item of the adapter's own axis "
