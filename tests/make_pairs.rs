@@ -98,7 +98,7 @@ fn pairs_leave_out_probe_prompts_and_the_card_counts_what_was_kept() {
         "{card}"
     );
     assert!(
-        card.contains(&format!("| 4 | ")) && card.contains(&format!(" | {} |\n", pairs.len())),
+        card.contains("| 4 | ") && card.contains(&format!(" | {} |\n", pairs.len())),
         "{card}"
     );
 
