@@ -1,5 +1,7 @@
 //! Training the MPG paper's experts (§4.1): preference pairs by prompt
-//! distillation, and DPO on LoRA adapters over a candle forward (native only).
+//! distillation (drawn contrastively and filtered), DPO on LoRA adapters
+//! over a candle forward (native only), and the judge that scores generated
+//! answers for `persona eval-steering`.
 
 pub mod answer_text;
 pub mod distill;

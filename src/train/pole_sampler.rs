@@ -13,7 +13,10 @@
 //! way, so each answer comes back with its pole likelihood ratio for free.
 //!
 //! All rows of a batch share one forward per step; each answer has its own
-//! ChaCha8 stream, so the text does not depend on the batch size.
+//! ChaCha8 stream, so the text does not depend on the batch size. The same
+//! prefilled contexts ([`PoleContext`]) serve teacher-forced scoring
+//! ([`mean_logprobs`]): an answer's relevance to its question here, and the
+//! judge of `persona eval-steering` (`train::judge`).
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
