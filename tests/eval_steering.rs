@@ -80,3 +80,25 @@ fn every_setting_answers_and_is_scored() {
         rows[0]["text"].as_str().unwrap()
     );
 }
+
+#[test]
+fn a_scale_that_is_not_positive_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_persona"))
+        .args([
+            "eval-steering",
+            "--axis",
+            "E-I",
+            "--scale",
+            "0",
+            "--out",
+            "/dev/null",
+        ])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("scale must be a positive number"),
+        "{stderr}"
+    );
+}

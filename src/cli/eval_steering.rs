@@ -50,6 +50,10 @@ pub(super) struct EvalSteeringArgs {
     pub max_tokens: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The weight's magnitude: answers at −scale and +scale (PDD: the
+    /// second and first pole persona whatever the scale).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
     /// Output JSON lines, one per answer.
     #[arg(long)]
     pub out: PathBuf,
@@ -72,6 +76,12 @@ pub(super) fn run_eval(model: &Path, args: EvalSteeringArgs) -> Result<()> {
         .map(|i| i.prompt)
         .take(args.limit)
         .collect();
+    if !(args.scale.is_finite() && args.scale > 0.0) {
+        return Err(Error::InvalidInput(format!(
+            "scale must be a positive number, got {}",
+            args.scale
+        )));
+    }
     if prompts.is_empty() {
         return Err(Error::InvalidInput(format!(
             "no items for axis '{}' in {}",
@@ -97,7 +107,7 @@ pub(super) fn run_eval(model: &Path, args: EvalSteeringArgs) -> Result<()> {
     }];
     for name in &args.methods {
         let method: Method = name.parse()?;
-        for alpha in [-1.0, 1.0] {
+        for alpha in [-args.scale, args.scale] {
             let with = RunConfig {
                 method,
                 ..base.clone()
