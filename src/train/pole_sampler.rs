@@ -184,16 +184,7 @@ pub async fn mean_logprobs<B: Backend>(
         .iter()
         .map(|ids| [question.suffix.as_slice(), ids].concat())
         .collect();
-    let mut rows = Vec::with_capacity(texts.len());
-    for _ in &texts {
-        match engine.backend.fork_row(context.row, question.shared) {
-            Ok(row) => rows.push(row),
-            Err(e) => {
-                rows.into_iter().for_each(|r| engine.backend.free_row(r));
-                return Err(e);
-            }
-        }
-    }
+    let rows = fork_rows(engine, texts.iter().map(|_| (context.row, question.shared)))?;
     let steps: Vec<RowStep> = rows
         .iter()
         .zip(&texts)
@@ -215,6 +206,25 @@ pub async fn mean_logprobs<B: Backend>(
             lp.iter().map(|&x| x as f64).sum::<f64>() / n.max(1) as f64
         })
         .collect())
+}
+
+/// One fork per (source row, shared positions); on a failure the forks made
+/// so far are freed.
+fn fork_rows<B: Backend>(
+    engine: &mut Engine<B>,
+    forks: impl Iterator<Item = (RowId, usize)>,
+) -> Result<Vec<RowId>> {
+    let mut rows = Vec::new();
+    for (source, shared) in forks {
+        match engine.backend.fork_row(source, shared) {
+            Ok(row) => rows.push(row),
+            Err(e) => {
+                rows.into_iter().for_each(|r| engine.backend.free_row(r));
+                return Err(e);
+            }
+        }
+    }
+    Ok(rows)
 }
 
 /// The scores one token is drawn from: `own` alone for λ = 0, else
@@ -250,16 +260,7 @@ pub async fn sample_answers<B: Backend>(
         return Err(Error::InvalidInput("pairs are sampled, not greedy".into()));
     };
     let views: Vec<&View> = jobs.iter().flat_map(|j| [&j.own, &j.other]).collect();
-    let mut rows = Vec::with_capacity(views.len());
-    for view in &views {
-        match engine.backend.fork_row(view.source, view.shared) {
-            Ok(row) => rows.push(row),
-            Err(e) => {
-                rows.into_iter().for_each(|r| engine.backend.free_row(r));
-                return Err(e);
-            }
-        }
-    }
+    let rows = fork_rows(engine, views.iter().map(|v| (v.source, v.shared)))?;
     let result = async {
         let mut rngs: Vec<ChaCha8Rng> = jobs
             .iter()
