@@ -2,7 +2,8 @@
 # Installs what the playground needs on a fresh Debian machine, idempotently.
 # Usage: scripts/setup.sh [model] [wasm] [browser] [refs]   (no argument: model wasm browser)
 #   model   - SmolLM2-135M-Instruct Q4_1 GGUF into assets/models/ (sha256 checked)
-#   wasm    - wasm32 target, wasm-bindgen-cli, trunk, wasm-opt (binaryen 132)
+#   wasm    - wasm32 target, wasm-bindgen-cli, trunk, wasm-opt (binaryen 132), and
+#             nightly's rust-src (the threaded worker rebuilds std with atomics)
 #   browser - Debian's chromium + playwright-core (driver only, no browser download),
 #             and lavapipe (below): the test path's system packages
 #   lavapipe - Mesa's software Vulkan driver, for the native WebGPU backend tests
@@ -64,6 +65,17 @@ npm_tools() {
 
 setup_wasm() {
   rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  # The threaded worker (web/threaded_worker.sh): `-Z build-std` needs a
+  # nightly toolchain and its standard library's source. An existing nightly
+  # is kept as it is (never updated here).
+  if ! rustup toolchain list | grep -q '^nightly'; then
+    log "rustup toolchain install nightly (minimal, rust-src)"
+    rustup toolchain install nightly --profile minimal --component rust-src
+  fi
+  if [ ! -d "$(rustc +nightly --print sysroot)/lib/rustlib/src/rust/library/std" ]; then
+    log "rustup component add rust-src --toolchain nightly"
+    rustup component add rust-src --toolchain nightly
+  fi
   if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
     log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION"
     cargo install --quiet wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force

@@ -1,5 +1,13 @@
-//! Small text formatters for the page: byte sizes, percentages, durations
-//! and rates, written for people (decimal megabytes, rounded seconds).
+//! Small text formatters for the page: byte sizes, percentages, durations,
+//! rates and counts, written for people (decimal megabytes, rounded seconds).
+
+/// "1 thread", "2 threads".
+pub(crate) fn count(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        _ => format!("{n} {noun}s"),
+    }
+}
 
 /// "98.4 MB", "512 kB", "900 B".
 pub(crate) fn bytes(n: f64) -> String {

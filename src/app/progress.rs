@@ -75,6 +75,14 @@ pub(crate) fn ModelStatus() -> impl IntoView {
         LoadStatus::Ready { not_gpu, .. } => not_gpu,
         _ => None,
     };
+    let threads_attr = move || match load.get() {
+        LoadStatus::Ready { threads, .. } => Some(threads),
+        _ => None,
+    };
+    let threads_note_attr = move || match load.get() {
+        LoadStatus::Ready { threads_note, .. } => threads_note,
+        _ => None,
+    };
     // Screen readers hear the phases, not every progress tick.
     let announce = move || match load.get() {
         LoadStatus::Off | LoadStatus::Starting => "Starting the model",
@@ -141,11 +149,21 @@ pub(crate) fn ModelStatus() -> impl IntoView {
             backend,
             label,
             not_gpu,
+            threads,
+            threads_note,
             load_ms,
             cache,
             bytes,
         } => {
             let gpu = is_gpu_label(&label);
+            // The CPU's thread count is part of the badge; WebGPU has none.
+            let label = match gpu {
+                true => label,
+                false => format!("{label} · {}", format::count(threads, "thread")),
+            };
+            let single = threads_note.map(|why| {
+                view! { <span class="status-detail threads-note">{why}</span> }
+            });
             let title = match &not_gpu {
                 Some(why) => format!("{backend}. Not on WebGPU: {why}"),
                 None => backend,
@@ -171,6 +189,7 @@ pub(crate) fn ModelStatus() -> impl IntoView {
                         )}
                     </span>
                     {why_cpu}
+                    {single}
                 </p>
             }
             .into_any()
@@ -189,6 +208,8 @@ pub(crate) fn ModelStatus() -> impl IntoView {
             data-backend=backend_attr
             data-backend-label=label_attr
             data-not-gpu=not_gpu_attr
+            data-threads=threads_attr
+            data-threads-note=threads_note_attr
         >
             {body}
             <Show when=move || state.compare.get()>

@@ -200,6 +200,8 @@ pub(crate) struct AppState {
     pub backend_choice: StoredValue<BackendChoice>,
     /// The prefix cache's budget from `?cache_mb=` (none: the default).
     pub cache_mb: StoredValue<Option<f64>>,
+    /// The worker threads `?threads=` asks for (none: the page picks).
+    pub threads: StoredValue<Option<usize>>,
     /// The adapter being checked by the worker, if any.
     pub adapter_job: RwSignal<Option<String>>,
     pub probe: RwSignal<ProbeState>,
@@ -243,6 +245,7 @@ impl AppState {
             adapters: RwSignal::new(Vec::new()),
             backend_choice: StoredValue::new(BackendChoice::Auto),
             cache_mb: StoredValue::new(None),
+            threads: StoredValue::new(None),
             adapter_job: RwSignal::new(None),
             probe: RwSignal::new(ProbeState::default()),
             contrast: RwSignal::new(ContrastState::default()),

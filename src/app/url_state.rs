@@ -6,13 +6,15 @@
 //! forces a backend (read here; a value that is no backend gets a message
 //! and the automatic choice), and `?cache_mb=`, the prefix cache's budget
 //! (0 turns it off; a value that is no budget gets a message and the
-//! default).
+//! default), and `?threads=N`, the model worker's threads (checked by
+//! `page_data::thread_plan`).
 
 use leptos::prelude::*;
 use web_sys::UrlSearchParams;
 
 use super::methods::{experts, personas};
 use super::state::{AppState, Lane, MethodSettings};
+use crate::page_data::thread_plan::parse_threads;
 pub(crate) use crate::page_data::url_params::slug;
 use crate::page_data::url_params::{parse_alphas, parse_cache_mb, parse_weights};
 use crate::steer::{Knob, Method};
@@ -48,6 +50,12 @@ pub(crate) fn restore(state: &AppState) {
     if let Some(mb) = q.get("cache_mb") {
         match parse_cache_mb(&mb) {
             Ok(mb) => state.cache_mb.set_value(Some(mb)),
+            Err(message) => state.show_error("url_param", &message),
+        }
+    }
+    if let Some(n) = q.get("threads") {
+        match parse_threads(&n) {
+            Ok(n) => state.threads.set_value(Some(n)),
             Err(message) => state.show_error("url_param", &message),
         }
     }

@@ -70,6 +70,9 @@ pub(crate) enum LoadStatus {
         label: String,
         /// Why the CPU runs although WebGPU was wanted.
         not_gpu: Option<String>,
+        /// The CPU backend's threads, and why fewer than the page wanted.
+        threads: usize,
+        threads_note: Option<String>,
         load_ms: f64,
         cache: String,
         bytes: f64,

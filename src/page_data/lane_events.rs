@@ -177,6 +177,8 @@ pub(crate) fn reduce(seen: &Seen, event: Event) -> Vec<Effect> {
             backend,
             label,
             not_gpu,
+            threads,
+            threads_note,
             load_ms,
             cache,
             bytes,
@@ -187,6 +189,8 @@ pub(crate) fn reduce(seen: &Seen, event: Event) -> Vec<Effect> {
                 backend,
                 label,
                 not_gpu,
+                threads,
+                threads_note,
                 load_ms,
                 cache,
                 bytes,
@@ -385,6 +389,8 @@ fn backend_lost(seen: &Seen, backend: String, label: String, reason: &str) -> Ve
     use Effect as E;
     let mut out = Vec::new();
     if let LoadStatus::Ready {
+        threads,
+        threads_note,
         load_ms,
         cache,
         bytes,
@@ -395,6 +401,8 @@ fn backend_lost(seen: &Seen, backend: String, label: String, reason: &str) -> Ve
             backend,
             label,
             not_gpu: Some(format!("the GPU was lost: {reason}")),
+            threads: *threads,
+            threads_note: threads_note.clone(),
             load_ms: *load_ms,
             cache: cache.clone(),
             bytes: *bytes,

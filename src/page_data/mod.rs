@@ -4,7 +4,8 @@
 //! (`url_params`), a lane's status as plain data (`lane`), what each worker
 //! event does to the page (`lane_events`, the reducer the page applies) and
 //! the error banner's words (`banner`), and which WebGPU adapters the
-//! automatic backend choice passes over (`adapter_choice`). No `web_sys` or signals here:
+//! automatic backend choice passes over (`adapter_choice`), and how many
+//! threads the worker runs with which build (`thread_plan`). No `web_sys` or signals here:
 //! compiled natively too, so the native tests and fuzz targets run exactly
 //! the code the page runs.
 
@@ -16,5 +17,6 @@ pub(crate) mod banner;
 pub(crate) mod lane;
 pub(crate) mod lane_events;
 pub(crate) mod protocol;
+pub(crate) mod thread_plan;
 pub(crate) mod trace_file;
 pub(crate) mod url_params;

@@ -18,6 +18,10 @@ use crate::steer::{Event as SteerEvent, RunConfig};
 /// The property of an `add_adapter` message that holds the picked `File`s.
 pub(crate) const FILES_KEY: &str = "files";
 
+fn one_thread() -> usize {
+    1
+}
+
 /// Page → worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -32,6 +36,14 @@ pub(crate) enum Command {
         /// engine's default), checked by the page.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cache_mb: Option<f64>,
+        /// The CPU backend's threads (`page_data::thread_plan`; the threaded
+        /// build starts a pool of this many, the plain build runs one).
+        #[serde(default = "one_thread")]
+        threads: usize,
+        /// Why the page asked for fewer threads than it wanted (said back
+        /// in `ready`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        threads_note: Option<String>,
     },
     /// Answer a chat; `messages` (multi-turn) wins over `user` (one turn).
     Generate(GenerateRequest),
@@ -154,12 +166,17 @@ pub(crate) enum Event {
     /// The model is loaded. `backend` is the backend's own name, `label`
     /// what the page shows ("WebGPU (SwiftShader)", "CPU (wasm simd128)"),
     /// `not_gpu` why the CPU runs although WebGPU was wanted. `cache` is
-    /// "stored", "hit" or "memory-only (reason)".
+    /// "stored", "hit" or "memory-only (reason)". `threads`: the CPU
+    /// backend's threads, `threads_note` why fewer than the page wanted.
     Ready {
         backend: String,
         label: String,
         #[serde(default)]
         not_gpu: Option<String>,
+        #[serde(default = "one_thread")]
+        threads: usize,
+        #[serde(default)]
+        threads_note: Option<String>,
         load_ms: f64,
         cache: String,
         bytes: f64,

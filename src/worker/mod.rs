@@ -22,6 +22,7 @@ pub(crate) mod protocol;
 pub(crate) mod session;
 pub(crate) mod state;
 pub(crate) mod steer_run;
+pub(crate) mod thread_pool;
 pub(crate) mod yield_now;
 pub(crate) mod yielding;
 
@@ -91,6 +92,8 @@ fn handle(state: &Rc<State>, command: Command, files: JsValue) {
             url,
             backend,
             cache_mb,
+            threads,
+            threads_note,
         } => {
             if state.job.get() != Job::Idle {
                 post(&busy_error());
@@ -99,7 +102,9 @@ fn handle(state: &Rc<State>, command: Command, files: JsValue) {
             state.job.set(Job::Loading);
             let state = state.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                if let Err(e) = load(&state, &url, backend, cache_mb).await {
+                let threads = thread_pool::ensure(threads).await;
+                let threads = (threads.0, threads.1.or(threads_note));
+                if let Err(e) = load(&state, &url, backend, cache_mb, threads).await {
                     post(&e.event());
                 }
                 state.job.set(Job::Idle);
@@ -150,6 +155,7 @@ async fn load(
     url: &str,
     choice: BackendChoice,
     cache_mb: Option<f64>,
+    (threads, threads_note): (usize, Option<String>),
 ) -> Result<(), WorkerError> {
     let t0 = now_ms();
     // Drop any previous engine before building the new one (memory).
@@ -206,6 +212,8 @@ async fn load(
         backend,
         label,
         not_gpu,
+        threads,
+        threads_note,
         load_ms: now_ms() - t0,
         cache: cache.label(),
         bytes: size,

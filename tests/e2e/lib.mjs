@@ -46,14 +46,21 @@ const MIME = {
  * Serves `root` on 127.0.0.1 (random port). `routes` (path → Buffer) answers
  * those paths with the given bytes instead, ahead of the files; the caller may
  * add and remove entries while the server runs. `hits` counts requests per path.
- * `?slow=1` on a file streams it at about 6 MB/s.
+ * `?slow=1` on a file streams it at about 6 MB/s. `isolate` (default on, as
+ * `trunk serve` does) sends the COOP/COEP headers that make the page
+ * cross-origin isolated, so its worker may run threads on shared memory; off,
+ * the server is a plain static host.
  */
-export function serve(root, routes = new Map()) {
+export function serve(root, routes = new Map(), { isolate = true } = {}) {
   const hits = new Map();
   const server = createServer((req, res) => {
     const url = new URL(req.url, "http://localhost");
     const path = decodeURIComponent(url.pathname);
     hits.set(path, (hits.get(path) || 0) + 1);
+    if (isolate) {
+      res.setHeader("cross-origin-opener-policy", "same-origin");
+      res.setHeader("cross-origin-embedder-policy", "require-corp");
+    }
     const headers = (type, length) => ({
       "content-type": type,
       "content-length": length,
@@ -422,6 +429,8 @@ export async function waitReady(page, { ref = 15 } = {}) {
       backend: el.dataset.backend ?? null,
       label: el.dataset.backendLabel ?? null,
       notGpu: el.dataset.notGpu ?? null,
+      threads: el.dataset.threads ? Number(el.dataset.threads) : null,
+      threadsNote: el.dataset.threadsNote ?? null,
       text: el.innerText.replace(/\s*\n+\s*/g, " ").trim(),
     };
   });

@@ -15,12 +15,15 @@ use super::{Client, Clients, Connection, OnIdle};
 use crate::app::state::{AppState, Lane};
 use crate::page_data::lane::LoadStatus;
 use crate::page_data::protocol::ErrorKind;
+use crate::page_data::thread_plan::{self, PageAbilities, ThreadPlan};
 use crate::worker::protocol::{Command, Event, FILES_KEY};
 
 /// The model, relative to the page; `?model=<url>` overrides it.
 pub(super) const DEFAULT_MODEL_PATH: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
 /// The worker's loader script written by Trunk (`data-loader-shim`).
 const WORKER_SCRIPT: &str = "worker_loader.js";
+/// The threaded worker build's loader (`web/threaded_worker.sh`).
+const THREADED_WORKER_SCRIPT: &str = "worker_mt_loader.js";
 /// More crashes than this within `CRASH_WINDOW_MS` and we stop restarting.
 const MAX_CRASHES: usize = 3;
 const CRASH_WINDOW_MS: f64 = 60_000.0;
@@ -71,7 +74,11 @@ impl Client {
         self.epoch.set_value(epoch);
         self.alive.set_value(false);
         self.load().set(LoadStatus::Starting);
-        let worker = match Worker::new(WORKER_SCRIPT) {
+        let script = match self.thread_plan().threaded_build {
+            true => THREADED_WORKER_SCRIPT,
+            false => WORKER_SCRIPT,
+        };
+        let worker = match Worker::new(script) {
             Ok(w) => w,
             Err(e) => {
                 self.load().set(LoadStatus::Failed);
@@ -123,6 +130,23 @@ impl Client {
             },
             START_TIMEOUT,
         );
+    }
+
+    /// The worker build and threads for this page (`?threads=`, the cores,
+    /// and whether the browser allows shared memory here).
+    pub(super) fn thread_plan(self) -> ThreadPlan {
+        let global = js_sys::global();
+        let flag =
+            |name: &str| js_sys::Reflect::get(&global, &name.into()).is_ok_and(|v| v.is_truthy());
+        let cores = web_sys::window().map_or(1.0, |w| w.navigator().hardware_concurrency());
+        thread_plan::plan(
+            self.state.threads.get_value(),
+            PageAbilities {
+                cores: cores as usize,
+                isolated: flag("crossOriginIsolated"),
+                shared_memory: flag("SharedArrayBuffer"),
+            },
+        )
     }
 
     fn terminate(self) {

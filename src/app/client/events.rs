@@ -69,11 +69,16 @@ impl Client {
         let lane = self.lane;
         match effect {
             Effect::MarkAlive => self.alive.set_value(true),
-            Effect::SendLoad => self.send(&Command::Load {
-                url: self.model_url.get_value(),
-                backend: state.backend_choice.get_value(),
-                cache_mb: state.cache_mb.get_value(),
-            }),
+            Effect::SendLoad => {
+                let plan = self.thread_plan();
+                self.send(&Command::Load {
+                    url: self.model_url.get_value(),
+                    backend: state.backend_choice.get_value(),
+                    cache_mb: state.cache_mb.get_value(),
+                    threads: plan.threads,
+                    threads_note: plan.note,
+                })
+            }
             Effect::Load(load) => self.load().set(load),
             Effect::Gen(gen) => self.gen().set(gen),
             Effect::ClearBanner => state.banner.set(None),

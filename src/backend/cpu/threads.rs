@@ -6,8 +6,10 @@
 //! when handed to a separate pool); other thread counts get a pool of their
 //! own. Every output element is still one kernel call over the same
 //! data in the same order, so the logits are bit-identical for any thread
-//! count (`tests/threads.rs` checks 1, 2 and 3). Native builds only: the
-//! wasm build runs the same code on its one thread.
+//! count (`tests/threads.rs` checks 1, 2 and 3). The threaded wasm build
+//! (atomics, shared memory) runs the same code on the model worker's pool of
+//! Web Workers (`worker::thread_pool`, the worker's thread is worker 0 of
+//! rayon's global pool); the single-threaded wasm build on its one thread.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -22,7 +24,8 @@ pub const MAX_THREADS: usize = 256;
 static DEFAULT: AtomicUsize = AtomicUsize::new(0);
 
 /// The threads a new CPU backend uses: `--threads`, else the machine's
-/// cores capped at [`DEFAULT_THREAD_CAP`] (one in the browser).
+/// cores capped at [`DEFAULT_THREAD_CAP`] (in the browser: one, until the
+/// worker's pool has started and set it).
 pub fn default_threads() -> usize {
     match DEFAULT.load(Ordering::Relaxed) {
         0 if cfg!(target_arch = "wasm32") => 1,
@@ -63,7 +66,7 @@ pub fn use_global_pool() -> bool {
 }
 
 /// Where a backend's products run.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
 enum Pool {
     /// On the calling thread alone.
     One,
@@ -76,14 +79,14 @@ enum Pool {
 /// A backend's threads: none beyond the caller's, or a pool of `count`.
 pub struct Threads {
     count: usize,
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
     pool: Pool,
 }
 
 impl Threads {
     pub fn new(count: usize) -> Result<Self> {
         check(count)?;
-        #[cfg(not(target_arch = "wasm32"))]
+        #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
         {
             // A worker of the global pool (the CLI's main thread) of this size
             // runs the products in place.
@@ -102,11 +105,11 @@ impl Threads {
             };
             Ok(Self { count, pool })
         }
-        #[cfg(target_arch = "wasm32")]
+        #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
         {
             if count > 1 {
                 return Err(Error::InvalidInput(
-                    "this build runs the CPU backend on one thread".into(),
+                    "this build runs the CPU backend on one thread (the page's threaded build needs cross-origin isolation)".into(),
                 ));
             }
             Ok(Self { count })
@@ -137,7 +140,7 @@ impl Threads {
             }
         };
         let run = |by_row: &mut [f32]| {
-            #[cfg(not(target_arch = "wasm32"))]
+            #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
             {
                 use rayon::prelude::*;
                 match &self.pool {

@@ -7,6 +7,8 @@ fn ready() -> LoadStatus {
         backend: "cpu (simd128)".into(),
         label: "CPU (wasm simd128)".into(),
         not_gpu: None,
+        threads: 2,
+        threads_note: None,
         load_ms: 900.0,
         cache: "hit".into(),
         bytes: 1e8,
@@ -292,7 +294,7 @@ fn a_lost_gpu_restarts_the_answer_on_the_cpu() {
     );
     assert!(matches!(
         &out[0],
-        Effect::Load(LoadStatus::Ready { not_gpu: Some(why), load_ms, .. })
+        Effect::Load(LoadStatus::Ready { not_gpu: Some(why), load_ms, threads: 2, .. })
             if why == "the GPU was lost: reset" && *load_ms == 900.0
     ));
     assert_eq!(
@@ -319,11 +321,19 @@ fn ready_clears_a_stale_banner_and_says_why_webgpu_did_not_start() {
             backend: "cpu".into(),
             label: "CPU (wasm simd128)".into(),
             not_gpu: Some("no adapter".into()),
+            threads: 1,
+            threads_note: Some("one thread: not isolated".into()),
             load_ms: 1.0,
             cache: "stored".into(),
             bytes: 2.0,
         },
     );
+    // The page keeps the thread count and why it is one.
+    assert!(matches!(
+        &out[0],
+        Effect::Load(LoadStatus::Ready { threads: 1, threads_note: Some(n), .. })
+            if n == "one thread: not isolated"
+    ));
     assert_eq!(
         out[1..],
         [

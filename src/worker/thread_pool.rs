@@ -1,0 +1,142 @@
+//! The model worker's threads (issue 13, "threads in the page"). In the
+//! threaded build (wasm atomics, shared memory; `web/threaded_worker.sh`)
+//! the worker starts `n − 1` Web Workers (`web/pool_thread.js`), each
+//! instantiating this same module on this same memory, and makes them
+//! rayon's global pool with the worker's own thread as worker 0: the CPU
+//! backend then splits its matrix products exactly as natively
+//! (`backend::cpu::threads`, logits bit-identical for any count). The plain
+//! build runs one thread and says why when asked for more.
+
+use crate::backend::cpu::threads::set_default_threads;
+
+/// Starts (once) a pool of `wanted` threads and makes it the CPU backend's
+/// default; returns the threads the backend now runs and, when fewer than
+/// wanted, why.
+pub(crate) async fn ensure(wanted: usize) -> (usize, Option<String>) {
+    let (threads, note) = match start(wanted).await {
+        Ok(n) => (n, None),
+        Err(why) => (1, Some(why)),
+    };
+    // 1 is always accepted; a started pool's size was checked by rayon.
+    let _ = set_default_threads(threads);
+    (threads, note)
+}
+
+#[cfg(not(target_feature = "atomics"))]
+async fn start(wanted: usize) -> Result<usize, String> {
+    match wanted {
+        0 | 1 => Ok(1),
+        _ => Err(format!(
+            "one thread: this worker build has no shared memory ({wanted} were asked for)"
+        )),
+    }
+}
+
+#[cfg(target_feature = "atomics")]
+use threaded::start;
+
+#[cfg(target_feature = "atomics")]
+mod threaded {
+    use std::cell::RefCell;
+
+    use js_sys::{Object, Promise, Reflect};
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen_futures::JsFuture;
+    use web_sys::{MessageEvent, Worker};
+
+    /// The threaded build's glue script, next to the worker's loader.
+    const GLUE_SCRIPT: &str = "worker_mt.js";
+    /// One pool thread's script (`web/pool_thread.js`).
+    const THREAD_SCRIPT: &str = "pool_thread.js";
+
+    thread_local! {
+        /// The pool's threads (kept alive) and its size, once started.
+        static POOL: RefCell<Option<(usize, Vec<Worker>)>> = const { RefCell::new(None) };
+    }
+
+    /// Runs one rayon worker on this pool thread until the pool ends
+    /// (called by `pool_thread.js` with the pointer `start` handed it).
+    #[wasm_bindgen]
+    pub fn pool_thread_run(builder: usize) {
+        // SAFETY: `start` leaked exactly this box for exactly this thread.
+        let builder = unsafe { Box::from_raw(builder as *mut rayon::ThreadBuilder) };
+        builder.run();
+    }
+
+    pub(crate) async fn start(wanted: usize) -> Result<usize, String> {
+        if let Some(size) = POOL.with_borrow(|p| p.as_ref().map(|(n, _)| *n)) {
+            return match size == wanted {
+                true => Ok(size),
+                false => Err(format!(
+                    "the worker's pool already runs {size} threads ({wanted} were asked for)"
+                )),
+            };
+        }
+        if wanted <= 1 {
+            return Ok(1);
+        }
+        let glue = script_url(GLUE_SCRIPT)?;
+        let mut threads = Vec::with_capacity(wanted - 1);
+        for _ in 1..wanted {
+            threads.push(spawn(&glue).await?);
+        }
+        let mut idle = threads.clone();
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(wanted)
+            .use_current_thread()
+            .spawn_handler(move |builder| {
+                let thread = idle.pop().ok_or_else(|| {
+                    std::io::Error::other("rayon asked for more threads than were started")
+                })?;
+                let builder = Box::into_raw(Box::new(builder)) as usize;
+                thread
+                    .post_message(&JsValue::from(builder))
+                    .map_err(|e| std::io::Error::other(format!("{e:?}")))
+            })
+            .build_global()
+            .map_err(|e| format!("one thread: the pool did not start ({e})"))?;
+        POOL.with_borrow_mut(|p| *p = Some((wanted, threads)));
+        Ok(wanted)
+    }
+
+    fn script_url(name: &str) -> Result<String, String> {
+        let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+        web_sys::Url::new_with_base(name, &scope.location().href())
+            .map(|u| u.href())
+            .map_err(|e| format!("one thread: no address for {name} ({e:?})"))
+    }
+
+    /// Starts one pool thread and waits until it has instantiated the
+    /// module on the shared memory.
+    async fn spawn(glue: &str) -> Result<Worker, String> {
+        let failed = |what: &str, e: JsValue| format!("one thread: {what} ({e:?})");
+        let thread = Worker::new(&script_url(THREAD_SCRIPT)?)
+            .map_err(|e| failed("the browser refused a pool thread", e))?;
+        // The first message (or error) settles the promise.
+        let ready = Promise::new(&mut |resolve, reject| {
+            thread.set_onmessage(Some(&resolve));
+            thread.set_onerror(Some(&reject));
+        });
+        let init = Object::new();
+        for (key, value) in [
+            ("glue", JsValue::from(glue)),
+            ("module", wasm_bindgen::module()),
+            ("memory", wasm_bindgen::memory()),
+        ] {
+            Reflect::set(&init, &key.into(), &value).map_err(|e| failed("init message", e))?;
+        }
+        thread
+            .post_message(&init)
+            .map_err(|e| failed("the shared memory cannot be sent", e))?;
+        let reply = JsFuture::from(ready)
+            .await
+            .map_err(|e| failed("a pool thread failed to start", e))?;
+        thread.set_onmessage(None);
+        thread.set_onerror(None);
+        let data = reply.unchecked_into::<MessageEvent>().data();
+        match Reflect::get(&data, &"error".into()) {
+            Ok(e) if !e.is_undefined() => Err(failed("a pool thread failed to start", e)),
+            _ => Ok(thread),
+        }
+    }
+}
