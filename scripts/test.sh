@@ -14,6 +14,8 @@ echo "== cargo clippy (native, warnings denied)"
 cargo clippy --release --all-targets -- -D warnings
 echo "== cargo clippy (wasm32, warnings denied)"
 CARGO_TARGET_DIR="$PWD/target/wasm" cargo clippy --release --target wasm32-unknown-unknown --lib --bins -- -D warnings
+echo "== cargo clippy (wasm32 threaded worker: atomics, std rebuilt on nightly; warnings denied)"
+web/threaded_worker.sh --clippy
 echo "== cargo test (unit, fixtures, CLI)"
 cargo test --release
 echo "== wasm build (trunk)"
@@ -24,6 +26,8 @@ echo "== browser end-to-end: steering methods (headless Chromium)"
 node tests/e2e/methods.test.mjs
 echo "== browser end-to-end: playground tools (headless Chromium)"
 node tests/e2e/playground.test.mjs
+echo "== browser end-to-end: threads in the page, and the single-threaded fallback (headless Chromium)"
+node tests/e2e/threads.test.mjs
 echo "== browser end-to-end: WebGPU (SwiftShader) vs CPU backend (headless Chromium)"
 node tests/e2e/webgpu.test.mjs
 echo "== browser end-to-end: hostile input (headless Chromium)"

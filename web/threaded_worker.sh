@@ -7,9 +7,10 @@
 # worker_mt.js, worker_mt_bg.wasm, worker_mt_loader.js and pool_thread.js.
 # The page loads it only when it is cross-origin isolated
 # (src/page_data/thread_plan.rs). Tools come from scripts/setup.sh wasm.
+# `web/threaded_worker.sh --clippy` lints this build instead (the test
+# command), with the same flags so the two share their compiled crates.
 set -euo pipefail
 root="${TRUNK_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}"
-out="${TRUNK_STAGING_DIR:?run by trunk}"
 target="$root/target/wasm-mt"
 cd "$root"
 # RUSTFLAGS replaces .cargo/config.toml's, so simd128 is named again. The
@@ -17,10 +18,14 @@ cd "$root"
 # wasm-bindgen's thread start-up needs are exported.
 link="--shared-memory --import-memory --max-memory=4294967296"
 link="$link --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base"
-RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 $(printf -- ' -C link-arg=%s' $link)" \
-  CARGO_TARGET_DIR="$target" \
-  cargo +nightly build --quiet --release --target wasm32-unknown-unknown \
-  -Z build-std=std,panic_abort --bin worker
+export RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 $(printf -- ' -C link-arg=%s' $link)"
+export CARGO_TARGET_DIR="$target"
+threaded=(--release --target wasm32-unknown-unknown -Z build-std=std,panic_abort)
+if [ "${1:-}" = "--clippy" ]; then
+  exec cargo +nightly clippy "${threaded[@]}" --lib --bins -- -D warnings
+fi
+out="${TRUNK_STAGING_DIR:?run by trunk}"
+cargo +nightly build --quiet "${threaded[@]}" --bin worker
 wasm-bindgen --target no-modules --no-typescript --out-dir "$target/bindgen" --out-name worker_mt \
   "$target/wasm32-unknown-unknown/release/worker.wasm"
 wasm-opt -O3 --enable-threads --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \

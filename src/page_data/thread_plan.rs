@@ -47,8 +47,8 @@ pub(crate) fn plan(requested: Option<usize>, page: PageAbilities) -> ThreadPlan 
     if !page.isolated {
         return single(Some(
             "one thread: the page is not cross-origin isolated, so the browser allows no shared \
-             memory (serve it with the headers Cross-Origin-Opener-Policy: same-origin and \
-             Cross-Origin-Embedder-Policy: require-corp, or let its service worker add them)",
+             memory (the host must send Cross-Origin-Opener-Policy: same-origin and \
+             Cross-Origin-Embedder-Policy: require-corp, or the page's service worker add them)",
         ));
     }
     if !page.shared_memory {

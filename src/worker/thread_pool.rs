@@ -42,7 +42,7 @@ mod threaded {
     use js_sys::{Object, Promise, Reflect};
     use wasm_bindgen::prelude::*;
     use wasm_bindgen_futures::JsFuture;
-    use web_sys::{MessageEvent, Worker};
+    use web_sys::{ErrorEvent, MessageEvent, Worker};
 
     /// The threaded build's glue script, next to the worker's loader.
     const GLUE_SCRIPT: &str = "worker_mt.js";
@@ -78,7 +78,13 @@ mod threaded {
         let glue = script_url(GLUE_SCRIPT)?;
         let mut threads = Vec::with_capacity(wanted - 1);
         for _ in 1..wanted {
-            threads.push(spawn(&glue).await?);
+            match spawn(&glue).await {
+                Ok(thread) => threads.push(thread),
+                Err(why) => {
+                    threads.iter().for_each(Worker::terminate);
+                    return Err(why);
+                }
+            }
         }
         let mut idle = threads.clone();
         rayon::ThreadPoolBuilder::new()
@@ -109,14 +115,26 @@ mod threaded {
     /// Starts one pool thread and waits until it has instantiated the
     /// module on the shared memory.
     async fn spawn(glue: &str) -> Result<Worker, String> {
-        let failed = |what: &str, e: JsValue| format!("one thread: {what} ({e:?})");
+        let failed = |what: &str, e: JsValue| {
+            let why = e.as_string().unwrap_or_else(|| format!("{e:?}"));
+            format!("one thread: {what} ({why})")
+        };
         let thread = Worker::new(&script_url(THREAD_SCRIPT)?)
             .map_err(|e| failed("the browser refused a pool thread", e))?;
-        // The first message (or error) settles the promise.
-        let ready = Promise::new(&mut |resolve, reject| {
+        // The first message, or an error, settles the promise; the error is
+        // handled here (a script that fails must not reach the page as a
+        // crash of the model worker).
+        let mut reject = None;
+        let ready = Promise::new(&mut |resolve, rejecter| {
             thread.set_onmessage(Some(&resolve));
-            thread.set_onerror(Some(&reject));
+            reject = Some(rejecter);
         });
+        let reject = reject.ok_or("one thread: the browser's Promise did not start")?;
+        let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |e: ErrorEvent| {
+            e.prevent_default();
+            let _ = reject.call1(&JsValue::NULL, &JsValue::from(e.message()));
+        });
+        thread.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         let init = Object::new();
         for (key, value) in [
             ("glue", JsValue::from(glue)),
@@ -128,15 +146,25 @@ mod threaded {
         thread
             .post_message(&init)
             .map_err(|e| failed("the shared memory cannot be sent", e))?;
-        let reply = JsFuture::from(ready)
-            .await
-            .map_err(|e| failed("a pool thread failed to start", e))?;
+        let reply = JsFuture::from(ready).await;
         thread.set_onmessage(None);
         thread.set_onerror(None);
-        let data = reply.unchecked_into::<MessageEvent>().data();
-        match Reflect::get(&data, &"error".into()) {
-            Ok(e) if !e.is_undefined() => Err(failed("a pool thread failed to start", e)),
-            _ => Ok(thread),
+        drop(on_error);
+        let started = reply
+            .map_err(|e| failed("a pool thread failed to start", e))
+            .and_then(|reply| {
+                let data = reply.unchecked_into::<MessageEvent>().data();
+                match Reflect::get(&data, &"error".into()) {
+                    Ok(e) if !e.is_undefined() => Err(failed("a pool thread failed to start", e)),
+                    _ => Ok(()),
+                }
+            });
+        match started {
+            Ok(()) => Ok(thread),
+            Err(why) => {
+                thread.terminate();
+                Err(why)
+            }
         }
     }
 }

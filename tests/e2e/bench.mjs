@@ -1,39 +1,30 @@
-// Browser (wasm) vs native decode/prefill speed, side by side.
+// Browser (wasm) vs native decode/prefill speed at 1 and 2 threads, side by
+// side (issue 13's page goals: wasm 2 threads / wasm 1 thread, wasm 1 thread /
+// native 1 thread).
 //
-// Builds nothing: serves the dist/ that tests/e2e/build.sh made, loads the
-// page in headless Chromium and, for ROUNDS rounds, alternately (a) asks the
-// page for a greedy answer of MAX_TOKENS tokens in a fresh chat and reads the
-// engine's own final tokens/s and prefill tokens/s from the stats line under
-// the answer, and (b) runs `persona generate --user <same> --max-tokens
-// MAX_TOKENS --greedy --json` and reads tokens_per_second and
-// prefill_tokens_per_second. Both engines are single-threaded. Prints every
-// round, the medians and the wasm/native ratios, and writes (or replaces) the
-// section "## Browser (wasm simd128) vs native, side by side" in
-// docs/BENCHMARKS.md, leaving the rest of the file as it is.
+// Builds nothing: serves the dist/ that tests/e2e/build.sh made (with the
+// COOP/COEP headers, so the page may run its threaded worker), opens one page
+// per thread count in headless Chromium (`?backend=cpu&threads=N&cache_mb=0`:
+// no prefix cache, every round prefills the whole prompt as the CLI does) and,
+// for ROUNDS rounds, runs in turn: each page's greedy answer of MAX_TOKENS
+// tokens in a fresh chat (the engine's own tokens/s and prefill tokens/s from
+// the stats line under the answer), and `persona generate --greedy --json
+// --threads N` for each N. Prints every round, the medians and the ratios, and
+// writes (or replaces) the section "## Browser (wasm simd128) vs native, side
+// by side" in docs/BENCHMARKS.md, leaving the rest of the file as it is.
 //
-// Run: node tests/e2e/bench.mjs [--no-write]     (env: ROUNDS=3, DIST, CHROMIUM, PERSONA_BIN)
+// Run: node tests/e2e/bench.mjs [--no-write]     (env: ROUNDS=3, THREADS=1,2, DIST, CHROMIUM, PERSONA_BIN)
 // Not part of the test run.
 
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import {
-  DIST,
-  MODEL_PATH,
-  ROOT,
-  INIT_SCRIPT,
-  ask,
-  cliGenerate,
-  launchBrowser,
-  parseStats,
-  serve,
-  setMaxTokens,
-  waitReady,
-} from "./lib.mjs";
+import { DIST, MODEL_PATH, ROOT, INIT_SCRIPT, ask, cliGenerate, launchBrowser, parseStats, serve, setMaxTokens, waitReady } from "./lib.mjs";
 
 const PROMPT = "Write a long story about a lighthouse keeper.";
 const MAX_TOKENS = 128;
 const ROUNDS = Number(process.env.ROUNDS || 3);
+const THREADS = (process.env.THREADS || "1,2").split(",").map(Number);
 const WRITE = !process.argv.includes("--no-write");
 const DOC = join(ROOT, "docs/BENCHMARKS.md");
 const HEADING = "## Browser (wasm simd128) vs native, side by side";
@@ -44,6 +35,7 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const f1 = (x) => x.toFixed(1);
+const x2 = (a, b) => `${(a / b).toFixed(2)}x`;
 
 /** One greedy answer in a fresh chat; the engine's own figures from its stats line. */
 async function browserRound(page) {
@@ -53,11 +45,11 @@ async function browserRound(page) {
   }
   const got = await ask(page, PROMPT, { ref: 15 });
   const stats = parseStats(got.meta);
-  return { ...stats, tokensPerSecond: got.tps || stats.tokensPerSecond, stop: got.stop, text: got.text, meta: got.meta };
+  return { ...stats, tokensPerSecond: got.tps || stats.tokensPerSecond, stop: got.stop, text: got.text };
 }
 
-async function nativeRound() {
-  const out = await cliGenerate(PROMPT, MAX_TOKENS, { ref: 15 });
+async function nativeRound(threads, maxTokens = MAX_TOKENS) {
+  const out = await cliGenerate(PROMPT, maxTokens, { ref: 15, threads });
   return {
     tokens: out.generated_ids.length,
     promptTokens: out.prompt_ids.length,
@@ -95,32 +87,41 @@ async function main() {
   const base = `http://127.0.0.1:${port}/`;
   const browser = await launchBrowser();
   const chromiumVersion = browser.version();
-  const rows = [];
+  // runs[engine][threads] = rounds
+  const runs = { wasm: {}, native: {} };
+  const labels = {};
   const loadBefore = loadavg()[0];
   try {
     const context = await browser.newContext({ viewport: { width: 1200, height: 820 } });
-    const page = await context.newPage();
-    await page.addInitScript(INIT_SCRIPT);
-    // No prefix cache: every round prefills the whole prompt, as the CLI does.
-    await page.goto(`${base}?cache_mb=0`);
-    const ready = await waitReady(page);
-    console.log(`page: ${ready.text}`);
-    if (!(await page.isChecked("#greedy"))) await page.check("#greedy");
-
-    // Warm-up (not counted): one short answer each.
-    await setMaxTokens(page, 8);
-    await browserRound(page);
-    await cliGenerate(PROMPT, 8);
-    await setMaxTokens(page, MAX_TOKENS);
-
+    await context.addInitScript(INIT_SCRIPT);
+    const pages = {};
+    for (const n of THREADS) {
+      const page = await context.newPage();
+      await page.goto(`${base}?cache_mb=0&backend=cpu&threads=${n}`);
+      const ready = await waitReady(page);
+      if (ready.threads !== n) throw new Error(`the page asked for ${n} threads runs ${ready.threads}: ${ready.threadsNote}`);
+      labels[n] = ready.text.split(" SmolLM2")[0];
+      console.log(`page (${n} threads): ${ready.text}`);
+      if (!(await page.isChecked("#greedy"))) await page.check("#greedy");
+      // Warm-up (not counted): one short answer each.
+      await setMaxTokens(page, 8);
+      await browserRound(page);
+      await setMaxTokens(page, MAX_TOKENS);
+      await nativeRound(n, 8);
+      pages[n] = page;
+      runs.wasm[n] = [];
+      runs.native[n] = [];
+    }
     for (let r = 1; r <= ROUNDS; r++) {
-      const wasm = await browserRound(page);
-      const native = await nativeRound();
-      rows.push({ wasm, native });
-      console.log(
-        `round ${r}: wasm ${wasm.tokens} tokens at ${f1(wasm.tokensPerSecond)} tok/s, prefill ${wasm.promptTokens} tokens at ${f1(wasm.prefillTokensPerSecond)} tok/s (${wasm.stop}) | ` +
-          `native ${native.tokens} tokens at ${f1(native.tokensPerSecond)} tok/s, prefill ${native.promptTokens} tokens at ${f1(native.prefillTokensPerSecond)} tok/s (${native.stop})`,
-      );
+      const line = [];
+      for (const n of THREADS) {
+        const wasm = await browserRound(pages[n]);
+        const native = await nativeRound(n);
+        runs.wasm[n].push(wasm);
+        runs.native[n].push(native);
+        line.push(`${n}t wasm ${f1(wasm.tokensPerSecond)} / ${f1(wasm.prefillTokensPerSecond)}, native ${f1(native.tokensPerSecond)} / ${f1(native.prefillTokensPerSecond)}`);
+      }
+      console.log(`round ${r} (decode / prefill tok/s): ${line.join(" | ")}`);
     }
     await context.close();
   } finally {
@@ -129,47 +130,49 @@ async function main() {
   }
 
   const loadAfter = loadavg()[0];
-  const w = rows.map((r) => r.wasm);
-  const n = rows.map((r) => r.native);
-  const wDecode = median(w.map((x) => x.tokensPerSecond));
-  const nDecode = median(n.map((x) => x.tokensPerSecond));
-  const wPrefill = median(w.map((x) => x.prefillTokensPerSecond));
-  const nPrefill = median(n.map((x) => x.prefillTokensPerSecond));
-  const wTokens = w.map((x) => x.tokens);
-  const nTokens = n.map((x) => x.tokens);
-  const allFull = [...wTokens, ...nTokens].every((t) => t === MAX_TOKENS);
-  const sameText = w.every((x) => x.text === n[0].text) && n.every((x) => x.text === n[0].text);
-  const backendNative = n[0].backend;
+  const med = (engine, n, key) => median(runs[engine][n].map((x) => x[key]));
+  const all = Object.values(runs).flatMap((byN) => Object.values(byN).flat());
+  const allFull = all.every((x) => x.tokens === MAX_TOKENS);
+  const sameText = all.every((x) => x.text === all[0].text);
+  const backendNative = runs.native[THREADS[0]][0].backend;
+  const promptTokens = runs.native[THREADS[0]][0].promptTokens;
   const cpu = cpus()[0]?.model || "unknown CPU";
   const date = new Date().toISOString().slice(0, 10);
 
+  const rows = [];
+  for (const n of THREADS) {
+    for (const engine of ["wasm", "native"]) {
+      rows.push(`| ${engine} | ${n} | ${f1(med(engine, n, "tokensPerSecond"))} | ${f1(med(engine, n, "prefillTokensPerSecond"))} | ${runs[engine][n].map((x) => `${f1(x.tokensPerSecond)} / ${f1(x.prefillTokensPerSecond)}`).join(", ")} |`);
+    }
+  }
+  const ratios = [];
+  const lo = THREADS[0];
+  for (const n of THREADS) {
+    const d = (e, m) => med(e, m, "tokensPerSecond");
+    const p = (e, m) => med(e, m, "prefillTokensPerSecond");
+    ratios.push(`wasm / native at ${n} thread${n > 1 ? "s" : ""}: decode **${x2(d("wasm", n), d("native", n))}**, prefill **${x2(p("wasm", n), p("native", n))}**`);
+    if (n !== lo) {
+      ratios.push(`wasm ${n} threads / wasm ${lo}: decode **${x2(d("wasm", n), d("wasm", lo))}**, prefill **${x2(p("wasm", n), p("wasm", lo))}**`);
+      ratios.push(`native ${n} threads / native ${lo}: decode **${x2(d("native", n), d("native", lo))}**, prefill **${x2(p("native", n), p("native", lo))}**`);
+    }
+  }
   console.log("");
-  console.log(`medians over ${ROUNDS} alternating rounds (${MAX_TOKENS}-token greedy answer to ${JSON.stringify(PROMPT)}):`);
-  console.log(`  wasm   (Chromium ${chromiumVersion}, cpu (simd128)): decode ${f1(wDecode)} tok/s, prefill ${f1(wPrefill)} tok/s`);
-  console.log(`  native (${backendNative}): decode ${f1(nDecode)} tok/s, prefill ${f1(nPrefill)} tok/s`);
-  console.log(`  ratio wasm/native: decode ${(wDecode / nDecode).toFixed(2)}x, prefill ${(wPrefill / nPrefill).toFixed(2)}x`);
-  console.log(
-    `  tokens produced: wasm ${wTokens.join(", ")}; native ${nTokens.join(", ")}${allFull ? ` (all ${MAX_TOKENS})` : ` — NOT all ${MAX_TOKENS}`}`,
-  );
-  console.log(`  same greedy text in both: ${sameText ? "yes" : "no"}`);
-  console.log(`  1-minute load average: ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`);
+  console.log(rows.join("\n"));
+  console.log(ratios.join("\n"));
+  console.log(`same greedy text everywhere: ${sameText ? "yes" : "no"}; all ${MAX_TOKENS} tokens: ${allFull ? "yes" : "no"}`);
+  console.log(`1-minute load average: ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`);
 
-  const table = rows
-    .map(
-      (r, i) =>
-        `| ${i + 1} | ${f1(r.wasm.tokensPerSecond)} | ${f1(r.wasm.prefillTokensPerSecond)} | ${f1(r.native.tokensPerSecond)} | ${f1(r.native.prefillTokensPerSecond)} |`,
-    )
-    .join("\n");
   const body = `${HEADING}
 
-The same ${MAX_TOKENS}-token greedy answer to "${PROMPT}" (${w[0].promptTokens}-token prompt with the chat template), generated ${ROUNDS} times by the page in headless Chromium ${chromiumVersion} (the model worker, wasm \`cpu (simd128)\`, figures from the engine's own stats line under the answer) and ${ROUNDS} times by the native CLI (\`persona generate --greedy --json\`, \`${backendNative}\`), the two runs alternating (wasm, native, wasm, ...) after one short warm-up answer each. Both are single-threaded. Machine: a shared 2-core VM (${cpu}; 1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after; other jobs share the cores), so only the side-by-side ratio is meaningful. Measured ${date} with \`node tests/e2e/bench.mjs\`.
+The same ${MAX_TOKENS}-token greedy answer to "${PROMPT}" (${promptTokens}-token prompt with the chat template), generated ${ROUNDS} times per thread count by the page in headless Chromium ${chromiumVersion} (${THREADS.map((n) => `${n} thread${n > 1 ? "s" : ""}: \`${labels[n]}\``).join("; ")}; the model worker, \`?backend=cpu&threads=N&cache_mb=0\`, served cross-origin isolated; figures from the engine's own stats line under the answer) and by the native CLI (\`persona generate --greedy --json --threads N\`, \`${backendNative}\`), in turn within each round (wasm N, native N, for each N) after one short warm-up answer each. Machine: a shared 2-core VM (${cpu}; 1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after; other jobs share the cores), so only the side-by-side ratios mean something. Measured ${date} with \`node tests/e2e/bench.mjs\`.
 
-| round | wasm decode tok/s | wasm prefill tok/s | native decode tok/s | native prefill tok/s |
-|---:|---:|---:|---:|---:|
-${table}
-| **median** | **${f1(wDecode)}** | **${f1(wPrefill)}** | **${f1(nDecode)}** | **${f1(nPrefill)}** |
+| engine | threads | median decode tok/s | median prefill tok/s | rounds (decode / prefill) |
+|---|---:|---:|---:|---|
+${rows.join("\n")}
 
-Ratio wasm / native: decode **${(wDecode / nDecode).toFixed(2)}x**, prefill **${(wPrefill / nPrefill).toFixed(2)}x**. Tokens produced: ${allFull ? `${MAX_TOKENS} in every run` : `wasm ${wTokens.join(", ")}, native ${nTokens.join(", ")}`}; the browser's text ${sameText ? "equals" : "differs from"} the CLI's.
+${ratios.map((r) => `- ${r}`).join("\n")}
+
+Tokens produced: ${allFull ? `${MAX_TOKENS} in every run` : "NOT all runs reached the limit"}; the text is ${sameText ? "the same in every run (page and CLI, every thread count)" : "NOT the same in every run"}.
 `;
   if (WRITE) {
     writeSection(body);

@@ -319,9 +319,10 @@ export function runCli(label, args, { ref = 10 } = {}) {
   );
 }
 
-/** Runs `persona generate ... --greedy --json` and resolves to its parsed JSON. */
-export async function cliGenerate(prompt, maxTokens, { ref = 10 } = {}) {
+/** Runs `persona generate ... --greedy --json [--threads N]` and resolves to its parsed JSON. */
+export async function cliGenerate(prompt, maxTokens, { ref = 10, threads = null } = {}) {
   const args = ["generate", "--user", prompt, "--max-tokens", String(maxTokens), "--greedy", "--json"];
+  if (threads) args.push("--threads", String(threads));
   const stdout = await runCli(`CLI answer (${maxTokens} tokens)`, args, { ref });
   try {
     return JSON.parse(stdout);
