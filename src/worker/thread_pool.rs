@@ -48,6 +48,8 @@ mod threaded {
     const GLUE_SCRIPT: &str = "worker_mt.js";
     /// One pool thread's script (`web/pool_thread.js`).
     const THREAD_SCRIPT: &str = "pool_thread.js";
+    /// How long a pool thread may take to instantiate the module.
+    const START_TIMEOUT_MS: i32 = 10_000;
 
     thread_local! {
         /// The pool's threads (kept alive) and its size, once started.
@@ -146,13 +148,26 @@ mod threaded {
         thread
             .post_message(&init)
             .map_err(|e| failed("the shared memory cannot be sent", e))?;
-        let reply = JsFuture::from(ready).await;
+        // A thread that never answers (seen once in Firefox on a reload)
+        // must not hold the model back: after START_TIMEOUT_MS, one thread.
+        let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+        let timeout = Promise::new(&mut |resolve, _| {
+            let _ = scope
+                .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, START_TIMEOUT_MS);
+        });
+        let reply = JsFuture::from(Promise::race(&js_sys::Array::of2(&ready, &timeout))).await;
         thread.set_onmessage(None);
         thread.set_onerror(None);
         drop(on_error);
         let started = reply
             .map_err(|e| failed("a pool thread failed to start", e))
             .and_then(|reply| {
+                if reply.is_undefined() {
+                    let secs = START_TIMEOUT_MS / 1000;
+                    return Err(format!(
+                        "one thread: a pool thread did not start within {secs} s"
+                    ));
+                }
                 let data = reply.unchecked_into::<MessageEvent>().data();
                 match Reflect::get(&data, &"error".into()) {
                     Ok(e) if !e.is_undefined() => Err(failed("a pool thread failed to start", e)),

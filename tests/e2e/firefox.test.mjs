@@ -106,7 +106,7 @@ async function main() {
         const b = document.querySelector(".backend-badge");
         return { text: b.innerText.trim(), title: b.title };
       });
-      assert(badge.text === "CPU (wasm simd128)", `badge: ${badge.text}`);
+      assert(/^CPU \(wasm simd128\) · \d+ threads?$/.test(badge.text), `badge: ${badge.text}`);
       assert(badge.title.includes(ready.notGpu), `the badge's tooltip does not give the reason: ${badge.title}`);
       assert(ready.text.includes(`Not on WebGPU: ${ready.notGpu}`), `the status does not say why: ${ready.text}`);
       const banner = await page.evaluate(() => document.querySelector(".banner[role=alert]")?.dataset.kind ?? null);

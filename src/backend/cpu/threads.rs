@@ -20,6 +20,13 @@ pub const DEFAULT_THREAD_CAP: usize = 8;
 /// The most threads a setting may ask for.
 pub const MAX_THREADS: usize = 256;
 
+/// Contiguous row ranges per thread and product. Natively four (a thread
+/// that finishes early steals); in the page one: there a steal wakes a
+/// sleeping Web Worker (an `Atomics.wait` round trip), and one range each
+/// measured prefill 1.64x / decode 1.15x at 2 threads against 1.42x / 1.08x
+/// with four (docs/BENCHMARKS.md).
+const CHUNKS_PER_THREAD: usize = if cfg!(target_arch = "wasm32") { 1 } else { 4 };
+
 /// A process-wide thread count for new backends (`--threads`); 0: default.
 static DEFAULT: AtomicUsize = AtomicUsize::new(0);
 
@@ -133,7 +140,7 @@ impl Threads {
         if n == 0 || rows == 0 {
             return;
         }
-        let chunk = rows.div_ceil(self.count * 4).max(1);
+        let chunk = rows.div_ceil(self.count * CHUNKS_PER_THREAD).max(1);
         let work = |(c, block): (usize, &mut [f32])| {
             for (i, row_out) in block.chunks_exact_mut(n).enumerate() {
                 f(c * chunk + i, row_out);
