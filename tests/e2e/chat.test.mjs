@@ -224,8 +224,9 @@ async function main() {
 
     // 6. A worker that dies is replaced; the model comes back from the cache.
     await check("a crashed worker is replaced and the chat goes on", async () => {
-      const workers = page.workers();
-      assert(workers.length > 0, "Playwright sees no worker");
+      // The model worker (not one of its pool threads, which run wasm for good).
+      const workers = page.workers().filter((w) => /\/worker(_mt)?_loader\.js$/.test(w.url()));
+      assert(workers.length > 0, `Playwright sees no model worker: ${page.workers().map((w) => w.url()).join(", ")}`);
       const before = hits.get(MODEL_PATH) || 0;
       await workers[workers.length - 1].evaluate(() => {
         setTimeout(() => {
