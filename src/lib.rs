@@ -5,6 +5,13 @@
 //! runs the batched multi-row llama forward, `engine` holds views (rows) and
 //! the decoding loop. See docs/ARCHITECTURE.md.
 
+// The page's threaded worker (built on nightly, web/threaded_worker.sh)
+// sleeps its pool's helpers with wasm's atomic wait/notify.
+#![cfg_attr(
+    all(target_arch = "wasm32", target_feature = "atomics"),
+    feature(stdarch_wasm_atomic_wait)
+)]
+
 pub mod backend;
 pub mod dist;
 pub mod engine;

@@ -1,9 +1,10 @@
 //! Threads natively (issue 13): the CPU backend's matrix products split
 //! their weight rows across threads, and the logits stay bit-identical for
 //! any thread count — a prefill of two rows of different lengths and a few
-//! decode steps, on 1, 2 and 3 threads, every log-prob equal.
+//! decode steps, on 1, 2 and 3 threads, every log-prob equal; and on the
+//! spin pool the page's threaded worker runs (here with std threads).
 
-use persona::backend::cpu::{CpuBackend, WeightMode};
+use persona::backend::cpu::{spin_pool, threads, CpuBackend, WeightMode};
 use persona::backend::{Backend, LogProbs, Readout, RowStep};
 use persona::model::{default_model_path, GgufFile, LlamaConfig};
 
@@ -76,4 +77,22 @@ fn logits_are_bit_identical_on_one_two_and_three_threads() {
         }
     }
     assert!(backend.set_threads(0).is_err(), "0 threads is refused");
+
+    // The page's pool: helpers spinning between products, one range each.
+    assert!(threads::install_spin_pool(spin_pool::start_native(3)));
+    backend.set_threads(3).unwrap();
+    assert_eq!(backend.thread_pool_kind(), "spin pool");
+    let spun = run(&mut backend);
+    for (i, (x, y)) in one.iter().zip(&spun).enumerate() {
+        assert!(
+            x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "spin pool: read {i} differs"
+        );
+    }
+    backend.set_threads(2).unwrap();
+    assert_eq!(
+        backend.thread_pool_kind(),
+        "rayon",
+        "other sizes stay on rayon"
+    );
 }

@@ -1,11 +1,12 @@
 //! The model worker's threads (issue 13, "threads in the page"). In the
 //! threaded build (wasm atomics, shared memory; `web/threaded_worker.sh`)
 //! the worker starts `n − 1` Web Workers (`web/pool_thread.js`), each
-//! instantiating this same module on this same memory, and makes them
-//! rayon's global pool with the worker's own thread as worker 0: the CPU
-//! backend then splits its matrix products exactly as natively
-//! (`backend::cpu::threads`, logits bit-identical for any count). The plain
-//! build runs one thread and says why when asked for more.
+//! instantiating this same module on this same memory, and makes them the
+//! helpers of a [`SpinPool`](crate::backend::cpu::spin_pool::SpinPool) with
+//! the worker's own thread as thread 0: the CPU backend then splits its
+//! matrix products by weight rows as natively (`backend::cpu::threads`,
+//! logits bit-identical for any count). The plain build runs one thread and
+//! says why when asked for more.
 
 use crate::backend::cpu::threads::set_default_threads;
 
@@ -44,6 +45,9 @@ mod threaded {
     use wasm_bindgen_futures::JsFuture;
     use web_sys::{ErrorEvent, MessageEvent, Worker};
 
+    use crate::backend::cpu::spin_pool::SpinPool;
+    use crate::backend::cpu::threads::install_spin_pool;
+
     /// The threaded build's glue script, next to the worker's loader.
     const GLUE_SCRIPT: &str = "worker_mt.js";
     /// One pool thread's script (`web/pool_thread.js`).
@@ -56,13 +60,13 @@ mod threaded {
         static POOL: RefCell<Option<(usize, Vec<Worker>)>> = const { RefCell::new(None) };
     }
 
-    /// Runs one rayon worker on this pool thread until the pool ends
-    /// (called by `pool_thread.js` with the pointer `start` handed it).
+    /// Runs this pool thread's task (its helper loop, for good), called
+    /// by `pool_thread.js` with the pointer `start` handed it.
     #[wasm_bindgen]
-    pub fn pool_thread_run(builder: usize) {
+    pub fn pool_thread_run(task: usize) {
         // SAFETY: `start` leaked exactly this box for exactly this thread.
-        let builder = unsafe { Box::from_raw(builder as *mut rayon::ThreadBuilder) };
-        builder.run();
+        let task = unsafe { Box::from_raw(task as *mut Box<dyn FnOnce() + Send>) };
+        task();
     }
 
     pub(crate) async fn start(wanted: usize) -> Result<usize, String> {
@@ -88,21 +92,16 @@ mod threaded {
                 }
             }
         }
-        let mut idle = threads.clone();
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(wanted)
-            .use_current_thread()
-            .spawn_handler(move |builder| {
-                let thread = idle.pop().ok_or_else(|| {
-                    std::io::Error::other("rayon asked for more threads than were started")
-                })?;
-                let builder = Box::into_raw(Box::new(builder)) as usize;
-                thread
-                    .post_message(&JsValue::from(builder))
-                    .map_err(|e| std::io::Error::other(format!("{e:?}")))
-            })
-            .build_global()
-            .map_err(|e| format!("one thread: the pool did not start ({e})"))?;
+        let pool = SpinPool::new(wanted);
+        for (i, thread) in threads.iter().enumerate() {
+            let task: Box<dyn FnOnce() + Send> = Box::new(move || pool.help(i + 1));
+            let task = Box::into_raw(Box::new(task)) as usize;
+            if let Err(e) = thread.post_message(&JsValue::from(task)) {
+                threads.iter().for_each(Worker::terminate);
+                return Err(format!("one thread: a pool thread took no work ({e:?})"));
+            }
+        }
+        install_spin_pool(pool);
         POOL.with_borrow_mut(|p| *p = Some((wanted, threads)));
         Ok(wanted)
     }

@@ -9,6 +9,8 @@ mod kv_cache;
 mod lora;
 pub(crate) mod ops;
 pub mod quant;
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+pub mod spin_pool;
 pub mod threads;
 mod weights;
 
@@ -72,6 +74,11 @@ impl CpuBackend {
     pub fn set_threads(&mut self, n: usize) -> Result<()> {
         self.threads = Threads::new(n)?;
         Ok(())
+    }
+
+    /// Which pool runs the matrix products (`Threads::pool_kind`).
+    pub fn thread_pool_kind(&self) -> &'static str {
+        self.threads.pool_kind()
     }
 
     /// The threads the matrix products run on.

@@ -1,17 +1,22 @@
-//! The CPU backend's worker threads (issue 13, "threads natively"): a
-//! matrix product splits its weight rows into contiguous ranges across a
-//! rayon pool. The CLI makes its main thread one of the global pool's
-//! workers (`use_global_pool`), so a product runs in place with the caller
-//! taking its share (decode 1.39-1.46x at 2 threads against 1.30-1.32x
-//! when handed to a separate pool); other thread counts get a pool of their
-//! own. Every output element is still one kernel call over the same
+//! The CPU backend's worker threads (issue 13): a matrix product splits
+//! its weight rows into contiguous ranges across a pool. Natively that is
+//! rayon: the CLI makes its main thread one of the global pool's workers
+//! (`use_global_pool`), so a product runs in place with the caller taking
+//! its share (decode 1.39-1.46x at 2 threads against 1.30-1.32x when handed
+//! to a separate pool); other thread counts get a pool of their own. In the
+//! page's threaded build it is the [`SpinPool`] the model worker installs
+//! (`worker::thread_pool`: Web Workers on the shared memory), one range per
+//! thread. Every output element is still one kernel call over the same
 //! data in the same order, so the logits are bit-identical for any thread
-//! count (`tests/threads.rs` checks 1, 2 and 3). The threaded wasm build
-//! (atomics, shared memory) runs the same code on the model worker's pool of
-//! Web Workers (`worker::thread_pool`, the worker's thread is worker 0 of
-//! rayon's global pool); the single-threaded wasm build on its one thread.
+//! count and pool (`tests/threads.rs` checks 1, 2 and 3, and the spin
+//! pool); the single-threaded wasm build runs on its one thread.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+use std::sync::{Mutex, OnceLock};
+
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+use super::spin_pool::SpinPool;
 
 use crate::{Error, Result};
 
@@ -20,12 +25,21 @@ pub const DEFAULT_THREAD_CAP: usize = 8;
 /// The most threads a setting may ask for.
 pub const MAX_THREADS: usize = 256;
 
-/// Contiguous row ranges per thread and product. Natively four (a thread
-/// that finishes early steals); in the page one: there a steal wakes a
-/// sleeping Web Worker (an `Atomics.wait` round trip), and one range each
-/// measured prefill 1.64x / decode 1.15x at 2 threads against 1.42x / 1.08x
-/// with four (docs/BENCHMARKS.md).
-const CHUNKS_PER_THREAD: usize = if cfg!(target_arch = "wasm32") { 1 } else { 4 };
+/// Contiguous row ranges per thread and product on rayon (a thread that
+/// finishes early steals); the spin pool takes one range per thread.
+#[cfg(not(target_arch = "wasm32"))]
+const CHUNKS_PER_THREAD: usize = 4;
+
+/// The process's spin pool, once installed (the page's threaded worker).
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+static SPIN_POOL: OnceLock<&'static SpinPool> = OnceLock::new();
+
+/// Makes `pool` the one CPU backends of its size run on from now on (once
+/// per process; returns whether it was installed).
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+pub fn install_spin_pool(pool: &'static SpinPool) -> bool {
+    SPIN_POOL.set(pool).is_ok()
+}
 
 /// A process-wide thread count for new backends (`--threads`); 0: default.
 static DEFAULT: AtomicUsize = AtomicUsize::new(0);
@@ -73,58 +87,89 @@ pub fn use_global_pool() -> bool {
 }
 
 /// Where a backend's products run.
-#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
 enum Pool {
     /// On the calling thread alone.
     One,
+    /// The installed spin pool, the caller as its thread 0.
+    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+    Spin(&'static SpinPool),
     /// Rayon's global pool, of which the calling thread is a worker.
+    #[cfg(not(target_arch = "wasm32"))]
     Global,
-    /// A pool of the backend's own, handed each product.
+    /// A rayon pool of the backend's own, handed each product.
+    #[cfg(not(target_arch = "wasm32"))]
     Own(rayon::ThreadPool),
 }
 
 /// A backend's threads: none beyond the caller's, or a pool of `count`.
 pub struct Threads {
     count: usize,
-    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
     pool: Pool,
 }
 
 impl Threads {
     pub fn new(count: usize) -> Result<Self> {
         check(count)?;
+        if count == 1 {
+            return Ok(Self {
+                count,
+                pool: Pool::One,
+            });
+        }
         #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+        if let Some(pool) = SPIN_POOL.get().filter(|p| p.threads() == count) {
+            return Ok(Self::on_spin_pool(pool));
+        }
+        #[cfg(not(target_arch = "wasm32"))]
         {
             // A worker of the global pool (the CLI's main thread) of this size
             // runs the products in place.
             let in_global =
                 rayon::current_thread_index().is_some() && rayon::current_num_threads() == count;
-            let pool = match count {
-                1 => Pool::One,
-                _ if in_global => Pool::Global,
-                n => Pool::Own(
+            let pool = match in_global {
+                true => Pool::Global,
+                false => Pool::Own(
                     rayon::ThreadPoolBuilder::new()
-                        .num_threads(n)
+                        .num_threads(count)
                         .thread_name(|i| format!("persona-cpu-{i}"))
                         .build()
-                        .map_err(|e| Error::Backend(format!("cannot start {n} threads: {e}")))?,
+                        .map_err(|e| {
+                            Error::Backend(format!("cannot start {count} threads: {e}"))
+                        })?,
                 ),
             };
             Ok(Self { count, pool })
         }
-        #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
-        {
-            if count > 1 {
-                return Err(Error::InvalidInput(
-                    "this build runs the CPU backend on one thread (the page's threaded build needs cross-origin isolation)".into(),
-                ));
-            }
-            Ok(Self { count })
+        #[cfg(target_arch = "wasm32")]
+        Err(Error::InvalidInput(format!(
+            "{count} threads asked for, but the page's worker runs {} (its threads need the \
+             threaded build on a cross-origin isolated page)",
+            default_threads()
+        )))
+    }
+
+    /// Threads on `pool` (its size), the caller as its thread 0.
+    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+    pub fn on_spin_pool(pool: &'static SpinPool) -> Self {
+        Self {
+            count: pool.threads(),
+            pool: Pool::Spin(pool),
         }
     }
 
     pub fn count(&self) -> usize {
         self.count
+    }
+
+    /// Which pool runs the products: "one thread", "spin pool", "rayon".
+    pub fn pool_kind(&self) -> &'static str {
+        match self.pool {
+            Pool::One => "one thread",
+            #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+            Pool::Spin(_) => "spin pool",
+            #[cfg(not(target_arch = "wasm32"))]
+            Pool::Global | Pool::Own(_) => "rayon",
+        }
     }
 
     /// `out[t · rows + r] = row_out[t]` where `f(r, row_out)` fills the `n`
@@ -140,31 +185,41 @@ impl Threads {
         if n == 0 || rows == 0 {
             return;
         }
-        let chunk = rows.div_ceil(self.count * CHUNKS_PER_THREAD).max(1);
+        let per_thread = match self.pool {
+            #[cfg(not(target_arch = "wasm32"))]
+            Pool::Global | Pool::Own(_) => CHUNKS_PER_THREAD,
+            _ => 1,
+        };
+        let chunk = rows.div_ceil(self.count * per_thread).max(1);
         let work = |(c, block): (usize, &mut [f32])| {
             for (i, row_out) in block.chunks_exact_mut(n).enumerate() {
                 f(c * chunk + i, row_out);
             }
         };
-        let run = |by_row: &mut [f32]| {
+        let run = |by_row: &mut [f32]| match &self.pool {
+            Pool::One => by_row.chunks_mut(chunk * n).enumerate().for_each(work),
             #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
-            {
-                use rayon::prelude::*;
-                match &self.pool {
-                    Pool::One => {}
-                    Pool::Global => {
-                        by_row.par_chunks_mut(chunk * n).enumerate().for_each(work);
-                        return;
+            Pool::Spin(pool) => {
+                // One block per thread, each taken by exactly one thread.
+                let blocks: Vec<Mutex<&mut [f32]>> =
+                    by_row.chunks_mut(chunk * n).map(Mutex::new).collect();
+                pool.run(&|i| {
+                    if let Some(block) = blocks.get(i) {
+                        let mut block = block.lock().unwrap_or_else(|e| e.into_inner());
+                        work((i, &mut **block));
                     }
-                    Pool::Own(pool) => {
-                        pool.install(|| {
-                            by_row.par_chunks_mut(chunk * n).enumerate().for_each(work)
-                        });
-                        return;
-                    }
-                }
+                });
             }
-            by_row.chunks_mut(chunk * n).enumerate().for_each(work);
+            #[cfg(not(target_arch = "wasm32"))]
+            Pool::Global => {
+                use rayon::prelude::*;
+                by_row.par_chunks_mut(chunk * n).enumerate().for_each(work);
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            Pool::Own(pool) => {
+                use rayon::prelude::*;
+                pool.install(|| by_row.par_chunks_mut(chunk * n).enumerate().for_each(work));
+            }
         };
         if n == 1 {
             // One vector: the row-major output is the by-row one.
