@@ -9,16 +9,24 @@
 //! says why when asked for more.
 
 use crate::backend::cpu::threads::set_default_threads;
+use crate::page_data::thread_plan::MAX_PAGE_THREADS;
 
 /// Starts (once) a pool of `wanted` threads and makes it the CPU backend's
 /// default; returns the threads the backend now runs and, when fewer than
 /// wanted, why.
 pub(crate) async fn ensure(wanted: usize) -> (usize, Option<String>) {
-    let (threads, note) = match start(wanted).await {
+    // The page asks for at most this many; a command posted by hand may not.
+    let started = match wanted <= MAX_PAGE_THREADS {
+        true => start(wanted).await,
+        false => Err(format!(
+            "one thread: {wanted} threads were asked for, at most {MAX_PAGE_THREADS} start"
+        )),
+    };
+    let (threads, note) = match started {
         Ok(n) => (n, None),
         Err(why) => (1, Some(why)),
     };
-    // 1 is always accepted; a started pool's size was checked by rayon.
+    // Within 1..=MAX_PAGE_THREADS, which the backend accepts.
     let _ = set_default_threads(threads);
     (threads, note)
 }

@@ -150,7 +150,7 @@ impl Threads {
 
     /// Threads on `pool` (its size), the caller as its thread 0.
     #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
-    pub fn on_spin_pool(pool: &'static SpinPool) -> Self {
+    fn on_spin_pool(pool: &'static SpinPool) -> Self {
         Self {
             count: pool.threads(),
             pool: Pool::Spin(pool),
