@@ -94,13 +94,33 @@ fn top2_gap(lp: &[f32]) -> f32 {
 /// cases 3 and 4).
 #[test]
 fn greedy_tokens_equal_llama_cpp() {
+    let (full, mean) = greedy_against_llama_cpp(WeightMode::Quantized);
+    assert!(full >= 3, "only {full} cases agree on all 64 greedy tokens");
+    assert!(
+        mean <= 0.05,
+        "mean top-1 log-prob difference to llama.cpp {mean}"
+    );
+}
+
+/// The integer dots round activations to 8 bits as llama.cpp does (its
+/// Q8 blocks keep their scales in f16, ours in f32, so the two roundings
+/// are not the same): held to the exact kernels' bounds.
+#[test]
+fn int8_greedy_tokens_equal_llama_cpp() {
+    let (full, mean) = greedy_against_llama_cpp(WeightMode::Int8);
+    assert!(full >= 3, "only {full} cases agree on all 64 greedy tokens");
+    assert!(
+        mean <= 0.05,
+        "mean top-1 log-prob difference to llama.cpp {mean}"
+    );
+}
+
+/// Greedy decoding of every `greedy.json` case against llama.cpp's tokens
+/// and log-probs: (cases identical for 64 tokens, mean top-1 difference).
+fn greedy_against_llama_cpp(mode: WeightMode) -> (usize, f64) {
     let file = model_file();
-    let mut backend = CpuBackend::new(
-        &file,
-        &LlamaConfig::from_gguf(&file).unwrap(),
-        WeightMode::Quantized,
-    )
-    .unwrap();
+    let mut backend =
+        CpuBackend::new(&file, &LlamaConfig::from_gguf(&file).unwrap(), mode).unwrap();
     let cases = fixture("greedy.json")["cases"].as_array().unwrap().clone();
     assert!(cases.len() >= 3);
     let (mut sum_diff, mut n_diff, mut full) = (0f64, 0, 0);
@@ -154,14 +174,10 @@ fn greedy_tokens_equal_llama_cpp() {
     }
     let mean = sum_diff / n_diff as f64;
     eprintln!(
-        "{full} of {} cases identical for 64 tokens; mean top-1 log-prob difference {mean:.4}",
+        "{mode:?}: {full} of {} cases identical for 64 tokens; mean top-1 log-prob difference {mean:.4}",
         cases.len()
     );
-    assert!(full >= 3, "only {full} cases agree on all 64 greedy tokens");
-    assert!(
-        mean <= 0.05,
-        "mean top-1 log-prob difference to llama.cpp {mean}"
-    );
+    (full, mean)
 }
 
 /// Max |log-prob − float64| over the top 10 at every position of every
@@ -206,7 +222,48 @@ fn dequantized_logprobs_match_float64_numpy() {
     eprintln!("f32 dequantized: max |log-prob difference| over the top 10 = {worst:e}");
 }
 
-/// The fast path keeps Q4_1/Q8_0 weights but computes in f32: it must give
+/// The integer dots' 8-bit activations move the log-probs as llama.cpp's
+/// do: on these sequences llama.cpp's top-1 log-prob differs from the
+/// float64 reference by 0.04 on average and 0.24 at most
+/// (fixtures/README.md); ours measured 0.043 / 0.267, held to 0.05 / 0.3.
+/// Tail tokens move more (measured: a top-10 log-prob near −10 by 1.6 at
+/// one position; no llama.cpp top-10 figures to compare): every top-10
+/// log-prob within 2.
+#[test]
+fn int8_logprobs_stay_as_near_float64_numpy_as_llama_cpp() {
+    let worst10 = top10_against_float64(WeightMode::Int8, 2.0);
+    eprintln!("int8 path: max top-10 difference {worst10}");
+    let file = model_file();
+    let mut backend = CpuBackend::new(
+        &file,
+        &LlamaConfig::from_gguf(&file).unwrap(),
+        WeightMode::Int8,
+    )
+    .unwrap();
+    let (mut sum, mut n, mut worst) = (0f64, 0, 0f64);
+    for case in fixture("logprobs_f64.json")["cases"].as_array().unwrap() {
+        let tokens = ids(&case["ids"]);
+        let row = backend.new_row().unwrap();
+        let out = pollster::block_on(backend.forward(&[RowStep {
+            row,
+            tokens: &tokens,
+            readout: Readout::All,
+        }]))
+        .unwrap();
+        for p in 0..tokens.len() {
+            let top = ids(&case["top_ids"][p])[0] as usize;
+            let want = case["top_logprobs"][p][0].as_f64().unwrap();
+            let d = (out[0].position(p)[top] as f64 - want).abs();
+            (sum, n, worst) = (sum + d, n + 1, worst.max(d));
+        }
+        backend.free_row(row);
+    }
+    let mean = sum / n as f64;
+    eprintln!("int8 path: top-1 log-prob vs float64, mean {mean:.4}, max {worst:.4}");
+    assert!(mean <= 0.05 && worst <= 0.3, "mean {mean}, max {worst}");
+}
+
+/// The exact path keeps Q4_1/Q8_0 weights but computes in f32: it must give
 /// the dequantized model's log-probs (the issue asks top-1 within 0.25; we
 /// hold every top-10 log-prob to 1e-3).
 #[test]

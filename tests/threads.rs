@@ -2,7 +2,8 @@
 //! their weight rows across threads, and the logits stay bit-identical for
 //! any thread count — a prefill of two rows of different lengths and a few
 //! decode steps, on 1, 2 and 3 threads, every log-prob equal; and on the
-//! spin pool the page's threaded worker runs (here with std threads).
+//! spin pool the page's threaded worker runs (here with std threads); both
+//! kernel families (f32 activations, 8-bit integer dots).
 
 use persona::backend::cpu::{spin_pool, threads, CpuBackend, WeightMode};
 use persona::backend::{Backend, LogProbs, Readout, RowStep};
@@ -61,19 +62,25 @@ fn run(backend: &mut CpuBackend) -> Vec<Vec<f32>> {
 fn logits_are_bit_identical_on_one_two_and_three_threads() {
     let file = GgufFile::open(&default_model_path()).unwrap();
     let config = LlamaConfig::from_gguf(&file).unwrap();
+    // Both kernel families: f32 activations, and 8-bit integer dots.
+    let mut int8 = CpuBackend::new(&file, &config, WeightMode::Int8).unwrap();
     let mut backend = CpuBackend::new(&file, &config, WeightMode::Quantized).unwrap();
-    backend.set_threads(1).unwrap();
-    let one = run(&mut backend);
-    for n in [2, 3] {
-        backend.set_threads(n).unwrap();
-        assert_eq!(backend.threads(), n);
-        let many = run(&mut backend);
-        assert_eq!(one.len(), many.len());
-        for (i, (x, y)) in one.iter().zip(&many).enumerate() {
-            assert!(
-                x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
-                "{n} threads: read {i} differs"
-            );
+    let mut one = Vec::new();
+    for backend in [&mut int8, &mut backend] {
+        backend.set_threads(1).unwrap();
+        one = run(backend);
+        for n in [2, 3] {
+            backend.set_threads(n).unwrap();
+            assert_eq!(backend.threads(), n);
+            let many = run(backend);
+            assert_eq!(one.len(), many.len());
+            for (i, (x, y)) in one.iter().zip(&many).enumerate() {
+                assert!(
+                    x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
+                    "{:?}, {n} threads: read {i} differs",
+                    backend.weight_mode()
+                );
+            }
         }
     }
     assert!(backend.set_threads(0).is_err(), "0 threads is refused");

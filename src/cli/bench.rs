@@ -12,8 +12,8 @@ use indicatif::ProgressBar;
 use super::bench_methods::{median, run_methods, write_section, MethodsArgs};
 use super::bench_prompt::prompt_ids;
 use super::bench_reuse::run_reuse;
-use super::load::load_engine;
-use crate::backend::cpu::{kernels, WeightMode};
+use super::load::{self, load_engine};
+use crate::backend::cpu::kernels;
 use crate::backend::{AdapterId, Backend, Readout, RowStep};
 use crate::engine::clock::now_ms;
 use crate::engine::sampling::argmax;
@@ -239,7 +239,7 @@ pub(super) fn run(model: &Path, args: BenchArgs) -> Result<()> {
             return Ok(());
         }
     }
-    let mut engine = load_engine(model, WeightMode::Quantized)?;
+    let mut engine = load_engine(model, load::quantized())?;
     if args.only != "cpu" {
         // The methods table is a one-thread table (issue 13 asks for it so).
         engine.backend.set_threads(1)?;

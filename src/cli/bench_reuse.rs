@@ -9,7 +9,7 @@
 use indicatif::ProgressBar;
 
 use super::bench_methods::{median, MethodSetup, MethodsArgs};
-use crate::backend::cpu::{CpuBackend, WeightMode};
+use crate::backend::cpu::CpuBackend;
 use crate::backend::Backend;
 use crate::engine::clock::now_ms;
 use crate::engine::Engine;
@@ -161,8 +161,8 @@ pub(super) fn run_reuse(
     args: &MethodsArgs,
     repeats: usize,
 ) -> Result<String> {
-    let mut warm = super::load::load_engine(model, WeightMode::Quantized)?;
-    let mut cold = super::load::load_engine(model, WeightMode::Quantized)?;
+    let mut warm = super::load::load_engine(model, super::load::quantized())?;
+    let mut cold = super::load::load_engine(model, super::load::quantized())?;
     // One thread, as the section says (the default takes every core).
     warm.backend.set_threads(1)?;
     cold.backend.set_threads(1)?;

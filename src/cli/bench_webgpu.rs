@@ -12,7 +12,7 @@ use std::path::Path;
 use super::bench_methods::{read_prompts, run_methods, write_section, MethodSetup, MethodsArgs};
 use super::bench_prompt::prompt_ids;
 use super::load::read_model;
-use crate::backend::cpu::{CpuBackend, WeightMode};
+use crate::backend::cpu::CpuBackend;
 use crate::backend::webgpu::{GpuCounters, WebGpuBackend};
 use crate::backend::{Backend, Readout, RowStep};
 use crate::engine::clock::now_ms;
@@ -148,7 +148,7 @@ pub(super) fn run(
         let gpu_table = run_methods(&mut engine, methods)?;
         let mut cpu = Engine::with_backend(
             &file,
-            CpuBackend::new(&file, engine.config(), WeightMode::Quantized)?,
+            CpuBackend::new(&file, engine.config(), super::load::quantized())?,
         )?;
         let base_only = MethodsArgs {
             methods: vec!["base".into()],

@@ -12,9 +12,9 @@ use std::path::Path;
 use clap::Args;
 
 use super::chat_line::{apply, parse_line, ChatLine, HELP};
-use super::load::load_engine;
+use super::load::{self, load_engine};
 use super::run::MethodArgs;
-use crate::backend::cpu::{CpuBackend, WeightMode};
+use crate::backend::cpu::CpuBackend;
 use crate::engine::prefix_cache::DEFAULT_CACHE_MB;
 use crate::engine::Engine;
 use crate::model::Role;
@@ -46,7 +46,7 @@ struct Session {
 }
 
 pub(super) fn run(model: &Path, args: ChatArgs) -> Result<()> {
-    let mut engine = load_engine(model, WeightMode::Quantized)?;
+    let mut engine = load_engine(model, load::quantized())?;
     engine.set_cache_mb(args.cache_mb)?;
     // Adapters load once: their ids (and the cached rows under them) hold
     // for the whole session. The user message is set per turn.

@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::load::load_engine;
-use crate::backend::cpu::WeightMode;
+use super::load::{self, load_engine};
 use crate::model::lora::LoraAdapter;
 use crate::model::{ChatMessage, Role};
 use crate::steer::{
@@ -89,7 +88,7 @@ pub(super) fn run_eval(model: &Path, args: EvalSteeringArgs) -> Result<()> {
             args.items.display()
         )));
     }
-    let mut engine = load_engine(model, WeightMode::Quantized)?;
+    let mut engine = load_engine(model, load::quantized())?;
     let dir = args.adapter.clone().unwrap_or_else(|| {
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("assets/adapters/{}", args.axis))
     });

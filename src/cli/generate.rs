@@ -6,7 +6,7 @@ use std::path::Path;
 use clap::Args;
 use serde_json::json;
 
-use super::load::load_engine;
+use super::load::{self, load_engine};
 use crate::backend::cpu::WeightMode;
 use crate::backend::Backend;
 use crate::engine::{GenerateParams, Sampling};
@@ -59,7 +59,7 @@ pub(super) fn run(model: &Path, args: GenerateArgs) -> Result<()> {
     let mode = if args.dequantized {
         WeightMode::Dequantized
     } else {
-        WeightMode::Quantized
+        load::quantized()
     };
     let mut engine = load_engine(model, mode)?;
     let backend = engine.backend.name();

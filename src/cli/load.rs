@@ -2,6 +2,7 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -9,6 +10,27 @@ use crate::backend::cpu::{CpuBackend, WeightMode};
 use crate::engine::Engine;
 use crate::model::GgufFile;
 use crate::Result;
+
+/// `--kernels`: the kernel family of every command's quantized products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum Kernels {
+    Int8,
+    Exact,
+}
+
+static KERNELS: OnceLock<Kernels> = OnceLock::new();
+
+pub(super) fn use_kernels(k: Kernels) {
+    let _ = KERNELS.set(k);
+}
+
+/// The quantized weight mode `--kernels` asks for (int8 when not set).
+pub(super) fn quantized() -> WeightMode {
+    match KERNELS.get() {
+        Some(Kernels::Exact) => WeightMode::Quantized,
+        _ => WeightMode::Int8,
+    }
+}
 
 /// Reads the file with a progress bar on stderr (hidden when not a terminal).
 pub(super) fn read_model(path: &Path) -> Result<GgufFile> {

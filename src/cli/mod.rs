@@ -37,6 +37,12 @@ struct Cli {
     /// at most 8). The logits are the same for any count.
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// How the CPU multiplies the quantized weights: `int8` rounds the
+    /// activations to 8 bits per 32-block for integer dot products (fast,
+    /// llama.cpp's scheme); `exact` keeps them f32 (the dequantized model's
+    /// math, log-probs a few hundredths of a nat apart). The page uses int8.
+    #[arg(long, global = true, value_enum, default_value_t = load::Kernels::Int8)]
+    kernels: load::Kernels,
     #[command(subcommand)]
     command: Command,
 }
@@ -76,6 +82,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let model = cli.model.unwrap_or_else(default_model_path);
+    load::use_kernels(cli.kernels);
     if let Err(e) = use_threads(cli.threads) {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;

@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::load::load_engine;
+use super::load::{self, load_engine};
 use super::run::MethodArgs;
-use crate::backend::cpu::WeightMode;
 use crate::steer::probe::{items_from_jsonl, probe};
 use crate::steer::Probe;
 use crate::{Error, Result};
@@ -51,7 +50,7 @@ pub(super) fn run(model: &Path, args: ProbeArgs) -> Result<()> {
             *n <= limit
         });
     }
-    let mut engine = load_engine(model, WeightMode::Quantized)?;
+    let mut engine = load_engine(model, load::quantized())?;
     let cfg = args.method.config(&mut engine, "probe", 1)?;
     if let Probe::Proxy(why) = cfg.method.info().probe {
         eprintln!("note: {} is {why}", cfg.method.info().label);

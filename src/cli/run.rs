@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::load::load_engine;
+use super::load::{self, load_engine};
 use crate::backend::cpu::CpuBackend;
-use crate::backend::cpu::WeightMode;
 use crate::engine::{Engine, Sampling};
 use crate::model::lora::LoraAdapter;
 use crate::steer::persona::{experts_path, load_experts, Persona};
@@ -241,7 +240,7 @@ impl MethodArgs {
 }
 
 pub(super) fn run(model: &Path, args: RunArgs) -> Result<()> {
-    let mut engine = load_engine(model, WeightMode::Quantized)?;
+    let mut engine = load_engine(model, load::quantized())?;
     let cfg = args
         .method
         .config(&mut engine, &args.user, args.max_tokens)?;

@@ -7,8 +7,7 @@ use std::time::Instant;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::load::{load_engine, read_model};
-use crate::backend::cpu::WeightMode;
+use super::load::{self, load_engine, read_model};
 use crate::model::lora::Module;
 use crate::model::LlamaConfig;
 use crate::train::dpo::{prepare, train, DpoSettings};
@@ -131,7 +130,7 @@ pub(super) fn run(model_path: &Path, args: TrainAdapterArgs) -> Result<()> {
             args.pairs.display()
         )));
     }
-    let engine = load_engine(model_path, WeightMode::Quantized)?;
+    let engine = load_engine(model_path, load::quantized())?;
     let err = |e: candle_core::Error| Error::Backend(format!("training: {e}"));
     let model = TrainModel::load(&file, &config).map_err(err)?;
     drop(file);

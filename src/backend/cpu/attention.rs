@@ -38,7 +38,7 @@ pub(super) fn attend(
             let mut max = f32::NEG_INFINITY;
             for j in 0..span {
                 let kj = &keys[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd];
-                let s = qh.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() * scale;
+                let s = dot(qh, kj) * scale;
                 max = max.max(s);
                 scores.push(s);
             }
@@ -57,5 +57,43 @@ pub(super) fn attend(
                 }
             }
         }
+    }
+}
+
+/// `a · b` in eight lanes (element `e` in lane `e % 8`, the rest after the
+/// canonical combination): one order on every target, and one that the
+/// compiler turns into vector multiplies and adds.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    let mut acc = [0f32; 8];
+    for (x, y) in ca.zip(cb) {
+        for j in 0..8 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    let mut s = super::kernels::combine(acc);
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dot_is_the_eight_lane_sum() {
+        let a: Vec<f32> = (0..67).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..67).map(|i| (i as f32 * 0.11).cos()).collect();
+        let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+        assert!((super::dot(&a, &b) as f64 - want).abs() < 1e-5);
+        let mut lanes = [0f32; 8];
+        for e in 0..64 {
+            lanes[e % 8] += a[e] * b[e];
+        }
+        let tail = (64..67).fold(crate::backend::cpu::kernels::combine(lanes), |s, e| {
+            s + a[e] * b[e]
+        });
+        assert_eq!(super::dot(&a, &b), tail);
     }
 }

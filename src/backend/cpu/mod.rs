@@ -20,6 +20,7 @@ use std::future::Future;
 
 use attention::{attend, AttentionShape};
 use kv_cache::RowCache;
+use quant::{Activations, Prepared};
 use threads::Threads;
 
 use super::rope::rope_table;
@@ -41,7 +42,6 @@ pub struct CpuBackend {
 }
 
 /// Buffers reused across calls so a decode step allocates (almost) nothing.
-#[derive(Default)]
 struct Scratch {
     x: Vec<f32>,
     xn: Vec<f32>,
@@ -53,18 +53,38 @@ struct Scratch {
     gate: Vec<f32>,
     up: Vec<f32>,
     scores: Vec<f32>,
-    sums: Vec<f32>,
+    prep: Prepared,
+}
+
+impl Scratch {
+    fn new(activations: Activations) -> Self {
+        let v = Vec::new;
+        Self {
+            x: v(),
+            xn: v(),
+            q: v(),
+            k: v(),
+            v: v(),
+            att: v(),
+            proj: v(),
+            gate: v(),
+            up: v(),
+            scores: v(),
+            prep: Prepared::new(activations),
+        }
+    }
 }
 
 impl CpuBackend {
     pub fn new(file: &GgufFile, config: &LlamaConfig, mode: WeightMode) -> Result<Self> {
+        let weights = CpuWeights::load(file, config, mode)?;
         Ok(Self {
-            weights: CpuWeights::load(file, config, mode)?,
+            scratch: Scratch::new(weights.activations()),
+            weights,
             rows: Vec::new(),
             mixes: Vec::new(),
             adapters: Vec::new(),
             counters: BackendCounters::default(),
-            scratch: Scratch::default(),
             threads: Threads::new(threads::default_threads())?,
         })
     }
@@ -190,7 +210,7 @@ impl CpuBackend {
                 &[&lw.wq, &lw.wk, &lw.wv],
                 &sc.xn,
                 &mut [&mut sc.q, &mut sc.k, &mut sc.v],
-                &mut sc.sums,
+                &mut sc.prep,
                 threads,
             )?;
             lora(l, Module::Q, &sc.xn, &mut sc.q);
@@ -226,7 +246,7 @@ impl CpuBackend {
                 t0 += n;
             }
             lw.wo
-                .forward(&sc.att, &mut sc.proj, &mut sc.sums, threads)?;
+                .forward(&sc.att, &mut sc.proj, &mut sc.prep, threads)?;
             lora(l, Module::O, &sc.att, &mut sc.proj);
             sc.x.iter_mut().zip(&sc.proj).for_each(|(x, p)| *x += p);
 
@@ -235,14 +255,14 @@ impl CpuBackend {
                 &[&lw.w_gate, &lw.w_up],
                 &sc.xn,
                 &mut [&mut sc.gate, &mut sc.up],
-                &mut sc.sums,
+                &mut sc.prep,
                 threads,
             )?;
             lora(l, Module::Gate, &sc.xn, &mut sc.gate);
             lora(l, Module::Up, &sc.xn, &mut sc.up);
             ops::swiglu(&mut sc.gate, &sc.up);
             lw.w_down
-                .forward(&sc.gate, &mut sc.proj, &mut sc.sums, threads)?;
+                .forward(&sc.gate, &mut sc.proj, &mut sc.prep, threads)?;
             lora(l, Module::Down, &sc.gate, &mut sc.proj);
             sc.x.iter_mut().zip(&sc.proj).for_each(|(x, p)| *x += p);
         }
@@ -268,7 +288,7 @@ impl CpuBackend {
         ops::rms_norm(&sel, &w.output_norm, cfg.rms_eps, &mut sc.xn);
         let mut logits = Vec::new();
         w.output()
-            .forward(&sc.xn, &mut logits, &mut sc.sums, threads)?;
+            .forward(&sc.xn, &mut logits, &mut sc.prep, threads)?;
         for row in logits.chunks_exact_mut(cfg.vocab) {
             log_softmax(row);
         }
@@ -293,6 +313,7 @@ impl Backend for CpuBackend {
     fn name(&self) -> String {
         match self.weights.mode {
             WeightMode::Quantized => format!("cpu ({})", kernels::active().name),
+            WeightMode::Int8 => format!("cpu ({} int8)", kernels::active().name),
             WeightMode::Dequantized => "cpu (f32 dequantized)".to_string(),
         }
     }

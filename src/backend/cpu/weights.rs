@@ -5,7 +5,9 @@
 use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
 
-use super::quant::{matmul_many, matmul_q4_1, matmul_q8_0, Q41Matrix, Q80Matrix, Quantized};
+use super::quant::{
+    matmul_many, matmul_q4_1, matmul_q8_0, Activations, Prepared, Q41Matrix, Q80Matrix, Quantized,
+};
 use super::threads::Threads;
 use crate::model::{GgufFile, LlamaConfig};
 use crate::{Error, Result};
@@ -13,8 +15,14 @@ use crate::{Error, Result};
 /// How the CPU backend keeps the matrices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WeightMode {
-    /// As stored (Q4_1 / Q8_0), with integer-dot SIMD kernels: the fast path.
+    /// As stored (Q4_1 / Q8_0), f32 activations widened against the weights
+    /// in SIMD kernels: the dequantized model's math, the reference kernels.
     Quantized,
+    /// As stored, activations rounded to 8 bits per 32-block (llama.cpp's Q8
+    /// scheme) for integer dot products: the fastest path, the CLI's and the
+    /// page's default. Its logits differ from the exact ones by a few
+    /// hundredths of a nat, as llama.cpp's do.
+    Int8,
     /// Dequantized to f32: slow and large, used to check the forward pass
     /// against a float64 reference.
     Dequantized,
@@ -47,10 +55,10 @@ impl Linear {
         }
         let [rows, cols] = shape;
         match (mode, raw.dtype) {
-            (WeightMode::Quantized, GgmlDType::Q4_1) => {
+            (WeightMode::Quantized | WeightMode::Int8, GgmlDType::Q4_1) => {
                 Ok(Self::Q41(Q41Matrix::from_gguf(rows, cols, raw.data)?))
             }
-            (WeightMode::Quantized, GgmlDType::Q8_0) => {
+            (WeightMode::Quantized | WeightMode::Int8, GgmlDType::Q8_0) => {
                 Ok(Self::Q80(Q80Matrix::from_gguf(rows, cols, raw.data)?))
             }
             _ => {
@@ -100,15 +108,15 @@ impl Linear {
         &self,
         x: &[f32],
         out: &mut Vec<f32>,
-        scratch: &mut Vec<f32>,
+        prep: &mut Prepared,
         threads: &Threads,
     ) -> Result<()> {
         let n = x.len() / self.cols();
         out.clear();
         out.resize(n * self.rows(), 0.0);
         match self {
-            Self::Q41(m) => matmul_q4_1(m, x, out, scratch, threads),
-            Self::Q80(m) => matmul_q8_0(m, x, out, threads),
+            Self::Q41(m) => matmul_q4_1(m, x, out, prep, threads),
+            Self::Q80(m) => matmul_q8_0(m, x, out, prep, threads),
             Self::Dense { cols, w, .. } => {
                 let xt = Tensor::from_slice(x, (n, *cols), &Device::Cpu).map_err(backend_err)?;
                 let y = xt
@@ -129,7 +137,7 @@ impl Linear {
         ws: &[&Linear],
         x: &[f32],
         outs: &mut [&mut Vec<f32>],
-        scratch: &mut Vec<f32>,
+        prep: &mut Prepared,
         threads: &Threads,
     ) -> Result<()> {
         let quantized: Option<Vec<Quantized<'_>>> = ws
@@ -141,10 +149,10 @@ impl Linear {
             })
             .collect();
         match quantized {
-            Some(q) => matmul_many(&q, x, outs, scratch, threads),
+            Some(q) => matmul_many(&q, x, outs, prep, threads),
             None => {
                 for (w, out) in ws.iter().zip(outs.iter_mut()) {
-                    w.forward(x, out, scratch, threads)?;
+                    w.forward(x, out, prep, threads)?;
                 }
             }
         }
@@ -233,6 +241,14 @@ impl CpuWeights {
         })
     }
 
+    /// How the quantized products take their activations in this mode.
+    pub fn activations(&self) -> Activations {
+        match self.mode {
+            WeightMode::Int8 => Activations::Int8,
+            WeightMode::Quantized | WeightMode::Dequantized => Activations::F32,
+        }
+    }
+
     pub fn output(&self) -> &Linear {
         self.output.as_ref().unwrap_or(&self.embed)
     }
@@ -269,17 +285,25 @@ mod tests {
             let x: Vec<f32> = (0..2 * shape[1])
                 .map(|i| ((i * 7919) % 200) as f32 / 100.0 - 1.0)
                 .collect();
-            let (mut yq, mut yd) = (Vec::new(), Vec::new());
-            let mut acts = Vec::new();
-            q.forward(&x, &mut yq, &mut acts, &Threads::new(1).unwrap())
+            let (mut yq, mut y8, mut yd) = (Vec::new(), Vec::new(), Vec::new());
+            let one = Threads::new(1).unwrap();
+            q.forward(&x, &mut yq, &mut Prepared::new(Activations::F32), &one)
                 .unwrap();
-            d.forward(&x, &mut yd, &mut acts, &Threads::new(1).unwrap())
+            q.forward(&x, &mut y8, &mut Prepared::new(Activations::Int8), &one)
+                .unwrap();
+            d.forward(&x, &mut yd, &mut Prepared::new(Activations::F32), &one)
                 .unwrap();
             let scale = yd.iter().fold(0f32, |a, v| a.max(v.abs()));
-            let worst = yq
-                .iter()
-                .zip(&yd)
-                .fold(0f32, |a, (p, q)| a.max((p - q).abs()));
+            let worst = |y: &[f32]| {
+                y.iter()
+                    .zip(&yd)
+                    .fold(0f32, |a, (p, q)| a.max((p - q).abs()))
+            };
+            let (worst, worst8) = (worst(&yq), worst(&y8));
+            assert!(
+                worst8 < 0.05 * scale,
+                "{name}: 8-bit activations max diff {worst8} vs scale {scale}"
+            );
             assert!(
                 worst < 0.02 * scale,
                 "{name}: max diff {worst} vs scale {scale}"

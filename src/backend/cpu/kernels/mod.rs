@@ -17,6 +17,21 @@
 //! with separate multiplies and adds (no FMA), so results are bit-identical on
 //! every target and the browser's greedy tokens equal the command line's.
 //! Q4_1's minimum term `Σ_b m_b·Σ_e a_e` is added by the caller.
+//!
+//! A second family, the integer dots (`*_i8`), takes activations quantized to
+//! 8 bits per 32-block (`scalar::quantize_q8`, llama.cpp's Q8 scheme: the
+//! logits move by a few hundredths of a nat, as llama.cpp's do) and sums
+//! weight × activation products exactly in integers. Its canonical order:
+//!
+//! ```text
+//! for each block b, lane j in 0..8:
+//!     s_j = Σ_{e in lane j} q[e]·a[e]   (i32, exact: lane 4h+k holds elements 16h+{2k,2k+1,2k+8,2k+9})
+//!     acc_j = acc_j + (d_b · ad_b) · s_j
+//! dot = ((acc_0+acc_1)+(acc_2+acc_3)) + ((acc_4+acc_5)+(acc_6+acc_7))
+//! ```
+//!
+//! so its results too are bit-identical on every target. The lanes are the
+//! ones simd128 forms cheaply; AVX2 reorders its pair sums to match.
 
 pub mod scalar;
 #[cfg(target_arch = "wasm32")]
@@ -25,7 +40,7 @@ mod table;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 
-pub use table::{combine, Kernels, RowQ41, RowQ80};
+pub use table::{combine, Acts8, Kernels, RowQ41, RowQ41I8, RowQ80, RowQ80I8};
 
 use std::sync::OnceLock;
 
@@ -33,6 +48,8 @@ pub const SCALAR: Kernels = Kernels {
     name: "scalar",
     q4_1: scalar::row_q4_1,
     q8_0: scalar::row_q8_0,
+    q4_1_i8: scalar::row_q4_1_i8,
+    q8_0_i8: scalar::row_q8_0_i8,
 };
 
 /// The fastest kernels this machine runs.
@@ -78,6 +95,85 @@ mod tests {
             (k.q8_0)(&d, &q8, &acts, stride, &mut got);
             assert_eq!(want, got, "{} q8_0 nb={nb} n={n}", k.name);
         }
+    }
+
+    /// Random 8-bit activation blocks, extremes included (±127, and -128
+    /// weights, which a file may hold).
+    #[test]
+    fn active_integer_dot_kernels_equal_scalar_bit_for_bit() {
+        let k = active();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for (nb, n) in [(1usize, 1usize), (2, 3), (18, 4), (48, 5), (130, 9)] {
+            let d: Vec<f32> = (0..nb).map(|_| rng.random_range(-0.1..0.1)).collect();
+            let q4: Vec<u8> = (0..nb * 16).map(|_| rng.random()).collect();
+            let mut q8: Vec<i8> = (0..nb * 32).map(|_| rng.random()).collect();
+            q8[0] = -128;
+            let ad: Vec<f32> = (0..n * nb).map(|_| rng.random_range(0.0..0.05)).collect();
+            let mut aq: Vec<i8> = (0..n * nb * 32)
+                .map(|_| rng.random_range(-127..=127))
+                .collect();
+            aq[0] = -127;
+            aq[1] = 127;
+            let acts = Acts8 { d: &ad, q: &aq };
+            let (mut want, mut got) = (vec![0f32; n], vec![0f32; n]);
+            scalar::row_q4_1_i8(&d, &q4, acts, &mut want);
+            (k.q4_1_i8)(&d, &q4, acts, &mut got);
+            assert_eq!(want, got, "{} q4_1_i8 nb={nb} n={n}", k.name);
+            scalar::row_q8_0_i8(&d, &q8, acts, &mut want);
+            (k.q8_0_i8)(&d, &q8, acts, &mut got);
+            assert_eq!(want, got, "{} q8_0_i8 nb={nb} n={n}", k.name);
+        }
+    }
+
+    /// The integer dot of one block equals the exact product of the
+    /// dequantized weights with the dequantized 8-bit activations.
+    #[test]
+    fn integer_dot_equals_dequantized_dot() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let nb = 40;
+        let d: Vec<f32> = (0..nb).map(|_| rng.random_range(-0.1..0.1)).collect();
+        let q8: Vec<i8> = (0..nb * 32).map(|_| rng.random()).collect();
+        let x: Vec<f32> = (0..nb * 32).map(|_| rng.random_range(-3.0..3.0)).collect();
+        let (mut ad, mut s, mut aq) = (vec![0f32; nb], vec![0f32; nb], vec![0i8; nb * 32]);
+        scalar::quantize_q8(&x, &mut ad, &mut s, &mut aq);
+        let mut want = 0f64;
+        for e in 0..nb * 32 {
+            let (b, w) = (e / 32, q8[e] as f64 * d[e / 32] as f64);
+            want += w * aq[e] as f64 * ad[b] as f64;
+        }
+        let mut got = [0f32];
+        (active().q8_0_i8)(&d, &q8, Acts8 { d: &ad, q: &aq }, &mut got);
+        assert!((want - got[0] as f64).abs() < 1e-5 * want.abs().max(1.0));
+    }
+
+    /// 8-bit activations: within half a step of the input, the block's
+    /// largest value at ±127, the sum term consistent, zeros kept zero.
+    #[test]
+    fn quantize_q8_rounds_to_the_block_scale() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let mut x: Vec<f32> = (0..96).map(|_| rng.random_range(-2.0..2.0)).collect();
+        x[40] = -7.5;
+        x[64..96].fill(0.0);
+        let (mut d, mut s, mut q) = (vec![0f32; 3], vec![0f32; 3], vec![0i8; 96]);
+        scalar::quantize_q8(&x, &mut d, &mut s, &mut q);
+        assert_eq!(q[40], -127);
+        assert!((d[1] - 7.5 / 127.0).abs() < 1e-7);
+        for (e, (&xe, &qe)) in x.iter().zip(&q).enumerate() {
+            assert!(
+                (xe - d[e / 32] * qe as f32).abs() <= d[e / 32] * 0.5001,
+                "element {e}"
+            );
+        }
+        let sum: i32 = q[32..64].iter().map(|&v| v as i32).sum();
+        assert_eq!(s[1], d[1] * sum as f32);
+        assert_eq!((d[2], s[2]), (0.0, 0.0));
+        // Ties go to even, as `round_ties_even` says.
+        let mut ties = vec![0f32; 32];
+        ties[..5].copy_from_slice(&[127.0, 0.5, 1.5, -2.5, 2.4999]);
+        let (mut td, mut ts, mut tq) = ([0f32], [0f32], [0i8; 32]);
+        scalar::quantize_q8(&ties, &mut td, &mut ts, &mut tq);
+        assert_eq!(&tq[..5], &[127, 0, 2, -2, 2]);
+        assert!(q[64..].iter().all(|&v| v == 0));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! WebAssembly simd128 kernels: the canonical 8-lane order as two 4-lane
-//! halves, weights widened to f32 once per block and reused for up to four
-//! activation vectors. Compiled in when the build enables `+simd128`.
+//! halves. f32 family: weights widened to f32 once per block and reused for
+//! up to four activation vectors. Integer-dot family: weights widened to
+//! i16 once per block, `i32x4.dot_i16x8_s` against each 8-bit activation
+//! block. Compiled in when the build enables `+simd128`.
 
 use super::Kernels;
 
@@ -10,6 +12,8 @@ pub fn detect() -> Option<Kernels> {
         name: "simd128",
         q4_1: imp::row_q4_1,
         q8_0: imp::row_q8_0,
+        q4_1_i8: imp::row_q4_1_i8,
+        q8_0_i8: imp::row_q8_0_i8,
     })
 }
 
@@ -20,6 +24,7 @@ pub fn detect() -> Option<Kernels> {
 
 #[cfg(target_feature = "simd128")]
 mod imp {
+    use super::super::Acts8;
     use core::arch::wasm32::*;
 
     fn check(nb: usize, qs_len: usize, qs_per_block: usize, acts: &[f32], stride: usize, n: usize) {
@@ -97,18 +102,88 @@ mod imp {
                 }
             }
             for (i, acc) in acc.iter().enumerate().take(n) {
-                let mut lanes = [0f32; 8];
-                for (half, v) in acc.iter().enumerate() {
-                    for l in 0..4 {
-                        lanes[4 * half + l] = match l {
-                            0 => f32x4_extract_lane::<0>(*v),
-                            1 => f32x4_extract_lane::<1>(*v),
-                            2 => f32x4_extract_lane::<2>(*v),
-                            _ => f32x4_extract_lane::<3>(*v),
-                        };
+                out[t0 + i] = super::super::combine(lanes(acc));
+            }
+        }
+    }
+
+    /// The eight canonical lanes held as two f32x4 halves.
+    fn lanes(acc: &[v128; 2]) -> [f32; 8] {
+        let mut lanes = [0f32; 8];
+        for (half, v) in acc.iter().enumerate() {
+            for l in 0..4 {
+                lanes[4 * half + l] = match l {
+                    0 => f32x4_extract_lane::<0>(*v),
+                    1 => f32x4_extract_lane::<1>(*v),
+                    2 => f32x4_extract_lane::<2>(*v),
+                    _ => f32x4_extract_lane::<3>(*v),
+                };
+            }
+        }
+        lanes
+    }
+
+    pub(super) fn row_q4_1_i8(d: &[f32], qs: &[u8], acts: Acts8<'_>, out: &mut [f32]) {
+        assert!(qs.len() >= d.len() * 16);
+        acts.check(d.len(), out.len());
+        row_i8::<true>(d, qs.as_ptr(), acts, out)
+    }
+
+    pub(super) fn row_q8_0_i8(d: &[f32], qs: &[i8], acts: Acts8<'_>, out: &mut [f32]) {
+        assert!(qs.len() >= d.len() * 32);
+        acts.check(d.len(), out.len());
+        row_i8::<false>(d, qs.as_ptr() as *const u8, acts, out)
+    }
+
+    /// The block's 32 weights as four i16x8 (elements 0-7, 8-15, 16-23, 24-31).
+    #[inline(always)]
+    fn block_i16<const Q4: bool>(qs: *const u8, b: usize) -> [v128; 4] {
+        // SAFETY: the callers' asserts keep the block's bytes in bounds.
+        let (lo, hi) = unsafe {
+            if Q4 {
+                let raw = v128_load(qs.add(b * 16) as *const v128);
+                (v128_and(raw, u8x16_splat(0x0F)), u8x16_shr(raw, 4))
+            } else {
+                (
+                    v128_load(qs.add(b * 32) as *const v128),
+                    v128_load(qs.add(b * 32 + 16) as *const v128),
+                )
+            }
+        };
+        [
+            i16x8_extend_low_i8x16(lo),
+            i16x8_extend_high_i8x16(lo),
+            i16x8_extend_low_i8x16(hi),
+            i16x8_extend_high_i8x16(hi),
+        ]
+    }
+
+    fn row_i8<const Q4: bool>(d: &[f32], qs: *const u8, acts: Acts8<'_>, out: &mut [f32]) {
+        const GROUP: usize = 4;
+        let nb = d.len();
+        for t0 in (0..out.len()).step_by(GROUP) {
+            let n = GROUP.min(out.len() - t0);
+            let mut acc = [[f32x4_splat(0.0); 2]; GROUP];
+            for (b, &db) in d.iter().enumerate() {
+                let w = block_i16::<Q4>(qs, b);
+                for (i, acc) in acc.iter_mut().enumerate().take(n) {
+                    let at = (t0 + i) * nb + b;
+                    let scale = f32x4_splat(db * acts.d[at]);
+                    let a = acts.q[at * 32..].as_ptr();
+                    for (half, acc) in acc.iter_mut().enumerate() {
+                        // SAFETY: `check` keeps the 32 bytes of the block in bounds.
+                        let a = unsafe { v128_load(a.add(16 * half) as *const v128) };
+                        // Lane k: elements {2k, 2k+1} + {2k+8, 2k+9} of this half.
+                        let s = i32x4_add(
+                            i32x4_dot_i16x8(w[2 * half], i16x8_extend_low_i8x16(a)),
+                            i32x4_dot_i16x8(w[2 * half + 1], i16x8_extend_high_i8x16(a)),
+                        );
+                        *acc = f32x4_add(*acc, f32x4_mul(scale, f32x4_convert_i32x4(s)));
                     }
                 }
-                out[t0 + i] = super::super::combine(lanes);
+            }
+            for (i, acc) in acc.iter().enumerate().take(n) {
+                out[t0 + i] = super::super::combine(lanes(acc));
             }
         }
     }

@@ -7,12 +7,37 @@
 pub type RowQ41 = fn(d: &[f32], qs: &[u8], acts: &[f32], stride: usize, out: &mut [f32]);
 /// One Q8_0 row (`d` per block, 32 signed bytes per block) against vectors.
 pub type RowQ80 = fn(d: &[f32], qs: &[i8], acts: &[f32], stride: usize, out: &mut [f32]);
+/// One Q4_1 row against `out.len()` 8-bit activation vectors (`Acts8`):
+/// the scaled integer dots `Σ_b d_b·ad_b·Σ_e q_e·a_e`, without the
+/// minimum term.
+pub type RowQ41I8 = fn(d: &[f32], qs: &[u8], acts: Acts8<'_>, out: &mut [f32]);
+/// One Q8_0 row against 8-bit activation vectors.
+pub type RowQ80I8 = fn(d: &[f32], qs: &[i8], acts: Acts8<'_>, out: &mut [f32]);
+
+/// Activation vectors quantized to 8 bits per 32-block (`quantize_q8`):
+/// vector `t`'s block `b` is `d[t·nb + b] · q[(t·nb + b)·32 ..][..32]`, with
+/// `nb` the row's block count.
+#[derive(Clone, Copy)]
+pub struct Acts8<'a> {
+    pub d: &'a [f32],
+    pub q: &'a [i8],
+}
+
+impl Acts8<'_> {
+    /// Panics unless `n` vectors of `nb` blocks are there (the kernels'
+    /// bounds check before their unchecked loads).
+    pub fn check(&self, nb: usize, n: usize) {
+        assert!(self.d.len() >= n * nb && self.q.len() >= n * nb * 32);
+    }
+}
 
 #[derive(Clone, Copy)]
 pub struct Kernels {
     pub name: &'static str,
     pub q4_1: RowQ41,
     pub q8_0: RowQ80,
+    pub q4_1_i8: RowQ41I8,
+    pub q8_0_i8: RowQ80I8,
 }
 
 /// The canonical lane combination.
