@@ -3,7 +3,8 @@
 //! the steering policies): the most likely token and the best `k` (ties to
 //! the lower id, as the GPU's top-k kernel), log-sum-exp and normalisation,
 //! log-softmax, and the tempered mass a nucleus draw compares with.
-//! Imports nothing from the crate.
+//! Imports nothing from the crate; exp and ln are `libm`'s on every target,
+//! so the browser and the command line compute the same bits.
 
 /// Index of the largest value (the first one on ties).
 pub fn argmax(values: &[f32]) -> u32 {
@@ -48,7 +49,7 @@ pub fn top_ids(logp: &[f64], n: usize) -> Vec<u32> {
 /// `log Σ exp(x)`, shifted by the maximum.
 pub fn log_sum_exp(x: &[f64]) -> f64 {
     let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    max + x.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
+    max + libm::log(x.iter().map(|v| libm::exp(v - max)).sum::<f64>())
 }
 
 /// `x - logsumexp(x)`, in f64, in place.
@@ -60,8 +61,8 @@ pub fn normalise(x: &mut [f64]) {
 /// Log-softmax of one f32 vector, in place (sum accumulated in f64).
 pub fn log_softmax(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = x.iter().map(|&v| ((v - max) as f64).exp()).sum();
-    let lse = max + sum.ln() as f32;
+    let sum: f64 = x.iter().map(|&v| libm::exp((v - max) as f64)).sum();
+    let lse = max + libm::log(sum) as f32;
     for v in x.iter_mut() {
         *v -= lse;
     }
@@ -79,7 +80,7 @@ pub fn tempered_mass(logprobs: &[f32], temperature: f32) -> f64 {
 
 /// One token's term of [`tempered_mass`]: `exp((lp − max)/T)`.
 pub fn tempered(lp: f32, max: f32, temperature: f32) -> f64 {
-    (((lp - max) / temperature) as f64).exp()
+    libm::exp(((lp - max) / temperature) as f64)
 }
 
 #[cfg(test)]

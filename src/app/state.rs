@@ -19,6 +19,7 @@ use crate::steer::probe::AxisScore;
 
 use crate::model::ChatMessage;
 pub(crate) use crate::model::Role;
+use crate::page_data::kernel_choice::KernelChoice;
 use crate::steer::Method;
 use crate::worker::protocol::BackendChoice;
 
@@ -200,6 +201,8 @@ pub(crate) struct AppState {
     pub backend_choice: StoredValue<BackendChoice>,
     /// The prefix cache's budget from `?cache_mb=` (none: the default).
     pub cache_mb: StoredValue<Option<f64>>,
+    /// The CPU kernel family from `?kernels=` (int8 by default).
+    pub kernels: StoredValue<KernelChoice>,
     /// The worker threads `?threads=` asks for (none: the page picks).
     pub threads: StoredValue<Option<usize>>,
     /// The adapter being checked by the worker, if any.
@@ -245,6 +248,7 @@ impl AppState {
             adapters: RwSignal::new(Vec::new()),
             backend_choice: StoredValue::new(BackendChoice::Auto),
             cache_mb: StoredValue::new(None),
+            kernels: StoredValue::new(KernelChoice::Int8),
             threads: StoredValue::new(None),
             adapter_job: RwSignal::new(None),
             probe: RwSignal::new(ProbeState::default()),

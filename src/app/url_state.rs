@@ -7,13 +7,15 @@
 //! and the automatic choice), and `?cache_mb=`, the prefix cache's budget
 //! (0 turns it off; a value that is no budget gets a message and the
 //! default), and `?threads=N`, the model worker's threads (checked by
-//! `page_data::thread_plan`).
+//! `page_data::thread_plan`), and `?kernels=int8|exact`, the CPU's kernel
+//! family (`page_data::kernel_choice`).
 
 use leptos::prelude::*;
 use web_sys::UrlSearchParams;
 
 use super::methods::{experts, personas};
 use super::state::{AppState, Lane, MethodSettings};
+use crate::page_data::kernel_choice::KernelChoice;
 use crate::page_data::thread_plan::parse_threads;
 pub(crate) use crate::page_data::url_params::slug;
 use crate::page_data::url_params::{parse_alphas, parse_cache_mb, parse_weights};
@@ -50,6 +52,12 @@ pub(crate) fn restore(state: &AppState) {
     if let Some(mb) = q.get("cache_mb") {
         match parse_cache_mb(&mb) {
             Ok(mb) => state.cache_mb.set_value(Some(mb)),
+            Err(message) => state.show_error("url_param", &message),
+        }
+    }
+    if let Some(k) = q.get("kernels") {
+        match k.parse::<KernelChoice>() {
+            Ok(k) => state.kernels.set_value(k),
             Err(message) => state.show_error("url_param", &message),
         }
     }

@@ -14,6 +14,7 @@
 
 pub(crate) mod adapter_choice;
 pub(crate) mod banner;
+pub(crate) mod kernel_choice;
 pub(crate) mod lane;
 pub(crate) mod lane_events;
 pub(crate) mod protocol;

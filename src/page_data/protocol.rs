@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{GenerationSummary, Sampling};
 use crate::model::ChatMessage;
+use crate::page_data::kernel_choice::KernelChoice;
 use crate::steer::probe::AxisScore;
 use crate::steer::{Event as SteerEvent, RunConfig};
 
@@ -44,6 +45,9 @@ pub(crate) enum Command {
         /// in `ready`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         threads_note: Option<String>,
+        /// The CPU kernel family (`?kernels=`; int8 when absent).
+        #[serde(default)]
+        kernels: KernelChoice,
     },
     /// Answer a chat; `messages` (multi-turn) wins over `user` (one turn).
     Generate(GenerateRequest),

@@ -20,6 +20,7 @@ use crate::backend::Backend;
 use crate::engine::Engine;
 use crate::model::GgufFile;
 use crate::page_data::adapter_choice::skip_reason;
+use crate::page_data::kernel_choice::KernelChoice;
 
 /// A loaded engine and what the page is told about it.
 pub(crate) struct Started {
@@ -35,7 +36,11 @@ pub(crate) struct Started {
 /// Loads `file` onto the backend `choice` asks for. Fails only when the CPU
 /// backend cannot load it (a damaged model file); a WebGPU failure becomes
 /// the `not_gpu` reason.
-pub(crate) async fn start(file: GgufFile, choice: BackendChoice) -> crate::Result<Started> {
+pub(crate) async fn start(
+    file: GgufFile,
+    choice: BackendChoice,
+    kernels: KernelChoice,
+) -> crate::Result<Started> {
     let not_gpu = match choice {
         BackendChoice::Cpu => None,
         BackendChoice::Auto | BackendChoice::Webgpu => match adapter_label().await {
@@ -56,7 +61,7 @@ pub(crate) async fn start(file: GgufFile, choice: BackendChoice) -> crate::Resul
             },
         },
     };
-    let engine = cpu_engine(&file)?;
+    let engine = cpu_engine(&file, kernels.weight_mode())?;
     Ok(Started {
         label: cpu_label(&engine.backend.name()),
         engine: AnyEngine::Cpu(Box::new(engine)),
@@ -65,11 +70,12 @@ pub(crate) async fn start(file: GgufFile, choice: BackendChoice) -> crate::Resul
     })
 }
 
-/// The CPU engine (quantized weights) of `file`.
+/// The CPU engine (quantized weights, `mode`'s kernels) of `file`.
 pub(crate) fn cpu_engine(
     file: &GgufFile,
+    mode: WeightMode,
 ) -> crate::Result<Engine<crate::backend::cpu::CpuBackend>> {
-    Engine::load_cpu(file, WeightMode::Quantized)
+    Engine::load_cpu(file, mode)
 }
 
 fn get(target: &JsValue, key: &str) -> JsValue {

@@ -34,6 +34,7 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::engine::clock::now_ms;
 use crate::model::{GgufFile, Tokenizer};
+use crate::page_data::kernel_choice::KernelChoice;
 use backends::AnyEngine;
 use choice::Started;
 use engine_error::WorkerError;
@@ -94,6 +95,7 @@ fn handle(state: &Rc<State>, command: Command, files: JsValue) {
             cache_mb,
             threads,
             threads_note,
+            kernels,
         } => {
             if state.job.get() != Job::Idle {
                 post(&busy_error());
@@ -104,7 +106,8 @@ fn handle(state: &Rc<State>, command: Command, files: JsValue) {
             wasm_bindgen_futures::spawn_local(async move {
                 let threads = thread_pool::ensure(threads).await;
                 let threads = (threads.0, threads.1.or(threads_note));
-                if let Err(e) = load(&state, &url, backend, cache_mb, threads).await {
+                let how = (backend, kernels);
+                if let Err(e) = load(&state, &url, how, cache_mb, threads).await {
                     post(&e.event());
                 }
                 state.job.set(Job::Idle);
@@ -153,7 +156,7 @@ fn busy_error() -> Event {
 async fn load(
     state: &State,
     url: &str,
-    choice: BackendChoice,
+    choice: (BackendChoice, KernelChoice),
     cache_mb: Option<f64>,
     (threads, threads_note): (usize, Option<String>),
 ) -> Result<(), WorkerError> {
@@ -225,9 +228,9 @@ async fn load(
 /// plus a spare tokenizer for spelling out tokens during steering runs.
 async fn prepare(
     bytes: Vec<u8>,
-    choice: BackendChoice,
+    (choice, kernels): (BackendChoice, KernelChoice),
 ) -> crate::Result<(Started, Option<Tokenizer>)> {
     let file = GgufFile::from_bytes(bytes)?;
     let decoder = Tokenizer::from_gguf(&file).ok();
-    Ok((choice::start(file, choice).await?, decoder))
+    Ok((choice::start(file, choice, kernels).await?, decoder))
 }

@@ -2,11 +2,13 @@
 // SwiftShader, with --enable-unsafe-webgpu) against the CPU (wasm simd128).
 //
 // Checks: with SwiftShader's software adapter the page picks the CPU by
-// default (faster) and records why; `?backend=webgpu` runs on WebGPU and
-// shows it; `?backend=cpu` forces the CPU; the greedy answer to the same prompt is
+// default (faster; its integer-dot kernels, "CPU (wasm simd128 int8)") and
+// records why; `?backend=webgpu` runs on WebGPU and shows it;
+// `?backend=cpu&kernels=exact` forces the CPU with the exact kernels (the
+// math WebGPU computes); the greedy answer to the same prompt is
 // the same text on both (and an SCR answer too); a GPU device lost in the
 // middle of an answer (the worker's `lose_device` test hook, posted straight
-// to the worker) switches the worker to the CPU: the answer still arrives,
+// to the worker) switches the worker to the CPU's exact kernels: the answer still arrives,
 // equal to the CPU's answer to the same conversation, a banner says the GPU
 // was lost, the earlier turn is kept; `?backend=bogus` gives a clear message
 // and the automatic choice; without a WebGPU adapter the default is the
@@ -91,7 +93,7 @@ async function open(context, base, query, errors) {
 async function runsOnCpuSaying(context, base, errors, why) {
   const page = await open(context, base, "", errors);
   const s = await status(page);
-  assert(s.label === "CPU (wasm simd128)", `label ${s.label}`);
+  assert(s.label === "CPU (wasm simd128 int8)", `label ${s.label}`);
   assert(s.notGpu && why.test(s.notGpu), `reason: ${s.notGpu}`);
   const b = await banner(page);
   assert(b === null, `an unasked-for banner: ${b && b.text}`);
@@ -163,7 +165,7 @@ async function main() {
     });
 
     // 2. ?backend=cpu: the same answer, and the CPU's answer to the follow-up.
-    const cpu = await open(context, base, "&backend=cpu", errors);
+    const cpu = await open(context, base, "&backend=cpu&kernels=exact", errors);
     let cpuFollowUp;
     await check("?backend=cpu runs on the CPU and gives the same greedy answer", async () => {
       const s = await status(cpu);
@@ -231,7 +233,7 @@ async function main() {
       const answers = {};
       for (const [name, query, ref] of [
         ["webgpu", `${SCR_QUERY}&backend=webgpu`, REF.scrGpu],
-        ["cpu", `${SCR_QUERY}&backend=cpu`, REF.scrCpu],
+        ["cpu", `${SCR_QUERY}&backend=cpu&kernels=exact`, REF.scrCpu],
       ]) {
         const page = await open(context, base, query, errors);
         const s = await status(page);
@@ -255,7 +257,7 @@ async function main() {
       const answers = {};
       for (const [name, query] of [
         ["webgpu", "&method=scr&backend=webgpu"],
-        ["cpu", "&method=scr&backend=cpu"],
+        ["cpu", "&method=scr&backend=cpu&kernels=exact"],
       ]) {
         const page = await open(context, base, query, errors);
         for (const adapter of ["E-I", "T-F"]) {
@@ -308,7 +310,7 @@ async function main() {
       assert(b && b.kind === "backend_param", `banner: ${b && b.kind}`);
       assert(/bogus/.test(b.text) && /backend=webgpu/.test(b.text) && /backend=cpu/.test(b.text), `banner: ${b.text}`);
       const s = await status(page);
-      assert(s.label === "CPU (wasm simd128)", `automatic choice: ${s.label}`);
+      assert(s.label === "CPU (wasm simd128 int8)", `automatic choice: ${s.label}`);
       await page.screenshot({ path: join(ARTIFACTS, "webgpu-bogus.png") });
       await page.close();
       return `"${b.text}"`;
@@ -322,7 +324,7 @@ async function main() {
     await check("a forced ?backend=webgpu without an adapter falls back to the CPU and says why", async () => {
       const page = await open(plain, base, "&backend=webgpu", errors);
       const s = await status(page);
-      assert(s.label === "CPU (wasm simd128)", `label ${s.label}`);
+      assert(s.label === "CPU (wasm simd128 int8)", `label ${s.label}`);
       await pace.wait("webgpu_unavailable banner", 1, (timeout) =>
         page.waitForSelector('.banner[data-kind="webgpu_unavailable"]', { timeout }),
       );
@@ -350,7 +352,7 @@ async function main() {
   console.log("");
   const rate = (s) => `decode ${s.tokensPerSecond.toFixed(1)} tokens/s, prefill ${s.prefillTokensPerSecond.toFixed(1)} tokens/s`;
   if (facts.gpu) console.log(`WebGPU (SwiftShader): ${rate(facts.gpu)} (${facts.gpu.tokens} tokens)`);
-  if (facts.cpu) console.log(`CPU (wasm simd128):   ${rate(facts.cpu)} (${facts.cpu.tokens} tokens)`);
+  if (facts.cpu) console.log(`CPU (wasm simd128, exact): ${rate(facts.cpu)} (${facts.cpu.tokens} tokens)`);
   console.log(pace.summary());
   console.log(`runtime: ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${ARTIFACTS}`);
   finish();

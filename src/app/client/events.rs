@@ -77,6 +77,7 @@ impl Client {
                     cache_mb: state.cache_mb.get_value(),
                     threads: plan.threads,
                     threads_note: plan.note,
+                    kernels: state.kernels.get_value(),
                 })
             }
             Effect::Load(load) => self.load().set(load),

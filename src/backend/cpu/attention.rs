@@ -44,7 +44,7 @@ pub(super) fn attend(
             }
             let mut total = 0f32;
             for s in scores.iter_mut() {
-                *s = (*s - max).exp();
+                *s = libm::expf(*s - max);
                 total += *s;
             }
             let oh = &mut ot[h * hd..(h + 1) * hd];
