@@ -2,6 +2,8 @@
 //! for tokenizing, generating, and benchmarking.
 
 mod bench;
+mod bench_cpu;
+mod bench_llama_cpp;
 mod bench_methods;
 mod bench_prompt;
 mod bench_reuse;

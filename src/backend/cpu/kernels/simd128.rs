@@ -2,7 +2,7 @@
 //! halves. f32 family: weights widened to f32 once per block and reused for
 //! up to four activation vectors. Integer-dot family: weights widened to
 //! i16 once per block, `i32x4.dot_i16x8_s` against each 8-bit activation
-//! block. Compiled in when the build enables `+simd128`.
+//! block loaded eight bytes at a time straight into i16 lanes. Compiled in when the build enables `+simd128`.
 
 use super::Kernels;
 
@@ -138,18 +138,16 @@ mod imp {
     /// The block's 32 weights as four i16x8 (elements 0-7, 8-15, 16-23, 24-31).
     #[inline(always)]
     fn block_i16<const Q4: bool>(qs: *const u8, b: usize) -> [v128; 4] {
-        // SAFETY: the callers' asserts keep the block's bytes in bounds.
-        let (lo, hi) = unsafe {
-            if Q4 {
-                let raw = v128_load(qs.add(b * 16) as *const v128);
-                (v128_and(raw, u8x16_splat(0x0F)), u8x16_shr(raw, 4))
-            } else {
-                (
-                    v128_load(qs.add(b * 32) as *const v128),
-                    v128_load(qs.add(b * 32 + 16) as *const v128),
-                )
-            }
-        };
+        if !Q4 {
+            // SAFETY: the callers' asserts keep the block's bytes in bounds.
+            return unsafe {
+                let p = qs.add(b * 32) as *const i8;
+                [0, 8, 16, 24].map(|o| i16x8_load_extend_i8x8(p.add(o)))
+            };
+        }
+        // SAFETY: as above.
+        let raw = unsafe { v128_load(qs.add(b * 16) as *const v128) };
+        let (lo, hi) = (v128_and(raw, u8x16_splat(0x0F)), u8x16_shr(raw, 4));
         [
             i16x8_extend_low_i8x16(lo),
             i16x8_extend_high_i8x16(lo),
@@ -171,12 +169,18 @@ mod imp {
                     let scale = f32x4_splat(db * acts.d[at]);
                     let a = acts.q[at * 32..].as_ptr();
                     for (half, acc) in acc.iter_mut().enumerate() {
-                        // SAFETY: `check` keeps the 32 bytes of the block in bounds.
-                        let a = unsafe { v128_load(a.add(16 * half) as *const v128) };
+                        // SAFETY: `check` keeps the 32 bytes of the block in
+                        // bounds; each load widens 8 of them to i16.
+                        let (lo, hi) = unsafe {
+                            (
+                                i16x8_load_extend_i8x8(a.add(16 * half)),
+                                i16x8_load_extend_i8x8(a.add(16 * half + 8)),
+                            )
+                        };
                         // Lane k: elements {2k, 2k+1} + {2k+8, 2k+9} of this half.
                         let s = i32x4_add(
-                            i32x4_dot_i16x8(w[2 * half], i16x8_extend_low_i8x16(a)),
-                            i32x4_dot_i16x8(w[2 * half + 1], i16x8_extend_high_i8x16(a)),
+                            i32x4_dot_i16x8(w[2 * half], lo),
+                            i32x4_dot_i16x8(w[2 * half + 1], hi),
                         );
                         *acc = f32x4_add(*acc, f32x4_mul(scale, f32x4_convert_i32x4(s)));
                     }
