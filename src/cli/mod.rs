@@ -112,13 +112,26 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Every command's thread count: the CPU backend's, and rayon's global pool
+/// Every command's thread count: the CPU backend's (on a spin pool of that
+/// many threads when the cores allow, else rayon's), and rayon's global pool
 /// (candle's products in `train-adapter`), with the main thread as one of
 /// its workers so the backend's products run in place.
 fn use_threads(threads: Option<usize>) -> crate::Result<()> {
-    use crate::backend::cpu::threads::{set_default_threads, use_global_pool};
+    use crate::backend::cpu::spin_pool::start_native;
+    use crate::backend::cpu::threads::{
+        default_threads, install_spin_pool, set_default_threads, use_global_pool,
+    };
     if let Some(n) = threads {
         set_default_threads(n)?;
+    }
+    // Backends of the default size run their products on a spin pool (its
+    // helpers stay awake between a step's products: decode 1.14x rayon's
+    // at 2 threads, interleaved); not past the cores, where a spinning
+    // helper would take a core from the thread it waits for.
+    let n = default_threads();
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    if n > 1 && n <= cores {
+        install_spin_pool(start_native(n));
     }
     // Fails only when the global pool already exists (then it stays, and
     // backends use pools of their own).
