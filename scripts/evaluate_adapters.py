@@ -103,9 +103,19 @@ def card(axis, training, results, size):
             "  (α = −1) to prefer the rejected answer; the loss is the mean of both directions."
         )
         reverse = f" The subtracted adapter's reverse margin (toward {second}): {e1['reverse_margin']:+.3f}."
+    sft = ""
+    if dpo.get("sft_weight", 0) > 0:
+        sft = (f"\n- RPO term (`--sft-weight {dpo['sft_weight']:g}`): each direction's loss adds the preferred answer's\n"
+               f"  negative log-likelihood per token, which keeps the steered model fluent.")
     pairs_card = ROOT / "assets" / "pairs" / f"{axis}.card.md"
     n_pairs = training['train_pairs'] + training['held_out_pairs']
-    if pairs_card.exists():
+    if training["pairs"].endswith(f"{axis}-written.jsonl"):
+        data = (f"- {n_pairs} DPO preference pairs, `assets/pairs/{axis}-written.jsonl`, written by hand\n"
+                f"  (`scripts/written_pairs.py {axis}` from `assets/pairs/written/{axis}.tsv`): for each\n"
+                f"  prompt of `assets/prompts/situations.txt` used, one answer in the {first} pole's spirit and one in\n"
+                f"  the {second} pole's, of similar length and quality; probe prompts kept out. How, and the caveat\n"
+                f"  about the writer: [`assets/pairs/{axis}-written.card.md`](../../pairs/{axis}-written.card.md).")
+    elif pairs_card.exists():
         data = (f"- {n_pairs} DPO preference pairs, `assets/pairs/{axis}.jsonl`, made by\n"
                 f"  `persona make-pairs --axis {axis}` (see `scripts/train_adapters.sh`): contrastive\n"
                 f"  answers under the {first} and {second} pole contexts, filtered by pole margin,\n"
@@ -135,7 +145,7 @@ format (`adapter_config.json`, `adapter_model.safetensors`, {size / 1e6:.1f} MB)
 - LoRA: r = {lora['rank']}, lora_alpha = {lora['alpha']:g}, dropout {lora['dropout']:g}, layers {lora['layers'][0]}–{lora['layers'][-1]},
   modules {', '.join(m.lower() for m in lora['modules'])}.
 - DPO: β = {dpo['beta']:g}, AdamW lr {dpo['learning_rate']:g} ({dpo['warmup_steps']} warm-up steps), batch {dpo['batch']} pairs,
-  {dpo['epochs']} epoch{'s' if dpo['epochs'] > 1 else ''} = {len(log['steps'])} steps, seed {training['seed']}.{two_sided}
+  {dpo['epochs']} epoch{'s' if dpo['epochs'] > 1 else ''} = {len(log['steps'])} steps, seed {training['seed']}.{two_sided}{sft}
 - `persona train-adapter` on the CPU ({training['threads']} thread{'s' if training['threads'] > 1 else ''}, on a shared 2-core machine, timings noisy): preparation (frozen
   layers and reference log-probs, once) {log['prepare_seconds']:.0f} s, {log['mean_step_ms'] / 1000:.1f} s per step.
 

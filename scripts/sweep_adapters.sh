@@ -7,7 +7,7 @@
 # perplexity). Everything lands in target/sweep/NAME{,.log,.probe.json,.steer.jsonl};
 # the recipe's other options are the shipped ones (scripts/train_adapters.sh).
 #
-#     scripts/sweep_adapters.sh AXIS NAME [train-adapter options...]
+#     [PAIRS=FILE] scripts/sweep_adapters.sh AXIS NAME [train-adapter options...]
 #     e.g. scripts/sweep_adapters.sh E-I E-I-e1 --epochs 1
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ args=()
 for ((i = 0; i < ${#recipe[@]}; i += 2)); do
   [[ " $* " == *" ${recipe[i]} "* ]] || args+=("${recipe[i]}" "${recipe[i + 1]}")
 done
-$BIN train-adapter --pairs "assets/pairs/$axis.jsonl" --out "$out" --two-sided "${args[@]}" "$@" \
+$BIN train-adapter --pairs "${PAIRS:-assets/pairs/$axis.jsonl}" --out "$out" --two-sided "${args[@]}" "$@" \
   > "$out.log" 2>&1
 for a in -1 -0.5 0.5 1; do
   $BIN probe --items assets/probe/mbti.jsonl --axis "$axis" --json --method soups \

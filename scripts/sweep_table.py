@@ -3,9 +3,8 @@
 Reads every point `scripts/sweep_adapters.sh` left in target/sweep/ (its
 training.json, the probe lines and the generated answers), copies them to
 docs/evaluation/sweep/ (so the table can be rebuilt from the repository:
-`--no-copy`), adds the shipped adapter of the axis (docs/evaluation/adapters.json
-and the Soups rows of docs/evaluation/steering-AXIS.jsonl, the same 8 prompts),
-and writes the section "## Adapter recipe sweep".
+`--no-copy`; E-I-contrastive there is the adapter shipped before the written
+pairs, its probe figures and Soups answers kept from docs/evaluation/), and writes the section "## Adapter recipe sweep".
 
     python3 scripts/sweep_table.py [--axis E-I] [--no-copy]
 """
@@ -44,6 +43,8 @@ def point(name, training, probe, steer):
         "lr": t["dpo"]["learning_rate"],
         "rank": t["lora"]["rank"],
         "layers": t["lora"]["layers"][0],
+        "sft": t["dpo"].get("sft_weight", 0.0),
+        "pairs": "written" if t["pairs"].endswith("-written.jsonl") else "contrastive",
         "probe": probe,
         "loops": cells,
         "base_loops": (sum(r["loop"] for r in by[0.0]), len(by[0.0])),
@@ -65,10 +66,6 @@ def main():
             shutil.copy(src / f"{name}.probe.json", DOCS / f"{name}.probe.json")
             shutil.copy(src / f"{name}.steer.jsonl", DOCS / f"{name}.steer.jsonl")
     points = []
-    shipped = json.loads((ROOT / "docs" / "evaluation" / "adapters.json").read_text())[axis]
-    points.append(point(f"{axis} (shipped)", ROOT / "assets" / "adapters" / axis / "training.json",
-                        {a: shipped[str(a)]["accuracy"] for a in (-1.0, -0.5, 0.5, 1.0)},
-                        ROOT / "docs" / "evaluation" / f"steering-{axis}.jsonl"))
     for probe_file in sorted(DOCS.glob(f"{axis}-*.probe.json")):
         name = probe_file.name[: -len(".probe.json")]
         probe = {}
@@ -76,20 +73,23 @@ def main():
             d = json.loads(line)
             probe[d["experts"][0]["alpha"]] = d["axes"][0]["accuracy"]
         points.append(point(name, DOCS / f"{name}.training.json", probe, DOCS / f"{name}.steer.jsonl"))
-    head = ("| recipe | epochs | lr | rank | first layer | probe α −1 | −0.5 | +0.5 | +1 | toward the second pole at −1 / the first at +1 "
-            "| Soups loops at −1 / +1 (8 answers) | perplexity / base at −1 / +1 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|\n")
+    head = ("| recipe | pairs | epochs | lr | rank | first layer | SFT weight | probe α −1 | −0.5 | +0.5 | +1 | toward the second pole at −1 / the first at +1 "
+            "| Soups loops at −1 / +1 (8 answers) | perplexity / base at −1 / +1 |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|\n")
     rows = []
     for p in points:
         pr = p["probe"]
         lm, lp = p["loops"][-1.0], p["loops"][1.0]
-        rows.append(f"| {p['name']} | {p['epochs']} | {p['lr']:g} | {p['rank']} | {p['layers']} | "
+        rows.append(f"| {p['name']} | {p['pairs']} | {p['epochs']} | {p['lr']:g} | {p['rank']} | {p['layers']} | {p['sft']:g} | "
                     f"{pr[-1.0]:.2f} | {pr[-0.5]:.2f} | {pr[0.5]:.2f} | {pr[1.0]:.2f} | {1 - pr[-1.0]:.2f} / {pr[1.0]:.2f} | "
                     f"{lm[0]}/{lm[1]} / {lp[0]}/{lp[1]} | {lm[2]:.2f}x / {lp[2]:.2f}x |")
     base = points[0]["base_loops"]
     section = (
         f"{HEADING}\n\n"
-        f"Axis {axis}, the shipped pairs (assets/pairs/{axis}.jsonl), two-sided DPO, every option of the shipped recipe "
-        "(`scripts/train_adapters.sh`) but the ones in the row; each point made by `scripts/sweep_adapters.sh` "
+        f"Axis {axis}, two-sided DPO on layers from the row's first layer to 29, r = 8, β = 0.1, batch 4, seed 0 and the row's "
+        "epochs, learning rate and SFT weight (`--sft-weight`: the preferred answer's negative log-likelihood per token "
+        f"added to each direction's DPO loss, RPO). Pairs: *contrastive* = assets/pairs/{axis}.jsonl (the model's own answers "
+        f"drawn contrastively by `persona make-pairs`, the recipe shipped before), *written* = assets/pairs/{axis}-written.jsonl "
+        "(written by hand, `scripts/written_pairs.py`). E-I-contrastive is the adapter shipped before; each other point made by `scripts/sweep_adapters.sh` "
         "(2 threads) and judged like the shipped adapter: the held-out probe (48 items, DPO Soups with the "
         "adapter at α) and Soups answers at α = ±1 to the first 8 eval-steering prompts (`persona eval-steering "
         "--methods soups --limit 8`), a loop being a word or token trigram three times, perplexity under the "

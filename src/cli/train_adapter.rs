@@ -53,6 +53,10 @@ pub(super) struct TrainAdapterArgs {
     /// the rejected answer, so that negative α means the second pole.
     #[arg(long)]
     pub two_sided: bool,
+    /// Weight of the preferred answer's negative log-likelihood per token,
+    /// added to the DPO loss (RPO): keeps the steered model fluent. 0: plain DPO.
+    #[arg(long, default_value_t = 0.0)]
+    pub sft_weight: f64,
     /// Pairs per optimiser step.
     #[arg(long, default_value_t = 4)]
     pub batch: usize,
@@ -87,6 +91,12 @@ impl TrainAdapterArgs {
             return bad(format!(
                 "--beta and --lr must be positive (got {} and {})",
                 self.beta, self.lr
+            ));
+        }
+        if !(self.sft_weight >= 0.0 && self.sft_weight.is_finite()) {
+            return bad(format!(
+                "--sft-weight must be 0 or positive (got {})",
+                self.sft_weight
             ));
         }
         if !(0.0..1.0).contains(&self.dropout) || self.lora_alpha <= 0.0 {
@@ -180,6 +190,7 @@ pub(super) fn run(model_path: &Path, args: TrainAdapterArgs) -> Result<()> {
         warmup_steps: args.warmup_steps,
         max_answer_tokens: args.max_answer_tokens,
         two_sided: args.two_sided,
+        sft_weight: args.sft_weight,
     };
     let steps = args.epochs * train_set.len().div_ceil(args.batch);
     let bar = ProgressBar::new(steps as u64).with_style(

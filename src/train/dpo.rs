@@ -27,6 +27,12 @@ struct Sequence {
     reference: f64,
 }
 
+impl Sequence {
+    fn answer_tokens(&self) -> usize {
+        (self.ids.len() - self.answer_start).max(1)
+    }
+}
+
 /// A pair tokenised, with its cached hidden states and reference log-probs.
 pub struct Example {
     chosen: Sequence,
@@ -47,6 +53,11 @@ pub struct DpoSettings {
     /// answer: loss = ½[DPO(W + ΔW; chosen ≻ rejected) + DPO(W − ΔW;
     /// rejected ≻ chosen)], so that negative α means the second pole.
     pub two_sided: bool,
+    /// Weight of the preferred answer's negative log-likelihood per token
+    /// added to each direction's loss (RPO, Pang et al. 2024): it keeps the
+    /// preferred answers likely in absolute terms, where DPO alone may push
+    /// both answers down and move the mass onto loops. 0: plain DPO.
+    pub sft_weight: f64,
 }
 
 /// Loss, reward margin and preference accuracy over some pairs.
@@ -60,6 +71,9 @@ pub struct Metrics {
     /// Two-sided training: the margin of the subtracted adapter toward the
     /// rejected answer, β[(π₋−ref)(rejected) − (π₋−ref)(chosen)].
     pub reverse_margin: Option<f64>,
+    /// Mean log-prob per token of the preferred answer under the adapter
+    /// (two-sided: the mean of both directions' preferred answers).
+    pub preferred_logprob: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -129,35 +143,50 @@ pub fn prepare<B: Backend>(
 }
 
 /// The DPO loss of some examples (mean) and their metrics; two-sided, the
-/// mean of both directions' losses.
+/// mean of both directions' losses. Each direction adds `sft_weight` times
+/// its preferred answer's negative log-likelihood per token.
 fn loss(
     model: &TrainModel,
     lora: &LoraVars,
     from: usize,
     examples: &[&Example],
-    beta: f64,
-    two_sided: bool,
+    settings: &DpoSettings,
 ) -> Result<(Tensor, Metrics)> {
+    let (beta, two_sided) = (settings.beta, settings.two_sided);
     let mut losses = Vec::with_capacity(examples.len());
-    let (mut margin, mut correct, mut reverse) = (0.0, 0.0, 0.0);
-    for ex in examples {
-        let logp = |s: &Sequence| -> Result<Tensor> {
-            model.answer_logprob(&s.hidden, from, &s.ids, s.answer_start, Some(lora))? - s.reference
+    let (mut margin, mut correct, mut reverse, mut preferred) = (0.0, 0.0, 0.0, 0.0);
+    // −log σ(β[(π−ref)(preferred) − (π−ref)(other)]) + w·NLL(preferred) per token,
+    // with both log-probs under the adapter's current sign.
+    let direction = |preferred: &Sequence, other: &Sequence| -> Result<(Tensor, f64, f64)> {
+        let logp = |s: &Sequence| {
+            model.answer_logprob(&s.hidden, from, &s.ids, s.answer_start, Some(lora))
         };
-        let z = ((logp(&ex.chosen)? - logp(&ex.rejected)?)? * beta)?;
-        let zv = z.to_scalar::<f32>()? as f64;
-        margin += zv;
-        correct += f64::from(zv > 0.0);
+        let lp_preferred = logp(preferred)?;
+        let z =
+            (((&lp_preferred - preferred.reference)? - (logp(other)? - other.reference)?)? * beta)?;
+        let per_token = (lp_preferred / preferred.answer_tokens() as f64)?;
         // −log σ(z) = log(1 + e^{−z})
         let mut l = (z.neg()?.exp()? + 1.0)?.log()?;
+        if settings.sft_weight > 0.0 {
+            l = (l - (&per_token * settings.sft_weight)?)?;
+        }
+        let zv = z.to_scalar::<f32>()? as f64;
+        Ok((l, zv, per_token.to_scalar::<f32>()? as f64))
+    };
+    for ex in examples {
+        let (mut l, zv, mut lp) = direction(&ex.chosen, &ex.rejected)?;
+        margin += zv;
+        correct += f64::from(zv > 0.0);
         if two_sided {
             lora.set_sign(-1.0);
-            let zr = (|| (logp(&ex.rejected)? - logp(&ex.chosen)?)? * beta)();
+            let back = direction(&ex.rejected, &ex.chosen);
             lora.set_sign(1.0);
-            let zr = zr?;
-            reverse += zr.to_scalar::<f32>()? as f64;
-            l = ((l + (zr.neg()?.exp()? + 1.0)?.log()?)? * 0.5)?;
+            let (lr, zr, lpr) = back?;
+            reverse += zr;
+            lp = (lp + lpr) / 2.0;
+            l = ((l + lr)? * 0.5)?;
         }
+        preferred += lp;
         losses.push(l);
     }
     let n = examples.len() as f64;
@@ -167,6 +196,7 @@ fn loss(
         margin: margin / n,
         accuracy: correct / n,
         reverse_margin: two_sided.then_some(reverse / n),
+        preferred_logprob: preferred / n,
     };
     Ok((total, metrics))
 }
@@ -177,8 +207,7 @@ pub fn evaluate(
     lora: &mut LoraVars,
     from: usize,
     examples: &[Example],
-    beta: f64,
-    two_sided: bool,
+    settings: &DpoSettings,
 ) -> Result<Metrics> {
     lora.set_training(false);
     let refs: Vec<&Example> = examples.iter().collect();
@@ -186,14 +215,16 @@ pub fn evaluate(
         loss: 0.0,
         margin: 0.0,
         accuracy: 0.0,
-        reverse_margin: two_sided.then_some(0.0),
+        reverse_margin: settings.two_sided.then_some(0.0),
+        preferred_logprob: 0.0,
     };
     for chunk in refs.chunks(8) {
-        let (_, m) = loss(model, lora, from, chunk, beta, two_sided)?;
+        let (_, m) = loss(model, lora, from, chunk, settings)?;
         let w = chunk.len() as f64 / refs.len() as f64;
         sum.loss += m.loss * w;
         sum.margin += m.margin * w;
         sum.accuracy += m.accuracy * w;
+        sum.preferred_logprob += m.preferred_logprob * w;
         if let (Some(s), Some(r)) = (sum.reverse_margin.as_mut(), m.reverse_margin) {
             *s += r * w;
         }
@@ -227,14 +258,7 @@ pub fn train(
     // The held-out pairs before training and after each epoch.
     let eval_held_out = |lora: &mut LoraVars, log: &mut TrainingLog, step: usize| -> Result<()> {
         if !held_out.is_empty() {
-            let held_out = evaluate(
-                model,
-                lora,
-                from,
-                held_out,
-                settings.beta,
-                settings.two_sided,
-            )?;
+            let held_out = evaluate(model, lora, from, held_out, settings)?;
             log.evals.push(EvalLog { step, held_out });
         }
         Ok(())
@@ -252,14 +276,7 @@ pub fn train(
             opt.set_learning_rate(lr);
             lora.set_training(true);
             let examples: Vec<&Example> = batch.iter().map(|&i| &train[i]).collect();
-            let (total, metrics) = loss(
-                model,
-                lora,
-                from,
-                &examples,
-                settings.beta,
-                settings.two_sided,
-            )?;
+            let (total, metrics) = loss(model, lora, from, &examples, settings)?;
             opt.backward_step(&total)?;
             let entry = StepLog {
                 step,
