@@ -6,7 +6,7 @@ docs/evaluation/sweep/ (so the table can be rebuilt from the repository:
 `--no-copy`; E-I-contrastive there is the adapter shipped before the written
 pairs, its probe figures and Soups answers kept from docs/evaluation/), and writes the section "## Adapter recipe sweep".
 
-    python3 scripts/sweep_table.py [--axis E-I] [--no-copy]
+    python3 scripts/sweep_table.py [--axes E-I,T-F] [--no-copy]
 """
 import argparse
 import json
@@ -53,20 +53,20 @@ def point(name, training, probe, steer):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--axis", default="E-I")
+    ap.add_argument("--axes", default="E-I,S-N,T-F,J-P")
     ap.add_argument("--no-copy", action="store_true")
     args = ap.parse_args()
-    axis = args.axis
+    axes = args.axes.split(",")
     DOCS.mkdir(parents=True, exist_ok=True)
     if not args.no_copy:
-        for log in sorted((ROOT / "target" / "sweep").glob(f"{axis}-*.probe.json")):
+        for log in sorted((ROOT / "target" / "sweep").glob("*.probe.json")):
             name = log.name[: -len(".probe.json")]
             src = ROOT / "target" / "sweep"
             shutil.copy(src / name / "training.json", DOCS / f"{name}.training.json")
             shutil.copy(src / f"{name}.probe.json", DOCS / f"{name}.probe.json")
             shutil.copy(src / f"{name}.steer.jsonl", DOCS / f"{name}.steer.jsonl")
     points = []
-    for probe_file in sorted(DOCS.glob(f"{axis}-*.probe.json")):
+    for probe_file in sorted(f for axis in axes for f in DOCS.glob(f"{axis}-*.probe.json")):
         name = probe_file.name[: -len(".probe.json")]
         probe = {}
         for line in open(probe_file):
@@ -82,18 +82,21 @@ def main():
         rows.append(f"| {p['name']} | {p['pairs']} | {p['epochs']} | {p['lr']:g} | {p['rank']} | {p['layers']} | {p['sft']:g} | "
                     f"{pr[-1.0]:.2f} | {pr[-0.5]:.2f} | {pr[0.5]:.2f} | {pr[1.0]:.2f} | {1 - pr[-1.0]:.2f} / {pr[1.0]:.2f} | "
                     f"{lm[0]}/{lm[1]} / {lp[0]}/{lp[1]} | {lm[2]:.2f}x / {lp[2]:.2f}x |")
-    base = points[0]["base_loops"]
+    base_loops = {}
+    for p in points:
+        base_loops.setdefault(p["name"].split("-")[0] + "-" + p["name"].split("-")[1], p["base_loops"])
+    base = "; ".join(f"{a}: {b[0]} of {b[1]}" for a, b in base_loops.items())
     section = (
         f"{HEADING}\n\n"
-        f"Axis {axis}, two-sided DPO on layers from the row's first layer to 29, r = 8, β = 0.1, batch 4, seed 0 and the row's "
+        f"Axes {', '.join(base_loops)}, two-sided DPO on layers from the row's first layer to 29, r = 8, β = 0.1, batch 4, seed 0 and the row's "
         "epochs, learning rate and SFT weight (`--sft-weight`: the preferred answer's negative log-likelihood per token "
-        f"added to each direction's DPO loss, RPO). Pairs: *contrastive* = assets/pairs/{axis}.jsonl (the model's own answers "
-        f"drawn contrastively by `persona make-pairs`, the recipe shipped before), *written* = assets/pairs/{axis}-written.jsonl "
+        f"added to each direction's DPO loss, RPO). Pairs: *contrastive* = assets/pairs/AXIS.jsonl (the model's own answers "
+        f"drawn contrastively by `persona make-pairs`, the recipe shipped before), *written* = assets/pairs/AXIS-written.jsonl "
         "(written by hand, `scripts/written_pairs.py`). E-I-contrastive is the adapter shipped before; each other point made by `scripts/sweep_adapters.sh` "
         "(2 threads) and judged like the shipped adapter: the held-out probe (48 items, DPO Soups with the "
         "adapter at α) and Soups answers at α = ±1 to the first 8 eval-steering prompts (`persona eval-steering "
         "--methods soups --limit 8`), a loop being a word or token trigram three times, perplexity under the "
-        f"plain chat against the plain model's own answers (which loop on {base[0]} of {base[1]}). "
+        f"plain chat against the plain model's own answers (which loop on {base}). "
         "Raw files: docs/evaluation/sweep/. Table: `python3 scripts/sweep_table.py`.\n\n"
         + head + "\n".join(rows) + "\n\n"
     )
