@@ -30,7 +30,12 @@ fn shipped_pairs_parse_and_leave_the_probe_items_out() {
     assert!(files.len() >= 12, "{files:?}");
     for file in files {
         let pairs = pairs_from_jsonl(&read(&file)).unwrap();
-        assert!(pairs.len() >= 50, "{}: {} pairs", file.display(), pairs.len());
+        assert!(
+            pairs.len() >= 50,
+            "{}: {} pairs",
+            file.display(),
+            pairs.len()
+        );
         for pair in &pairs {
             assert!(
                 !probe.iter().any(|p| p == pair.user()),
