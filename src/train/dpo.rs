@@ -1,6 +1,8 @@
 //! Direct Preference Optimisation of a LoRA adapter (Rafailov et al. 2023;
 //! the MPG paper §4.1 trains its experts this way with β = 0.1): the loss of
-//! a pair is −log σ(β[(log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))]).
+//! a pair is −log σ(β[(log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))]),
+//! optionally two-sided (the subtracted adapter toward y_l) and with the RPO
+//! term (Pang et al. 2024) w·(−log π(y_w))/|y_w| that keeps y_w likely.
 //!
 //! Practical on two CPU cores: the reference log-probs and the hidden state
 //! entering the first adapted layer are computed once per sequence, so each
