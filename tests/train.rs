@@ -60,6 +60,16 @@ fn six_steps(two_sided: bool) -> DpoSettings {
     }
 }
 
+/// The model's config, the trainer and the two pairs prepared from `FROM`.
+fn trainer_and_examples() -> (LlamaConfig, TrainModel, Vec<Example>) {
+    let file = model_file();
+    let config = LlamaConfig::from_gguf(&file).unwrap();
+    let model = TrainModel::load(&file, &config).unwrap();
+    let engine = Engine::load_cpu(&file, WeightMode::Dequantized).unwrap();
+    let examples = prepare(&engine, &model, &pairs(), FROM, 48, &mut |_| {}).unwrap();
+    (config, model, examples)
+}
+
 /// `train` from layer `FROM`, no held-out pairs, seed 0, no progress.
 fn train_quietly(
     model: &TrainModel,
@@ -159,11 +169,7 @@ fn trainer_forward_matches_engine_and_saved_adapter_round_trips() {
 /// one-sided training is measured on the same pairs for contrast.
 #[test]
 fn two_sided_training_makes_the_subtracted_adapter_prefer_the_rejected_answer() {
-    let file = model_file();
-    let config = LlamaConfig::from_gguf(&file).unwrap();
-    let model = TrainModel::load(&file, &config).unwrap();
-    let engine = Engine::load_cpu(&file, WeightMode::Dequantized).unwrap();
-    let examples = prepare(&engine, &model, &pairs(), FROM, 48, &mut |_| {}).unwrap();
+    let (config, model, examples) = trainer_and_examples();
     let shape = small_shape(&config);
     let reverse_after = |two_sided: bool| {
         let mut lora = LoraVars::new(shape.clone(), &config, 3).unwrap();
@@ -190,11 +196,7 @@ fn two_sided_training_makes_the_subtracted_adapter_prefer_the_rejected_answer() 
 /// of two-sided training, and the pairs are still told apart.
 #[test]
 fn sft_weight_keeps_the_preferred_answers_likely() {
-    let file = model_file();
-    let config = LlamaConfig::from_gguf(&file).unwrap();
-    let model = TrainModel::load(&file, &config).unwrap();
-    let engine = Engine::load_cpu(&file, WeightMode::Dequantized).unwrap();
-    let examples = prepare(&engine, &model, &pairs(), FROM, 48, &mut |_| {}).unwrap();
+    let (config, model, examples) = trainer_and_examples();
     let shape = small_shape(&config);
     let after = |sft_weight: f64| {
         let mut lora = LoraVars::new(shape.clone(), &config, 3).unwrap();
