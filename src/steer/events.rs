@@ -51,7 +51,9 @@ pub enum Event {
         index: usize,
         proposed: Vec<u32>,
         accepted: usize,
-        /// `S(j)` for prefixes j = 1..=k (−inf when Score <= 0).
+        /// `S(j)` for prefixes j = 1..=k (−inf when Score <= 0: `null` in
+        /// JSON, which has no infinities).
+        #[serde(with = "minus_infinity_as_null")]
         s: Vec<f64>,
         log_m: f64,
         /// Per expert, per proposed token: `log π_di − log π_ref`.
@@ -123,4 +125,49 @@ pub struct RunStats {
     #[serde(default)]
     pub reused_importance: bool,
     pub stop_reason: StopReason,
+}
+
+/// Scores that may be −∞ (a chunk that cannot be accepted): JSON has no
+/// infinities, so −∞ is written as `null` and `null` read back as −∞.
+mod minus_infinity_as_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        let v: Vec<Option<f64>> = v
+            .iter()
+            .map(|&x| (x != f64::NEG_INFINITY).then_some(x))
+            .collect();
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let v: Vec<Option<f64>> = Vec::deserialize(d)?;
+        Ok(v.into_iter()
+            .map(|x| x.unwrap_or(f64::NEG_INFINITY))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chunk no prefix of which can be accepted (every score −∞) survives
+    /// JSON, the trace file's and the worker's wire format.
+    #[test]
+    fn minus_infinite_scores_round_trip_through_json() {
+        let chunk = Event::Chunk {
+            index: 0,
+            proposed: vec![49, 24536],
+            accepted: 0,
+            s: vec![f64::NEG_INFINITY, -0.68],
+            log_m: 0.18,
+            log_ratios: vec![vec![-0.56, 0.15]],
+            fallback: true,
+            forced: false,
+        };
+        let json = serde_json::to_string(&chunk).unwrap();
+        assert!(json.contains("\"s\":[null,-0.68]"), "{json}");
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), chunk);
+    }
 }

@@ -164,6 +164,7 @@ impl Prepared {
     fn int8(&self) -> Option<kernels::Acts8<'_>> {
         (self.activations == Activations::Int8).then_some(kernels::Acts8 {
             d: &self.d,
+            s: &self.sums,
             q: &self.q,
         })
     }
@@ -183,11 +184,14 @@ fn q4_1_row<'a>(
         let (d, m) = (&w.d[r * nb..(r + 1) * nb], &w.m[r * nb..(r + 1) * nb]);
         let qs = &w.qs[r * nb * 16..(r + 1) * nb * 16];
         match int8 {
-            Some(acts) => (k.q4_1_i8)(d, qs, acts, row_out),
-            None => (k.q4_1)(d, qs, x, w.cols, row_out),
-        }
-        for (t, v) in row_out.iter_mut().enumerate() {
-            *v += min_term(m, &prep.sums[t * nb..(t + 1) * nb]);
+            // The integer dots add the minimum term in their own lanes.
+            Some(acts) => (k.q4_1_i8)(d, m, qs, acts, row_out),
+            None => {
+                (k.q4_1)(d, qs, x, w.cols, row_out);
+                for (t, v) in row_out.iter_mut().enumerate() {
+                    *v += min_term(m, &prep.sums[t * nb..(t + 1) * nb]);
+                }
+            }
         }
     }
 }

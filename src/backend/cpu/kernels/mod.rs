@@ -21,17 +21,24 @@
 //! A second family, the integer dots (`*_i8`), takes activations quantized to
 //! 8 bits per 32-block (`scalar::quantize_q8`, llama.cpp's Q8 scheme: the
 //! logits move by a few hundredths of a nat, as llama.cpp's do) and sums
-//! weight × activation products exactly in integers. Its canonical order:
+//! weight × activation products exactly in integers. Its canonical order
+//! (block `b` in lane `b % 8`, one integer sum per block):
 //!
 //! ```text
-//! for each block b, lane j in 0..8:
-//!     s_j = Σ_{e in lane j} q[e]·a[e]   (i32, exact: lane 4h+k holds elements 16h+{2k,2k+1,2k+8,2k+9})
-//!     acc_j = acc_j + (d_b · ad_b) · s_j
+//! for each block b, j = b mod 8:
+//!     s_b   = Σ_e q[e]·a[e]                    (i32, exact: any summation order)
+//!     acc_j = acc_j + (d_b · ad_b) · s_b
+//!     acc_j = acc_j + m_b · as_b               (Q4_1's minimum term)
 //! dot = ((acc_0+acc_1)+(acc_2+acc_3)) + ((acc_4+acc_5)+(acc_6+acc_7))
 //! ```
 //!
-//! so its results too are bit-identical on every target. The lanes are the
-//! ones simd128 forms cheaply; AVX2 reorders its pair sums to match.
+//! so its results too are bit-identical on every target. The vector kernels
+//! take eight blocks at a time: eight blocks' integer dots, summed across
+//! their lanes into one vector (`s_b` in lane `b % 8`), cost one convert and
+//! a few float operations per eight blocks, not per block; a last group of
+//! fewer than eight blocks is padded with empty ones (adding +0 leaves every
+//! lane as it was). AVX-512 VNNI (`vpdpbusd`, on 256-bit vectors) does a
+//! block's 32 byte products in one instruction where the CPU has it.
 
 pub mod scalar;
 #[cfg(target_arch = "wasm32")]
@@ -70,14 +77,32 @@ fn detect() -> Kernels {
     SCALAR
 }
 
+/// Every variant this machine runs (the scalar reference first).
+#[cfg(test)]
+fn variants() -> Vec<Kernels> {
+    let mut out = vec![SCALAR];
+    #[cfg(target_arch = "x86_64")]
+    out.extend(x86::variants());
+    #[cfg(target_arch = "wasm32")]
+    out.extend(simd128::detect());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
     #[test]
-    fn active_kernels_equal_scalar_bit_for_bit() {
-        let k = active();
+    fn every_kernel_variant_equals_scalar_bit_for_bit() {
+        let variants = variants();
+        assert_eq!(variants.last().unwrap().name, active().name);
+        for k in &variants {
+            f32_kernels_equal_scalar(k);
+        }
+    }
+
+    fn f32_kernels_equal_scalar(k: &Kernels) {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         for (nb, n) in [(1usize, 1usize), (2, 3), (18, 4), (48, 5), (130, 9)] {
             let d: Vec<f32> = (0..nb).map(|_| rng.random_range(-0.1..0.1)).collect();
@@ -100,24 +125,44 @@ mod tests {
     /// Random 8-bit activation blocks, extremes included (±127, and -128
     /// weights, which a file may hold).
     #[test]
-    fn active_integer_dot_kernels_equal_scalar_bit_for_bit() {
-        let k = active();
+    fn every_integer_dot_variant_equals_scalar_bit_for_bit() {
+        for k in &variants() {
+            integer_dot_kernels_equal_scalar(k);
+        }
+    }
+
+    fn integer_dot_kernels_equal_scalar(k: &Kernels) {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        for (nb, n) in [(1usize, 1usize), (2, 3), (18, 4), (48, 5), (130, 9)] {
+        for (nb, n) in [
+            (1usize, 1usize),
+            (2, 3),
+            (8, 2),
+            (9, 1),
+            (16, 6),
+            (18, 4),
+            (48, 5),
+            (130, 9),
+        ] {
             let d: Vec<f32> = (0..nb).map(|_| rng.random_range(-0.1..0.1)).collect();
             let q4: Vec<u8> = (0..nb * 16).map(|_| rng.random()).collect();
             let mut q8: Vec<i8> = (0..nb * 32).map(|_| rng.random()).collect();
             q8[0] = -128;
             let ad: Vec<f32> = (0..n * nb).map(|_| rng.random_range(0.0..0.05)).collect();
+            let m: Vec<f32> = (0..nb).map(|_| rng.random_range(-0.1..0.1)).collect();
+            let sums: Vec<f32> = (0..n * nb).map(|_| rng.random_range(-2.0..2.0)).collect();
             let mut aq: Vec<i8> = (0..n * nb * 32)
                 .map(|_| rng.random_range(-127..=127))
                 .collect();
             aq[0] = -127;
             aq[1] = 127;
-            let acts = Acts8 { d: &ad, q: &aq };
+            let acts = Acts8 {
+                d: &ad,
+                s: &sums,
+                q: &aq,
+            };
             let (mut want, mut got) = (vec![0f32; n], vec![0f32; n]);
-            scalar::row_q4_1_i8(&d, &q4, acts, &mut want);
-            (k.q4_1_i8)(&d, &q4, acts, &mut got);
+            scalar::row_q4_1_i8(&d, &m, &q4, acts, &mut want);
+            (k.q4_1_i8)(&d, &m, &q4, acts, &mut got);
             assert_eq!(want, got, "{} q4_1_i8 nb={nb} n={n}", k.name);
             scalar::row_q8_0_i8(&d, &q8, acts, &mut want);
             (k.q8_0_i8)(&d, &q8, acts, &mut got);
@@ -142,7 +187,42 @@ mod tests {
             want += w * aq[e] as f64 * ad[b] as f64;
         }
         let mut got = [0f32];
-        (active().q8_0_i8)(&d, &q8, Acts8 { d: &ad, q: &aq }, &mut got);
+        let acts = Acts8 {
+            d: &ad,
+            s: &s,
+            q: &aq,
+        };
+        (active().q8_0_i8)(&d, &q8, acts, &mut got);
+        assert!((want - got[0] as f64).abs() < 1e-5 * want.abs().max(1.0));
+    }
+
+    /// Q4_1 through the integer dots, minimum term included, equals the
+    /// dequantized row times the dequantized 8-bit activations.
+    #[test]
+    fn q4_1_integer_dot_equals_dequantized_dot() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let nb = 18;
+        let d: Vec<f32> = (0..nb).map(|_| rng.random_range(0.0..0.1)).collect();
+        let m: Vec<f32> = (0..nb).map(|_| rng.random_range(-0.5..0.0)).collect();
+        let qs: Vec<u8> = (0..nb * 16).map(|_| rng.random()).collect();
+        let x: Vec<f32> = (0..nb * 32).map(|_| rng.random_range(-3.0..3.0)).collect();
+        let (mut ad, mut s, mut aq) = (vec![0f32; nb], vec![0f32; nb], vec![0i8; nb * 32]);
+        scalar::quantize_q8(&x, &mut ad, &mut s, &mut aq);
+        let mut want = 0f64;
+        for (e, &a) in aq.iter().enumerate() {
+            let (b, j) = (e / 32, e % 32);
+            let byte = qs[b * 16 + j % 16];
+            let q = if j < 16 { byte & 15 } else { byte >> 4 };
+            let w = d[b] as f64 * q as f64 + m[b] as f64;
+            want += w * a as f64 * ad[b] as f64;
+        }
+        let mut got = [0f32];
+        let acts = Acts8 {
+            d: &ad,
+            s: &s,
+            q: &aq,
+        };
+        (active().q4_1_i8)(&d, &m, &qs, acts, &mut got);
         assert!((want - got[0] as f64).abs() < 1e-5 * want.abs().max(1.0));
     }
 

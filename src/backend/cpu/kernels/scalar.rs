@@ -44,13 +44,6 @@ pub fn row_q8_0(d: &[f32], qs: &[i8], acts: &[f32], stride: usize, out: &mut [f3
     row(d, |b, e| qs[b * 32 + e] as f32, acts, stride, out)
 }
 
-/// The canonical lane of element `e` of a 32-block in the integer-dot
-/// family: lane `4h + k` sums elements `16h + {2k, 2k+1, 2k+8, 2k+9}`.
-#[inline(always)]
-pub fn int8_lane(e: usize) -> usize {
-    4 * (e / 16) + (e % 8) / 2
-}
-
 /// Quantizes `x` (whole 32-blocks) to 8 bits per block: `d = amax / 127`,
 /// `q = round_ties_even(x · (127 / amax))` (|q| ≤ 127: the product is at
 /// most 127 times one rounding), `s = d · Σ q` (Q4_1's minimum term). One
@@ -79,30 +72,42 @@ fn round_small(v: f32) -> f32 {
     (v + MAGIC) - MAGIC
 }
 
-fn row_i8<Q: Fn(usize, usize) -> i32>(d: &[f32], q: Q, acts: Acts8<'_>, out: &mut [f32]) {
+/// The integer-dot family's canonical order (`kernels/mod.rs`): block `b`'s
+/// exact integer dot in lane `b % 8`, scaled, then Q4_1's minimum term
+/// (`m` empty for Q8_0).
+fn row_i8<Q: Fn(usize, usize) -> i32>(
+    d: &[f32],
+    m: &[f32],
+    q: Q,
+    acts: Acts8<'_>,
+    out: &mut [f32],
+) {
     let nb = d.len();
     for (t, o) in out.iter_mut().enumerate() {
         let mut acc = [0f32; 8];
         for (b, &wd) in d.iter().enumerate() {
-            let a = &acts.q[(t * nb + b) * 32..][..32];
-            let mut s = [0i32; 8];
-            for (e, &ae) in a.iter().enumerate() {
-                s[int8_lane(e)] += q(b, e) * ae as i32;
-            }
-            let db = wd * acts.d[t * nb + b];
-            for j in 0..8 {
-                acc[j] += db * s[j] as f32;
+            let at = t * nb + b;
+            let a = &acts.q[at * 32..][..32];
+            let s: i32 = a
+                .iter()
+                .enumerate()
+                .map(|(e, &ae)| q(b, e) * ae as i32)
+                .sum();
+            let j = b % 8;
+            acc[j] += (wd * acts.d[at]) * s as f32;
+            if let Some(&mb) = m.get(b) {
+                acc[j] += mb * acts.s[at];
             }
         }
         *o = combine(acc);
     }
 }
 
-pub fn row_q4_1_i8(d: &[f32], qs: &[u8], acts: Acts8<'_>, out: &mut [f32]) {
+pub fn row_q4_1_i8(d: &[f32], m: &[f32], qs: &[u8], acts: Acts8<'_>, out: &mut [f32]) {
     let nib = |b: usize, e: usize| nibble(&qs[b * 16..b * 16 + 16], e) as i32;
-    row_i8(d, nib, acts, out)
+    row_i8(d, m, nib, acts, out)
 }
 
 pub fn row_q8_0_i8(d: &[f32], qs: &[i8], acts: Acts8<'_>, out: &mut [f32]) {
-    row_i8(d, |b, e| qs[b * 32 + e] as i32, acts, out)
+    row_i8(d, &[], |b, e| qs[b * 32 + e] as i32, acts, out)
 }

@@ -2,7 +2,9 @@
 //! halves. f32 family: weights widened to f32 once per block and reused for
 //! up to four activation vectors. Integer-dot family: weights widened to
 //! i16 once per block, `i32x4.dot_i16x8_s` against each 8-bit activation
-//! block loaded eight bytes at a time straight into i16 lanes. Compiled in when the build enables `+simd128`.
+//! block loaded eight bytes at a time straight into i16 lanes, eight blocks'
+//! sums gathered into two i32x4 and scaled together. Compiled in when the
+//! build enables `+simd128`.
 
 use super::Kernels;
 
@@ -123,16 +125,16 @@ mod imp {
         lanes
     }
 
-    pub(super) fn row_q4_1_i8(d: &[f32], qs: &[u8], acts: Acts8<'_>, out: &mut [f32]) {
-        assert!(qs.len() >= d.len() * 16);
+    pub(super) fn row_q4_1_i8(d: &[f32], m: &[f32], qs: &[u8], acts: Acts8<'_>, out: &mut [f32]) {
+        assert!(qs.len() >= d.len() * 16 && m.len() >= d.len());
         acts.check(d.len(), out.len());
-        row_i8::<true>(d, qs.as_ptr(), acts, out)
+        row_i8::<true>(d, m, qs.as_ptr(), acts, out)
     }
 
     pub(super) fn row_q8_0_i8(d: &[f32], qs: &[i8], acts: Acts8<'_>, out: &mut [f32]) {
         assert!(qs.len() >= d.len() * 32);
         acts.check(d.len(), out.len());
-        row_i8::<false>(d, qs.as_ptr() as *const u8, acts, out)
+        row_i8::<false>(d, &[], qs.as_ptr() as *const u8, acts, out)
     }
 
     /// The block's 32 weights as four i16x8 (elements 0-7, 8-15, 16-23, 24-31).
@@ -156,33 +158,96 @@ mod imp {
         ]
     }
 
-    fn row_i8<const Q4: bool>(d: &[f32], qs: *const u8, acts: Acts8<'_>, out: &mut [f32]) {
+    /// One block's 32 products in four i32 lanes (exact).
+    #[inline(always)]
+    fn block_dot(w: &[v128; 4], a: *const i8) -> v128 {
+        // SAFETY: the callers' checks keep the block's 32 bytes in bounds;
+        // each load widens 8 of them to i16.
+        let a = unsafe { [0, 8, 16, 24].map(|o| i16x8_load_extend_i8x8(a.add(o))) };
+        i32x4_add(
+            i32x4_add(i32x4_dot_i16x8(w[0], a[0]), i32x4_dot_i16x8(w[1], a[1])),
+            i32x4_add(i32x4_dot_i16x8(w[2], a[2]), i32x4_dot_i16x8(w[3], a[3])),
+        )
+    }
+
+    /// Four blocks' lane sums: lane `j` of the result sums `p[j]`'s lanes.
+    #[inline(always)]
+    fn block_sums(p: &[v128]) -> v128 {
+        let pair = |x: v128, y: v128| {
+            i32x4_add(
+                i32x4_shuffle::<0, 2, 4, 6>(x, y),
+                i32x4_shuffle::<1, 3, 5, 7>(x, y),
+            )
+        };
+        pair(pair(p[0], p[1]), pair(p[2], p[3]))
+    }
+
+    /// `v[at..at + k]` as lanes of two f32x4 (zeros after `k`).
+    #[inline(always)]
+    fn lanes8(v: &[f32], at: usize, k: usize) -> [v128; 2] {
+        if k == 8 {
+            let v = &v[at..at + 8];
+            // SAFETY: two 16-byte loads from eight floats.
+            return unsafe {
+                [
+                    v128_load(v.as_ptr() as *const v128),
+                    v128_load(v.as_ptr().add(4) as *const v128),
+                ]
+            };
+        }
+        let mut padded = [0f32; 8];
+        padded[..k].copy_from_slice(&v[at..at + k]);
+        // SAFETY: two 16-byte loads from an 8-float array.
+        unsafe {
+            [
+                v128_load(padded.as_ptr() as *const v128),
+                v128_load(padded.as_ptr().add(4) as *const v128),
+            ]
+        }
+    }
+
+    /// The canonical integer order (`kernels/mod.rs`), eight blocks at a
+    /// time: their sums in two i32x4, scaled once per eight blocks.
+    fn row_i8<const Q4: bool>(
+        d: &[f32],
+        m: &[f32],
+        qs: *const u8,
+        acts: Acts8<'_>,
+        out: &mut [f32],
+    ) {
         const GROUP: usize = 4;
         let nb = d.len();
+        let zero = i32x4_splat(0);
         for t0 in (0..out.len()).step_by(GROUP) {
             let n = GROUP.min(out.len() - t0);
             let mut acc = [[f32x4_splat(0.0); 2]; GROUP];
-            for (b, &db) in d.iter().enumerate() {
-                let w = block_i16::<Q4>(qs, b);
+            for b0 in (0..nb).step_by(8) {
+                let k = 8.min(nb - b0);
+                let mut w = [[zero; 4]; 8];
+                for (j, w) in w.iter_mut().enumerate().take(k) {
+                    *w = block_i16::<Q4>(qs, b0 + j);
+                }
+                let wd = lanes8(d, b0, k);
+                let wm = if Q4 {
+                    lanes8(m, b0, k)
+                } else {
+                    [f32x4_splat(0.0); 2]
+                };
                 for (i, acc) in acc.iter_mut().enumerate().take(n) {
-                    let at = (t0 + i) * nb + b;
-                    let scale = f32x4_splat(db * acts.d[at]);
-                    let a = acts.q[at * 32..].as_ptr();
-                    for (half, acc) in acc.iter_mut().enumerate() {
-                        // SAFETY: `check` keeps the 32 bytes of the block in
-                        // bounds; each load widens 8 of them to i16.
-                        let (lo, hi) = unsafe {
-                            (
-                                i16x8_load_extend_i8x8(a.add(16 * half)),
-                                i16x8_load_extend_i8x8(a.add(16 * half + 8)),
-                            )
-                        };
-                        // Lane k: elements {2k, 2k+1} + {2k+8, 2k+9} of this half.
-                        let s = i32x4_add(
-                            i32x4_dot_i16x8(w[2 * half], lo),
-                            i32x4_dot_i16x8(w[2 * half + 1], hi),
-                        );
-                        *acc = f32x4_add(*acc, f32x4_mul(scale, f32x4_convert_i32x4(s)));
+                    let at = (t0 + i) * nb + b0;
+                    let mut p = [zero; 8];
+                    for (j, p) in p.iter_mut().enumerate().take(k) {
+                        *p = block_dot(&w[j], acts.q[(at + j) * 32..].as_ptr());
+                    }
+                    let ad = lanes8(acts.d, at, k);
+                    let sums = if Q4 { lanes8(acts.s, at, k) } else { ad };
+                    for (h, acc) in acc.iter_mut().enumerate() {
+                        let s = f32x4_convert_i32x4(block_sums(&p[4 * h..4 * h + 4]));
+                        let scale = f32x4_mul(wd[h], ad[h]);
+                        *acc = f32x4_add(*acc, f32x4_mul(scale, s));
+                        if Q4 {
+                            *acc = f32x4_add(*acc, f32x4_mul(wm[h], sums[h]));
+                        }
                     }
                 }
             }

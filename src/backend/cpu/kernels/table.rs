@@ -3,23 +3,25 @@
 //! (see `kernels/mod.rs` for the float order).
 
 /// One Q4_1 row (`d` per block, 16 nibble bytes per block) against `out.len()`
-/// activation vectors laid out `stride` apart in `acts`.
+/// activation vectors laid out `stride` apart in `acts`, without the
+/// minimum term.
 pub type RowQ41 = fn(d: &[f32], qs: &[u8], acts: &[f32], stride: usize, out: &mut [f32]);
 /// One Q8_0 row (`d` per block, 32 signed bytes per block) against vectors.
 pub type RowQ80 = fn(d: &[f32], qs: &[i8], acts: &[f32], stride: usize, out: &mut [f32]);
-/// One Q4_1 row against `out.len()` 8-bit activation vectors (`Acts8`):
-/// the scaled integer dots `Σ_b d_b·ad_b·Σ_e q_e·a_e`, without the
-/// minimum term.
-pub type RowQ41I8 = fn(d: &[f32], qs: &[u8], acts: Acts8<'_>, out: &mut [f32]);
+/// One Q4_1 row (`d` and minimum `m` per block) against `out.len()` 8-bit
+/// activation vectors (`Acts8`): `Σ_b (d_b·ad_b·Σ_e q_e·a_e + m_b·s_b)`.
+pub type RowQ41I8 = fn(d: &[f32], m: &[f32], qs: &[u8], acts: Acts8<'_>, out: &mut [f32]);
 /// One Q8_0 row against 8-bit activation vectors.
 pub type RowQ80I8 = fn(d: &[f32], qs: &[i8], acts: Acts8<'_>, out: &mut [f32]);
 
 /// Activation vectors quantized to 8 bits per 32-block (`quantize_q8`):
 /// vector `t`'s block `b` is `d[t·nb + b] · q[(t·nb + b)·32 ..][..32]`, with
-/// `nb` the row's block count.
+/// `nb` the row's block count, and `s[t·nb + b]` its sum (`d · Σ q`, what
+/// Q4_1's minimum term multiplies).
 #[derive(Clone, Copy)]
 pub struct Acts8<'a> {
     pub d: &'a [f32],
+    pub s: &'a [f32],
     pub q: &'a [i8],
 }
 
@@ -27,7 +29,7 @@ impl Acts8<'_> {
     /// Panics unless `n` vectors of `nb` blocks are there (the kernels'
     /// bounds check before their unchecked loads).
     pub fn check(&self, nb: usize, n: usize) {
-        assert!(self.d.len() >= n * nb && self.q.len() >= n * nb * 32);
+        assert!(self.d.len() >= n * nb && self.s.len() >= n * nb && self.q.len() >= n * nb * 32);
     }
 }
 
