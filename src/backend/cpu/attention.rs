@@ -11,6 +11,10 @@ pub(super) struct AttentionShape {
 /// `q`: `[n_new, n_head * head_dim]` for positions `first_pos..`; `keys` and
 /// `values`: the row's cache `[len, n_kv_head * head_dim]`, already holding
 /// the new positions. Writes `[n_new, n_head * head_dim]` into `out`.
+///
+/// The query heads that share a KV head are taken together, so each key
+/// and value is read once for all of them; a head's output is
+/// `(Σ_j e^(s_j − max) · v_j) / Σ_j e^(s_j − max)`, divided once at the end.
 pub(super) fn attend(
     shape: &AttentionShape,
     q: &[f32],
@@ -31,30 +35,40 @@ pub(super) fn attend(
         .enumerate()
     {
         let span = first_pos + i + 1;
-        for h in 0..shape.n_head {
-            let g = h / group;
-            let qh = &qt[h * hd..(h + 1) * hd];
+        for g in 0..shape.n_kv_head {
+            let heads = g * group..(g + 1) * group;
+            let qg = &qt[heads.start * hd..heads.end * hd];
+            // scores[h · span + j]: head h of the group against key j; then
+            // each head's total.
             scores.clear();
-            let mut max = f32::NEG_INFINITY;
+            scores.resize(group * span + group, 0.0);
+            let (scores, totals) = scores.split_at_mut(group * span);
             for j in 0..span {
-                let kj = &keys[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd];
-                let s = dot(qh, kj) * scale;
-                max = max.max(s);
-                scores.push(s);
-            }
-            let mut total = 0f32;
-            for s in scores.iter_mut() {
-                *s = libm::expf(*s - max);
-                total += *s;
-            }
-            let oh = &mut ot[h * hd..(h + 1) * hd];
-            oh.fill(0.0);
-            for (j, &p) in scores.iter().enumerate() {
-                let w = p / total;
-                let vj = &values[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd];
-                for (o, &v) in oh.iter_mut().zip(vj) {
-                    *o += w * v;
+                let kj = &keys[j * kv_dim + g * hd..][..hd];
+                for (h, qh) in qg.chunks_exact(hd).enumerate() {
+                    scores[h * span + j] = dot(qh, kj) * scale;
                 }
+            }
+            let og = &mut ot[heads.start * hd..heads.end * hd];
+            og.fill(0.0);
+            for (h, sh) in scores.chunks_exact_mut(span).enumerate() {
+                let max = sh.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                for s in sh.iter_mut() {
+                    *s = super::exp::exp(*s - max);
+                }
+                totals[h] = sh.iter().sum();
+            }
+            for j in 0..span {
+                let vj = &values[j * kv_dim + g * hd..][..hd];
+                for (h, oh) in og.chunks_exact_mut(hd).enumerate() {
+                    let p = scores[h * span + j];
+                    for (o, &v) in oh.iter_mut().zip(vj) {
+                        *o += p * v;
+                    }
+                }
+            }
+            for (oh, &total) in og.chunks_exact_mut(hd).zip(&*totals) {
+                oh.iter_mut().for_each(|o| *o /= total);
             }
         }
     }
