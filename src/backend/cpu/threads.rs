@@ -13,7 +13,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
 use super::spin_pool::SpinPool;
@@ -174,7 +174,10 @@ impl Threads {
 
     /// `out[t · rows + r] = row_out[t]` where `f(r, row_out)` fills the `n`
     /// outputs of weight row `r`; the rows are shared out across the threads
-    /// in contiguous ranges.
+    /// in contiguous ranges. With several vectors a range goes through
+    /// [`TILE`] rows at a time: their outputs gathered, then written out as
+    /// one run of `TILE` values per vector (no transposed copy of the whole
+    /// product).
     pub fn rows(
         &self,
         rows: usize,
@@ -185,53 +188,82 @@ impl Threads {
         if n == 0 || rows == 0 {
             return;
         }
+        assert!(out.len() >= n * rows);
         let per_thread = match self.pool {
             #[cfg(not(target_arch = "wasm32"))]
             Pool::Global | Pool::Own(_) => CHUNKS_PER_THREAD,
             _ => 1,
         };
         let chunk = rows.div_ceil(self.count * per_thread).max(1);
-        let work = |(c, block): (usize, &mut [f32])| {
-            for (i, row_out) in block.chunks_exact_mut(n).enumerate() {
-                f(c * chunk + i, row_out);
+        let chunks = rows.div_ceil(chunk);
+        let out = SharedOut(out.as_mut_ptr());
+        let work = |c: usize| {
+            let range = c * chunk..((c + 1) * chunk).min(rows);
+            if n == 1 {
+                // SAFETY: chunk `c` alone writes `out[range]` (one vector:
+                // the row-major output is the by-row one), in bounds.
+                let slice = unsafe { out.slice(range.start, range.len()) };
+                for (r, v) in range.zip(slice.chunks_exact_mut(1)) {
+                    f(r, v);
+                }
+                return;
+            }
+            let mut tile = vec![0f32; TILE * n];
+            for r0 in range.clone().step_by(TILE) {
+                let m = TILE.min(range.end - r0);
+                for (i, row_out) in tile.chunks_exact_mut(n).take(m).enumerate() {
+                    f(r0 + i, row_out);
+                }
+                for t in 0..n {
+                    // SAFETY: as above, chunk `c` alone writes rows
+                    // `range` of every vector `t`.
+                    let dst = unsafe { out.slice(t * rows + r0, m) };
+                    for (i, d) in dst.iter_mut().enumerate() {
+                        *d = tile[i * n + t];
+                    }
+                }
             }
         };
-        let run = |by_row: &mut [f32]| match &self.pool {
-            Pool::One => by_row.chunks_mut(chunk * n).enumerate().for_each(work),
+        match &self.pool {
+            Pool::One => (0..chunks).for_each(work),
             #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
-            Pool::Spin(pool) => {
-                // One block per thread, each taken by exactly one thread.
-                let blocks: Vec<Mutex<&mut [f32]>> =
-                    by_row.chunks_mut(chunk * n).map(Mutex::new).collect();
-                pool.run(&|i| {
-                    if let Some(block) = blocks.get(i) {
-                        let mut block = block.lock().unwrap_or_else(|e| e.into_inner());
-                        work((i, &mut **block));
-                    }
-                });
-            }
+            Pool::Spin(pool) => pool.run(&|i| {
+                if i < chunks {
+                    work(i)
+                }
+            }),
             #[cfg(not(target_arch = "wasm32"))]
             Pool::Global => {
                 use rayon::prelude::*;
-                by_row.par_chunks_mut(chunk * n).enumerate().for_each(work);
+                (0..chunks).into_par_iter().for_each(work);
             }
             #[cfg(not(target_arch = "wasm32"))]
             Pool::Own(pool) => {
                 use rayon::prelude::*;
-                pool.install(|| by_row.par_chunks_mut(chunk * n).enumerate().for_each(work));
-            }
-        };
-        if n == 1 {
-            // One vector: the row-major output is the by-row one.
-            run(out);
-            return;
-        }
-        let mut by_row = vec![0f32; rows * n];
-        run(&mut by_row);
-        for (r, row) in by_row.chunks_exact(n).enumerate() {
-            for (t, &v) in row.iter().enumerate() {
-                out[t * rows + r] = v;
+                pool.install(|| (0..chunks).into_par_iter().for_each(work));
             }
         }
+    }
+}
+
+/// Weight rows whose outputs a thread gathers before writing them out.
+const TILE: usize = 16;
+
+/// The product's output, written by several threads at once: each chunk of
+/// rows writes only its own rows of every vector.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+
+// SAFETY: threads write disjoint elements (see `Threads::rows`).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// # Safety
+    /// `at..at + len` must be in bounds and written by no other thread
+    /// while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice(&self, at: usize, len: usize) -> &mut [f32] {
+        std::slice::from_raw_parts_mut(self.0.add(at), len)
     }
 }
