@@ -54,7 +54,7 @@ pub(super) fn attend(
             for (h, sh) in scores.chunks_exact_mut(span).enumerate() {
                 let max = sh.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
                 for s in sh.iter_mut() {
-                    *s = super::exp::exp(*s - max);
+                    *s = crate::dist::exp_f32(*s - max);
                 }
                 totals[h] = sh.iter().sum();
             }

@@ -4,7 +4,6 @@
 //! layer together, so every weight is read once per call.
 
 mod attention;
-mod exp;
 pub mod kernels;
 mod kv_cache;
 mod lora;
