@@ -59,27 +59,29 @@ pub fn normalise(x: &mut [f64]) {
     x.iter_mut().for_each(|v| *v -= lse);
 }
 
-/// Log-softmax of one f32 vector, in place: `e^(x − max)` by [`exp_f32`],
-/// summed in f64 in eight lanes (element `i` in lane `i % 8`, combined
-/// pairwise), so it vectorizes and is the same on every target.
-pub fn log_softmax(x: &mut [f32]) {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut lanes = [0f64; 8];
-    let chunks = x.chunks_exact(8);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for j in 0..8 {
-            lanes[j] += exp_f32(c[j] - max) as f64;
+avx2_dispatch! {
+    /// Log-softmax of one f32 vector, in place: `e^(x − max)` by [`exp_f32`],
+    /// summed in f64 in eight lanes (element `i` in lane `i % 8`, combined
+    /// pairwise), so it vectorizes and is the same on every target.
+    pub fn log_softmax(x: &mut [f32]) {
+        let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut lanes = [0f64; 8];
+        let chunks = x.chunks_exact(8);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for j in 0..8 {
+                lanes[j] += exp_f32(c[j] - max) as f64;
+            }
         }
-    }
-    for (j, &v) in tail.iter().enumerate() {
-        lanes[j] += exp_f32(v - max) as f64;
-    }
-    let sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
-        + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
-    let lse = max + libm::log(sum) as f32;
-    for v in x.iter_mut() {
-        *v -= lse;
+        for (j, &v) in tail.iter().enumerate() {
+            lanes[j] += exp_f32(v - max) as f64;
+        }
+        let sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+            + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+        let lse = max + libm::log(sum) as f32;
+        for v in x.iter_mut() {
+            *v -= lse;
+        }
     }
 }
 

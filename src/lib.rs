@@ -12,6 +12,8 @@
     feature(stdarch_wasm_atomic_wait)
 )]
 
+#[macro_use]
+mod avx2_dispatch;
 pub mod backend;
 pub mod dist;
 pub mod engine;

@@ -24,10 +24,12 @@ pub(crate) fn rope(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
     }
 }
 
-/// `gate = silu(gate) * up`, in place.
-pub(crate) fn swiglu(gate: &mut [f32], up: &[f32]) {
-    for (g, &u) in gate.iter_mut().zip(up) {
-        *g = *g / (1.0 + crate::dist::exp_f32(-*g)) * u;
+avx2_dispatch! {
+    /// `gate = silu(gate) * up`, in place.
+    pub(crate) fn swiglu(gate: &mut [f32], up: &[f32]) {
+        for (g, &u) in gate.iter_mut().zip(up) {
+            *g = *g / (1.0 + crate::dist::exp_f32(-*g)) * u;
+        }
     }
 }
 

@@ -44,22 +44,24 @@ pub fn row_q8_0(d: &[f32], qs: &[i8], acts: &[f32], stride: usize, out: &mut [f3
     row(d, |b, e| qs[b * 32 + e] as f32, acts, stride, out)
 }
 
-/// Quantizes `x` (whole 32-blocks) to 8 bits per block: `d = amax / 127`,
-/// `q = round_ties_even(x · (127 / amax))` (|q| ≤ 127: the product is at
-/// most 127 times one rounding), `s = d · Σ q` (Q4_1's minimum term). One
-/// definition for every target, so the quantized activations, and with them
-/// the logits, are the same natively and in the browser.
-pub fn quantize_q8(x: &[f32], d: &mut [f32], s: &mut [f32], q: &mut [i8]) {
-    for (((xb, d), s), qb) in x.chunks_exact(32).zip(d).zip(s).zip(q.chunks_exact_mut(32)) {
-        let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let id = if amax > 0.0 { 127.0 / amax } else { 0.0 };
-        let mut sum = 0i32;
-        for (qe, &xe) in qb.iter_mut().zip(xb) {
-            *qe = round_small(xe * id) as i8;
-            sum += *qe as i32;
+avx2_dispatch! {
+    /// Quantizes `x` (whole 32-blocks) to 8 bits per block: `d = amax / 127`,
+    /// `q = round_ties_even(x · (127 / amax))` (|q| ≤ 127: the product is at
+    /// most 127 times one rounding), `s = d · Σ q` (Q4_1's minimum term). One
+    /// definition for every target, so the quantized activations, and with them
+    /// the logits, are the same natively and in the browser.
+    pub fn quantize_q8(x: &[f32], d: &mut [f32], s: &mut [f32], q: &mut [i8]) {
+        for (((xb, d), s), qb) in x.chunks_exact(32).zip(d).zip(s).zip(q.chunks_exact_mut(32)) {
+            let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let id = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+            let mut sum = 0i32;
+            for (qe, &xe) in qb.iter_mut().zip(xb) {
+                *qe = round_small(xe * id) as i8;
+                sum += *qe as i32;
+            }
+            *d = amax / 127.0;
+            *s = *d * sum as f32;
         }
-        *d = amax / 127.0;
-        *s = *d * sum as f32;
     }
 }
 
