@@ -182,32 +182,39 @@ mod imp {
         pair(pair(p[0], p[1]), pair(p[2], p[3]))
     }
 
-    /// `v[at..at + k]` as lanes of two f32x4 (zeros after `k`).
+    /// `v[at..at + K]` as lanes of two f32x4 (zeros after `K`).
     #[inline(always)]
-    fn lanes8(v: &[f32], at: usize, k: usize) -> [v128; 2] {
-        if k == 8 {
-            let v = &v[at..at + 8];
-            // SAFETY: two 16-byte loads from eight floats.
-            return unsafe {
-                [
-                    v128_load(v.as_ptr() as *const v128),
-                    v128_load(v.as_ptr().add(4) as *const v128),
-                ]
-            };
-        }
+    fn lanes8<const K: usize>(v: &[f32], at: usize) -> [v128; 2] {
         let mut padded = [0f32; 8];
-        padded[..k].copy_from_slice(&v[at..at + k]);
-        // SAFETY: two 16-byte loads from an 8-float array.
+        let v: &[f32] = if K == 8 {
+            &v[at..at + 8]
+        } else {
+            padded[..K].copy_from_slice(&v[at..at + K]);
+            &padded
+        };
+        // SAFETY: two 16-byte loads from eight floats.
         unsafe {
             [
-                v128_load(padded.as_ptr() as *const v128),
-                v128_load(padded.as_ptr().add(4) as *const v128),
+                v128_load(v.as_ptr() as *const v128),
+                v128_load(v.as_ptr().add(4) as *const v128),
             ]
         }
     }
 
+    /// One weight row and the activation vectors from `t0` on.
+    #[derive(Clone, Copy)]
+    struct Row<'a> {
+        d: &'a [f32],
+        m: &'a [f32],
+        qs: *const u8,
+        acts: Acts8<'a>,
+        t0: usize,
+    }
+
     /// The canonical integer order (`kernels/mod.rs`), eight blocks at a
-    /// time: their sums in two i32x4, scaled once per eight blocks.
+    /// time: their sums in two i32x4, scaled once per eight blocks. The
+    /// vector count `N` and a group's block count `K` are constants, so the
+    /// accumulators and weights stay in registers.
     fn row_i8<const Q4: bool>(
         d: &[f32],
         m: &[f32],
@@ -215,44 +222,75 @@ mod imp {
         acts: Acts8<'_>,
         out: &mut [f32],
     ) {
-        const GROUP: usize = 4;
-        let nb = d.len();
-        let zero = i32x4_splat(0);
-        for t0 in (0..out.len()).step_by(GROUP) {
-            let n = GROUP.min(out.len() - t0);
-            let mut acc = [[f32x4_splat(0.0); 2]; GROUP];
-            for b0 in (0..nb).step_by(8) {
-                let k = 8.min(nb - b0);
-                let mut w = [[zero; 4]; 8];
-                for (j, w) in w.iter_mut().enumerate().take(k) {
-                    *w = block_i16::<Q4>(qs, b0 + j);
-                }
-                let wd = lanes8(d, b0, k);
-                let wm = if Q4 {
-                    lanes8(m, b0, k)
-                } else {
-                    [f32x4_splat(0.0); 2]
-                };
-                for (i, acc) in acc.iter_mut().enumerate().take(n) {
-                    let at = (t0 + i) * nb + b0;
-                    let mut p = [zero; 8];
-                    for (j, p) in p.iter_mut().enumerate().take(k) {
-                        *p = block_dot(&w[j], acts.q[(at + j) * 32..].as_ptr());
-                    }
-                    let ad = lanes8(acts.d, at, k);
-                    let sums = if Q4 { lanes8(acts.s, at, k) } else { ad };
-                    for (h, acc) in acc.iter_mut().enumerate() {
-                        let s = f32x4_convert_i32x4(block_sums(&p[4 * h..4 * h + 4]));
-                        let scale = f32x4_mul(wd[h], ad[h]);
-                        *acc = f32x4_add(*acc, f32x4_mul(scale, s));
-                        if Q4 {
-                            *acc = f32x4_add(*acc, f32x4_mul(wm[h], sums[h]));
-                        }
-                    }
-                }
+        for t0 in (0..out.len()).step_by(4) {
+            let w = Row { d, m, qs, acts, t0 };
+            let out = &mut out[t0..];
+            match out.len() {
+                1 => vectors::<Q4, 1>(w, out),
+                2 => vectors::<Q4, 2>(w, out),
+                3 => vectors::<Q4, 3>(w, out),
+                _ => vectors::<Q4, 4>(w, out),
             }
-            for (i, acc) in acc.iter().enumerate().take(n) {
-                out[t0 + i] = super::super::combine(lanes(acc));
+        }
+    }
+
+    #[inline(always)]
+    fn vectors<const Q4: bool, const N: usize>(w: Row<'_>, out: &mut [f32]) {
+        let nb = w.d.len();
+        let mut acc = [[f32x4_splat(0.0); 2]; N];
+        let full = nb / 8 * 8;
+        for b0 in (0..full).step_by(8) {
+            group::<Q4, N, 8>(w, b0, &mut acc);
+        }
+        match nb - full {
+            0 => {}
+            1 => group::<Q4, N, 1>(w, full, &mut acc),
+            2 => group::<Q4, N, 2>(w, full, &mut acc),
+            3 => group::<Q4, N, 3>(w, full, &mut acc),
+            4 => group::<Q4, N, 4>(w, full, &mut acc),
+            5 => group::<Q4, N, 5>(w, full, &mut acc),
+            6 => group::<Q4, N, 6>(w, full, &mut acc),
+            _ => group::<Q4, N, 7>(w, full, &mut acc),
+        }
+        for (o, acc) in out.iter_mut().zip(&acc) {
+            *o = super::super::combine(lanes(acc));
+        }
+    }
+
+    /// Blocks `b0..b0 + K` (K ≤ 8) of the row against `N` vectors.
+    #[inline(always)]
+    fn group<const Q4: bool, const N: usize, const K: usize>(
+        w: Row<'_>,
+        b0: usize,
+        acc: &mut [[v128; 2]; N],
+    ) {
+        let zero = i32x4_splat(0);
+        let mut wq = [[zero; 4]; 8];
+        for (j, wq) in wq.iter_mut().enumerate().take(K) {
+            *wq = block_i16::<Q4>(w.qs, b0 + j);
+        }
+        let wd = lanes8::<K>(w.d, b0);
+        let wm = if Q4 {
+            lanes8::<K>(w.m, b0)
+        } else {
+            [f32x4_splat(0.0); 2]
+        };
+        let nb = w.d.len();
+        for (i, acc) in acc.iter_mut().enumerate() {
+            let at = (w.t0 + i) * nb + b0;
+            let mut p = [zero; 8];
+            for (j, p) in p.iter_mut().enumerate().take(K) {
+                *p = block_dot(&wq[j], w.acts.q[(at + j) * 32..].as_ptr());
+            }
+            let ad = lanes8::<K>(w.acts.d, at);
+            let sums = if Q4 { lanes8::<K>(w.acts.s, at) } else { ad };
+            for (h, acc) in acc.iter_mut().enumerate() {
+                let s = f32x4_convert_i32x4(block_sums(&p[4 * h..4 * h + 4]));
+                let scale = f32x4_mul(wd[h], ad[h]);
+                *acc = f32x4_add(*acc, f32x4_mul(scale, s));
+                if Q4 {
+                    *acc = f32x4_add(*acc, f32x4_mul(wm[h], sums[h]));
+                }
             }
         }
     }
