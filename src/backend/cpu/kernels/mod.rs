@@ -67,8 +67,23 @@ pub fn active() -> &'static Kernels {
 
 fn detect() -> Kernels {
     #[cfg(target_arch = "x86_64")]
-    if let Some(k) = x86::detect() {
-        return k;
+    {
+        // `PERSONA_CPU_KERNELS=avx2|avx512vnni|scalar`: a slower variant
+        // this CPU also runs, to measure one against another (benchmarks).
+        let mut variants = x86::variants();
+        variants.insert(0, SCALAR);
+        if let Ok(name) = std::env::var("PERSONA_CPU_KERNELS") {
+            match variants.iter().find(|k| k.name == name) {
+                Some(k) => return *k,
+                None => eprintln!(
+                    "PERSONA_CPU_KERNELS={name}: not a kernel variant this CPU runs ({}); using the fastest",
+                    variants.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+                ),
+            }
+        }
+        if let Some(k) = x86::detect() {
+            return k;
+        }
     }
     #[cfg(target_arch = "wasm32")]
     if let Some(k) = simd128::detect() {
@@ -96,7 +111,9 @@ mod tests {
     #[test]
     fn every_kernel_variant_equals_scalar_bit_for_bit() {
         let variants = variants();
-        assert_eq!(variants.last().unwrap().name, active().name);
+        if std::env::var_os("PERSONA_CPU_KERNELS").is_none() {
+            assert_eq!(variants.last().unwrap().name, active().name);
+        }
         for k in &variants {
             f32_kernels_equal_scalar(k);
         }
