@@ -64,6 +64,11 @@ async function tokensOf(scope) {
   return scope.locator(".tok").evaluateAll((els) => els.map((e) => e.textContent));
 }
 
+/** Each token's reward as the answer shows it (`data-reward`, 4 decimals). */
+async function rewardsOf(scope) {
+  return scope.locator(".tok").evaluateAll((els) => els.map((e) => e.dataset.reward ?? ""));
+}
+
 async function pick(page, method, lane = "") {
   await page.check(`#${lane}method-${method}`);
 }
@@ -136,6 +141,7 @@ async function main() {
       await page.selectOption("#persona", { label: "Captain Mara Vey" });
       const r = await ask(page, "What do you do on a rainy day?", { ref: STEERED_REF_S });
       const before = await tokensOf(r.answer);
+      const rewardsBefore = await rewardsOf(r.answer);
       const sliders = r.answer.locator(".imp-slider");
       const n = await sliders.count();
       const bars = await r.answer.locator(".imp-row").count();
@@ -157,7 +163,13 @@ async function main() {
       const selected = await answer.locator(".imp-row.selected").count();
       assert(override === "true", "the re-run does not use the slider weights");
       assert(selected === 1, `${selected} attributes selected, want the one with weight 1`);
-      assert(after.join("") !== before.join(""), `the answer did not change: ${JSON.stringify(after.join(""))}`);
+      // The override reaches the decoder: each token's reward R is
+      // recomputed with the new weights, whether or not a greedy token flips.
+      const rewardsAfter = await rewardsOf(answer);
+      assert(
+        after.join("") !== before.join("") || rewardsAfter.join() !== rewardsBefore.join(),
+        `neither the answer nor its rewards changed: ${JSON.stringify(after.join(""))}, rewards ${rewardsAfter.join(" ")}`,
+      );
       await answer.scrollIntoViewIfNeeded();
       await shot(page, "playground-pdd-override");
       // The same override again: the same answer (same seed).
@@ -165,7 +177,9 @@ async function main() {
       await setRange(page, `.turn.assistant:last-child .imp-row:nth-child(${last + 1}) .imp-slider`, 1);
       const again = await waitRerun(page, "PDD re-run, same weights");
       assert(again.join("") === after.join(""), `same weights, different answer: ${JSON.stringify(again.join(""))}`);
-      return `${n} sliders; PIE answer ${JSON.stringify(before.join(""))} → override ${JSON.stringify(after.join(""))}`;
+      const rewardsAgain = await rewardsOf(page.locator(".turn.assistant").last());
+      assert(rewardsAgain.join() === rewardsAfter.join(), `same weights, different rewards: ${rewardsAgain.join(" ")}`);
+      return `${n} sliders; PIE answer ${JSON.stringify(before.join(""))} (rewards ${rewardsBefore.join(" ")}) → override ${JSON.stringify(after.join(""))} (rewards ${rewardsAfter.join(" ")})`;
     });
 
     await check("SCR: moving an α slider re-runs the answer; the same α gives the same answer, another α another", async () => {
