@@ -101,8 +101,8 @@ mod threaded {
             }
         }
         let pool = SpinPool::new(wanted);
-        for (i, thread) in threads.iter().enumerate() {
-            let task: Box<dyn FnOnce() + Send> = Box::new(move || pool.help(i + 1));
+        for thread in &threads {
+            let task: Box<dyn FnOnce() + Send> = Box::new(move || pool.help());
             let task = Box::into_raw(Box::new(task)) as usize;
             if let Err(e) = thread.post_message(&JsValue::from(task)) {
                 threads.iter().for_each(Worker::terminate);

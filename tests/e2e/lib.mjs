@@ -415,10 +415,16 @@ export function waitBanner(page, kind = null, { ref = 2 } = {}) {
 }
 
 export async function waitReady(page, { ref = 15 } = {}) {
-  const status = await pace.until(page, "model ready", ref, () => {
-    const s = document.querySelector(".model-status")?.dataset.status;
-    return s === "ready" || s === "failed" ? s : null;
-  });
+  const status = await pace
+    .until(page, "model ready", ref, () => {
+      const s = document.querySelector(".model-status")?.dataset.status;
+      return s === "ready" || s === "failed" ? s : null;
+    })
+    .catch(async (e) => {
+      // Where it stopped: the last few texts the status line showed.
+      const seen = await page.evaluate(() => (window.__statusTexts || []).slice(-3)).catch(() => []);
+      throw new Error(`${e.message}; the status line last read: ${seen.map((t) => `"${t}"`).join(" → ") || "(nothing)"}`);
+    });
   if (status !== "ready") {
     const banner = await bannerNow(page);
     throw new Error(`model failed to load: ${banner ? banner.text : ""}`);

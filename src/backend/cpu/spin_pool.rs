@@ -3,19 +3,24 @@
 //! hundred microseconds each; in the browser, rayon's helpers fall asleep
 //! between two of them and each product then waits for an `Atomics.wait`
 //! wake-up (decode 1.11x at 2 threads against prefill's 1.66x,
-//! docs/BENCHMARKS.md). Here a helper spins on the job counter for a while
+//! docs/BENCHMARKS.md). Here a helper spins on the pool's state for a while
 //! (a few hundred microseconds) before it sleeps, so the products of one
-//! step find it awake. One job at a time: the caller publishes it, takes
-//! part as thread 0 and returns when every helper is done.
+//! step find it awake. One job at a time: the caller publishes it and takes
+//! part, and returns when every share is done.
+//!
+//! A job's shares are claimed, not assigned: whoever comes first (the
+//! caller or a helper) takes the next unclaimed share. So a helper that
+//! never runs (a Web Worker the browser did not schedule, or one still
+//! asleep) costs speed, never a hang: the caller runs its shares.
 //!
 //! The page's threaded worker starts the helpers (Web Workers running
 //! [`SpinPool::help`], `worker::thread_pool`); natively the CLI does (std
 //! threads, `start_native`; decode 1.14x rayon's pool at 2 threads in an
 //! interleaved run on this 2-core VM, prefill the same).
 
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
-/// Looks at the job counter a helper takes before it sleeps.
+/// Looks at the state a helper takes before it sleeps.
 const SPINS: u32 = 1 << 18;
 
 /// One turn of a spin loop. Natively every 64th turn also yields the core:
@@ -33,30 +38,46 @@ fn pause(spins: u32) {
     let _ = spins;
 }
 
-/// One job: thread `i` runs `job(i)`.
+/// One job: share `i` (for every `i` below the pool's size) runs `job(i)`,
+/// on whichever thread claims it.
 type Job<'a> = &'a (dyn Fn(usize) + Sync);
+
+/// The job's number in the state's high 32 bits, the next unclaimed share
+/// in its low 32.
+const EPOCH_SHIFT: u32 = 32;
+
+fn epoch_of(state: u64) -> u64 {
+    state >> EPOCH_SHIFT
+}
+
+fn share_of(state: u64) -> usize {
+    (state & u64::from(u32::MAX)) as usize
+}
 
 pub struct SpinPool {
     threads: usize,
-    /// Bumped once per job; helpers wait for it to move.
-    epoch: AtomicU32,
+    /// `epoch << 32 | next share`: the caller stores a new epoch with
+    /// share 0 to publish a job; a claim is one `fetch_add(1)`, whose old
+    /// value says which job and which share it took (a share ≥ `threads`
+    /// is none).
+    state: AtomicU64,
     /// The job being run: a pointer to the caller's `Job` (valid while
     /// `run` waits).
     job: AtomicPtr<()>,
-    /// Helpers still running the current job.
-    pending: AtomicUsize,
+    /// Shares of the current job finished.
+    done: AtomicUsize,
 }
 
 impl SpinPool {
-    /// A pool of `threads` (the caller is thread 0); each of the
-    /// `threads − 1` helpers must run [`Self::help`] with its index.
-    /// Lives as long as the process.
+    /// A pool of `threads` shares per job (the caller is thread 0); each
+    /// of the `threads − 1` helpers should run [`Self::help`]. Lives as
+    /// long as the process.
     pub fn new(threads: usize) -> &'static Self {
         Box::leak(Box::new(Self {
-            threads: threads.max(1),
-            epoch: AtomicU32::new(0),
+            threads: threads.clamp(1, u32::MAX as usize),
+            state: AtomicU64::new(0),
             job: AtomicPtr::new(std::ptr::null_mut()),
-            pending: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
         }))
     }
 
@@ -64,90 +85,105 @@ impl SpinPool {
         self.threads
     }
 
-    /// Runs `job(i)` for every thread index `i` (0 on the calling thread)
-    /// and returns when all have. Callers take turns (one job at a time).
+    /// Runs `job(i)` for every share `i` and returns when all have run
+    /// (the calling thread takes shares too). Callers take turns (one job
+    /// at a time).
     pub fn run(&self, job: Job<'_>) {
         if self.threads == 1 {
             return job(0);
         }
         let slot: *const Job<'_> = &job;
         self.job.store(slot as *mut (), Ordering::Relaxed);
-        self.pending.store(self.threads - 1, Ordering::Relaxed);
-        // Publishes the job and the count with the new epoch.
-        self.epoch.fetch_add(1, Ordering::Release);
-        wake(&self.epoch);
-        job(0);
+        self.done.store(0, Ordering::Relaxed);
+        // Publishes the job and the reset count with the new epoch.
+        let epoch = epoch_of(self.state.load(Ordering::Relaxed)) + 1;
+        self.state.store(epoch << EPOCH_SHIFT, Ordering::Release);
+        wake(&self.state);
+        self.claim_and_run();
         let mut spins = 0u32;
-        while self.pending.load(Ordering::Acquire) != 0 {
+        while self.done.load(Ordering::Acquire) != self.threads {
             spins = spins.wrapping_add(1);
             pause(spins);
         }
     }
 
-    /// Helper `index`'s loop: wait for a job, run its share, say so.
-    pub fn help(&self, index: usize) -> ! {
+    /// Takes shares of the current job until none is left.
+    fn claim_and_run(&self) {
+        loop {
+            let claimed = self.state.fetch_add(1, Ordering::AcqRel);
+            let share = share_of(claimed);
+            if share >= self.threads {
+                return;
+            }
+            let slot = self.job.load(Ordering::Relaxed) as *const Job<'static>;
+            // SAFETY: the claim's acquire saw the job's pointer, stored
+            // before its epoch was published; that job's `run` cannot
+            // return (nor publish another) until this share is counted
+            // done below, so the pointer is live and still this job's.
+            let job = unsafe { *slot };
+            job(share);
+            self.done.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// A helper's loop: wait for a job, claim its shares, again.
+    pub fn help(&self) -> ! {
         // Every job counts, even one published before this thread started.
         let mut seen = 0;
         loop {
             let mut spins = 0u32;
             loop {
-                let epoch = self.epoch.load(Ordering::Acquire);
-                if epoch != seen {
-                    seen = epoch;
+                let state = self.state.load(Ordering::Acquire);
+                if epoch_of(state) != seen {
+                    seen = epoch_of(state);
                     break;
                 }
                 if spins < SPINS {
                     spins += 1;
                     pause(spins);
                 } else {
-                    sleep_while(&self.epoch, seen);
+                    sleep_while(&self.state, state);
                 }
             }
-            let slot = self.job.load(Ordering::Relaxed) as *const Job<'static>;
-            // SAFETY: `run` stored a pointer to its live `job` before bumping
-            // the epoch (acquired above) and waits for `pending` to reach 0
-            // before that `job` goes out of scope.
-            let job = unsafe { *slot };
-            job(index);
-            self.pending.fetch_sub(1, Ordering::Release);
+            self.claim_and_run();
         }
     }
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
-fn sleep_while(epoch: &AtomicU32, seen: u32) {
+fn sleep_while(state: &AtomicU64, seen: u64) {
     // SAFETY: a valid, aligned address in the shared memory; a Web Worker
-    // may block.
+    // may block. Returns at once if the state is no longer `seen`.
     unsafe {
-        core::arch::wasm32::memory_atomic_wait32(epoch.as_ptr() as *mut i32, seen as i32, -1);
+        core::arch::wasm32::memory_atomic_wait64(state.as_ptr() as *mut i64, seen as i64, -1);
     }
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
-fn wake(epoch: &AtomicU32) {
+fn wake(state: &AtomicU64) {
     // SAFETY: as above.
     unsafe {
-        core::arch::wasm32::memory_atomic_notify(epoch.as_ptr() as *mut i32, u32::MAX);
+        core::arch::wasm32::memory_atomic_notify(state.as_ptr() as *mut i32, u32::MAX);
     }
 }
 
 /// Natively, a helper that spun long enough sleeps on a condition variable
-/// until the epoch moves; the waker takes the same lock after bumping the
-/// epoch, so no wake-up is lost.
+/// until the state moves; the waker takes the same lock after publishing,
+/// so no wake-up is lost.
 #[cfg(not(target_arch = "wasm32"))]
 static NAP: (std::sync::Mutex<()>, std::sync::Condvar) =
     (std::sync::Mutex::new(()), std::sync::Condvar::new());
 
 #[cfg(not(target_arch = "wasm32"))]
-fn sleep_while(epoch: &AtomicU32, seen: u32) {
+fn sleep_while(state: &AtomicU64, seen: u64) {
     let mut guard = NAP.0.lock().unwrap_or_else(|e| e.into_inner());
-    while epoch.load(Ordering::Acquire) == seen {
+    while state.load(Ordering::Acquire) == seen {
         guard = NAP.1.wait(guard).unwrap_or_else(|e| e.into_inner());
     }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn wake(_epoch: &AtomicU32) {
+fn wake(_state: &AtomicU64) {
     let _guard = NAP.0.lock().unwrap_or_else(|e| e.into_inner());
     NAP.1.notify_all();
 }
@@ -157,8 +193,8 @@ fn wake(_epoch: &AtomicU32) {
 #[cfg(not(target_arch = "wasm32"))]
 pub fn start_native(threads: usize) -> &'static SpinPool {
     let pool = SpinPool::new(threads);
-    for index in 1..pool.threads() {
-        std::thread::spawn(move || pool.help(index));
+    for _ in 1..pool.threads() {
+        std::thread::spawn(move || pool.help());
     }
     pool
 }
@@ -167,16 +203,36 @@ pub fn start_native(threads: usize) -> &'static SpinPool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_thread_runs_its_share_of_every_job() {
-        let pool = start_native(3);
+    /// Runs 200 jobs on `pool`; every share of each must run exactly once.
+    fn every_share_runs_once(pool: &SpinPool) {
+        let n = pool.threads();
         for round in 0..200usize {
-            let seen: Vec<AtomicUsize> = (0..3).map(|_| AtomicUsize::new(0)).collect();
+            let seen: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
             pool.run(&|i| {
                 seen[i].fetch_add(round + 1, Ordering::Relaxed);
             });
             let got: Vec<usize> = seen.iter().map(|s| s.load(Ordering::Relaxed)).collect();
-            assert_eq!(got, vec![round + 1; 3], "round {round}");
+            assert_eq!(got, vec![round + 1; n], "round {round}");
         }
+    }
+
+    #[test]
+    fn every_share_of_every_job_runs_once() {
+        every_share_runs_once(start_native(3));
+    }
+
+    #[test]
+    fn helpers_that_never_run_cost_speed_not_a_hang() {
+        // No helper started (a Web Worker the browser never scheduled):
+        // the caller runs every share itself.
+        every_share_runs_once(SpinPool::new(4));
+    }
+
+    #[test]
+    fn a_helper_that_starts_late_joins_in() {
+        let pool = SpinPool::new(2);
+        every_share_runs_once(pool);
+        std::thread::spawn(move || pool.help());
+        every_share_runs_once(pool);
     }
 }
