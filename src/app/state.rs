@@ -205,6 +205,9 @@ pub(crate) struct AppState {
     pub kernels: StoredValue<KernelChoice>,
     /// The worker threads `?threads=` asks for (none: the page picks).
     pub threads: StoredValue<Option<usize>>,
+    /// Whether relaxed-simd may be used where the browser has it
+    /// (`?simd=simd128`: no).
+    pub relaxed_simd: StoredValue<bool>,
     /// The adapter being checked by the worker, if any.
     pub adapter_job: RwSignal<Option<String>>,
     pub probe: RwSignal<ProbeState>,
@@ -250,6 +253,7 @@ impl AppState {
             cache_mb: StoredValue::new(None),
             kernels: StoredValue::new(KernelChoice::Int8),
             threads: StoredValue::new(None),
+            relaxed_simd: StoredValue::new(true),
             adapter_job: RwSignal::new(None),
             probe: RwSignal::new(ProbeState::default()),
             contrast: RwSignal::new(ContrastState::default()),

@@ -16,7 +16,7 @@ use web_sys::UrlSearchParams;
 use super::methods::{experts, personas};
 use super::state::{AppState, Lane, MethodSettings};
 use crate::page_data::kernel_choice::KernelChoice;
-use crate::page_data::thread_plan::parse_threads;
+use crate::page_data::thread_plan::{parse_simd, parse_threads};
 pub(crate) use crate::page_data::url_params::slug;
 use crate::page_data::url_params::{parse_alphas, parse_cache_mb, parse_weights};
 use crate::steer::{Knob, Method};
@@ -64,6 +64,12 @@ pub(crate) fn restore(state: &AppState) {
     if let Some(n) = q.get("threads") {
         match parse_threads(&n) {
             Ok(n) => state.threads.set_value(Some(n)),
+            Err(message) => state.show_error("url_param", &message),
+        }
+    }
+    if let Some(v) = q.get("simd") {
+        match parse_simd(&v) {
+            Ok(relaxed) => state.relaxed_simd.set_value(relaxed),
             Err(message) => state.show_error("url_param", &message),
         }
     }

@@ -4,7 +4,10 @@
 //! memory on a cross-origin isolated page (COOP/COEP headers, which
 //! `trunk serve` sends, or the service worker `web/isolation_sw.js` adds on
 //! a plain static host). Without it the page loads the single-threaded build
-//! and says why. Pure: the page passes in what the browser reports.
+//! and says why. Where the browser also validates relaxed-simd, the page
+//! loads the threaded build compiled with it (for one thread too, so one and
+//! several threads run the same kernels); `?simd=simd128` keeps it off.
+//! Pure: the page passes in what the browser reports.
 
 /// The most threads the page asks for by default (as natively: more rarely
 /// pays on a 135M model).
@@ -21,14 +24,39 @@ pub(crate) struct PageAbilities {
     pub isolated: bool,
     /// `SharedArrayBuffer` exists.
     pub shared_memory: bool,
+    /// `WebAssembly.validate` accepts a relaxed-simd module (and the link
+    /// does not say `?simd=simd128`).
+    pub relaxed_simd: bool,
+}
+
+/// The model worker's builds (`index.html`, `web/threaded_worker.sh`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WorkerBuild {
+    /// simd128, one thread: runs everywhere.
+    Plain,
+    /// simd128 on shared memory, a pool of threads.
+    Threaded,
+    /// The threaded build with relaxed-simd's byte dots.
+    ThreadedRelaxed,
+}
+
+impl WorkerBuild {
+    /// The build's loader script, next to the page.
+    pub(crate) fn loader(self) -> &'static str {
+        match self {
+            WorkerBuild::Plain => "worker_loader.js",
+            WorkerBuild::Threaded => "worker_mt_loader.js",
+            WorkerBuild::ThreadedRelaxed => "worker_mt_relaxed_loader.js",
+        }
+    }
 }
 
 /// The worker build and thread count to start with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ThreadPlan {
     pub threads: usize,
-    /// Load the threaded worker build (shared memory).
-    pub threaded_build: bool,
+    /// The worker build to load.
+    pub build: WorkerBuild,
     /// Why the page runs fewer threads than wanted, in the page's words.
     pub note: Option<String>,
 }
@@ -38,9 +66,16 @@ pub(crate) fn plan(requested: Option<usize>, page: PageAbilities) -> ThreadPlan 
     let wanted = requested.unwrap_or_else(|| page.cores.clamp(1, PAGE_THREAD_CAP));
     let single = |note: Option<&str>| ThreadPlan {
         threads: 1,
-        threaded_build: false,
+        build: WorkerBuild::Plain,
         note: note.map(str::to_string),
     };
+    if page.isolated && page.shared_memory && page.relaxed_simd {
+        return ThreadPlan {
+            threads: wanted,
+            build: WorkerBuild::ThreadedRelaxed,
+            note: None,
+        };
+    }
     if wanted == 1 {
         return single(None);
     }
@@ -58,8 +93,22 @@ pub(crate) fn plan(requested: Option<usize>, page: PageAbilities) -> ThreadPlan 
     }
     ThreadPlan {
         threads: wanted,
-        threaded_build: true,
+        build: WorkerBuild::Threaded,
         note: None,
+    }
+}
+
+/// `?simd=`: `relaxed` (the default: relaxed-simd where the browser has it)
+/// or `simd128` (never relaxed-simd); whether relaxed-simd may be used.
+pub(crate) fn parse_simd(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "relaxed" => Ok(true),
+        "simd128" => Ok(false),
+        _ => Err(format!(
+            "the link's simd={} is not a choice; use simd=relaxed (relaxed-simd where the \
+             browser has it, the default) or simd=simd128 (never)",
+            value.chars().take(20).collect::<String>()
+        )),
     }
 }
 
@@ -83,12 +132,13 @@ mod tests {
         cores: 4,
         isolated: true,
         shared_memory: true,
+        relaxed_simd: false,
     };
 
     #[test]
     fn an_isolated_page_takes_every_core_up_to_the_cap() {
         assert_eq!(plan(None, ISOLATED).threads, 4);
-        assert!(plan(None, ISOLATED).threaded_build);
+        assert_eq!(plan(None, ISOLATED).build, WorkerBuild::Threaded);
         let many = PageAbilities {
             cores: 32,
             ..ISOLATED
@@ -108,8 +158,8 @@ mod tests {
         assert_eq!(plan(Some(16), ISOLATED).threads, 16);
         let one = plan(Some(1), ISOLATED);
         assert_eq!(
-            (one.threads, one.threaded_build, one.note),
-            (1, false, None)
+            (one.threads, one.build, one.note),
+            (1, WorkerBuild::Plain, None)
         );
     }
 
@@ -120,7 +170,7 @@ mod tests {
             ..ISOLATED
         };
         let p = plan(None, open);
-        assert_eq!((p.threads, p.threaded_build), (1, false));
+        assert_eq!((p.threads, p.build), (1, WorkerBuild::Plain));
         assert!(p.note.unwrap().contains("not cross-origin isolated"));
         let no_sab = PageAbilities {
             shared_memory: false,
@@ -141,5 +191,35 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn relaxed_simd_takes_the_relaxed_threaded_build_for_any_count() {
+        let relaxed = PageAbilities {
+            relaxed_simd: true,
+            ..ISOLATED
+        };
+        for wanted in [None, Some(1), Some(2)] {
+            let p = plan(wanted, relaxed);
+            assert_eq!(p.build, WorkerBuild::ThreadedRelaxed, "{wanted:?}");
+            assert_eq!(p.threads, wanted.unwrap_or(4));
+        }
+        // Not isolated: relaxed-simd or not, one thread on the plain build.
+        let open = PageAbilities {
+            isolated: false,
+            ..relaxed
+        };
+        assert_eq!(plan(Some(2), open).build, WorkerBuild::Plain);
+        assert_eq!(
+            WorkerBuild::ThreadedRelaxed.loader(),
+            "worker_mt_relaxed_loader.js"
+        );
+    }
+
+    #[test]
+    fn simd_in_the_link_is_checked() {
+        assert_eq!(parse_simd("relaxed"), Ok(true));
+        assert_eq!(parse_simd(" SIMD128 "), Ok(false));
+        assert!(parse_simd("avx").unwrap_err().contains("simd=simd128"));
     }
 }

@@ -56,8 +56,13 @@ mod threaded {
     use crate::backend::cpu::spin_pool::SpinPool;
     use crate::backend::cpu::threads::install_spin_pool;
 
-    /// The threaded build's glue script, next to the worker's loader.
-    const GLUE_SCRIPT: &str = "worker_mt.js";
+    /// This threaded build's glue script, next to the worker's loader
+    /// (`web/threaded_worker.sh` writes one per variant).
+    const GLUE_SCRIPT: &str = if cfg!(target_feature = "relaxed-simd") {
+        "worker_mt_relaxed.js"
+    } else {
+        "worker_mt.js"
+    };
     /// One pool thread's script (`web/pool_thread.js`).
     const THREAD_SCRIPT: &str = "pool_thread.js";
     /// How long a pool thread may take to instantiate the module.

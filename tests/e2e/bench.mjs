@@ -1,6 +1,7 @@
 // Browser (wasm) vs native decode/prefill speed at 1 and 2 threads, side by
 // side (issue 13's page goals: wasm 2 threads / wasm 1 thread, wasm 1 thread /
-// native 1 thread).
+// native 1 thread), and the page's own build (relaxed-simd where the browser
+// has it) against its simd128 build (`?simd=simd128`).
 //
 // Builds nothing: serves the dist/ that tests/e2e/build.sh made (with the
 // COOP/COEP headers, so the page may run its threaded worker), opens one page
@@ -10,8 +11,8 @@
 // tokens in a fresh chat (the engine's own tokens/s and prefill tokens/s from
 // the stats line under the answer), and `persona generate --greedy --json
 // --threads N` for each N. Prints every round, the medians and the ratios, and
-// writes (or replaces) the section "## Browser (wasm simd128) vs native, side
-// by side" in docs/BENCHMARKS.md, leaving the rest of the file as it is.
+// writes (or replaces) the section "## Browser (wasm) vs native, side by
+// side" in docs/BENCHMARKS.md, leaving the rest of the file as it is.
 //
 // Run: node tests/e2e/bench.mjs [--no-write]     (env: ROUNDS=3, THREADS=1,2, DIST, CHROMIUM, PERSONA_BIN)
 // Not part of the test run.
@@ -27,7 +28,13 @@ const ROUNDS = Number(process.env.ROUNDS || 3);
 const THREADS = (process.env.THREADS || "1,2").split(",").map(Number);
 const WRITE = !process.argv.includes("--no-write");
 const DOC = join(ROOT, "docs/BENCHMARKS.md");
-const HEADING = "## Browser (wasm simd128) vs native, side by side";
+const HEADING = "## Browser (wasm) vs native, side by side";
+/** The page's builds: its own pick, and simd128 forced. */
+const PAGE_ENGINES = [
+  { engine: "wasm", query: "" },
+  { engine: "wasm simd128", query: "&simd=simd128" },
+];
+const ENGINES = [...PAGE_ENGINES.map((e) => e.engine), "native"];
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -88,7 +95,7 @@ async function main() {
   const browser = await launchBrowser();
   const chromiumVersion = browser.version();
   // runs[engine][threads] = rounds
-  const runs = { wasm: {}, native: {} };
+  const runs = Object.fromEntries(ENGINES.map((e) => [e, {}]));
   const labels = {};
   const loadBefore = loadavg()[0];
   try {
@@ -96,30 +103,34 @@ async function main() {
     await context.addInitScript(INIT_SCRIPT);
     const pages = {};
     for (const n of THREADS) {
-      const page = await context.newPage();
-      await page.goto(`${base}?cache_mb=0&backend=cpu&threads=${n}`);
-      const ready = await waitReady(page);
-      if (ready.threads !== n) throw new Error(`the page asked for ${n} threads runs ${ready.threads}: ${ready.threadsNote}`);
-      labels[n] = ready.text.split(" SmolLM2")[0];
-      console.log(`page (${n} threads): ${ready.text}`);
-      if (!(await page.isChecked("#greedy"))) await page.check("#greedy");
-      // Warm-up (not counted): one short answer each.
-      await setMaxTokens(page, 8);
-      await browserRound(page);
-      await setMaxTokens(page, MAX_TOKENS);
+      for (const { engine, query } of PAGE_ENGINES) {
+        const page = await context.newPage();
+        await page.goto(`${base}?cache_mb=0&backend=cpu&threads=${n}${query}`);
+        const ready = await waitReady(page);
+        if (ready.threads !== n) throw new Error(`the page asked for ${n} threads runs ${ready.threads}: ${ready.threadsNote}`);
+        labels[`${engine}:${n}`] = ready.text.split(" SmolLM2")[0];
+        console.log(`page (${engine}, ${n} threads): ${ready.text}`);
+        if (!(await page.isChecked("#greedy"))) await page.check("#greedy");
+        // Warm-up (not counted): one short answer each.
+        await setMaxTokens(page, 8);
+        await browserRound(page);
+        await setMaxTokens(page, MAX_TOKENS);
+        pages[`${engine}:${n}`] = page;
+      }
       await nativeRound(n, 8);
-      pages[n] = page;
-      runs.wasm[n] = [];
-      runs.native[n] = [];
+      for (const e of ENGINES) runs[e][n] = [];
     }
     for (let r = 1; r <= ROUNDS; r++) {
       const line = [];
       for (const n of THREADS) {
-        const wasm = await browserRound(pages[n]);
+        for (const { engine } of PAGE_ENGINES) {
+          const got = await browserRound(pages[`${engine}:${n}`]);
+          runs[engine][n].push(got);
+          line.push(`${n}t ${engine} ${f1(got.tokensPerSecond)} / ${f1(got.prefillTokensPerSecond)}`);
+        }
         const native = await nativeRound(n);
-        runs.wasm[n].push(wasm);
         runs.native[n].push(native);
-        line.push(`${n}t wasm ${f1(wasm.tokensPerSecond)} / ${f1(wasm.prefillTokensPerSecond)}, native ${f1(native.tokensPerSecond)} / ${f1(native.prefillTokensPerSecond)}`);
+        line.push(`${n}t native ${f1(native.tokensPerSecond)} / ${f1(native.prefillTokensPerSecond)}`);
       }
       console.log(`round ${r} (decode / prefill tok/s): ${line.join(" | ")}`);
     }
@@ -141,7 +152,7 @@ async function main() {
 
   const rows = [];
   for (const n of THREADS) {
-    for (const engine of ["wasm", "native"]) {
+    for (const engine of ENGINES) {
       rows.push(`| ${engine} | ${n} | ${f1(med(engine, n, "tokensPerSecond"))} | ${f1(med(engine, n, "prefillTokensPerSecond"))} | ${runs[engine][n].map((x) => `${f1(x.tokensPerSecond)} / ${f1(x.prefillTokensPerSecond)}`).join(", ")} |`);
     }
   }
@@ -151,6 +162,7 @@ async function main() {
     const d = (e, m) => med(e, m, "tokensPerSecond");
     const p = (e, m) => med(e, m, "prefillTokensPerSecond");
     ratios.push(`wasm / native at ${n} thread${n > 1 ? "s" : ""}: decode **${x2(d("wasm", n), d("native", n))}**, prefill **${x2(p("wasm", n), p("native", n))}**`);
+    ratios.push(`wasm / wasm simd128 at ${n} thread${n > 1 ? "s" : ""}: decode **${x2(d("wasm", n), d("wasm simd128", n))}**, prefill **${x2(p("wasm", n), p("wasm simd128", n))}**`);
     if (n !== lo) {
       ratios.push(`wasm ${n} threads / wasm ${lo}: decode **${x2(d("wasm", n), d("wasm", lo))}**, prefill **${x2(p("wasm", n), p("wasm", lo))}**`);
       ratios.push(`native ${n} threads / native ${lo}: decode **${x2(d("native", n), d("native", lo))}**, prefill **${x2(p("native", n), p("native", lo))}**`);
@@ -164,7 +176,7 @@ async function main() {
 
   const body = `${HEADING}
 
-The same ${MAX_TOKENS}-token greedy answer to "${PROMPT}" (${promptTokens}-token prompt with the chat template), generated ${ROUNDS} times per thread count by the page in headless Chromium ${chromiumVersion} (${THREADS.map((n) => `${n} thread${n > 1 ? "s" : ""}: \`${labels[n]}\``).join("; ")}; the model worker, \`?backend=cpu&threads=N&cache_mb=0\`, served cross-origin isolated; figures from the engine's own stats line under the answer) and by the native CLI (\`persona generate --greedy --json --threads N\`, \`${backendNative}\`), in turn within each round (wasm N, native N, for each N) after one short warm-up answer each. Machine: a shared 2-core VM (${cpu}; 1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after; other jobs share the cores), so only the side-by-side ratios mean something. Measured ${date} with \`node tests/e2e/bench.mjs\`.
+The same ${MAX_TOKENS}-token greedy answer to "${PROMPT}" (${promptTokens}-token prompt with the chat template), generated ${ROUNDS} times per thread count by the page in headless Chromium ${chromiumVersion} (${Object.entries(labels).map(([k, l]) => `${k.replace(":", ", ")} threads: \`${l}\``).join("; ")}; the model worker, \`?backend=cpu&threads=N&cache_mb=0\` for *wasm* (the build the page picks) and the same with \`&simd=simd128\` for *wasm simd128*, served cross-origin isolated; figures from the engine's own stats line under the answer) and by the native CLI (\`persona generate --greedy --json --threads N\`, \`${backendNative}\`), in turn within each round (wasm N, wasm simd128 N, native N, for each N) after one short warm-up answer each. Machine: a shared 2-core VM (${cpu}; 1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after; other jobs share the cores), so only the side-by-side ratios mean something. Measured ${date} with \`node tests/e2e/bench.mjs\`.
 
 | engine | threads | median decode tok/s | median prefill tok/s | rounds (decode / prefill) |
 |---|---:|---:|---:|---|

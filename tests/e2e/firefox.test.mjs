@@ -4,7 +4,7 @@
 //
 // Checks: the first visit downloads the model with progress and stores it in
 // the Cache API; Firefox offers no WebGPU here, and the page says so (the
-// badge reads "CPU (wasm simd128 int8)" and its tooltip gives the reason) and runs
+// badge reads "CPU (wasm relaxed-simd int8)" and its tooltip gives the reason) and runs
 // on the CPU; the greedy answer to "What is the capital of France?" equals
 // the CLI's text exactly; an SCR answer streams with rewards and a chunk
 // strip, and the same seed gives it again; Cancel stops a long answer; a
@@ -24,6 +24,8 @@ import {
   MODEL_PATH,
   ask,
   cliGenerate,
+  cpuLabel,
+  hasRelaxedSimd,
   launchFirefox,
   pace,
   sendMessage,
@@ -87,6 +89,7 @@ async function main() {
 
   try {
     let ready;
+    let relaxed = true;
     await check("first visit loads the model from the network with progress and stores it", async () => {
       await page.goto(base);
       ready = await waitReady(page);
@@ -100,13 +103,15 @@ async function main() {
 
     await check("no WebGPU in Firefox here: the page says so and runs on the CPU", async () => {
       assert(ready, "the model did not load");
-      assert(ready.label === "CPU (wasm simd128 int8)", `backend label ${ready.label}`);
+      // Firefox validates relaxed-simd here, so the page loads that build.
+      relaxed = await hasRelaxedSimd(page);
+      assert(ready.label === cpuLabel({ relaxed }), `backend label ${ready.label}`);
       assert(ready.notGpu && /WebGPU/.test(ready.notGpu), `no reason recorded: ${ready.notGpu}`);
       const badge = await page.evaluate(() => {
         const b = document.querySelector(".backend-badge");
         return { text: b.innerText.trim(), title: b.title };
       });
-      assert(/^CPU \(wasm simd128 int8\) · \d+ threads?$/.test(badge.text), `badge: ${badge.text}`);
+      assert(badge.text.startsWith(`${cpuLabel({ relaxed })} · `) && /· \d+ threads?$/.test(badge.text), `badge: ${badge.text}`);
       assert(badge.title.includes(ready.notGpu), `the badge's tooltip does not give the reason: ${badge.title}`);
       assert(ready.text.includes(`Not on WebGPU: ${ready.notGpu}`), `the status does not say why: ${ready.text}`);
       const banner = await page.evaluate(() => document.querySelector(".banner[role=alert]")?.dataset.kind ?? null);
@@ -124,7 +129,7 @@ async function main() {
       const cli = await cliPromise;
       assert(first.text === cli.text, `Firefox: ${JSON.stringify(first.text)}\n       CLI:     ${JSON.stringify(cli.text)}`);
       assert(first.stop === cli.stop_reason, `stop ${first.stop} vs CLI ${cli.stop_reason}`);
-      assert(/CPU \(wasm simd128 int8\)/.test(first.meta), `stats line: ${first.meta}`);
+      assert(first.meta.includes(cpuLabel({ relaxed })), `stats line: ${first.meta}`);
       await page.screenshot({ path: join(ARTIFACTS, "firefox-answer.png") });
       return `${JSON.stringify(first.text)}; ${first.meta}`;
     });

@@ -23,6 +23,26 @@ export const PERSONA_BIN = process.env.PERSONA_BIN || join(ROOT, "target/release
 /** The Cache API bucket the worker keeps the model in (src/worker/loader.rs). */
 export const CACHE_NAME = "persona-models";
 
+/**
+ * The CPU backend's label on a page served cross-origin isolated (the
+ * default of `serve`): the threaded build, with relaxed-simd where the
+ * browser has it (both browsers here do; `hasRelaxedSimd` asks), else
+ * simd128. `int8`: the default kernel family; false: `?kernels=exact`.
+ */
+export function cpuLabel({ relaxed = true, int8 = true } = {}) {
+  return `CPU (wasm ${relaxed ? "relaxed-simd" : "simd128"}${int8 ? " int8" : ""})`;
+}
+
+/** Whether `page`'s browser validates a relaxed-simd module (as the page does to pick its build). */
+export function hasRelaxedSimd(page) {
+  return page.evaluate(() => {
+    const v128 = [0xfd, 0x0c, ...new Array(16).fill(0)];
+    const body = [0x00, ...v128, ...v128, ...v128, 0xfd, 0x93, 0x02, 0x0b];
+    const head = [0x00, 0x61, 0x73, 0x6d, 0x01, 0, 0, 0, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, 0x03, 0x02, 0x01, 0x00];
+    return WebAssembly.validate(new Uint8Array([...head, 0x0a, body.length + 2, 0x01, body.length, ...body]));
+  });
+}
+
 // The drivers live in .tools/ (scripts/setup.sh browser, firefox); each is
 // loaded when its browser is launched, so a suite needs only its own.
 const require = createRequire(join(ROOT, ".tools/node_modules/"));

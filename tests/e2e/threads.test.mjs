@@ -4,13 +4,16 @@
 //
 // Checks: served with COOP/COEP (as `trunk serve` does), the page runs the
 // threaded build with the machine's cores (capped) and the badge says how
-// many; the same greedy question, plain chat and an SCR run, gets the same
-// answer with 2 threads as with 1 (the products split by weight rows, the
-// logits bit-identical); served by a plain static host, the page installs
+// many, and loads the relaxed-simd build where the browser validates it;
+// the same greedy question, plain chat and an SCR run, gets the same answer
+// with 2 threads as with 1 (the products split by weight rows, the logits
+// bit-identical) and with relaxed-simd as without (`?simd=simd128`: the
+// plain threaded build; the byte dots are exact); served by a plain static host, the page installs
 // its service worker, reloads once and runs isolated with 2 threads; with
 // service workers blocked it runs one thread and says why in the page; a
 // pool thread that cannot start leaves the worker on one thread, said in
-// the page, still answering; `?threads=0` is refused with a message.
+// the page, still answering; `?threads=0` and `?simd=avx` are refused with
+// a message.
 // Screenshots: threads-*.png in tests/e2e/artifacts/.
 //
 // Run: node tests/e2e/threads.test.mjs      (env: CHROMIUM, HEADFUL=1)
@@ -18,7 +21,7 @@
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ARTIFACTS, DIST, INIT_SCRIPT, ask, bannerNow, launchBrowser, pace, serve, setMaxTokens, waitReady } from "./lib.mjs";
+import { ARTIFACTS, DIST, INIT_SCRIPT, ask, bannerNow, cpuLabel, hasRelaxedSimd, launchBrowser, pace, serve, setMaxTokens, waitReady } from "./lib.mjs";
 import { assert, createChecks } from "./checks.mjs";
 
 /** The whole run on the reference machine (budget: × scale × SAFETY). */
@@ -62,8 +65,11 @@ async function main() {
     await (await open(context, `${base}?backend=cpu`)).page.close();
     await pace.calibrate(context, base);
 
+    let relaxed = true;
     await check("isolated: the threaded build runs the machine's cores (capped at 8), the badge says so", async () => {
       const { page, ready } = await open(context, `${base}?backend=cpu`);
+      relaxed = await hasRelaxedSimd(page);
+      assert(ready.label === cpuLabel({ relaxed }), `label ${ready.label} (relaxed-simd validates: ${relaxed})`);
       const cores = await page.evaluate(() => [navigator.hardwareConcurrency, self.crossOriginIsolated]);
       assert(cores[1] === true, "the page is not cross-origin isolated under COOP/COEP");
       const want = Math.min(Math.max(cores[0], 1), 8);
@@ -72,20 +78,24 @@ async function main() {
       assert(!ready.threadsNote, `a note on an isolated page: ${ready.threadsNote}`);
       await page.screenshot({ path: join(ARTIFACTS, "threads-isolated.png") });
       await page.close();
-      return ready.text.slice(0, 60);
+      return `${ready.label}; ${ready.text.slice(0, 60)}`;
     });
 
     for (const method of ["base", "scr"]) {
-      await check(`${method}: the answer with 2 threads equals the answer with 1`, async () => {
-        const runs = {};
-        for (const n of [1, 2]) {
-          const { page, ready } = await open(context, `${base}?backend=cpu&threads=${n}`);
+      await check(`${method}: the answer with 2 threads equals the answer with 1, and relaxed-simd's equals simd128's`, async () => {
+        const runs = [];
+        for (const [n, simd] of [[1, "relaxed"], [2, "relaxed"], [2, "simd128"]]) {
+          const { page, ready } = await open(context, `${base}?backend=cpu&threads=${n}&simd=${simd}`);
           assert(ready.threads === n, `asked for ${n} threads, runs ${ready.threads}`);
-          runs[n] = await answer(page, method);
+          const label = cpuLabel({ relaxed: relaxed && simd === "relaxed" });
+          assert(ready.label === label, `simd=${simd}: label ${ready.label}, want ${label}`);
+          runs.push({ what: `${n} thread${n > 1 ? "s" : ""}, ${label}`, ...(await answer(page, method)) });
           await page.close();
         }
-        assert(runs[1].text === runs[2].text, `answers differ:\n 1: ${JSON.stringify(runs[1].text)}\n 2: ${JSON.stringify(runs[2].text)}`);
-        return `${JSON.stringify(runs[1].text.slice(0, 40))}…; ${runs[1].tps} vs ${runs[2].tps} tokens/s`;
+        for (const r of runs.slice(1)) {
+          assert(r.text === runs[0].text, `answers differ:\n ${runs[0].what}: ${JSON.stringify(runs[0].text)}\n ${r.what}: ${JSON.stringify(r.text)}`);
+        }
+        return `${JSON.stringify(runs[0].text.slice(0, 40))}…; ${runs.map((r) => `${r.what}: ${r.tps}`).join(", ")} tokens/s`;
       });
     }
 
@@ -117,6 +127,7 @@ async function main() {
       try {
         const { page, ready } = await open(ctx, `${plainBase}?backend=cpu`);
         assert(ready.threads === 1, `threads ${ready.threads}`);
+        assert(ready.label === cpuLabel({ relaxed: false }), `not isolated, so the plain build; label ${ready.label}`);
         assert(/not cross-origin isolated/.test(ready.threadsNote || ""), `note: ${ready.threadsNote}`);
         assert(ready.text.includes("not cross-origin isolated"), `the page does not say why: ${ready.text}`);
         await page.screenshot({ path: join(ARTIFACTS, "threads-not-isolated.png") });
@@ -149,6 +160,15 @@ async function main() {
       assert(ready.threads >= 1, `threads ${ready.threads}`);
       await page.close();
       return banner.text.slice(0, 70);
+    });
+
+    await check("?simd=avx is refused with a message; the page picks the build itself", async () => {
+      const { page, ready } = await open(context, `${base}?backend=cpu&simd=avx`);
+      const banner = await bannerNow(page);
+      assert(banner && /simd=avx/.test(banner.text) && /simd=simd128/.test(banner.text), `banner: ${banner && banner.text}`);
+      assert(ready.label === cpuLabel({ relaxed }), `label ${ready.label}`);
+      await page.close();
+      return banner.text.slice(0, 90);
     });
 
     if (errors.length) fail("page errors", errors.join(" | "));

@@ -1,8 +1,8 @@
 // End-to-end test of the page's backend choice: WebGPU (Chromium's
-// SwiftShader, with --enable-unsafe-webgpu) against the CPU (wasm simd128).
+// SwiftShader, with --enable-unsafe-webgpu) against the CPU (wasm relaxed-simd).
 //
 // Checks: with SwiftShader's software adapter the page picks the CPU by
-// default (faster; its integer-dot kernels, "CPU (wasm simd128 int8)") and
+// default (faster; its integer-dot kernels, "CPU (wasm relaxed-simd int8)") and
 // records why; `?backend=webgpu` runs on WebGPU and shows it;
 // `?backend=cpu&kernels=exact` forces the CPU with the exact kernels (the
 // math WebGPU computes); the greedy answer to the same prompt is
@@ -32,6 +32,7 @@ import {
   INIT_SCRIPT,
   KEEP_WORKERS,
   ask,
+  cpuLabel,
   launchBrowser,
   oneLine,
   pace,
@@ -93,7 +94,7 @@ async function open(context, base, query, errors) {
 async function runsOnCpuSaying(context, base, errors, why) {
   const page = await open(context, base, "", errors);
   const s = await status(page);
-  assert(s.label === "CPU (wasm simd128 int8)", `label ${s.label}`);
+  assert(s.label === cpuLabel(), `label ${s.label}`);
   assert(s.notGpu && why.test(s.notGpu), `reason: ${s.notGpu}`);
   const b = await banner(page);
   assert(b === null, `an unasked-for banner: ${b && b.text}`);
@@ -169,7 +170,7 @@ async function main() {
     let cpuFollowUp;
     await check("?backend=cpu runs on the CPU and gives the same greedy answer", async () => {
       const s = await status(cpu);
-      assert(s.label === "CPU (wasm simd128)", `label ${s.label}`);
+      assert(s.label === cpuLabel({ int8: false }), `label ${s.label}`);
       assert(s.notGpu === null, `reason recorded for a forced CPU: ${s.notGpu}`);
       const first = await ask(cpu, PROMPT, { ref: REF.cpuAnswer });
       facts.cpu = parseStats(first.meta);
@@ -218,9 +219,9 @@ async function main() {
         `after the loss: ${JSON.stringify(answers[1])}\n       CPU page: ${JSON.stringify(cpuFollowUp.text)}`,
       );
       const meta = (await gpu.locator(".turn.assistant").last().locator(".meta").textContent()).trim();
-      assert(/CPU \(wasm simd128\)/.test(meta), `stats line: ${meta}`);
+      assert(meta.includes(cpuLabel({ int8: false })), `stats line: ${meta}`);
       const s = await status(gpu);
-      assert(s.label === "CPU (wasm simd128)", `status label after the loss: ${s.label}`);
+      assert(s.label === cpuLabel({ int8: false }), `status label after the loss: ${s.label}`);
       const b = await banner(gpu);
       assert(b && /GPU/.test(b.text) && /CPU/.test(b.text) && /destroyed/.test(b.text), `banner: ${b && b.text}`);
       await gpu.screenshot({ path: join(ARTIFACTS, "webgpu-lost.png") });
@@ -276,7 +277,7 @@ async function main() {
         if (name === "webgpu") {
           const b = await banner(page);
           assert(b && b.kind === "gpu_lost", `banner: ${b && b.text}`);
-          assert((await status(page)).label === "CPU (wasm simd128)", "not on the CPU after the loss");
+          assert((await status(page)).label === cpuLabel({ int8: false }), "not on the CPU after the loss");
         }
         const chips = await page.$$eval(".loaded-adapters .chip", (els) => els.map((e) => e.dataset.adapter));
         assert(chips.join(",") === "E-I,T-F", `adapters: ${chips}`);
@@ -310,7 +311,7 @@ async function main() {
       assert(b && b.kind === "backend_param", `banner: ${b && b.kind}`);
       assert(/bogus/.test(b.text) && /backend=webgpu/.test(b.text) && /backend=cpu/.test(b.text), `banner: ${b.text}`);
       const s = await status(page);
-      assert(s.label === "CPU (wasm simd128 int8)", `automatic choice: ${s.label}`);
+      assert(s.label === cpuLabel(), `automatic choice: ${s.label}`);
       await page.screenshot({ path: join(ARTIFACTS, "webgpu-bogus.png") });
       await page.close();
       return `"${b.text}"`;
@@ -327,7 +328,7 @@ async function main() {
       // pick another token).
       const page = await open(plain, base, "&backend=webgpu&kernels=exact", errors);
       const s = await status(page);
-      assert(s.label === "CPU (wasm simd128)", `label ${s.label}`);
+      assert(s.label === cpuLabel({ int8: false }), `label ${s.label}`);
       await pace.wait("webgpu_unavailable banner", 1, (timeout) =>
         page.waitForSelector('.banner[data-kind="webgpu_unavailable"]', { timeout }),
       );
@@ -355,7 +356,7 @@ async function main() {
   console.log("");
   const rate = (s) => `decode ${s.tokensPerSecond.toFixed(1)} tokens/s, prefill ${s.prefillTokensPerSecond.toFixed(1)} tokens/s`;
   if (facts.gpu) console.log(`WebGPU (SwiftShader): ${rate(facts.gpu)} (${facts.gpu.tokens} tokens)`);
-  if (facts.cpu) console.log(`CPU (wasm simd128, exact): ${rate(facts.cpu)} (${facts.cpu.tokens} tokens)`);
+  if (facts.cpu) console.log(`${cpuLabel({ int8: false })}, exact: ${rate(facts.cpu)} (${facts.cpu.tokens} tokens)`);
   console.log(pace.summary());
   console.log(`runtime: ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${ARTIFACTS}`);
   finish();

@@ -20,10 +20,6 @@ use crate::worker::protocol::{Command, Event, FILES_KEY};
 
 /// The model, relative to the page; `?model=<url>` overrides it.
 pub(super) const DEFAULT_MODEL_PATH: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
-/// The worker's loader script written by Trunk (`data-loader-shim`).
-const WORKER_SCRIPT: &str = "worker_loader.js";
-/// The threaded worker build's loader (`web/threaded_worker.sh`).
-const THREADED_WORKER_SCRIPT: &str = "worker_mt_loader.js";
 /// More crashes than this within `CRASH_WINDOW_MS` and we stop restarting.
 const MAX_CRASHES: usize = 3;
 const CRASH_WINDOW_MS: f64 = 60_000.0;
@@ -74,10 +70,7 @@ impl Client {
         self.epoch.set_value(epoch);
         self.alive.set_value(false);
         self.load().set(LoadStatus::Starting);
-        let script = match self.thread_plan().threaded_build {
-            true => THREADED_WORKER_SCRIPT,
-            false => WORKER_SCRIPT,
-        };
+        let script = self.thread_plan().build.loader();
         let worker = match Worker::new(script) {
             Ok(w) => w,
             Err(e) => {
@@ -132,8 +125,9 @@ impl Client {
         );
     }
 
-    /// The worker build and threads for this page (`?threads=`, the cores,
-    /// and whether the browser allows shared memory here).
+    /// The worker build and threads for this page (`?threads=`, `?simd=`,
+    /// the cores, and whether the browser allows shared memory and
+    /// relaxed-simd here).
     pub(super) fn thread_plan(self) -> ThreadPlan {
         let global = js_sys::global();
         let flag =
@@ -145,6 +139,7 @@ impl Client {
                 cores: cores as usize,
                 isolated: flag("crossOriginIsolated"),
                 shared_memory: flag("SharedArrayBuffer"),
+                relaxed_simd: self.state.relaxed_simd.get_value() && validates_relaxed_simd(),
             },
         )
     }
@@ -232,4 +227,25 @@ fn model_url() -> String {
     web_sys::Url::new_with_base(&wanted, &base)
         .map(|u| u.href())
         .unwrap_or(wanted)
+}
+
+/// Whether this browser's WebAssembly has relaxed-simd: a module of one
+/// function running `i32x4.relaxed_dot_i8x16_i7x16_add_s` on three zero
+/// vectors validates.
+fn validates_relaxed_simd() -> bool {
+    const ZERO_V128: [u8; 18] = [0xfd, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut body = vec![0x00]; // no locals
+    for _ in 0..3 {
+        body.extend_from_slice(&ZERO_V128);
+    }
+    body.extend_from_slice(&[0xfd, 0x93, 0x02, 0x0b]); // the dot (0xfd 0x113), end
+    let mut module = vec![
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
+        0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type: () -> v128
+        0x03, 0x02, 0x01, 0x00, // one function of type 0
+        0x0a, // code section
+    ];
+    module.extend_from_slice(&[body.len() as u8 + 2, 0x01, body.len() as u8]);
+    module.extend_from_slice(&body);
+    js_sys::WebAssembly::validate(&js_sys::Uint8Array::from(&module[..]).into()).unwrap_or(false)
 }

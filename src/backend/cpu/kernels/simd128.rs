@@ -5,13 +5,26 @@
 //! block loaded eight bytes at a time straight into i16 lanes, eight blocks'
 //! sums gathered into two i32x4 and scaled together. Compiled in when the
 //! build enables `+simd128`.
+//!
+//! A build that also enables `+relaxed-simd` (the page's
+//! `worker_mt_relaxed` build, loaded where the browser validates it; issue
+//! 13) takes Q4_1's 32 byte products in two
+//! `i32x4.relaxed_dot_i8x16_i7x16_add_s`: the nibbles (0..=15) are the
+//! 7-bit operand, the activations the signed one, and no pair sum comes
+//! near the i16 limit (2·15·127), so every engine computes the same exact
+//! integers and the results stay bit-identical. Q8_0's weights are signed,
+//! which the instruction does not allow, so its blocks keep the i16 path.
 
 use super::Kernels;
 
 #[cfg(target_feature = "simd128")]
 pub fn detect() -> Option<Kernels> {
     Some(Kernels {
-        name: "simd128",
+        name: if cfg!(target_feature = "relaxed-simd") {
+            "relaxed-simd"
+        } else {
+            "simd128"
+        },
         q4_1: imp::row_q4_1,
         q8_0: imp::row_q8_0,
         q4_1_i8: imp::row_q4_1_i8,
@@ -137,7 +150,8 @@ mod imp {
         row_i8::<false>(d, &[], qs.as_ptr() as *const u8, acts, out)
     }
 
-    /// The block's 32 weights as four i16x8 (elements 0-7, 8-15, 16-23, 24-31).
+    /// The block's 32 weights as four i16x8 (elements 0-7, 8-15, 16-23,
+    /// 24-31); in the relaxed build, Q4_1's as two u8x16 (0-15, 16-31).
     #[inline(always)]
     fn block_i16<const Q4: bool>(qs: *const u8, b: usize) -> [v128; 4] {
         if !Q4 {
@@ -150,6 +164,10 @@ mod imp {
         // SAFETY: as above.
         let raw = unsafe { v128_load(qs.add(b * 16) as *const v128) };
         let (lo, hi) = (v128_and(raw, u8x16_splat(0x0F)), u8x16_shr(raw, 4));
+        if cfg!(target_feature = "relaxed-simd") {
+            // Elements 0-15 and 16-31 as bytes, for `block_dot_relaxed`.
+            return [lo, hi, lo, hi];
+        }
         [
             i16x8_extend_low_i8x16(lo),
             i16x8_extend_high_i8x16(lo),
@@ -168,6 +186,33 @@ mod imp {
             i32x4_add(i32x4_dot_i16x8(w[0], a[0]), i32x4_dot_i16x8(w[1], a[1])),
             i32x4_add(i32x4_dot_i16x8(w[2], a[2]), i32x4_dot_i16x8(w[3], a[3])),
         )
+    }
+
+    /// One Q4_1 block's 32 products in four i32 lanes (exact): `w` from
+    /// `block_i16` of the relaxed build (nibbles as bytes).
+    #[cfg(target_feature = "relaxed-simd")]
+    #[inline(always)]
+    fn block_dot_relaxed(w: &[v128; 4], a: *const i8) -> v128 {
+        // SAFETY: the callers' checks keep the block's 32 bytes in bounds.
+        let (a0, a1) = unsafe {
+            (
+                v128_load(a as *const v128),
+                v128_load(a.add(16) as *const v128),
+            )
+        };
+        let low = i32x4_relaxed_dot_i8x16_i7x16_add(a0, w[0], i32x4_splat(0));
+        i32x4_relaxed_dot_i8x16_i7x16_add(a1, w[1], low)
+    }
+
+    /// One block's products for this build: Q4_1's through the relaxed dot
+    /// where the build has it.
+    #[inline(always)]
+    fn block_dot_for<const Q4: bool>(w: &[v128; 4], a: *const i8) -> v128 {
+        #[cfg(target_feature = "relaxed-simd")]
+        if Q4 {
+            return block_dot_relaxed(w, a);
+        }
+        block_dot(w, a)
     }
 
     /// Four blocks' lane sums: lane `j` of the result sums `p[j]`'s lanes.
@@ -280,7 +325,7 @@ mod imp {
             let at = (w.t0 + i) * nb + b0;
             let mut p = [zero; 8];
             for (j, p) in p.iter_mut().enumerate().take(K) {
-                *p = block_dot(&wq[j], w.acts.q[(at + j) * 32..].as_ptr());
+                *p = block_dot_for::<Q4>(&wq[j], w.acts.q[(at + j) * 32..].as_ptr());
             }
             let ad = lanes8::<K>(w.acts.d, at);
             let sums = if Q4 { lanes8::<K>(w.acts.s, at) } else { ad };
