@@ -9,7 +9,8 @@ alpha = -1 and +1 on all 48 held-out probe prompts, judged as
         --out docs/evaluation/steering-AXIS-methods48.jsonl
 
 wrote (each file has its own plain answers, and "× plain" is against the
-file's own); prints a Markdown table.
+file's own; a file's plain row is printed only when it differs from the
+axis's first); prints a Markdown table.
 
     python3 scripts/steering48_table.py [--axes E-I,S-N,T-F,J-P]
 """
@@ -38,6 +39,7 @@ def main():
     print("| axis | method | α | answers | judge (prompts) | judge (+ shots) | toward first pole | perplexity | × plain | loops |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for axis in args.axes.split(","):
+        first_plain = None
         for name in FILES:
             path = OUT / f"steering-{axis}-{name}.jsonl"
             if not path.exists():
@@ -48,6 +50,10 @@ def main():
             keys = [("base", 0.0)] + sorted(
                 (k for k in cells if k[0] != "base"), key=lambda k: (ORDER.index(k[0]), k[1])
             )
+            if first_plain is None:
+                first_plain = plain
+            elif plain == first_plain:
+                keys = keys[1:]
             for method, alpha in keys:
                 s = cell_stats(cells[(method, alpha)])
                 loops = round(s["loops"] * s["n"])
