@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use super::format;
 use super::methods;
-use super::scroll::LOG_ID;
+use super::scroll::{on_log_scroll, LOG_ID};
 use super::state::{AnswerStats, AppState, GenStatus, Lane, LoadStatus, Role, Turn};
 use super::steer_trace::{Origin, SteerTrace};
 use super::trace;
@@ -23,7 +23,7 @@ pub(crate) fn Conversation() -> impl IntoView {
         }
     };
     view! {
-        <section id=LOG_ID class="log" aria-label="Conversation" tabindex="0">
+        <section id=LOG_ID class="log" aria-label="Conversation" tabindex="0" on:scroll=move |_| on_log_scroll()>
             <Show when=empty>
                 <div class="empty">
                     <p class="empty-title">"Ask SmolLM2 anything."</p>

@@ -1,12 +1,24 @@
 //! The conversation log's scrolling: whether the reader is at its end, and
 //! following new text there (the log is the element with id [`LOG_ID`],
-//! drawn by `conversation`).
+//! drawn by `conversation`). Whether to follow is kept from the log's own
+//! scroll events, so a streamed token never reads the layout (which would
+//! force a synchronous layout per token), and at most one scroll per frame
+//! is scheduled however many tokens arrive in it.
+
+use std::cell::Cell;
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 /// The conversation log's element id.
 pub(crate) const LOG_ID: &str = "log";
+
+thread_local! {
+    /// The reader is at the log's end (as of its last scroll event).
+    static FOLLOWING: Cell<bool> = const { Cell::new(true) };
+    /// A scroll to the end waits for the next frame.
+    static SCHEDULED: Cell<bool> = const { Cell::new(false) };
+}
 
 fn log_element() -> Option<web_sys::HtmlElement> {
     web_sys::window()?
@@ -16,16 +28,27 @@ fn log_element() -> Option<web_sys::HtmlElement> {
         .ok()
 }
 
-/// Whether the log is scrolled (nearly) to its end, so new text should follow.
-pub(crate) fn near_bottom() -> bool {
-    log_element()
-        .map(|el| el.scroll_height() - el.scroll_top() - el.client_height() < 96)
-        .unwrap_or(false)
+/// The log's `scroll` handler: whether the reader is (nearly) at its end.
+pub(crate) fn on_log_scroll() {
+    let at_end = log_element()
+        .is_some_and(|el| el.scroll_height() - el.scroll_top() - el.client_height() < 96);
+    FOLLOWING.set(at_end);
 }
 
-/// Scrolls the log to its end after the next render.
+/// Whether new text should follow the reader's view to the log's end.
+pub(crate) fn following() -> bool {
+    FOLLOWING.get()
+}
+
+/// Scrolls the log to its end after the next render (once per frame), and
+/// follows new text from then on.
 pub(crate) fn scroll_log_to_end() {
+    FOLLOWING.set(true);
+    if SCHEDULED.replace(true) {
+        return;
+    }
     request_animation_frame(|| {
+        SCHEDULED.set(false);
         if let Some(el) = log_element() {
             el.set_scroll_top(el.scroll_height());
         }

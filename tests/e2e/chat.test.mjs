@@ -5,7 +5,8 @@
 // browser download), and checks: the model loads with visible progress and
 // is stored in the Cache API; a greedy answer streams token by token and
 // equals the CLI's answer for the same prompt; the main thread has no long
-// tasks while streaming; Cancel stops an answer; an empty message shows a
+// tasks while streaming; the log follows a streaming answer until the
+// reader scrolls up, then stays; Cancel stops an answer; an empty message shows a
 // readable error and the page keeps working (multi-turn); a reload reads the
 // model from the Cache API, not the network; a missing model shows an error;
 // a truncated model and a file that is not a GGUF show readable errors, are
@@ -177,8 +178,8 @@ async function main() {
       return `banner: "${text}"; follow-up answer: ${JSON.stringify(second.text)}`;
     });
 
-    // 4. Cancel mid-answer.
-    await check("Cancel stops an answer mid-stream", async () => {
+    // 4. A long answer: the log follows it until the reader scrolls away; Cancel.
+    await check("the log follows a streaming answer, stays where the reader scrolls, and Cancel stops it mid-stream", async () => {
       await setMaxTokens(page, 400);
       await page.fill("#message", "Write a long story about a lighthouse keeper.");
       await page.press("#message", "Enter");
@@ -196,6 +197,30 @@ async function main() {
       const live = Number(await answer.locator(".meta.live").getAttribute("data-tps"));
       facts.sustainedTps = live;
       await page.screenshot({ path: join(ARTIFACTS, "streaming.png") });
+      // Following: once the log overflows, its end stays in view.
+      const logState = () =>
+        page.evaluate(() => {
+          const log = document.getElementById("log");
+          const text = [...document.querySelectorAll(".turn.assistant")].pop().querySelector(".text").textContent;
+          return { top: log.scrollTop, gap: log.scrollHeight - log.scrollTop - log.clientHeight, over: log.scrollHeight - log.clientHeight, chars: text.length };
+        });
+      await pace.until(page, "the log overflows", 10, () => {
+        const log = document.getElementById("log");
+        return log.scrollHeight > log.clientHeight + 200;
+      });
+      await pace.until(page, "the log's end in view", 1, () => {
+        const log = document.getElementById("log");
+        return log.scrollHeight - log.scrollTop - log.clientHeight < 96;
+      });
+      // The reader scrolls up: new text must not pull the view back down.
+      await page.evaluate(() => document.getElementById("log").scrollTo(0, 0));
+      const up = await logState();
+      await pace.until(page, "80 more characters", 3, (n) => {
+        const a = [...document.querySelectorAll(".turn.assistant")].pop();
+        return a.querySelector(".text").textContent.length > n;
+      }, up.chars + 80);
+      const later = await logState();
+      assert(later.top < 50, `the log scrolled back down to ${later.top} px while the reader was at the top (${later.chars} characters)`);
       const t0 = Date.now();
       await page.click("button.danger");
       await waitAnswerDone(page, "the cancelled answer stops", 1);
@@ -203,7 +228,7 @@ async function main() {
       const stop = await answer.locator(".meta").getAttribute("data-stop");
       assert(stop === "cancelled", `stop reason ${stop}`);
       assert(await page.isVisible("button[type=submit]"), "Send did not come back");
-      return `stopped ${ms} ms after the click; live speed before it ${live.toFixed(1)} tokens/s`;
+      return `followed to the end, stayed at ${later.top} px after scrolling up (${up.chars} → ${later.chars} characters); stopped ${ms} ms after the click; live speed before it ${live.toFixed(1)} tokens/s`;
     });
 
     // 5. Reload: the model comes from the Cache API.
@@ -225,7 +250,7 @@ async function main() {
     // 6. A worker that dies is replaced; the model comes back from the cache.
     await check("a crashed worker is replaced and the chat goes on", async () => {
       // The model worker (not one of its pool threads, which run wasm for good).
-      const workers = page.workers().filter((w) => /\/worker(_mt)?_loader\.js$/.test(w.url()));
+      const workers = page.workers().filter((w) => /\/worker(_mt(_relaxed)?)?_loader\.js$/.test(w.url()));
       assert(workers.length > 0, `Playwright sees no model worker: ${page.workers().map((w) => w.url()).join(", ")}`);
       const before = hits.get(MODEL_PATH) || 0;
       await workers[workers.length - 1].evaluate(() => {

@@ -7,7 +7,7 @@
 use leptos::prelude::*;
 
 use super::Client;
-use crate::app::scroll::{near_bottom, scroll_log_to_end};
+use crate::app::scroll::{following, scroll_log_to_end};
 use crate::app::state::{ProbeState, Role};
 use crate::page_data::banner::Banner;
 use crate::page_data::lane_events::{abort, reduce, Answer, Effect, JobKind, Seen};
@@ -55,7 +55,7 @@ impl Client {
     }
 
     fn apply(self, effects: Vec<Effect>) {
-        let follow = effects.iter().any(Effect::follows) && near_bottom();
+        let follow = effects.iter().any(Effect::follows) && following();
         for effect in effects {
             self.apply_one(effect);
         }
