@@ -38,28 +38,28 @@ fn pause(spins: u32) {
     let _ = spins;
 }
 
-/// One job: share `i` (for every `i` below the pool's size) runs `job(i)`,
-/// on whichever thread claims it.
+/// One job: share `i` (for every `i` below the job's share count) runs
+/// `job(i)`, on whichever thread claims it.
 type Job<'a> = &'a (dyn Fn(usize) + Sync);
 
-/// The job's number in the state's high 32 bits, the next unclaimed share
-/// in its low 32.
+/// The job's number in the state's high 32 bits, the count of its shares
+/// not claimed yet in its low 32.
 const EPOCH_SHIFT: u32 = 32;
 
 fn epoch_of(state: u64) -> u64 {
     state >> EPOCH_SHIFT
 }
 
-fn share_of(state: u64) -> usize {
+fn unclaimed(state: u64) -> usize {
     (state & u64::from(u32::MAX)) as usize
 }
 
 pub struct SpinPool {
     threads: usize,
-    /// `epoch << 32 | next share`: the caller stores a new epoch with
-    /// share 0 to publish a job; a claim is one `fetch_add(1)`, whose old
-    /// value says which job and which share it took (a share ≥ `threads`
-    /// is none).
+    /// `epoch << 32 | unclaimed shares`: the caller stores a new epoch with
+    /// all its shares to publish a job; a claim takes one away (a
+    /// compare-and-swap, so a claim can only be of the job it saw and the
+    /// count never goes below 0) and runs the share that number names.
     state: AtomicU64,
     /// The job being run: a pointer to the caller's `Job` (valid while
     /// `run` waits).
@@ -85,23 +85,27 @@ impl SpinPool {
         self.threads
     }
 
-    /// Runs `job(i)` for every share `i` and returns when all have run
-    /// (the calling thread takes shares too). Callers take turns (one job
-    /// at a time).
-    pub fn run(&self, job: Job<'_>) {
-        if self.threads == 1 {
-            return job(0);
+    /// Runs `job(i)` for every share `i` in `0..shares` and returns when
+    /// all have run (the calling thread takes shares too). More shares than
+    /// threads even out the threads' speeds: a thread the system stops for
+    /// a while holds up one small share, not its whole part. Callers take
+    /// turns (one job at a time).
+    pub fn run(&self, shares: usize, job: Job<'_>) {
+        let shares = shares.min(u32::MAX as usize);
+        if self.threads == 1 || shares <= 1 {
+            return (0..shares).for_each(job);
         }
         let slot: *const Job<'_> = &job;
         self.job.store(slot as *mut (), Ordering::Relaxed);
         self.done.store(0, Ordering::Relaxed);
         // Publishes the job and the reset count with the new epoch.
         let epoch = epoch_of(self.state.load(Ordering::Relaxed)) + 1;
-        self.state.store(epoch << EPOCH_SHIFT, Ordering::Release);
+        self.state
+            .store(epoch << EPOCH_SHIFT | shares as u64, Ordering::Release);
         wake(&self.state);
         self.claim_and_run();
         let mut spins = 0u32;
-        while self.done.load(Ordering::Acquire) != self.threads {
+        while self.done.load(Ordering::Acquire) != shares {
             spins = spins.wrapping_add(1);
             pause(spins);
         }
@@ -109,20 +113,32 @@ impl SpinPool {
 
     /// Takes shares of the current job until none is left.
     fn claim_and_run(&self) {
+        let mut state = self.state.load(Ordering::Acquire);
         loop {
-            let claimed = self.state.fetch_add(1, Ordering::AcqRel);
-            let share = share_of(claimed);
-            if share >= self.threads {
+            let left = unclaimed(state);
+            if left == 0 {
                 return;
             }
-            let slot = self.job.load(Ordering::Relaxed) as *const Job<'static>;
-            // SAFETY: the claim's acquire saw the job's pointer, stored
-            // before its epoch was published; that job's `run` cannot
-            // return (nor publish another) until this share is counted
-            // done below, so the pointer is live and still this job's.
-            let job = unsafe { *slot };
-            job(share);
-            self.done.fetch_add(1, Ordering::Release);
+            match self.state.compare_exchange_weak(
+                state,
+                state - 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Err(now) => state = now,
+                Ok(_) => {
+                    let slot = self.job.load(Ordering::Relaxed) as *const Job<'static>;
+                    // SAFETY: the claim's acquire saw the job's pointer,
+                    // stored before its epoch was published; that job's
+                    // `run` cannot return (nor publish another) until this
+                    // share is counted done below, so the pointer is live
+                    // and still this job's.
+                    let job = unsafe { *slot };
+                    job(left - 1);
+                    self.done.fetch_add(1, Ordering::Release);
+                    state = self.state.load(Ordering::Acquire);
+                }
+            }
         }
     }
 
@@ -203,12 +219,13 @@ pub fn start_native(threads: usize) -> &'static SpinPool {
 mod tests {
     use super::*;
 
-    /// Runs 200 jobs on `pool`; every share of each must run exactly once.
+    /// Runs 200 jobs of 1 to 9 shares on `pool`; every share of each must
+    /// run exactly once.
     fn every_share_runs_once(pool: &SpinPool) {
-        let n = pool.threads();
         for round in 0..200usize {
+            let n = 1 + round % 9;
             let seen: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
-            pool.run(&|i| {
+            pool.run(n, &|i| {
                 seen[i].fetch_add(round + 1, Ordering::Relaxed);
             });
             let got: Vec<usize> = seen.iter().map(|s| s.load(Ordering::Relaxed)).collect();

@@ -5,8 +5,9 @@
 //! its share (decode 1.39-1.46x at 2 threads against 1.30-1.32x when handed
 //! to a separate pool); other thread counts get a pool of their own. In the
 //! page's threaded build it is the [`SpinPool`] the model worker installs
-//! (`worker::thread_pool`: Web Workers on the shared memory), one range per
-//! thread. Every output element is still one kernel call over the same
+//! (`worker::thread_pool`: Web Workers on the shared memory), and natively
+//! the CLI's default size: [`SPIN_SHARES_PER_THREAD`] ranges per thread,
+//! claimed in turn. Every output element is still one kernel call over the same
 //! data in the same order, so the logits are bit-identical for any thread
 //! count and pool (`tests/threads.rs` checks 1, 2 and 3, and the spin
 //! pool); the single-threaded wasm build runs on its one thread.
@@ -26,9 +27,14 @@ pub const DEFAULT_THREAD_CAP: usize = 8;
 pub const MAX_THREADS: usize = 256;
 
 /// Contiguous row ranges per thread and product on rayon (a thread that
-/// finishes early steals); the spin pool takes one range per thread.
+/// finishes early steals).
 #[cfg(not(target_arch = "wasm32"))]
 const CHUNKS_PER_THREAD: usize = 4;
+/// Row ranges per thread and product on the spin pool, whose threads claim
+/// them in turn: a thread the system stops for a while (the page's own
+/// drawing shares the cores) holds up one small range, not half a product.
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+const SPIN_SHARES_PER_THREAD: usize = 4;
 
 /// The process's spin pool, once installed (the page's threaded worker).
 #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
@@ -192,7 +198,9 @@ impl Threads {
         let per_thread = match self.pool {
             #[cfg(not(target_arch = "wasm32"))]
             Pool::Global | Pool::Own(_) => CHUNKS_PER_THREAD,
-            _ => 1,
+            #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+            Pool::Spin(_) => SPIN_SHARES_PER_THREAD,
+            Pool::One => 1,
         };
         let chunk = rows.div_ceil(self.count * per_thread).max(1);
         let chunks = rows.div_ceil(chunk);
@@ -227,11 +235,7 @@ impl Threads {
         match &self.pool {
             Pool::One => (0..chunks).for_each(work),
             #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
-            Pool::Spin(pool) => pool.run(&|i| {
-                if i < chunks {
-                    work(i)
-                }
-            }),
+            Pool::Spin(pool) => pool.run(chunks, &work),
             #[cfg(not(target_arch = "wasm32"))]
             Pool::Global => {
                 use rayon::prelude::*;
