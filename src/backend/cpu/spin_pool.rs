@@ -69,9 +69,9 @@ pub struct SpinPool {
 }
 
 impl SpinPool {
-    /// A pool of `threads` shares per job (the caller is thread 0); each
-    /// of the `threads − 1` helpers should run [`Self::help`]. Lives as
-    /// long as the process.
+    /// A pool of `threads` threads (the caller is thread 0); each of the
+    /// `threads − 1` helpers should run [`Self::help`]. Lives as long as
+    /// the process.
     pub fn new(threads: usize) -> &'static Self {
         Box::leak(Box::new(Self {
             threads: threads.clamp(1, u32::MAX as usize),
