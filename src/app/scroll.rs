@@ -18,6 +18,9 @@ thread_local! {
     static FOLLOWING: Cell<bool> = const { Cell::new(true) };
     /// A scroll to the end waits for the next frame.
     static SCHEDULED: Cell<bool> = const { Cell::new(false) };
+    /// Where this module last scrolled the log to (its own scroll's event
+    /// keeps following, however much text arrived since).
+    static SET_TOP: Cell<i32> = const { Cell::new(-1) };
 }
 
 fn log_element() -> Option<web_sys::HtmlElement> {
@@ -30,9 +33,11 @@ fn log_element() -> Option<web_sys::HtmlElement> {
 
 /// The log's `scroll` handler: whether the reader is (nearly) at its end.
 pub(crate) fn on_log_scroll() {
-    let at_end = log_element()
-        .is_some_and(|el| el.scroll_height() - el.scroll_top() - el.client_height() < 96);
-    FOLLOWING.set(at_end);
+    let Some(el) = log_element() else {
+        return;
+    };
+    let ours = el.scroll_top() == SET_TOP.get();
+    FOLLOWING.set(ours || el.scroll_height() - el.scroll_top() - el.client_height() < 96);
 }
 
 /// Whether new text should follow the reader's view to the log's end.
@@ -41,16 +46,25 @@ pub(crate) fn following() -> bool {
 }
 
 /// Scrolls the log to its end after the next render (once per frame), and
-/// follows new text from then on.
+/// follows new text from then on (the reader sent a message).
 pub(crate) fn scroll_log_to_end() {
     FOLLOWING.set(true);
+    follow_to_end();
+}
+
+/// New text arrived: scrolls the log to its end after the next render
+/// (once per frame) if the reader is still following then. A frame runs
+/// its scroll events before its animation-frame callbacks, so a reader who
+/// scrolled away since the text arrived is not pulled back.
+pub(crate) fn follow_to_end() {
     if SCHEDULED.replace(true) {
         return;
     }
     request_animation_frame(|| {
         SCHEDULED.set(false);
-        if let Some(el) = log_element() {
+        if let (true, Some(el)) = (FOLLOWING.get(), log_element()) {
             el.set_scroll_top(el.scroll_height());
+            SET_TOP.set(el.scroll_top());
         }
     });
 }

@@ -7,7 +7,7 @@
 use leptos::prelude::*;
 
 use super::Client;
-use crate::app::scroll::{following, scroll_log_to_end};
+use crate::app::scroll::{follow_to_end, following};
 use crate::app::state::{ProbeState, Role};
 use crate::page_data::banner::Banner;
 use crate::page_data::lane_events::{abort, reduce, Answer, Effect, JobKind, Seen};
@@ -60,7 +60,7 @@ impl Client {
             self.apply_one(effect);
         }
         if follow {
-            scroll_log_to_end();
+            follow_to_end();
         }
     }
 
