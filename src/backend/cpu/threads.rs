@@ -178,16 +178,19 @@ impl Threads {
         }
     }
 
-    /// `out[t · rows + r] = row_out[t]` where `f(r, row_out)` fills the `n`
-    /// outputs of weight row `r`; the rows are shared out across the threads
-    /// in contiguous ranges. With several vectors a range goes through
-    /// [`TILE`] rows at a time: their outputs gathered, then written out as
-    /// one run of `TILE` values per vector (no transposed copy of the whole
+    /// `out[t · rows + r0 + i] = tile[i · n + t]` where `f(r0, tile)` fills
+    /// the `n` outputs of weight rows `r0..r0 + group` (`group` divides
+    /// `rows`: the kernels that take eight interleaved rows at once ask for
+    /// 8); the rows are shared out across the threads in contiguous ranges
+    /// of whole groups. With several vectors a range goes through [`TILE`]
+    /// rows at a time: their outputs gathered, then written out as one run
+    /// of `TILE` values per vector (no transposed copy of the whole
     /// product).
     pub fn rows(
         &self,
         rows: usize,
         n: usize,
+        group: usize,
         out: &mut [f32],
         f: impl Fn(usize, &mut [f32]) + Sync,
     ) {
@@ -195,6 +198,7 @@ impl Threads {
             return;
         }
         assert!(out.len() >= n * rows);
+        assert!(group > 0 && rows.is_multiple_of(group) && TILE.is_multiple_of(group));
         let per_thread = match self.pool {
             #[cfg(not(target_arch = "wasm32"))]
             Pool::Global | Pool::Own(_) => CHUNKS_PER_THREAD,
@@ -202,7 +206,9 @@ impl Threads {
             Pool::Spin(_) => SPIN_SHARES_PER_THREAD,
             Pool::One => 1,
         };
-        let chunk = rows.div_ceil(self.count * per_thread).max(1);
+        let chunk = rows
+            .div_ceil(self.count * per_thread)
+            .next_multiple_of(group);
         let chunks = rows.div_ceil(chunk);
         let out = SharedOut(out.as_mut_ptr());
         let work = |c: usize| {
@@ -211,16 +217,16 @@ impl Threads {
                 // SAFETY: chunk `c` alone writes `out[range]` (one vector:
                 // the row-major output is the by-row one), in bounds.
                 let slice = unsafe { out.slice(range.start, range.len()) };
-                for (r, v) in range.zip(slice.chunks_exact_mut(1)) {
-                    f(r, v);
+                for (r0, tile) in range.step_by(group).zip(slice.chunks_exact_mut(group)) {
+                    f(r0, tile);
                 }
                 return;
             }
             let mut tile = vec![0f32; TILE * n];
             for r0 in range.clone().step_by(TILE) {
                 let m = TILE.min(range.end - r0);
-                for (i, row_out) in tile.chunks_exact_mut(n).take(m).enumerate() {
-                    f(r0 + i, row_out);
+                for (g, groups) in tile[..m * n].chunks_exact_mut(group * n).enumerate() {
+                    f(r0 + g * group, groups);
                 }
                 for t in 0..n {
                     // SAFETY: as above, chunk `c` alone writes rows

@@ -5,9 +5,9 @@
 use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
 
-use super::quant::{
-    matmul_many, matmul_q4_1, matmul_q8_0, Activations, Prepared, Q41Matrix, Q80Matrix, Quantized,
-};
+use super::interleave;
+use super::kernels;
+use super::quant::{matmul, matmul_many, Activations, Prepared, Q41Matrix, Q80Matrix, Quantized};
 use super::threads::Threads;
 use crate::model::{GgufFile, LlamaConfig};
 use crate::{Error, Result};
@@ -115,8 +115,8 @@ impl Linear {
         out.clear();
         out.resize(n * self.rows(), 0.0);
         match self {
-            Self::Q41(m) => matmul_q4_1(m, x, out, prep, threads),
-            Self::Q80(m) => matmul_q8_0(m, x, out, prep, threads),
+            Self::Q41(m) => matmul(Quantized::Q41(m), x, out, prep, threads),
+            Self::Q80(m) => matmul(Quantized::Q80(m), x, out, prep, threads),
             Self::Dense { cols, w, .. } => {
                 let xt = Tensor::from_slice(x, (n, *cols), &Device::Cpu).map_err(backend_err)?;
                 let y = xt
@@ -231,14 +231,53 @@ impl CpuWeights {
         } else {
             None
         };
-        Ok(Self {
+        let mut weights = Self {
             config: config.clone(),
             mode,
             embed: Linear::from_gguf(file, "token_embd.weight", [config.vocab, h], mode)?,
             output,
             output_norm: norm(file, "output_norm.weight", h)?,
             layers,
-        })
+        };
+        if mode == WeightMode::Int8 && kernels::active().rows8.is_some() {
+            weights.interleave();
+        }
+        Ok(weights)
+    }
+
+    fn matrices_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
+        let layers = self.layers.iter_mut().flat_map(|l| {
+            [
+                &mut l.wq,
+                &mut l.wk,
+                &mut l.wv,
+                &mut l.wo,
+                &mut l.w_gate,
+                &mut l.w_up,
+                &mut l.w_down,
+            ]
+        });
+        layers
+            .chain(std::iter::once(&mut self.embed))
+            .chain(self.output.as_mut())
+    }
+
+    /// Repacks every quantized matrix into the row-interleaved layout for
+    /// the eight-row kernels (`cpu::interleave`), if every one fits it: a
+    /// product's matrices share one layout.
+    fn interleave(&mut self) {
+        let fits =
+            |l: &Linear| matches!(l, Linear::Q41(_) | Linear::Q80(_)) && interleave::fits(l.rows());
+        if !self.matrices_mut().all(|l| fits(l)) {
+            return;
+        }
+        for l in self.matrices_mut() {
+            match l {
+                Linear::Q41(m) => m.interleave(),
+                Linear::Q80(m) => m.interleave(),
+                Linear::Dense { .. } => unreachable!("checked above"),
+            }
+        }
     }
 
     /// How the quantized products take their activations in this mode.

@@ -46,8 +46,10 @@ pub mod simd128;
 mod table;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_rows8;
 
-pub use table::{combine, Acts8, Kernels, RowQ41, RowQ41I8, RowQ80, RowQ80I8};
+pub use table::{combine, Acts8, Kernels, RowQ41, RowQ41I8, RowQ80, RowQ80I8, Rows8};
 
 use std::sync::OnceLock;
 
@@ -57,6 +59,7 @@ pub const SCALAR: Kernels = Kernels {
     q8_0: scalar::row_q8_0,
     q4_1_i8: scalar::row_q4_1_i8,
     q8_0_i8: scalar::row_q8_0_i8,
+    rows8: None,
 };
 
 /// The fastest kernels this machine runs.
@@ -68,7 +71,7 @@ pub fn active() -> &'static Kernels {
 fn detect() -> Kernels {
     #[cfg(target_arch = "x86_64")]
     {
-        // `PERSONA_CPU_KERNELS=avx2|avx512vnni|scalar`: a slower variant
+        // `PERSONA_CPU_KERNELS=avx2|avx512vnni|avx512vnni-rows8|scalar`: a slower variant
         // this CPU also runs, to measure one against another (benchmarks).
         let mut variants = x86::variants();
         variants.insert(0, SCALAR);
@@ -94,7 +97,7 @@ fn detect() -> Kernels {
 
 /// Every variant this machine runs (the scalar reference first).
 #[cfg(test)]
-fn variants() -> Vec<Kernels> {
+pub(crate) fn variants() -> Vec<Kernels> {
     let mut out = vec![SCALAR];
     #[cfg(target_arch = "x86_64")]
     out.extend(x86::variants());
@@ -176,6 +179,7 @@ mod tests {
                 d: &ad,
                 s: &sums,
                 q: &aq,
+                qsum: &[],
             };
             let (mut want, mut got) = (vec![0f32; n], vec![0f32; n]);
             scalar::row_q4_1_i8(&d, &m, &q4, acts, &mut want);
@@ -208,6 +212,7 @@ mod tests {
             d: &ad,
             s: &s,
             q: &aq,
+            qsum: &[],
         };
         (active().q8_0_i8)(&d, &q8, acts, &mut got);
         assert!((want - got[0] as f64).abs() < 1e-5 * want.abs().max(1.0));
@@ -238,6 +243,7 @@ mod tests {
             d: &ad,
             s: &s,
             q: &aq,
+            qsum: &[],
         };
         (active().q4_1_i8)(&d, &m, &qs, acts, &mut got);
         assert!((want - got[0] as f64).abs() < 1e-5 * want.abs().max(1.0));

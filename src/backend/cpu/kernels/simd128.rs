@@ -29,6 +29,7 @@ pub fn detect() -> Option<Kernels> {
         q8_0: imp::row_q8_0,
         q4_1_i8: imp::row_q4_1_i8,
         q8_0_i8: imp::row_q8_0_i8,
+        rows8: None,
     })
 }
 

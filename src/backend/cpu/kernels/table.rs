@@ -13,16 +13,27 @@ pub type RowQ80 = fn(d: &[f32], qs: &[i8], acts: &[f32], stride: usize, out: &mu
 pub type RowQ41I8 = fn(d: &[f32], m: &[f32], qs: &[u8], acts: Acts8<'_>, out: &mut [f32]);
 /// One Q8_0 row against 8-bit activation vectors.
 pub type RowQ80I8 = fn(d: &[f32], qs: &[i8], acts: Acts8<'_>, out: &mut [f32]);
+/// Eight Q4_1 rows in the row-interleaved layout (`cpu::interleave`: `d`
+/// and `m` 8 per block, 128 nibble bytes per block) against `out.len() / 8`
+/// 8-bit activation vectors: `out[i·n + t]` is row `i` times vector `t`,
+/// the same value [`RowQ41I8`] gives row `i` alone.
+pub type Rows8Q41 = fn(d: &[f32], m: &[f32], qs: &[u8], acts: Acts8<'_>, out: &mut [f32]);
+/// Eight Q8_0 rows in the row-interleaved layout (256 bytes per block,
+/// each weight stored plus 128 as an unsigned byte), as [`Rows8Q41`].
+pub type Rows8Q80 = fn(d: &[f32], qs: &[u8], acts: Acts8<'_>, out: &mut [f32]);
 
 /// Activation vectors quantized to 8 bits per 32-block (`quantize_q8`):
 /// vector `t`'s block `b` is `d[t·nb + b] · q[(t·nb + b)·32 ..][..32]`, with
 /// `nb` the row's block count, and `s[t·nb + b]` its sum (`d · Σ q`, what
-/// Q4_1's minimum term multiplies).
+/// Q4_1's minimum term multiplies). `qsum[t·nb + b]` is `Σ q` itself, for
+/// the row-interleaved Q8_0 kernels (their weights are stored plus 128);
+/// empty when no such kernel reads it.
 #[derive(Clone, Copy)]
 pub struct Acts8<'a> {
     pub d: &'a [f32],
     pub s: &'a [f32],
     pub q: &'a [i8],
+    pub qsum: &'a [i32],
 }
 
 impl Acts8<'_> {
@@ -40,6 +51,16 @@ pub struct Kernels {
     pub q8_0: RowQ80,
     pub q4_1_i8: RowQ41I8,
     pub q8_0_i8: RowQ80I8,
+    /// Integer-dot kernels over eight interleaved rows at once, where the
+    /// variant has them: the matrices are then repacked at load (Int8 mode).
+    pub rows8: Option<Rows8>,
+}
+
+/// A variant's kernels over eight row-interleaved weight rows.
+#[derive(Clone, Copy)]
+pub struct Rows8 {
+    pub q4_1: Rows8Q41,
+    pub q8_0: Rows8Q80,
 }
 
 /// The canonical lane combination.

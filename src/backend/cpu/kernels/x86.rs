@@ -7,7 +7,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{combine, Acts8, Kernels};
+use super::{combine, Acts8, Kernels, Rows8};
 
 /// The fastest kernels this CPU runs.
 pub fn detect() -> Option<Kernels> {
@@ -27,14 +27,26 @@ pub fn variants() -> Vec<Kernels> {
         q8_0: row_q8_0,
         q4_1_i8: row_q4_1_i8,
         q8_0_i8: row_q8_0_i8,
+        rows8: None,
     };
     out.push(avx2);
     if is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl") {
-        out.push(Kernels {
+        let vnni = Kernels {
             name: "avx512vnni",
             q4_1_i8: row_q4_1_vnni,
             q8_0_i8: row_q8_0_vnni,
             ..avx2
+        };
+        out.push(vnni);
+        // The same instruction over eight interleaved rows at a time (the
+        // matrices repacked at load; `x86_rows8`).
+        out.push(Kernels {
+            name: "avx512vnni-rows8",
+            rows8: Some(Rows8 {
+                q4_1: super::x86_rows8::rows8_q4_1,
+                q8_0: super::x86_rows8::rows8_q8_0,
+            }),
+            ..vnni
         });
     }
     out
