@@ -76,11 +76,14 @@ fn attend_with<D: Dot>(
             scores.clear();
             scores.resize(group * span + group, 0.0);
             let (scores, totals) = scores.split_at_mut(group * span);
-            for j in 0..span {
-                let kj = &keys[j * kv_dim + g * hd..][..hd];
-                for (h, qh) in qg.chunks_exact(hd).enumerate() {
-                    scores[h * span + j] = D::dot(qh, kj) * scale;
-                }
+            let kv = KvView {
+                data: keys,
+                stride: kv_dim,
+                offset: g * hd,
+                span,
+            };
+            for (qh, sh) in qg.chunks_exact(hd).zip(scores.chunks_exact_mut(span)) {
+                D::scores(qh, &kv, scale, sh);
             }
             let og = &mut ot[heads.start * hd..heads.end * hd];
             og.fill(0.0);
@@ -91,14 +94,14 @@ fn attend_with<D: Dot>(
                 }
                 totals[h] = sh.iter().sum();
             }
-            for j in 0..span {
-                let vj = &values[j * kv_dim + g * hd..][..hd];
-                for (h, oh) in og.chunks_exact_mut(hd).enumerate() {
-                    let p = scores[h * span + j];
-                    for (o, &v) in oh.iter_mut().zip(vj) {
-                        *o += p * v;
-                    }
-                }
+            let vs = KvView {
+                data: values,
+                stride: kv_dim,
+                offset: g * hd,
+                span,
+            };
+            for (oh, sh) in og.chunks_exact_mut(hd).zip(scores.chunks_exact(span)) {
+                D::weighted_sum(sh, &vs, oh);
             }
             for (oh, &total) in og.chunks_exact_mut(hd).zip(&*totals) {
                 oh.iter_mut().for_each(|o| *o /= total);
@@ -107,20 +110,47 @@ fn attend_with<D: Dot>(
     }
 }
 
-/// A score's dot product, as a type so that the AVX2 copy of the
-/// attention inlines its own.
+/// One KV head's keys or values in a row's cache: position `j`'s vector
+/// is `data[j · stride + offset..][..head_dim]`, for `j < span`.
+struct KvView<'a> {
+    data: &'a [f32],
+    stride: usize,
+    offset: usize,
+    span: usize,
+}
+
+impl KvView<'_> {
+    fn at(&self, j: usize, len: usize) -> &[f32] {
+        &self.data[j * self.stride + self.offset..][..len]
+    }
+}
+
+/// A head's scores and weighted sum, as a type so that the AVX2 copy of
+/// the attention inlines its own. Every implementation computes the same
+/// bits: score `j` is `dot(q, k_j) · scale`; output element `e` is
+/// `Σ_j p_j · v_j[e]` added in `j` order from zero.
 trait Dot {
-    fn dot(a: &[f32], b: &[f32]) -> f32;
+    #[inline(always)]
+    fn scores(q: &[f32], keys: &KvView<'_>, scale: f32, out: &mut [f32]) {
+        for (j, s) in out.iter_mut().enumerate().take(keys.span) {
+            *s = dot(q, keys.at(j, q.len())) * scale;
+        }
+    }
+
+    #[inline(always)]
+    fn weighted_sum(p: &[f32], values: &KvView<'_>, out: &mut [f32]) {
+        let hd = out.len();
+        for (j, &pj) in p.iter().enumerate().take(values.span) {
+            for (o, &v) in out.iter_mut().zip(values.at(j, hd)) {
+                *o += pj * v;
+            }
+        }
+    }
 }
 
 struct PlainDot;
 
-impl Dot for PlainDot {
-    #[inline(always)]
-    fn dot(a: &[f32], b: &[f32]) -> f32 {
-        dot(a, b)
-    }
-}
+impl Dot for PlainDot {}
 
 #[cfg(target_arch = "x86_64")]
 struct Avx2Dot;
@@ -128,35 +158,122 @@ struct Avx2Dot;
 #[cfg(target_arch = "x86_64")]
 impl Dot for Avx2Dot {
     #[inline(always)]
-    fn dot(a: &[f32], b: &[f32]) -> f32 {
+    fn scores(q: &[f32], keys: &KvView<'_>, scale: f32, out: &mut [f32]) {
         // SAFETY: only `attend_avx2`, which runs where the CPU has AVX2,
         // takes this type.
-        unsafe { dot_avx2(a, b) }
+        unsafe { avx2::scores(q, keys, scale, out) }
+    }
+
+    #[inline(always)]
+    fn weighted_sum(p: &[f32], values: &KvView<'_>, out: &mut [f32]) {
+        // SAFETY: as above.
+        unsafe { avx2::weighted_sum(p, values, out) }
     }
 }
 
-/// [`dot`] in one AVX2 register: the same products, lane sums and
-/// canonical combination (`hadd` pairs lanes (0,1), (2,3), ... as it does).
+/// The AVX2 scores and weighted sums: heads of 64 (SmolLM2's) eight
+/// lanes wide with the head's query or output in registers, scores eight
+/// keys at a time (their lane sums transposed into one vector by the
+/// canonical combination); other sizes one dot at a time.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+mod avx2 {
     use std::arch::x86_64::*;
-    let n = a.len().min(b.len());
-    let full = n / 8 * 8;
-    let mut acc = _mm256_setzero_ps();
-    for i in (0..full).step_by(8) {
-        let (x, y) = (a.as_ptr().add(i), b.as_ptr().add(i));
-        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(y)));
+
+    use super::KvView;
+
+    /// The head size the register paths take.
+    const HD: usize = 64;
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(super) unsafe fn scores(q: &[f32], keys: &KvView<'_>, scale: f32, out: &mut [f32]) {
+        if q.len() != HD {
+            for (j, s) in out.iter_mut().enumerate().take(keys.span) {
+                *s = dot(q, keys.at(j, q.len())) * scale;
+            }
+            return;
+        }
+        let qv: [__m256; 8] = std::array::from_fn(|c| _mm256_loadu_ps(q.as_ptr().add(8 * c)));
+        let lane_sums = |j: usize| -> __m256 {
+            let k = keys.at(j, HD).as_ptr();
+            let mut acc = _mm256_setzero_ps();
+            for (c, qc) in qv.iter().enumerate() {
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(*qc, _mm256_loadu_ps(k.add(8 * c))));
+            }
+            acc
+        };
+        let sv = _mm256_set1_ps(scale);
+        let full = keys.span / 8 * 8;
+        for j0 in (0..full).step_by(8) {
+            let a: [__m256; 8] = std::array::from_fn(|i| lane_sums(j0 + i));
+            // hadd pairs lanes (0,1), (2,3) of each half; twice, then the
+            // halves added: ((a0+a1)+(a2+a3)) + ((a4+a5)+(a6+a7)) per key.
+            let q0123 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+            let q4567 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+            let sums = _mm256_add_ps(
+                _mm256_permute2f128_ps(q0123, q4567, 0x20),
+                _mm256_permute2f128_ps(q0123, q4567, 0x31),
+            );
+            _mm256_storeu_ps(out.as_mut_ptr().add(j0), _mm256_mul_ps(sums, sv));
+        }
+        for (j, s) in out.iter_mut().enumerate().take(keys.span).skip(full) {
+            *s = combine(lane_sums(j)) * scale;
+        }
     }
-    // [a0+a1, a2+a3, a4+a5, a6+a7], then [(a0+a1)+(a2+a3), (a4+a5)+(a6+a7), ..]
-    let pairs = _mm_hadd_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    let quads = _mm_hadd_ps(pairs, pairs);
-    let mut s = _mm_cvtss_f32(_mm_add_ss(quads, _mm_movehdup_ps(quads)));
-    for i in full..n {
-        s += a[i] * b[i];
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(super) unsafe fn weighted_sum(p: &[f32], values: &KvView<'_>, out: &mut [f32]) {
+        if out.len() != HD {
+            let hd = out.len();
+            for (j, &pj) in p.iter().enumerate().take(values.span) {
+                for (o, &v) in out.iter_mut().zip(values.at(j, hd)) {
+                    *o += pj * v;
+                }
+            }
+            return;
+        }
+        let mut o: [__m256; 8] = std::array::from_fn(|c| _mm256_loadu_ps(out.as_ptr().add(8 * c)));
+        for (j, &pj) in p.iter().enumerate().take(values.span) {
+            let v = values.at(j, HD).as_ptr();
+            let pv = _mm256_set1_ps(pj);
+            for (c, oc) in o.iter_mut().enumerate() {
+                *oc = _mm256_add_ps(*oc, _mm256_mul_ps(pv, _mm256_loadu_ps(v.add(8 * c))));
+            }
+        }
+        for (c, oc) in o.iter().enumerate() {
+            _mm256_storeu_ps(out.as_mut_ptr().add(8 * c), *oc);
+        }
     }
-    s
+
+    /// The canonical combination of eight lanes.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn combine(acc: __m256) -> f32 {
+        // [a0+a1, a2+a3, a4+a5, a6+a7], then [(a0+a1)+(a2+a3), (a4+a5)+(a6+a7), ..]
+        let pairs = _mm_hadd_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+        let quads = _mm_hadd_ps(pairs, pairs);
+        _mm_cvtss_f32(_mm_add_ss(quads, _mm_movehdup_ps(quads)))
+    }
+
+    /// [`super::dot`] in one AVX2 register: the same products, lane sums
+    /// and canonical combination.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(super) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let full = n / 8 * 8;
+        let mut acc = _mm256_setzero_ps();
+        for i in (0..full).step_by(8) {
+            let (x, y) = (a.as_ptr().add(i), b.as_ptr().add(i));
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(y)));
+        }
+        let mut s = combine(acc);
+        for i in full..n {
+            s += a[i] * b[i];
+        }
+        s
+    }
 }
 
 /// `a · b` in eight lanes (element `e` in lane `e % 8`, the rest after the
@@ -207,8 +324,42 @@ mod tests {
             let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.731).sin() * 3.0).collect();
             let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.297).cos() / 7.0).collect();
             // SAFETY: the CPU has AVX2 (checked above).
-            let got = unsafe { super::dot_avx2(&a, &b) };
+            let got = unsafe { super::avx2::dot(&a, &b) };
             assert_eq!(got.to_bits(), super::dot(&a, &b).to_bits(), "n = {n}");
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_scores_and_weighted_sums_equal_the_plain_ones_bit_for_bit() {
+        use super::{Avx2Dot, Dot, KvView, PlainDot};
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        for hd in [64usize, 32] {
+            for span in [1usize, 7, 8, 9, 33] {
+                let stride = 3 * hd;
+                let data: Vec<f32> = (0..span * stride)
+                    .map(|i| (i as f32 * 0.173).sin() * 2.0)
+                    .collect();
+                let kv = KvView {
+                    data: &data,
+                    stride,
+                    offset: hd,
+                    span,
+                };
+                let q: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.41).cos()).collect();
+                let (mut want, mut got) = (vec![0f32; span], vec![0f32; span]);
+                PlainDot::scores(&q, &kv, 0.125, &mut want);
+                // The CPU has AVX2 (checked above), as `Avx2Dot` needs.
+                Avx2Dot::scores(&q, &kv, 0.125, &mut got);
+                assert_eq!(want, got, "scores hd={hd} span={span}");
+                let p: Vec<f32> = (0..span).map(|j| (j as f32 * 0.29).cos().abs()).collect();
+                let (mut want, mut got) = (vec![0f32; hd], vec![0f32; hd]);
+                PlainDot::weighted_sum(&p, &kv, &mut want);
+                Avx2Dot::weighted_sum(&p, &kv, &mut got);
+                assert_eq!(want, got, "weighted sum hd={hd} span={span}");
+            }
         }
     }
 }

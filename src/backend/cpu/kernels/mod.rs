@@ -39,6 +39,13 @@
 //! fewer than eight blocks is padded with empty ones (adding +0 leaves every
 //! lane as it was). AVX-512 VNNI (`vpdpbusd`, on 256-bit vectors) does a
 //! block's 32 byte products in one instruction where the CPU has it.
+//!
+//! The fastest variant there, `avx512vnni-rows8` (`x86_rows8`), takes eight
+//! weight rows at once from matrices repacked row-interleaved at load
+//! (`cpu::interleave`): one instruction adds 4 products of each of eight
+//! rows, so a block's sum lands in lane `i` for row `i` without horizontal
+//! sums, and eight float accumulators (one per `b % 8`) keep the canonical
+//! order per row: the same bits as every other integer-dot kernel.
 
 pub mod scalar;
 #[cfg(target_arch = "wasm32")]
