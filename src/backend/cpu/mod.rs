@@ -53,7 +53,6 @@ struct Scratch {
     proj: Vec<f32>,
     gate: Vec<f32>,
     up: Vec<f32>,
-    scores: Vec<f32>,
     prep: Prepared,
 }
 
@@ -70,7 +69,6 @@ impl Scratch {
             proj: v(),
             gate: v(),
             up: v(),
-            scores: v(),
             prep: Prepared::new(activations),
         }
     }
@@ -241,8 +239,8 @@ impl CpuBackend {
                     len,
                     cache.keys(l),
                     cache.values(l),
-                    &mut sc.scores,
                     &mut sc.att[t0 * h..(t0 + n) * h],
+                    threads,
                 );
                 t0 += n;
             }

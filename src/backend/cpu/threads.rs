@@ -178,6 +178,26 @@ impl Threads {
         }
     }
 
+    /// Runs `f(i)` for every `i < tasks`, shared out across the threads in
+    /// turn (each task on one thread; the tasks must write disjoint data).
+    pub fn each(&self, tasks: usize, f: impl Fn(usize) + Sync) {
+        match &self.pool {
+            Pool::One => (0..tasks).for_each(f),
+            #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+            Pool::Spin(pool) => pool.run(tasks, &f),
+            #[cfg(not(target_arch = "wasm32"))]
+            Pool::Global => {
+                use rayon::prelude::*;
+                (0..tasks).into_par_iter().for_each(&f);
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            Pool::Own(pool) => {
+                use rayon::prelude::*;
+                pool.install(|| (0..tasks).into_par_iter().for_each(&f));
+            }
+        }
+    }
+
     /// `out[t · rows + r0 + i] = tile[i · n + t]` where `f(r0, tile)` fills
     /// the `n` outputs of weight rows `r0..r0 + group` (`group` divides
     /// `rows`: the kernels that take eight interleaved rows at once ask for
