@@ -1,5 +1,6 @@
-//! Quantized matrices repacked at load (scales as f32, quants contiguous)
-//! and their products: the weights stay 4.5 / 8.5 bits in memory; the
+//! Quantized matrices repacked at load (scales as f32, quants contiguous,
+//! row after row or row-interleaved for the eight-row kernels) and their
+//! products: the weights stay 4.5 / 8.5 bits in memory; the
 //! activations go in as f32 (the dequantized model's arithmetic) or rounded
 //! to 8 bits for integer dot products (see `kernels`).
 
@@ -83,9 +84,7 @@ impl Q41Matrix {
             }
         }
     }
-}
 
-impl Q41Matrix {
     /// Repacks the matrix into the row-interleaved layout (`cpu::interleave`).
     pub fn interleave(&mut self) {
         assert!(interleave::fits(self.rows) && !self.interleaved);
