@@ -1,7 +1,7 @@
 //! Causal grouped-query attention of new positions against their own row's
 //! cache: query head h reads KV head h / (n_head / n_kv_head).
 
-use super::threads::Threads;
+use super::threads::{SharedOut, Threads};
 
 /// Shape of one attention call.
 pub(super) struct AttentionShape {
@@ -149,24 +149,6 @@ fn attend_with<D: Dot>(
     }
     for (oh, &total) in og.chunks_exact_mut(hd).zip(&*totals) {
         oh.iter_mut().for_each(|o| *o /= total);
-    }
-}
-
-/// The output, written by several tasks at once, each its own heads.
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-
-// SAFETY: tasks write disjoint elements (see `attend`).
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
-
-impl SharedOut {
-    /// # Safety
-    /// `at..at + len` must be in bounds and written by no other task while
-    /// the slice lives.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self, at: usize, len: usize) -> &mut [f32] {
-        std::slice::from_raw_parts_mut(self.0.add(at), len)
     }
 }
 

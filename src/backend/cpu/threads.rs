@@ -279,12 +279,12 @@ impl Threads {
 /// Weight rows whose outputs a thread gathers before writing them out.
 const TILE: usize = 16;
 
-/// The product's output, written by several threads at once: each chunk of
-/// rows writes only its own rows of every vector.
+/// An output written by several threads at once, each its own elements
+/// (a product's chunks of rows, attention's heads per task).
 #[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
+pub(super) struct SharedOut(pub(super) *mut f32);
 
-// SAFETY: threads write disjoint elements (see `Threads::rows`).
+// SAFETY: writers take disjoint elements (`Threads::rows`, `attention::attend`).
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
@@ -293,7 +293,7 @@ impl SharedOut {
     /// `at..at + len` must be in bounds and written by no other thread
     /// while the slice lives.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self, at: usize, len: usize) -> &mut [f32] {
+    pub(super) unsafe fn slice(&self, at: usize, len: usize) -> &mut [f32] {
         std::slice::from_raw_parts_mut(self.0.add(at), len)
     }
 }
