@@ -45,8 +45,12 @@
 //! (`cpu::interleave`): one instruction adds 4 products of each of eight
 //! rows, so a block's sum lands in lane `i` for row `i` without horizontal
 //! sums, and eight float accumulators (one per `b % 8`) keep the canonical
-//! order per row: the same bits as every other integer-dot kernel.
+//! order per row: the same bits as every other integer-dot kernel. The
+//! page's relaxed-simd build has the same on the same layout
+//! (`relaxed_rows8`: `i16x8.relaxed_dot_i8x16_i7x16_s` per 4 rows).
 
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+mod relaxed_rows8;
 pub mod scalar;
 #[cfg(target_arch = "wasm32")]
 pub mod simd128;
