@@ -160,21 +160,32 @@ fn widen(ps: v128) -> v128 {
     i32x4_extadd_pairwise_i16x8(ps)
 }
 
+/// Block `b`'s 16 bytes at `at` (rows 0-3) and `at + 16` (rows 4-7), each
+/// byte split into its low and high nibbles: `[[lo, hi]; 2]`, by half.
+#[inline(always)]
+fn nibbles(w: Rows8<'_>, at: usize) -> [[v128; 2]; 2] {
+    let mask = u8x16_splat(0x0F);
+    [0, 16].map(|o| {
+        // SAFETY: the entry points' asserts keep the block's bytes in bounds.
+        let raw = unsafe { v128_load(w.qs.add(at + o) as *const v128) };
+        [v128_and(raw, mask), u8x16_shr(raw, 4)]
+    })
+}
+
 /// Block `b`'s exact integer sums for vectors `t0..t0 + N`: 32-byte chunk
 /// `c` holds group `c` in its low nibbles and group `c + 4` in its high.
 #[inline(always)]
 fn block_sums_q4_1<const N: usize>(w: Rows8<'_>, b: usize, t0: usize) -> [[v128; 2]; N] {
-    let mask = u8x16_splat(0x0F);
     let mut ps = [[i16x8_splat(0); 2]; N];
     for c in 0..4 {
-        for (h, half) in [0, 1].into_iter().enumerate() {
-            // SAFETY: the entry point's assert keeps the block's 128 bytes
-            // in bounds.
-            let raw = unsafe { v128_load(w.qs.add(b * 128 + c * 32 + 16 * half) as *const v128) };
-            let (lo, hi) = (v128_and(raw, mask), u8x16_shr(raw, 4));
-            for (v, ps) in ps.iter_mut().enumerate() {
-                ps[h] = dot_add(ps[h], lo, splat_group(w, t0 + v, b, c));
-                ps[h] = dot_add(ps[h], hi, splat_group(w, t0 + v, b, c + 4));
+        let q = nibbles(w, b * 128 + c * 32);
+        for (v, ps) in ps.iter_mut().enumerate() {
+            let (low, high) = (
+                splat_group(w, t0 + v, b, c),
+                splat_group(w, t0 + v, b, c + 4),
+            );
+            for (ps, [lo, hi]) in ps.iter_mut().zip(q) {
+                *ps = dot_add(dot_add(*ps, lo, low), hi, high);
             }
         }
     }
@@ -185,28 +196,22 @@ fn block_sums_q4_1<const N: usize>(w: Rows8<'_>, b: usize, t0: usize) -> [[v128;
 /// each stored byte split into nibbles, the 128 excess taken off.
 #[inline(always)]
 fn block_sums_q8_0<const N: usize>(w: Rows8<'_>, b: usize, t0: usize) -> [[v128; 2]; N] {
-    let mask = u8x16_splat(0x0F);
-    let mut hi_ps = [[i16x8_splat(0); 2]; N];
-    let mut lo_ps = [[i16x8_splat(0); 2]; N];
+    // By vector and half: the pair sums of the high and the low nibbles.
+    let mut ps = [[[i16x8_splat(0); 2]; 2]; N];
     for g in 0..8 {
-        for h in 0..2 {
-            // SAFETY: the entry point's assert keeps the block's 256 bytes
-            // in bounds.
-            let raw = unsafe { v128_load(w.qs.add(b * 256 + g * 32 + 16 * h) as *const v128) };
-            let (lo, hi) = (v128_and(raw, mask), u8x16_shr(raw, 4));
-            for v in 0..N {
-                let a = splat_group(w, t0 + v, b, g);
-                lo_ps[v][h] = dot_add(lo_ps[v][h], lo, a);
-                hi_ps[v][h] = dot_add(hi_ps[v][h], hi, a);
+        let q = nibbles(w, b * 256 + g * 32);
+        for (v, ps) in ps.iter_mut().enumerate() {
+            let a = splat_group(w, t0 + v, b, g);
+            for (ps, [lo, hi]) in ps.iter_mut().zip(q) {
+                *ps = [dot_add(ps[0], hi, a), dot_add(ps[1], lo, a)];
             }
         }
     }
     let mut sums = [[i32x4_splat(0); 2]; N];
     for (v, sums) in sums.iter_mut().enumerate() {
         let excess = i32x4_splat(w.acts.qsum[(t0 + v) * w.nb + b] << 7);
-        for h in 0..2 {
-            let hi = i32x4_shl(widen(hi_ps[v][h]), 4);
-            sums[h] = i32x4_sub(i32x4_add(hi, widen(lo_ps[v][h])), excess);
+        for (sum, [hi, lo]) in sums.iter_mut().zip(ps[v]) {
+            *sum = i32x4_sub(i32x4_add(i32x4_shl(widen(hi), 4), widen(lo)), excess);
         }
     }
     sums
