@@ -17,6 +17,11 @@
 //! `Σ u·a = 16·Σ hi·a + Σ lo·a`, and `Acts8::qsum` takes the 128·Σ a back
 //! off, as on x86. The canonical float order (`kernels/mod.rs`) is kept
 //! per row by eight accumulators, one per `b % 8`, for each half.
+//!
+//! Checked where it runs, in the browsers' engines (the unit tests are
+//! native): the page's relaxed build answers exactly as its simd128 build
+//! (per-row kernels) and the CLI, at 1 and 2 threads and for every method
+//! (tests/e2e/threads.test.mjs, chat.test.mjs, firefox.test.mjs).
 
 use core::arch::wasm32::*;
 
