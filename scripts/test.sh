@@ -18,6 +18,8 @@ echo "== cargo clippy (wasm32 threaded worker: atomics, std rebuilt on nightly; 
 web/threaded_worker.sh --clippy
 echo "== cargo test (unit, fixtures, CLI)"
 cargo test --release
+echo "== wasm kernels against the scalar reference, bit for bit, in headless Chromium and Firefox"
+tests/wasm_kernels/run.sh
 echo "== wasm build (trunk)"
 tests/e2e/build.sh
 echo "== browser end-to-end (headless Chromium)"

@@ -19,8 +19,9 @@
 //! per row by eight accumulators, one per `b % 8`, for each half.
 //!
 //! Checked where it runs, in the browsers' engines (the unit tests are
-//! native): the page's relaxed build answers exactly as its simd128 build
-//! (per-row kernels) and the CLI, at 1 and 2 threads and for every method
+//! native): `tests/wasm_kernels` holds it to the scalar reference bit for
+//! bit in headless Chromium and Firefox, and the page's relaxed build
+//! answers exactly as its simd128 build and the CLI
 //! (tests/e2e/threads.test.mjs, chat.test.mjs, firefox.test.mjs).
 
 use core::arch::wasm32::*;
