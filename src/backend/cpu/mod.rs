@@ -4,6 +4,7 @@
 //! layer together, so every weight is read once per call.
 
 mod attention;
+mod attention_dot;
 mod interleave;
 pub mod kernels;
 mod kv_cache;

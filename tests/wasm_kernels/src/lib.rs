@@ -2,7 +2,8 @@
 //! relaxed-simd) and checked against the scalar reference bit for bit, in a
 //! real wasm engine: the native unit tests cannot run wasm instructions,
 //! and relaxed-simd leaves some results to the engine, so the page's
-//! kernels are held to the same bits where they run. `check` runs every
+//! kernels (and attention's dot products) are held to the same bits where
+//! they run. `check` runs every
 //! comparison and returns how many failed; `report` says which.
 //! Run by `tests/wasm_kernels/run.sh` (part of the test command).
 
@@ -11,6 +12,8 @@
 #[macro_use]
 #[path = "../../../src/avx2_dispatch.rs"]
 mod avx2_dispatch;
+#[path = "../../../src/backend/cpu/attention_dot.rs"]
+mod attention_dot;
 #[path = "../../../src/backend/cpu/interleave.rs"]
 mod interleave;
 #[path = "../../../src/backend/cpu/kernels/mod.rs"]
@@ -18,6 +21,7 @@ mod kernels;
 
 use std::sync::Mutex;
 
+use attention_dot::{Dot, KvView, PlainDot, Simd128Dot};
 use kernels::{scalar, Acts8, Kernels};
 
 /// A small deterministic generator (no dependencies in this crate).
@@ -203,12 +207,50 @@ fn rows8_kernels(k: &Kernels, rng: &mut Rng) -> u32 {
     failed
 }
 
+/// Attention's simd128 scores and weighted sums against the plain ones,
+/// heads of 64 (the register path) and 32, spans around its four keys at
+/// a time.
+fn attention(rng: &mut Rng) -> u32 {
+    let mut failed = 0;
+    for hd in [64usize, 32] {
+        for span in [1usize, 3, 4, 5, 8, 33, 130] {
+            let stride = 3 * hd;
+            let data: Vec<f32> = (0..span * stride).map(|_| rng.f32(-2.0, 2.0)).collect();
+            let kv = KvView {
+                data: &data,
+                stride,
+                offset: hd,
+                span,
+            };
+            let q: Vec<f32> = (0..hd).map(|_| rng.f32(-1.0, 1.0)).collect();
+            let (mut want, mut got) = (vec![0f32; span], vec![0f32; span]);
+            PlainDot::scores(&q, &kv, 0.125, &mut want);
+            Simd128Dot::scores(&q, &kv, 0.125, &mut got);
+            failed += same(
+                &format!("attention scores hd={hd} span={span}"),
+                &want,
+                &got,
+            );
+            let p: Vec<f32> = (0..span).map(|_| rng.f32(0.0, 1.0)).collect();
+            let (mut want, mut got) = (vec![0f32; hd], vec![0f32; hd]);
+            PlainDot::weighted_sum(&p, &kv, &mut want);
+            Simd128Dot::weighted_sum(&p, &kv, &mut got);
+            failed += same(
+                &format!("attention weighted sum hd={hd} span={span}"),
+                &want,
+                &got,
+            );
+        }
+    }
+    failed
+}
+
 /// Every comparison for this build's kernels; the number that failed.
 #[no_mangle]
 pub extern "C" fn check() -> u32 {
     let k = kernels::active();
     let mut rng = Rng(3);
-    row_kernels(k, &mut rng) + rows8_kernels(k, &mut rng)
+    row_kernels(k, &mut rng) + rows8_kernels(k, &mut rng) + attention(&mut rng)
 }
 
 /// Whether this build's kernels have the eight-row form (so `check` held
