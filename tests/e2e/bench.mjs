@@ -14,7 +14,8 @@
 // writes (or replaces) the section "## Browser (wasm) vs native, side by
 // side" in docs/BENCHMARKS.md, leaving the rest of the file as it is.
 //
-// Run: node tests/e2e/bench.mjs [--no-write]     (env: ROUNDS=3, THREADS=1,2, DIST, CHROMIUM, PERSONA_BIN)
+// Run: node tests/e2e/bench.mjs [--no-write]     (env: ROUNDS=3, THREADS=1,2, DIST, CHROMIUM, PERSONA_BIN,
+// PROMPT: another user message, e.g. a long one to weigh attention)
 // Not part of the test run.
 
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
@@ -22,7 +23,7 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { DIST, MODEL_PATH, ROOT, INIT_SCRIPT, ask, cliGenerate, launchBrowser, parseStats, serve, setMaxTokens, waitReady } from "./lib.mjs";
 
-const PROMPT = "Write a long story about a lighthouse keeper.";
+const PROMPT = process.env.PROMPT || "Write a long story about a lighthouse keeper.";
 const MAX_TOKENS = 128;
 const ROUNDS = Number(process.env.ROUNDS || 3);
 const THREADS = (process.env.THREADS || "1,2").split(",").map(Number);
