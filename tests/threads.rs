@@ -1,7 +1,9 @@
 //! Threads natively (issue 13): the CPU backend's matrix products split
 //! their weight rows across threads, and the logits stay bit-identical for
 //! any thread count — a prefill of two rows of different lengths (one long
-//! enough for attention to run on the threads too) and a few decode steps, on 1, 2 and 3 threads, every log-prob equal; and on the
+//! enough for attention to run on the threads too, in the prefill and in
+//! the decode steps after it) and a few decode steps, on 1, 2 and 3
+//! threads, every log-prob equal; and on the
 //! spin pool the page's threaded worker runs (here with std threads); both
 //! kernel families (f32 activations, 8-bit integer dots).
 
@@ -12,8 +14,9 @@ use persona::model::{default_model_path, GgufFile, LlamaConfig};
 fn run(backend: &mut CpuBackend) -> Vec<Vec<f32>> {
     let a = backend.new_row().unwrap();
     let b = backend.new_row().unwrap();
-    // Long enough that attention shares its (position, KV head) tasks out.
-    let prompt_a: Vec<u32> = (0..61).map(|i| 100 + 37 * i).collect();
+    // Long enough that attention shares its tasks out: (position, KV head)
+    // in the prefill, (position, query head) in the decode steps after it.
+    let prompt_a: Vec<u32> = (0..180).map(|i| 100 + 37 * i).collect();
     let prompt_b: Vec<u32> = (0..9).map(|i| 900 + 11 * i).collect();
     let mut out: Vec<Vec<f32>> = Vec::new();
     let mut keep = |lp: Vec<LogProbs>| {

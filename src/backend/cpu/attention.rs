@@ -19,10 +19,11 @@ pub(super) struct AttentionShape {
 /// and value is read once for all of them; a head's output is
 /// `(Σ_j e^(s_j − max) · v_j) / Σ_j e^(s_j − max)`, divided once at the end.
 /// On x86-64 with AVX2, and in wasm with simd128, the same operations run
-/// vectorized (`attention_dot`). Each (new
-/// position, KV head) pair is one task for `threads` when there is enough
-/// to share (a long prompt's prefill); a task's arithmetic is the same on
-/// any thread, so the output does not depend on the thread count.
+/// vectorized (`attention_dot`). Each (new position, KV head) pair is one
+/// task for `threads` when there is enough to share, and each (position,
+/// query head) when that gives the threads too few (decoding); heads are
+/// computed alike either way, so the output does not depend on the thread
+/// count.
 pub(super) fn attend(
     shape: &AttentionShape,
     q: &[f32],
@@ -35,16 +36,29 @@ pub(super) fn attend(
     let q_dim = shape.n_head * shape.head_dim;
     let n_new = q.len() / q_dim;
     assert!(out.len() >= n_new * q_dim);
-    let tasks = n_new * shape.n_kv_head;
+    let group = shape.n_head / shape.n_kv_head;
+    // A task: one position's query heads of one KV head, or, when that
+    // gives the threads too few tasks to share (decoding), one query head.
+    let heads_per_task = if n_new * shape.n_kv_head >= 2 * threads.count() {
+        group
+    } else {
+        1
+    };
+    let parts = group / heads_per_task;
+    let tasks = n_new * shape.n_kv_head * parts;
     // Keys read over all tasks: below this a fork-join costs more than it saves.
     let reads = n_new * (first_pos + n_new) * shape.n_kv_head;
     let shared = SharedOut(out.as_mut_ptr());
     let task = |t: usize| {
-        let (i, g) = (t / shape.n_kv_head, t % shape.n_kv_head);
-        let group = shape.n_head / shape.n_kv_head;
-        let heads = g * group * shape.head_dim..(g + 1) * group * shape.head_dim;
-        // SAFETY: task (i, g) alone writes position i's heads of KV head g,
-        // in bounds (asserted above).
+        let (i, g, part) = (
+            t / (shape.n_kv_head * parts),
+            t / parts % shape.n_kv_head,
+            t % parts,
+        );
+        let first = g * group + part * heads_per_task;
+        let heads = first * shape.head_dim..(first + heads_per_task) * shape.head_dim;
+        // SAFETY: task t alone writes these heads of position i, in bounds
+        // (asserted above).
         let og = unsafe { shared.slice(i * q_dim + heads.start, heads.len()) };
         let qg = &q[i * q_dim + heads.start..i * q_dim + heads.end];
         SCORES.with_borrow_mut(|scores| {
@@ -59,14 +73,15 @@ pub(super) fn attend(
 }
 
 /// Keys read per attention call from which its tasks are shared out.
-const PARALLEL_READS: usize = 4096;
+const PARALLEL_READS: usize = 512;
 
 thread_local! {
     /// A thread's score buffer, reused across calls.
     static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// One position's query heads of KV head `g` against keys `0..span`.
+/// One position's query heads `qg` (some or all of KV head `g`'s) against
+/// keys `0..span`.
 #[allow(clippy::too_many_arguments)]
 fn attend_one(
     shape: &AttentionShape,
@@ -121,7 +136,7 @@ fn attend_with<D: Dot>(
 ) {
     let hd = shape.head_dim;
     let kv_dim = shape.n_kv_head * hd;
-    let group = shape.n_head / shape.n_kv_head;
+    let group = qg.len() / hd;
     let scale = 1.0 / (hd as f32).sqrt();
     // scores[h · span + j]: head h of the group against key j; then each
     // head's total.
