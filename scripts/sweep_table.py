@@ -92,7 +92,7 @@ def main():
     base = "; ".join(f"{a}: " + " or ".join(f"{n} of {m}" for n, m in b) for a, b in base_loops.items())
     section = (
         f"{HEADING}\n\n"
-        f"Axes {', '.join(base_loops)}, two-sided DPO on layers from the row's first layer to 29, r = 8, β = 0.1, batch 4, seed 0 and the row's "
+        f"Axes {', '.join(base_loops)}, two-sided DPO on layers from the row's first layer to 29, the row's rank r (lora_alpha = 2r), β = 0.1, batch 4, seed 0 and the row's "
         "epochs, learning rate and SFT weight (`--sft-weight`: the preferred answer's negative log-likelihood per token "
         f"added to each direction's DPO loss, RPO). Pairs: *contrastive* = assets/pairs/AXIS.jsonl (the model's own answers "
         f"drawn contrastively by `persona make-pairs`, the recipe shipped before), *written* = assets/pairs/AXIS-written.jsonl "
