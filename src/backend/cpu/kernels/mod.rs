@@ -46,15 +46,15 @@
 //! rows, so a block's sum lands in lane `i` for row `i` without horizontal
 //! sums, and eight float accumulators (one per `b % 8`) keep the canonical
 //! order per row: the same bits as every other integer-dot kernel. The
-//! page's relaxed-simd build has the same on the same layout
-//! (`relaxed_rows8`: `i16x8.relaxed_dot_i8x16_i7x16_s` per 4 rows).
+//! page's builds have the same on the same layout (`wasm_rows8`:
+//! `i16x8.relaxed_dot_i8x16_i7x16_s` or `i32x4.dot_i16x8_s` per 4 rows).
 
-#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-mod relaxed_rows8;
 pub mod scalar;
 #[cfg(target_arch = "wasm32")]
 pub mod simd128;
 mod table;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm_rows8;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 #[cfg(target_arch = "x86_64")]

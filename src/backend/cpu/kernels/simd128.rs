@@ -14,9 +14,9 @@
 //! near the i16 limit (2·15·127), so every engine computes the same exact
 //! integers and the results stay bit-identical. Q8_0's weights are signed,
 //! which the instruction does not allow, so its blocks keep the i16 path.
-//! That build also has eight-row kernels (`relaxed_rows8`), so in Int8 mode
-//! its matrices are repacked row-interleaved and these row kernels serve
-//! only the other modes.
+//! Both builds also have eight-row kernels (`wasm_rows8`), so in Int8 mode
+//! the matrices are repacked row-interleaved and the integer-dot row
+//! kernels here serve only matrices that do not fit that layout.
 
 use super::Kernels;
 
@@ -36,17 +36,14 @@ pub fn detect() -> Option<Kernels> {
     })
 }
 
-/// The relaxed build's eight-row kernels (`relaxed_rows8`): the loader then
-/// repacks the matrices row-interleaved, as on x86 with VNNI.
+/// The eight-row kernels (`wasm_rows8`): the loader then repacks the
+/// matrices row-interleaved, as on x86 with VNNI.
 #[cfg(target_feature = "simd128")]
 fn rows8() -> Option<super::Rows8> {
-    #[cfg(target_feature = "relaxed-simd")]
-    return Some(super::Rows8 {
-        q4_1: super::relaxed_rows8::rows8_q4_1,
-        q8_0: super::relaxed_rows8::rows8_q8_0,
-    });
-    #[cfg(not(target_feature = "relaxed-simd"))]
-    None
+    Some(super::Rows8 {
+        q4_1: super::wasm_rows8::rows8_q4_1,
+        q8_0: super::wasm_rows8::rows8_q8_0,
+    })
 }
 
 #[cfg(not(target_feature = "simd128"))]
