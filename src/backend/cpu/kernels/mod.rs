@@ -60,7 +60,7 @@ pub mod x86;
 #[cfg(target_arch = "x86_64")]
 mod x86_rows8;
 
-pub use table::{combine, Acts8, Kernels, RowQ41, RowQ41I8, RowQ80, RowQ80I8, Rows8};
+pub use table::{combine, Acts8, Kernels, RowQ41, RowQ41I8, RowQ80, RowQ80I8, Rows8, Rows8Args};
 
 use std::sync::OnceLock;
 

@@ -44,6 +44,57 @@ impl Acts8<'_> {
     }
 }
 
+/// An eight-row kernel's arguments (`Rows8Q41`, `Rows8Q80`), checked once:
+/// groups of eight interleaved rows of `nb` blocks each, and `n` vectors.
+#[derive(Clone, Copy)]
+pub struct Rows8Args<'a> {
+    pub nb: usize,
+    pub d: &'a [f32],
+    /// Q4_1's minimums (empty for Q8_0).
+    pub m: &'a [f32],
+    pub qs: *const u8,
+    pub acts: Acts8<'a>,
+    pub n: usize,
+}
+
+impl<'a> Rows8Args<'a> {
+    /// Panics unless the slices hold everything the kernels' unchecked
+    /// loads read for `outputs` results (eight rows times `n` vectors).
+    pub fn q4_1(d: &'a [f32], m: &'a [f32], qs: &'a [u8], acts: Acts8<'a>, outputs: usize) -> Self {
+        let nb = d.len() / 8;
+        assert!(d.len() == nb * 8 && m.len() == nb * 8 && qs.len() >= nb * 128);
+        let n = outputs / 8;
+        acts.check(nb, n);
+        let qs = qs.as_ptr();
+        Rows8Args {
+            nb,
+            d,
+            m,
+            qs,
+            acts,
+            n,
+        }
+    }
+
+    /// As [`Rows8Args::q4_1`] for Q8_0 (256 bytes per block, `Acts8::qsum` read).
+    pub fn q8_0(d: &'a [f32], qs: &'a [u8], acts: Acts8<'a>, outputs: usize) -> Self {
+        let nb = d.len() / 8;
+        assert!(d.len() == nb * 8 && qs.len() >= nb * 256);
+        let n = outputs / 8;
+        acts.check(nb, n);
+        assert!(acts.qsum.len() >= n * nb);
+        let (m, qs) = (&[][..], qs.as_ptr());
+        Rows8Args {
+            nb,
+            d,
+            m,
+            qs,
+            acts,
+            n,
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 pub struct Kernels {
     pub name: &'static str,

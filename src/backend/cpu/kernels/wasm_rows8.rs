@@ -30,55 +30,19 @@
 
 use core::arch::wasm32::*;
 
-use super::Acts8;
+use super::{Acts8, Rows8Args};
 
 pub fn rows8_q4_1(d: &[f32], m: &[f32], qs: &[u8], acts: Acts8<'_>, out: &mut [f32]) {
-    let nb = d.len() / 8;
-    assert!(d.len() == nb * 8 && m.len() == nb * 8 && qs.len() >= nb * 128);
-    let n = out.len() / 8;
-    acts.check(nb, n);
-    let w = Rows8 {
-        nb,
-        d,
-        m,
-        qs: qs.as_ptr(),
-        acts,
-        n,
-    };
-    rows8::<true>(w, out)
+    rows8::<true>(Rows8Args::q4_1(d, m, qs, acts, out.len()), out)
 }
 
 pub fn rows8_q8_0(d: &[f32], qs: &[u8], acts: Acts8<'_>, out: &mut [f32]) {
-    let nb = d.len() / 8;
-    assert!(d.len() == nb * 8 && qs.len() >= nb * 256);
-    let n = out.len() / 8;
-    acts.check(nb, n);
-    assert!(acts.qsum.len() >= n * nb);
-    let w = Rows8 {
-        nb,
-        d,
-        m: &[],
-        qs: qs.as_ptr(),
-        acts,
-        n,
-    };
-    rows8::<false>(w, out)
-}
-
-/// Eight interleaved weight rows and the activation vectors.
-#[derive(Clone, Copy)]
-struct Rows8<'a> {
-    nb: usize,
-    d: &'a [f32],
-    m: &'a [f32],
-    qs: *const u8,
-    acts: Acts8<'a>,
-    n: usize,
+    rows8::<false>(Rows8Args::q8_0(d, qs, acts, out.len()), out)
 }
 
 /// Vectors up to four at a time: a block's weights are unpacked once for
 /// all of them.
-fn rows8<const Q4: bool>(w: Rows8<'_>, out: &mut [f32]) {
+fn rows8<const Q4: bool>(w: Rows8Args<'_>, out: &mut [f32]) {
     let mut t = 0;
     while t < w.n {
         match w.n - t {
@@ -94,13 +58,13 @@ fn rows8<const Q4: bool>(w: Rows8<'_>, out: &mut [f32]) {
 /// Vectors `t0..t0 + N` against the eight rows, the canonical order per row:
 /// `acc[v][b % 8][h]` holds rows `4h..4h + 4` in its lanes.
 #[inline(always)]
-fn vectors<const Q4: bool, const N: usize>(w: Rows8<'_>, t0: usize, out: &mut [f32]) {
+fn vectors<const Q4: bool, const N: usize>(w: Rows8Args<'_>, t0: usize, out: &mut [f32]) {
     let mut acc = [[[f32x4_splat(0.0); 2]; 8]; N];
     for b in 0..w.nb {
         let sums = if Q4 {
             block_sums_q4_1::<N>(w, b, t0)
         } else {
-            block_sums_q8_0::<N>(w, b, t0)
+            less_excess(w, b, t0, block_sums_q8_0::<N>(w, b, t0))
         };
         // SAFETY: the entry points' asserts keep block `b`'s eight scales
         // (and minimums) in bounds.
@@ -148,10 +112,26 @@ fn vectors<const Q4: bool, const N: usize>(w: Rows8<'_>, t0: usize, out: &mut [f
     }
 }
 
+/// Q8_0's block sums (vector by half) less each vector's 128·Σ a: the
+/// weights are stored plus 128.
+#[inline(always)]
+fn less_excess<const N: usize>(
+    w: Rows8Args<'_>,
+    b: usize,
+    t0: usize,
+    mut sums: [[v128; 2]; N],
+) -> [[v128; 2]; N] {
+    for (v, sums) in sums.iter_mut().enumerate() {
+        let excess = i32x4_splat(w.acts.qsum[(t0 + v) * w.nb + b] << 7);
+        sums.iter_mut().for_each(|s| *s = i32x4_sub(*s, excess));
+    }
+    sums
+}
+
 /// The 4 activation bytes of group `g` of vector `t`'s block `b`, in every
 /// i32 lane.
 #[inline(always)]
-fn splat_group(w: Rows8<'_>, t: usize, b: usize, g: usize) -> v128 {
+fn splat_group(w: Rows8Args<'_>, t: usize, b: usize, g: usize) -> v128 {
     // SAFETY: `Acts8::check` in the entry points keeps the vector's blocks
     // in bounds.
     unsafe { v128_load32_splat(w.acts.q.as_ptr().add((t * w.nb + b) * 32 + 4 * g) as *const u32) }
@@ -160,7 +140,7 @@ fn splat_group(w: Rows8<'_>, t: usize, b: usize, g: usize) -> v128 {
 /// Block `b`'s 16 bytes at `at` (rows 0-3) and `at + 16` (rows 4-7), each
 /// byte split into its low and high nibbles: `[[lo, hi]; 2]`, by half.
 #[inline(always)]
-fn nibbles(w: Rows8<'_>, at: usize) -> [[v128; 2]; 2] {
+fn nibbles(w: Rows8Args<'_>, at: usize) -> [[v128; 2]; 2] {
     let mask = u8x16_splat(0x0F);
     [0, 16].map(|o| {
         // SAFETY: the entry points' asserts keep the block's bytes in bounds.
@@ -179,7 +159,7 @@ use relaxed::{block_sums_q4_1, block_sums_q8_0};
 mod relaxed {
     use core::arch::wasm32::*;
 
-    use super::{nibbles, splat_group, Rows8};
+    use super::{nibbles, splat_group, Rows8Args};
 
     /// Adds 16 bytes of 4 rows (nibbles) times the splatted activations to the
     /// i16 pair sums `ps`.
@@ -198,7 +178,7 @@ mod relaxed {
     /// `c` holds group `c` in its low nibbles and group `c + 4` in its high.
     #[inline(always)]
     pub(super) fn block_sums_q4_1<const N: usize>(
-        w: Rows8<'_>,
+        w: Rows8Args<'_>,
         b: usize,
         t0: usize,
     ) -> [[v128; 2]; N] {
@@ -219,10 +199,10 @@ mod relaxed {
     }
 
     /// As [`block_sums_q4_1`] for Q8_0 (group `g` is 32 bytes `32g..32g + 32`),
-    /// each stored byte split into nibbles, the 128 excess taken off.
+    /// each stored byte split into nibbles; the stored excess is still in.
     #[inline(always)]
     pub(super) fn block_sums_q8_0<const N: usize>(
-        w: Rows8<'_>,
+        w: Rows8Args<'_>,
         b: usize,
         t0: usize,
     ) -> [[v128; 2]; N] {
@@ -237,14 +217,7 @@ mod relaxed {
                 }
             }
         }
-        let mut sums = [[i32x4_splat(0); 2]; N];
-        for (v, sums) in sums.iter_mut().enumerate() {
-            let excess = i32x4_splat(w.acts.qsum[(t0 + v) * w.nb + b] << 7);
-            for (sum, [hi, lo]) in sums.iter_mut().zip(ps[v]) {
-                *sum = i32x4_sub(i32x4_add(i32x4_shl(widen(hi), 4), widen(lo)), excess);
-            }
-        }
-        sums
+        ps.map(|p| p.map(|[hi, lo]| i32x4_add(i32x4_shl(widen(hi), 4), widen(lo))))
     }
 }
 
@@ -253,11 +226,11 @@ mod relaxed {
 mod plain {
     use core::arch::wasm32::*;
 
-    use super::{nibbles, splat_group, Rows8};
+    use super::{nibbles, splat_group, Rows8Args};
 
     /// Group `g` of vector `t`'s block `b` as i16: `[a0 a1 a2 a3 a0 a1 a2 a3]`.
     #[inline(always)]
-    fn acts_i16(w: Rows8<'_>, t: usize, b: usize, g: usize) -> v128 {
+    fn acts_i16(w: Rows8Args<'_>, t: usize, b: usize, g: usize) -> v128 {
         i16x8_extend_low_i8x16(splat_group(w, t, b, g))
     }
 
@@ -281,7 +254,7 @@ mod plain {
     /// chunk `c` holds group `c` in its low nibbles and `c + 4` in its high.
     #[inline(always)]
     pub(super) fn block_sums_q4_1<const N: usize>(
-        w: Rows8<'_>,
+        w: Rows8Args<'_>,
         b: usize,
         t0: usize,
     ) -> [[v128; 2]; N] {
@@ -304,10 +277,10 @@ mod plain {
     }
 
     /// As [`block_sums_q4_1`] for Q8_0 (group `g` is 32 bytes `32g..32g +
-    /// 32`, stored plus 128), the 128 excess taken off.
+    /// 32`, stored plus 128); the stored excess is still in.
     #[inline(always)]
     pub(super) fn block_sums_q8_0<const N: usize>(
-        w: Rows8<'_>,
+        w: Rows8Args<'_>,
         b: usize,
         t0: usize,
     ) -> [[v128; 2]; N] {
@@ -327,13 +300,6 @@ mod plain {
                 }
             }
         }
-        let mut sums = [[i32x4_splat(0); 2]; N];
-        for (v, sums) in sums.iter_mut().enumerate() {
-            let excess = i32x4_splat(w.acts.qsum[(t0 + v) * w.nb + b] << 7);
-            for (sum, acc) in sums.iter_mut().zip(acc[v]) {
-                *sum = i32x4_sub(rows_of(acc), excess);
-            }
-        }
-        sums
+        acc.map(|a| a.map(rows_of))
     }
 }

@@ -15,59 +15,25 @@
 
 use std::arch::x86_64::*;
 
-use super::Acts8;
+use super::{Acts8, Rows8Args};
 
 pub fn rows8_q4_1(d: &[f32], m: &[f32], qs: &[u8], acts: Acts8<'_>, out: &mut [f32]) {
-    let nb = d.len() / 8;
-    assert!(d.len() == nb * 8 && m.len() == nb * 8 && qs.len() >= nb * 128);
-    let n = out.len() / 8;
-    acts.check(nb, n);
-    let w = Rows8 {
-        nb,
-        d,
-        m,
-        qs: qs.as_ptr(),
-        acts,
-        n,
-    };
+    let w = Rows8Args::q4_1(d, m, qs, acts, out.len());
     // SAFETY: handed out only where the CPU has AVX2, AVX-512 VNNI and VL;
-    // bounds checked above.
+    // `Rows8Args` checked the bounds.
     unsafe { rows8::<true>(w, out) }
 }
 
 pub fn rows8_q8_0(d: &[f32], qs: &[u8], acts: Acts8<'_>, out: &mut [f32]) {
-    let nb = d.len() / 8;
-    assert!(d.len() == nb * 8 && qs.len() >= nb * 256);
-    let n = out.len() / 8;
-    acts.check(nb, n);
-    assert!(acts.qsum.len() >= n * nb);
-    let w = Rows8 {
-        nb,
-        d,
-        m: &[],
-        qs: qs.as_ptr(),
-        acts,
-        n,
-    };
+    let w = Rows8Args::q8_0(d, qs, acts, out.len());
     // SAFETY: as above.
     unsafe { rows8::<false>(w, out) }
-}
-
-/// Eight interleaved weight rows and the activation vectors.
-#[derive(Clone, Copy)]
-struct Rows8<'a> {
-    nb: usize,
-    d: &'a [f32],
-    m: &'a [f32],
-    qs: *const u8,
-    acts: Acts8<'a>,
-    n: usize,
 }
 
 /// Vectors two at a time (the accumulators of two fill 16 of the 32
 /// registers), a last one alone.
 #[target_feature(enable = "avx2,avx512vnni,avx512vl")]
-unsafe fn rows8<const Q4: bool>(w: Rows8<'_>, out: &mut [f32]) {
+unsafe fn rows8<const Q4: bool>(w: Rows8Args<'_>, out: &mut [f32]) {
     let mut t = 0;
     while t + 2 <= w.n {
         vectors::<Q4, 2>(w, t, out);
@@ -81,7 +47,7 @@ unsafe fn rows8<const Q4: bool>(w: Rows8<'_>, out: &mut [f32]) {
 /// Vectors `t0..t0 + N` against the eight rows, the canonical order per row.
 #[target_feature(enable = "avx2,avx512vnni,avx512vl")]
 #[inline]
-unsafe fn vectors<const Q4: bool, const N: usize>(w: Rows8<'_>, t0: usize, out: &mut [f32]) {
+unsafe fn vectors<const Q4: bool, const N: usize>(w: Rows8Args<'_>, t0: usize, out: &mut [f32]) {
     let mut acc = [[_mm256_setzero_ps(); 8]; N];
     let full = w.nb / 8 * 8;
     for b0 in (0..full).step_by(8) {
@@ -114,7 +80,7 @@ unsafe fn vectors<const Q4: bool, const N: usize>(w: Rows8<'_>, t0: usize, out: 
 #[target_feature(enable = "avx2,avx512vnni,avx512vl")]
 #[inline]
 unsafe fn group<const Q4: bool, const N: usize, const K: usize>(
-    w: Rows8<'_>,
+    w: Rows8Args<'_>,
     b0: usize,
     t0: usize,
     acc: &mut [[__m256; 8]; N],
@@ -128,7 +94,7 @@ unsafe fn group<const Q4: bool, const N: usize, const K: usize>(
 #[target_feature(enable = "avx2,avx512vnni,avx512vl")]
 #[inline]
 unsafe fn block<const Q4: bool, const N: usize>(
-    w: Rows8<'_>,
+    w: Rows8Args<'_>,
     b: usize,
     t0: usize,
     acc: &mut [[__m256; 8]; N],
