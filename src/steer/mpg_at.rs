@@ -80,27 +80,30 @@ pub(crate) fn reference_read(proposal: &Sampling) -> MixRead {
 }
 
 impl MpgAt {
-    /// The two reads of a call that steps every view: at the position
-    /// `back` from the end of their new tokens, also reporting every view's
-    /// log-prob of `next` (SCR: the chunk's next token, which the reference
-    /// drew from a nucleus that may reach past the candidates).
-    pub fn reads(
-        alpha: &[f64],
-        proposal: &Sampling,
-        back: usize,
-        next: Option<u32>,
-    ) -> [MixRead; 2] {
-        [
-            reference_read(proposal)
-                .back(back)
-                .at(next.into_iter().collect()),
-            target_read(alpha).back(back),
-        ]
+    /// The two reads of a call that steps every view, at its last position.
+    pub fn reads(alpha: &[f64], proposal: &Sampling) -> [MixRead; 2] {
+        [reference_read(proposal), target_read(alpha)]
     }
 
     /// The reads asked for with the prompt prefill (see `start`).
     pub fn first_reads(alpha: &[f64], proposal: &Sampling) -> Vec<MixRead> {
-        Self::reads(alpha, proposal, 0, None).to_vec()
+        Self::reads(alpha, proposal).to_vec()
+    }
+
+    /// Every view takes `token` in one batched call; the views after it.
+    pub async fn after(
+        m: &mut impl ViewModel,
+        alpha: &[f64],
+        proposal: &Sampling,
+        token: u32,
+    ) -> Result<Self> {
+        let t = [token];
+        let items: Vec<(usize, &[u32])> = (0..=alpha.len()).map(|v| (v, &t[..])).collect();
+        let mut read = m
+            .append_mixed(&items, &Self::reads(alpha, proposal))
+            .await?;
+        let target = read.pop().expect("two reads");
+        Ok(Self::from_reads(read.pop().expect("two reads"), target))
     }
 
     /// Every view after the prompt: the answer to `first_reads`, or the
@@ -154,14 +157,19 @@ impl MpgAt {
         Proposed::new(d, self.log_probs(d.token)[0] as f64)
     }
 
-    /// Every view's log-prob of `v` (a candidate, or the named `next`).
+    /// Every view's log-prob of `v`: a token drawn after `covering`, so a
+    /// candidate when the views were read sparsely.
     pub fn log_probs(&self, v: u32) -> Vec<f32> {
         match self {
             MpgAt::Dense { rows, .. } => rows.iter().map(|r| r[v as usize]).collect(),
-            MpgAt::Sparse { cand, .. } => match cand.top.iter().position(|t| t.0 == v) {
-                Some(j) => cand.at_top.iter().map(|r| r[j]).collect(),
-                None => cand.at_tokens.iter().map(|r| r[0]).collect(),
-            },
+            MpgAt::Sparse { cand, .. } => {
+                let j = cand
+                    .top
+                    .iter()
+                    .position(|t| t.0 == v)
+                    .expect("a token drawn from the candidates");
+                cand.at_top.iter().map(|r| r[j]).collect()
+            }
         }
     }
 
@@ -241,17 +249,18 @@ mod tests {
         };
         let rng = ChaCha8Rng::seed_from_u64(1);
         for (token, covered) in [(0u32, true), (1, false)] {
-            let reads = MpgAt::reads(&alpha, &proposal, 0, Some(99));
-            let t = [token];
-            let items: Vec<(usize, &[u32])> = (0..3).map(|v| (v, &t[..])).collect();
-            let mut out = pollster::block_on(m.append_mixed(&items, &reads)).unwrap();
-            let target = out.pop().unwrap();
-            let at = MpgAt::from_reads(out.pop().unwrap(), target);
+            let at = pollster::block_on(MpgAt::after(&mut m, &alpha, &proposal, token)).unwrap();
             assert_eq!(at.covers(&proposal, &rng), covered, "after token {token}");
             pollster::block_on(m.reread(&[0, 1, 2])).unwrap();
             let dense = MpgAt::from_next(&m, &alpha);
-            assert_eq!(at.log_probs(99), dense.log_probs(99));
-            assert_eq!(at.log_ratios(0), dense.log_ratios(0));
+            if let MpgAt::Sparse { cand, .. } = &at {
+                for &(c, _) in &cand.top {
+                    assert_eq!(at.log_probs(c), dense.log_probs(c));
+                    assert_eq!(at.log_ratios(c), dense.log_ratios(c));
+                }
+            } else {
+                panic!("a batched call reads sparsely");
+            }
             let ids = |a: &MpgAt| a.alternatives().iter().map(|x| x.id).collect::<Vec<_>>();
             assert_eq!(ids(&at), ids(&dense));
             if covered {

@@ -131,15 +131,9 @@ pub(crate) async fn emit_rs1<M: ViewModel>(
     if out.push(step.token, limits) {
         return Ok(None);
     }
-    let t = [step.token];
-    let items: Vec<(usize, &[u32])> = (0..=alpha.len()).map(|v| (v, &t[..])).collect();
-    let [cand, target] = MpgAt::reads(alpha, aim.proposal, 0, None);
-    let mut read = m.append_mixed(&items, &[cand, target]).await?;
-    let target = read.pop().expect("two reads");
-    Ok(Some(MpgAt::from_reads(
-        read.pop().expect("two reads"),
-        target,
-    )))
+    Ok(Some(
+        MpgAt::after(m, alpha, aim.proposal, step.token).await?,
+    ))
 }
 
 /// Token-RS: every token by the single-token test; one batched call per token.

@@ -2,13 +2,14 @@
 //! Algorithm 1; ALGORITHMS.md "MPG with SCR", steps 1-7). Views: 0 is the
 //! reference (proposal), 1..=N the experts with weights α (signed).
 //!
-//! Cost per chunk of k tokens: k−1 one-row reference steps, then ONE batched
-//! call in which every view takes the whole chunk (k positions per row; the
-//! reference again from Y, so that every position has all views): k calls
-//! for up to k tokens. Only sparse read-outs travel back (`mpg_at`): the
-//! reference's candidates after each proposed token, and in the batched
-//! call, after each chunk token, every view's candidates, the MPG target's
-//! best tokens and every view's log-prob of the next chunk token.
+//! Cost per chunk of k tokens: every view takes each proposed token in one
+//! batched call (one position per row), the reference proposing the next
+//! token from the same call's reads: k − 1 calls while proposing, and one
+//! more for the last token when the whole chunk is accepted. Only sparse
+//! read-outs travel back (`mpg_at`): after each token, the reference's
+//! candidates with every view's log-prob at them (a proposal from the
+//! candidates is scored by every expert without another read) and the MPG
+//! target's best tokens.
 //!
 //! What it samples (docs/ALGORITHMS.md "SCR"): with `q` the tempered,
 //! truncated proposal and `R(C) = max(0, Σ α_i π_i(C)/π_ref(C))`, the test
@@ -25,7 +26,7 @@ use super::common::{Limits, Outcome};
 use super::config::RunConfig;
 use super::events::Event;
 use super::method::{DecodeContext, Knob, MethodInfo, Probe};
-use super::mpg_at::{covering, draw_reference, reference_read, MpgAt};
+use super::mpg_at::{covering, MpgAt};
 use super::mpg_method::{mpg_info, MpgSampler, SEQUENCE_TARGET_PROXY};
 use super::mutation::{active, Mutation};
 use super::rs::{emit_rs1, log_uniform, rs1, Aim};
@@ -69,40 +70,32 @@ pub(crate) async fn decode<M: ViewModel>(
         )
         .await?;
 
-        // 1. Propose up to k tokens from the reference (stop at EOS),
-        // reading back only its candidates after each one.
+        // 1. Propose up to k tokens from the reference (stop at EOS). Every
+        // view takes each proposed token but the last in one batched call,
+        // whose reads give the next proposal and every expert's log-prob of
+        // it. after[t]: every view after chunk token t, at Y + t + 1.
         let kk = cfg.k.min(limits.max_tokens - base);
         let mut proposed = vec![at_y.propose(&cfg.proposal, rng)];
+        let mut after: Vec<Option<MpgAt>> = Vec::new();
         while proposed[proposed.len() - 1].token != limits.eos && proposed.len() < kk {
-            let c = [proposed[proposed.len() - 1].token];
-            let read = m
-                .append_mixed(&[(0, &c)], &[reference_read(&cfg.proposal)])
-                .await?;
-            proposed.push(
-                draw_reference(m, read.first(), &cfg.proposal, rng, &mut out.dense_rereads).await?,
-            );
+            let last = proposed[proposed.len() - 1].token;
+            let at = MpgAt::after(m, &cfg.alpha, &cfg.proposal, last).await?;
+            let at = covering(
+                m,
+                at,
+                &cfg.alpha,
+                &cfg.proposal,
+                rng,
+                &mut out.dense_rereads,
+            )
+            .await?;
+            proposed.push(at.propose(&cfg.proposal, rng));
+            after.push(Some(at));
         }
         let chunk: Vec<u32> = proposed.iter().map(|p| p.token).collect();
         let kc = chunk.len();
 
-        // 2. Every view takes the whole chunk in one batched call (the
-        // reference again from Y, so that all rows share each position);
-        // after each chunk token every view's candidates and the target
-        // are read, with every view's log-prob of the next chunk token.
-        m.truncate(0, y, Vec::new())?;
-        let items: Vec<(usize, &[u32])> = (0..=n).map(|v| (v, &chunk[..])).collect();
-        let reads: Vec<MixRead> = (1..=kc)
-            .flat_map(|t| MpgAt::reads(&cfg.alpha, &cfg.proposal, kc - t, chunk.get(t).copied()))
-            .collect();
-        let mut read = m.append_mixed(&items, &reads).await?.into_iter();
-        // after[t]: every view after chunk token t (0-based), at Y + t + 1.
-        let mut after: Vec<Option<MpgAt>> = (0..kc)
-            .map(|_| {
-                let cand = read.next().expect("two reads per position");
-                let target = read.next().expect("two reads per position");
-                Some(MpgAt::from_reads(cand, target))
-            })
-            .collect();
+        // 2. Every view's log-prob of each chunk token, read before it.
         let before = |t: usize| -> &MpgAt {
             if t == 0 {
                 &at_y
@@ -148,17 +141,18 @@ pub(crate) async fn decode<M: ViewModel>(
         out.proposed += kc as u64;
         out.rejected += (kc - accepted) as u64;
 
-        // 7. Roll every view back to the accepted length; what was read
-        // after the last accepted token is the next chunk's start.
+        // 7. Roll every view back to the accepted length (they hold the
+        // chunk but its last token); what was read after the last accepted
+        // token is the next chunk's start.
         if accepted < kc {
             for v in 0..=n {
                 m.truncate(v, y + accepted, Vec::new())?;
             }
         }
-        if accepted > 0 {
+        if accepted > 0 && accepted < kc {
             at_y = after[accepted - 1]
                 .take()
-                .expect("read after each chunk token");
+                .expect("read after each chunk token but the last");
         }
 
         // Emit the accepted tokens with their per-expert rewards.
@@ -175,6 +169,11 @@ pub(crate) async fn decode<M: ViewModel>(
                 chunk: Some(chunk_index),
             });
             out.push(chunk[t], &limits);
+        }
+        // The whole chunk accepted: every view takes its last token, and
+        // what is read after it starts the next chunk.
+        if accepted == kc && !out.done(&limits) {
+            at_y = MpgAt::after(m, &cfg.alpha, &cfg.proposal, chunk[kc - 1]).await?;
         }
 
         // 5. Nothing accepted: the exact preset proposes a new chunk from
