@@ -76,6 +76,34 @@ unsafe fn vectors<const Q4: bool, const N: usize>(w: Rows8Args<'_>, t0: usize, o
     }
 }
 
+/// Bytes of weights ahead of the block in hand that are asked for early.
+/// A matrix is read once per call, front to back, and a one-row decode
+/// step waits on memory: the hardware prefetcher alone left the 1-row step
+/// at 6.6–7.4 ms against 5.8–6.3 with this (`persona bench --only cpu`,
+/// five pairs back to back; 1024 bytes gained less, 4096 the same).
+const PREFETCH: usize = 2048;
+
+/// Asks for the cache lines `PREFETCH` bytes past block `b`'s weights, and
+/// for its scales (and minimums) as far ahead. Past a group's or the
+/// matrix's end this names memory the call does not own: a prefetch is a
+/// hint that never faults, and nothing is read from the pointers here.
+#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+#[inline]
+unsafe fn prefetch<const Q4: bool>(w: Rows8Args<'_>, b: usize) {
+    let stride = if Q4 { 128 } else { 256 };
+    let ahead = w.qs.wrapping_add(b * stride + PREFETCH);
+    for line in (0..stride).step_by(64) {
+        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line) as *const i8);
+    }
+    // Eight scales (32 bytes) per block; asking every block measured
+    // better than every other one.
+    let scales = b * 8 + PREFETCH / stride * 8;
+    _mm_prefetch::<_MM_HINT_T0>(w.d.as_ptr().wrapping_add(scales) as *const i8);
+    if Q4 {
+        _mm_prefetch::<_MM_HINT_T0>(w.m.as_ptr().wrapping_add(scales) as *const i8);
+    }
+}
+
 /// Blocks `b0..b0 + K` (K ≤ 8; block `b0 + j` into accumulator `j`).
 #[target_feature(enable = "avx2,avx512vnni,avx512vl")]
 #[inline]
@@ -101,6 +129,7 @@ unsafe fn block<const Q4: bool, const N: usize>(
     j: usize,
 ) {
     let zero = _mm256_setzero_si256();
+    prefetch::<Q4>(w, b);
     // groups[g]: elements 4g..4g+4 of the eight rows, as unsigned bytes.
     let mut groups = [zero; 8];
     if Q4 {
