@@ -12,6 +12,8 @@
 # come from scripts/setup.sh wasm.
 # `web/threaded_worker.sh --clippy` lints this build instead (the test
 # command), with the same flags so the two share their compiled crates.
+# PERSONA_WASM_NAMES=1 keeps the functions' names (wasm-opt -g; the code is
+# the same), for profiles of the page (tests/e2e/profile.mjs).
 set -euo pipefail
 root="${TRUNK_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}"
 cd "$root"
@@ -39,7 +41,7 @@ variant() {
     "$target/wasm32-unknown-unknown/release/worker.wasm"
   wasm-opt -O3 --enable-threads --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types \
-    $([ -n "$features" ] && echo --enable-relaxed-simd) \
+    $([ -n "$features" ] && echo --enable-relaxed-simd) $([ -n "${PERSONA_WASM_NAMES:-}" ] && echo -g) \
     "$target/bindgen/${name}_bg.wasm" -o "$out/${name}_bg.wasm"
   cp "$target/bindgen/$name.js" "$out/$name.js"
   printf 'importScripts("./%s.js");wasm_bindgen({ module_or_path: "./%s_bg.wasm" });' "$name" "$name" > "$out/${name}_loader.js"

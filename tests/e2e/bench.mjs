@@ -35,7 +35,15 @@ const PAGE_ENGINES = [
   { engine: "wasm", query: "" },
   { engine: "wasm simd128", query: "&simd=simd128" },
 ];
-const ENGINES = [...PAGE_ENGINES.map((e) => e.engine), "native"];
+/** The CLI: its own pick (AVX-512 VNNI here), and its AVX2 kernels forced
+ * (`PERSONA_CPU_KERNELS=avx2`: the byte dots the page's relaxed build lowers
+ * to, `vpmaddubsw`, on vectors twice as wide), to tell what wasm costs from
+ * what VNNI gains. */
+const NATIVE_ENGINES = [
+  { engine: "native", env: {} },
+  { engine: "native avx2", env: { PERSONA_CPU_KERNELS: "avx2" } },
+];
+const ENGINES = [...PAGE_ENGINES.map((e) => e.engine), ...NATIVE_ENGINES.map((e) => e.engine)];
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -56,8 +64,8 @@ async function browserRound(page) {
   return { ...stats, tokensPerSecond: got.tps || stats.tokensPerSecond, stop: got.stop, text: got.text };
 }
 
-async function nativeRound(threads, maxTokens = MAX_TOKENS) {
-  const out = await cliGenerate(PROMPT, maxTokens, { ref: 15, threads });
+async function nativeRound(threads, env, maxTokens = MAX_TOKENS) {
+  const out = await cliGenerate(PROMPT, maxTokens, { ref: 15, threads, env });
   return {
     tokens: out.generated_ids.length,
     promptTokens: out.prompt_ids.length,
@@ -118,7 +126,7 @@ async function main() {
         await setMaxTokens(page, MAX_TOKENS);
         pages[`${engine}:${n}`] = page;
       }
-      await nativeRound(n, 8);
+      for (const { env } of NATIVE_ENGINES) await nativeRound(n, env, 8);
       for (const e of ENGINES) runs[e][n] = [];
     }
     for (let r = 1; r <= ROUNDS; r++) {
@@ -129,9 +137,11 @@ async function main() {
           runs[engine][n].push(got);
           line.push(`${n}t ${engine} ${f1(got.tokensPerSecond)} / ${f1(got.prefillTokensPerSecond)}`);
         }
-        const native = await nativeRound(n);
-        runs.native[n].push(native);
-        line.push(`${n}t native ${f1(native.tokensPerSecond)} / ${f1(native.prefillTokensPerSecond)}`);
+        for (const { engine, env } of NATIVE_ENGINES) {
+          const native = await nativeRound(n, env);
+          runs[engine][n].push(native);
+          line.push(`${n}t ${engine} ${f1(native.tokensPerSecond)} / ${f1(native.prefillTokensPerSecond)}`);
+        }
       }
       console.log(`round ${r} (decode / prefill tok/s): ${line.join(" | ")}`);
     }
@@ -163,6 +173,7 @@ async function main() {
     const d = (e, m) => med(e, m, "tokensPerSecond");
     const p = (e, m) => med(e, m, "prefillTokensPerSecond");
     ratios.push(`wasm / native at ${n} thread${n > 1 ? "s" : ""}: decode **${x2(d("wasm", n), d("native", n))}**, prefill **${x2(p("wasm", n), p("native", n))}**`);
+    ratios.push(`wasm / native avx2 at ${n} thread${n > 1 ? "s" : ""}: decode **${x2(d("wasm", n), d("native avx2", n))}**, prefill **${x2(p("wasm", n), p("native avx2", n))}**`);
     ratios.push(`wasm / wasm simd128 at ${n} thread${n > 1 ? "s" : ""}: decode **${x2(d("wasm", n), d("wasm simd128", n))}**, prefill **${x2(p("wasm", n), p("wasm simd128", n))}**`);
     if (n !== lo) {
       ratios.push(`wasm ${n} threads / wasm ${lo}: decode **${x2(d("wasm", n), d("wasm", lo))}**, prefill **${x2(p("wasm", n), p("wasm", lo))}**`);
@@ -177,7 +188,7 @@ async function main() {
 
   const body = `${HEADING}
 
-The same ${MAX_TOKENS}-token greedy answer to "${PROMPT}" (${promptTokens}-token prompt with the chat template), generated ${ROUNDS} times per thread count by the page in headless Chromium ${chromiumVersion} (${Object.entries(labels).map(([k, l]) => { const [e, n] = k.split(":"); return `${e}, ${n} thread${n === "1" ? "" : "s"}: \`${l}\``; }).join("; ")}; the model worker, \`?backend=cpu&threads=N&cache_mb=0\` for *wasm* (the build the page picks) and the same with \`&simd=simd128\` for *wasm simd128*, served cross-origin isolated; figures from the engine's own stats line under the answer) and by the native CLI (\`persona generate --greedy --json --threads N\`, \`${backendNative}\`), in turn within each round (wasm N, wasm simd128 N, native N, for each N) after one short warm-up answer each. Machine: a shared 2-core VM (${cpu}; 1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after; other jobs share the cores), so only the side-by-side ratios mean something. Measured ${date} with \`node tests/e2e/bench.mjs\`.
+The same ${MAX_TOKENS}-token greedy answer to "${PROMPT}" (${promptTokens}-token prompt with the chat template), generated ${ROUNDS} times per thread count by the page in headless Chromium ${chromiumVersion} (${Object.entries(labels).map(([k, l]) => { const [e, n] = k.split(":"); return `${e}, ${n} thread${n === "1" ? "" : "s"}: \`${l}\``; }).join("; ")}; the model worker, \`?backend=cpu&threads=N&cache_mb=0\` for *wasm* (the build the page picks) and the same with \`&simd=simd128\` for *wasm simd128*, served cross-origin isolated; figures from the engine's own stats line under the answer) and by the native CLI (\`persona generate --greedy --json --threads N\`: *native*, \`${backendNative}\`, and *native avx2* with \`PERSONA_CPU_KERNELS=avx2\`, \`${runs["native avx2"][THREADS[0]][0].backend}\`), in turn within each round (wasm N, wasm simd128 N, native N, native avx2 N, for each N) after one short warm-up answer each. Machine: a shared 2-core VM (${cpu}; 1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after; other jobs share the cores), so only the side-by-side ratios mean something. Measured ${date} with \`node tests/e2e/bench.mjs\`.
 
 | engine | threads | median decode tok/s | median prefill tok/s | rounds (decode / prefill) |
 |---|---:|---:|---:|---|

@@ -327,10 +327,10 @@ export function launchFirefox() {
 }
 
 /** Runs the CLI (`target/release/persona ARGS`) and resolves to its stdout. */
-export function runCli(label, args, { ref = 10 } = {}) {
+export function runCli(label, args, { ref = 10, env = {} } = {}) {
   return pace.wait(label, ref, (timeout) =>
     new Promise((ok, ko) => {
-      execFile(PERSONA_BIN, args, { cwd: ROOT, maxBuffer: 1 << 24, timeout }, (err, stdout, stderr) => {
+      execFile(PERSONA_BIN, args, { cwd: ROOT, maxBuffer: 1 << 24, timeout, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
         if (err && err.killed) return ko(new Error("timeout"));
         if (err) return ko(new Error(`${PERSONA_BIN} ${args[0]} failed: ${err.message}\n${stderr}`));
         ok(stdout);
@@ -339,11 +339,11 @@ export function runCli(label, args, { ref = 10 } = {}) {
   );
 }
 
-/** Runs `persona generate ... --greedy --json [--threads N]` and resolves to its parsed JSON. */
-export async function cliGenerate(prompt, maxTokens, { ref = 10, threads = null } = {}) {
+/** Runs `persona generate ... --greedy --json [--threads N]` (with `env` added) and resolves to its parsed JSON. */
+export async function cliGenerate(prompt, maxTokens, { ref = 10, threads = null, env = {} } = {}) {
   const args = ["generate", "--user", prompt, "--max-tokens", String(maxTokens), "--greedy", "--json"];
   if (threads) args.push("--threads", String(threads));
-  const stdout = await runCli(`CLI answer (${maxTokens} tokens)`, args, { ref });
+  const stdout = await runCli(`CLI answer (${maxTokens} tokens)`, args, { ref, env });
   try {
     return JSON.parse(stdout);
   } catch (e) {

@@ -141,11 +141,11 @@ fn splat_group(w: Rows8Args<'_>, t: usize, b: usize, g: usize) -> v128 {
 /// byte split into its low and high nibbles: `[[lo, hi]; 2]`, by half.
 #[inline(always)]
 fn nibbles(w: Rows8Args<'_>, at: usize) -> [[v128; 2]; 2] {
-    let mask = u8x16_splat(0x0F);
     [0, 16].map(|o| {
         // SAFETY: the entry points' asserts keep the block's bytes in bounds.
-        let raw = unsafe { v128_load(w.qs.add(at + o) as *const v128) };
-        [v128_and(raw, mask), u8x16_shr(raw, 4)]
+        let (lo, hi) =
+            super::simd128::nibbles(unsafe { v128_load(w.qs.add(at + o) as *const v128) });
+        [lo, hi]
     })
 }
 
