@@ -492,15 +492,14 @@ fn a_lost_device_fails_every_call_with_device_lost() {
 
 /// Mixed read-outs on the GPU — PDD's and MOD's per-step mixes, MPG's
 /// target, a row's own candidates with the tempered mass a nucleus draw
-/// needs, log-probs at named tokens, at several positions per call and over
-/// more than one read-out pass — equal the CPU's, for a few words read back
-/// instead of a vocabulary per row and position.
+/// needs, each at the rows' last new position — equal the CPU's, for a few
+/// words read back instead of a vocabulary per row; and a call with more
+/// mixes than the read-out pass holds is refused, not truncated.
 #[test]
 fn mixed_readouts_equal_cpu() {
     let mut p = pair();
     let Pair { cpu, gpu, .. } = &mut *p;
     let prompts: [&[u32]; 3] = [&long_seq(7), &[1, 504, 3300, 28], &[1, 9, 77, 1200, 43]];
-    let at = vec![7, 42, 3300];
     let reads = vec![
         MixRead::top(
             Mix::Linear {
@@ -515,20 +514,14 @@ fn mixed_readouts_equal_cpu() {
                 beta: 0.5,
             },
             5,
-        )
-        .back(1),
+        ),
         MixRead::top(
             Mix::Mpg {
                 alpha: vec![1.0, -0.5],
             },
             5,
-        )
-        .back(2)
-        .at(at.clone()),
-        MixRead::top(Mix::Row { row: 1 }, 64)
-            .back(1)
-            .tempered(Some(0.7))
-            .at(at.clone()),
+        ),
+        MixRead::top(Mix::Row { row: 1 }, 64).tempered(Some(0.7)),
         MixRead::top(
             Mix::Mpg {
                 alpha: vec![-1.0, -1.0],
@@ -539,7 +532,7 @@ fn mixed_readouts_equal_cpu() {
     let next = [42, 7, 300];
     let words: usize = reads
         .iter()
-        .map(|r| 2 * r.k + usize::from(r.temperature.is_some()) + 3 * (r.k + r.at.len()))
+        .map(|r| 2 * r.k + usize::from(r.temperature.is_some()) + 3 * r.k)
         .sum();
     let c = cpu.backend.mixed_step(&prompts, &next, &reads);
     let before = gpu.backend.gpu_counters();
@@ -551,10 +544,9 @@ fn mixed_readouts_equal_cpu() {
         "only the reads' words"
     );
     for (r, (c, g)) in reads.iter().zip(c.iter().zip(&g)) {
-        assert_mixed_close(c, g, &format!("{:?} back {}", r.mix, r.back));
+        assert_mixed_close(c, g, &format!("{:?}", r.mix));
         assert_eq!(g.top.len(), r.k);
         assert_eq!(g.at_top.len(), prompts.len());
-        assert_eq!(g.at_tokens.len(), prompts.len());
         match (c.mass, g.mass) {
             (Some(a), Some(b)) => assert!((a - b).abs() / a < 1e-4, "mass {a} vs {b}"),
             (None, None) => {}
@@ -562,25 +554,34 @@ fn mixed_readouts_equal_cpu() {
         }
     }
 
-    // 17 positions per row, MPG's target after each: more rows than one
-    // read-out pass holds (3 · 17 kept + 17 combined > 64).
-    let next: Vec<u32> = (0..17).map(|i| 100 + 37 * i).collect();
-    let reads: Vec<MixRead> = (0..17)
-        .map(|b| {
-            MixRead::top(
-                Mix::Mpg {
-                    alpha: vec![1.2, -0.4],
-                },
-                2,
-            )
-            .back(b)
-        })
-        .collect();
+    // The pass holds 64 rows: 3 kept and 61 combined fit; more do not.
+    let mpg = |i: usize| {
+        MixRead::top(
+            Mix::Mpg {
+                alpha: vec![1.0 + 0.01 * i as f64, -0.4],
+            },
+            2,
+        )
+    };
+    let reads: Vec<MixRead> = (0..61).map(mpg).collect();
     let c = cpu.backend.mixed_step(&prompts, &next, &reads);
     let g = gpu.backend.mixed_step(&prompts, &next, &reads);
-    for (b, (c, g)) in c.iter().zip(&g).enumerate() {
-        assert_mixed_close(c, g, &format!("two passes, back {b}"));
+    for (i, (c, g)) in c.iter().zip(&g).enumerate() {
+        assert_mixed_close(c, g, &format!("a full pass, read {i}"));
     }
+    // One row and 64 mixes of it: 65 rows.
+    let row = gpu.backend.new_row().unwrap();
+    let step = [RowStep {
+        row,
+        tokens: &next,
+        readout: Readout::Last,
+    }];
+    let too_many: Vec<MixRead> = (0..64)
+        .map(|_| MixRead::top(Mix::Linear { weights: vec![1.0] }, 2))
+        .collect();
+    let err = pollster::block_on(gpu.backend.forward_mixed(&step, &too_many)).unwrap_err();
+    assert!(err.to_string().contains("exceed"), "{err}");
+    gpu.backend.free_row(row);
 }
 
 fn assert_mixed_close(c: &Mixed, g: &Mixed, what: &str) {
@@ -595,9 +596,6 @@ fn assert_mixed_close(c: &Mixed, g: &Mixed, what: &str) {
         for (rc, rg) in c.at_top.iter().zip(&g.at_top) {
             assert!(max_diff(rc, rg) < TOL, "{what}");
         }
-    }
-    for (rc, rg) in c.at_tokens.iter().zip(&g.at_tokens) {
-        assert!(max_diff(rc, rg) < TOL, "{what}: at tokens");
     }
 }
 

@@ -5,8 +5,8 @@
 //! target (MPG paper §3.2: `π_ref · max(0, Σ_i α_i π_i/π_ref)`) and one row
 //! as it is (a sampler's proposal). A GPU backend combines, normalises and
 //! ranks the vocabulary on the device and reads back only the best `k`
-//! tokens with every row's log-prob at them (and at tokens the caller
-//! names, and the tempered mass a nucleus draw needs); the functions here
+//! tokens with every row's log-prob at them (and the tempered mass a
+//! nucleus draw needs); the functions here
 //! are the reference every backend must match (and what the CPU backend runs).
 
 use super::readout::{LogProbs, MAX_TOP_K};
@@ -42,18 +42,14 @@ pub enum Mix {
     Row { row: usize },
 }
 
-/// One mixed read-out of a call: a mix of every step's row at one new
-/// position, its best `k` tokens, every row's log-prob at them and at `at`,
-/// and (with a temperature) the tempered mass a nucleus draw needs.
+/// One mixed read-out of a call: a mix of every step's row at its last new
+/// position, its best `k` tokens, every row's log-prob at them, and (with a
+/// temperature) the tempered mass a nucleus draw needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MixRead {
     pub mix: Mix,
     /// Best tokens read back, 1 to [`MAX_TOP_K`].
     pub k: usize,
-    /// Which new position of every step: 0 = each step's last, 1 = the one before, …
-    pub back: usize,
-    /// Also every row's log-prob at these tokens.
-    pub at: Vec<u32>,
     /// Also `Σ_v exp((c(v) − max c)/T)` of the normalised mix (see [`tempered_mass`]).
     pub temperature: Option<f32>,
     /// The top-p nucleus the candidates are for: a backend that holds whole
@@ -69,8 +65,6 @@ pub struct Mixed {
     pub top: Vec<(u32, f32)>,
     /// `at_top[r][j]`: row `r`'s log-prob of `top[j]`.
     pub at_top: Vec<Vec<f32>>,
-    /// `at_tokens[r][j]`: row `r`'s log-prob of the read's `at[j]`.
-    pub at_tokens: Vec<Vec<f32>>,
     /// The tempered mass, when the read gave a temperature.
     pub mass: Option<f64>,
 }
@@ -81,21 +75,9 @@ impl MixRead {
         Self {
             mix,
             k,
-            back: 0,
-            at: Vec::new(),
             temperature: None,
             cover: None,
         }
-    }
-
-    /// The same read `back` positions before each step's last.
-    pub fn back(self, back: usize) -> Self {
-        Self { back, ..self }
-    }
-
-    /// Also every row's log-prob at `at`.
-    pub fn at(self, at: Vec<u32>) -> Self {
-        Self { at, ..self }
     }
 
     /// Also the tempered mass at `temperature`.
@@ -115,19 +97,13 @@ impl MixRead {
         }
     }
 
-    /// A one-line error for reads no backend can run over `rows` rows of
-    /// `vocab` tokens.
-    pub fn check(&self, rows: usize, vocab: usize) -> crate::Result<()> {
+    /// A one-line error for reads no backend can run over `rows` rows.
+    pub fn check(&self, rows: usize) -> crate::Result<()> {
         self.mix.check(rows)?;
         if self.k == 0 || self.k > MAX_TOP_K {
             return Err(crate::Error::InvalidInput(format!(
                 "a mixed read-out of {} tokens: ask for 1 to {MAX_TOP_K}",
                 self.k
-            )));
-        }
-        if let Some(&t) = self.at.iter().find(|&&t| t as usize >= vocab) {
-            return Err(crate::Error::InvalidInput(format!(
-                "token id {t} is outside the vocabulary ({vocab})"
             )));
         }
         if let Some(t) = self.temperature.filter(|t| !(t.is_finite() && *t > 0.0)) {
@@ -147,15 +123,11 @@ impl MixRead {
             _ => self.mix.logp(rows).into_iter().map(|x| x as f32).collect(),
         };
         let top = top_k(&logp, self.k);
-        let at = |tokens: &mut dyn Iterator<Item = u32>| -> Vec<Vec<f32>> {
-            let tokens: Vec<u32> = tokens.collect();
-            rows.iter()
-                .map(|r| tokens.iter().map(|&v| r[v as usize]).collect())
-                .collect()
-        };
         Mixed {
-            at_top: at(&mut top.iter().map(|t| t.0)),
-            at_tokens: at(&mut self.at.iter().copied()),
+            at_top: rows
+                .iter()
+                .map(|r| top.iter().map(|&(v, _)| r[v as usize]).collect())
+                .collect(),
             mass: self.temperature.map(|t| tempered_mass(&logp, t)),
             top,
         }
@@ -250,23 +222,15 @@ impl Mix {
     }
 }
 
-/// Every read of a mixed call from each step's dense read-out (`Last`, or
-/// `All` when `all`): how backends without a device-side mix answer it,
-/// with as many candidates as each read's nucleus needs (`cover`).
-pub fn read_all(reads: &[MixRead], rows: &[LogProbs], all: bool) -> Vec<Mixed> {
-    reads
+/// Every read of a mixed call from each step's dense last read-out: how
+/// backends without a device-side mix answer it, with as many candidates
+/// as each read's nucleus needs (`cover`).
+pub fn read_all(reads: &[MixRead], rows: &[LogProbs]) -> Vec<Mixed> {
+    let last: Vec<&[f32]> = rows
         .iter()
-        .map(|r| {
-            let at: Vec<&[f32]> = rows
-                .iter()
-                .map(|lp| {
-                    let last = lp.positions() - 1;
-                    lp.position(if all { last - r.back } else { last })
-                })
-                .collect();
-            r.read_covering(&at)
-        })
-        .collect()
+        .map(|lp| lp.position(lp.positions() - 1))
+        .collect();
+    reads.iter().map(|r| r.read_covering(&last)).collect()
 }
 
 impl MixRead {
@@ -325,12 +289,11 @@ mod tests {
         let mix = Mix::Linear {
             weights: vec![1.0, 1.0],
         };
-        let m = MixRead::top(mix.clone(), 2).at(vec![2]).read(&[&a, &b]);
+        let m = MixRead::top(mix.clone(), 2).read(&[&a, &b]);
         // 0.6·0.2 = 0.12, 0.3·0.2 = 0.06, 0.1·0.6 = 0.06: token 0, then 1 (tie, lower id).
         assert_eq!(m.top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![0, 1]);
         assert!((m.top[0].1 - (0.12f32 / 0.24).ln()).abs() < 1e-6);
         assert_eq!(m.at_top, vec![vec![a[0], a[1]], vec![b[0], b[1]]]);
-        assert_eq!(m.at_tokens, vec![vec![a[2]], vec![b[2]]]);
         assert_eq!(m.mass, None);
         assert!(mix.check(3).is_err());
     }

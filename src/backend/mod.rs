@@ -92,25 +92,20 @@ pub fn validate_steps(
 }
 
 /// Checks a mixed call's reads before any compute: each read valid for the
-/// steps' rows, and each step long enough for the positions read.
-pub fn check_mixed(steps: &[RowStep<'_>], reads: &[MixRead], vocab: usize) -> Result<()> {
+/// steps' rows, and every step with a new position to read.
+pub fn check_mixed(steps: &[RowStep<'_>], reads: &[MixRead]) -> Result<()> {
     if reads.is_empty() {
         return Err(crate::Error::InvalidInput(
             "a mixed call with no read".into(),
         ));
     }
-    for r in reads {
-        r.check(steps.len(), vocab)?;
-        if let Some(s) = steps.iter().find(|s| s.tokens.len() <= r.back) {
-            return Err(crate::Error::InvalidInput(format!(
-                "row {} has {} new tokens; a mix reads position {} from the end",
-                s.row.0,
-                s.tokens.len(),
-                r.back
-            )));
-        }
+    if let Some(s) = steps.iter().find(|s| s.tokens.is_empty()) {
+        return Err(crate::Error::InvalidInput(format!(
+            "row {} has no new token; a mix reads each row's last new position",
+            s.row.0
+        )));
     }
-    Ok(())
+    reads.iter().try_for_each(|r| r.check(steps.len()))
 }
 
 /// The compute behind the engine: the CPU backend now, WebGPU next.
@@ -133,9 +128,9 @@ pub trait Backend {
     /// and returns, per step, the log-probs its readout asked for.
     fn forward(&mut self, steps: &[RowStep<'_>]) -> impl Future<Output = Result<Vec<LogProbs>>>;
     /// Appends each step's tokens like `forward`, then answers each read:
-    /// a mix of the steps' next-token distributions (in step order) at one
-    /// new position, its best `k` tokens with every row's log-prob at them
-    /// (and at the read's tokens, and its tempered mass). The default
+    /// a mix of the steps' next-token distributions (in step order) at
+    /// their last new position, its best `k` tokens with every row's
+    /// log-prob at them (and its tempered mass). The default
     /// computes it from dense read-outs; a GPU backend does it on the device
     /// and reads back a few words per read.
     fn forward_mixed(
@@ -144,17 +139,16 @@ pub trait Backend {
         reads: &[MixRead],
     ) -> impl Future<Output = Result<Vec<Mixed>>> {
         async move {
-            check_mixed(steps, reads, self.config().vocab)?;
-            let all = reads.iter().any(|r| r.back > 0);
+            check_mixed(steps, reads)?;
             let dense: Vec<RowStep> = steps
                 .iter()
                 .map(|s| RowStep {
-                    readout: if all { Readout::All } else { Readout::Last },
+                    readout: Readout::Last,
                     ..*s
                 })
                 .collect();
             let rows = self.forward(&dense).await?;
-            Ok(read_all(reads, &rows, all))
+            Ok(read_all(reads, &rows))
         }
     }
     fn counters(&self) -> BackendCounters;

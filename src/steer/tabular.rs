@@ -122,38 +122,29 @@ impl ViewModel for TabularViews {
     ) -> impl Future<Output = Result<Vec<Mixed>>> {
         let vocab = self.vocab;
         let checked: Result<()> = reads.iter().try_for_each(|r| {
-            r.check(items.len(), vocab)?;
-            match items.iter().find(|(_, t)| t.len() <= r.back) {
+            r.check(items.len())?;
+            match items.iter().find(|(_, t)| t.is_empty()) {
                 Some(_) => Err(crate::Error::InvalidInput(
-                    "a read before the new tokens".into(),
+                    "a read of a view with no new token".into(),
                 )),
                 None => Ok(()),
             }
         });
         let out = checked.map(|()| {
-            // Every item's log-probs at each new position, then each read at its own.
-            let rows: Vec<Vec<Vec<f32>>> = items
+            // Every item's log-probs after its last new token, then each read.
+            let rows: Vec<Vec<f32>> = items
                 .iter()
                 .map(|&(v, tokens)| {
-                    let at: Vec<Vec<f32>> = tokens
-                        .iter()
-                        .map(|&t| {
-                            self.seqs[v].push(t);
-                            Self::logp(&self.table, v, &self.seqs[v])
-                        })
-                        .collect();
+                    self.seqs[v].extend_from_slice(tokens);
                     self.next[v] = Vec::new();
-                    at
+                    Self::logp(&self.table, v, &self.seqs[v])
                 })
                 .collect();
             self.cost.call(items.iter().map(|(_, t)| t.len()));
+            let at: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
             reads
                 .iter()
                 .map(|r| {
-                    let at: Vec<&[f32]> = rows
-                        .iter()
-                        .map(|p| p[p.len() - 1 - r.back].as_slice())
-                        .collect();
                     if self.whole_reads && matches!(r.mix, Mix::Row { .. }) {
                         MixRead {
                             k: vocab,

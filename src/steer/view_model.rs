@@ -29,9 +29,9 @@ pub trait ViewModel {
         readout: Readout,
     ) -> impl Future<Output = Result<Vec<LogProbs>>>;
     /// Appends tokens to several views in ONE batched evaluation and answers
-    /// each read: a mix of their next distributions (in item order) at one
-    /// new position, its best tokens with each view's log-prob at them (and
-    /// at named tokens, and its tempered mass). PDD's, MOD's and MPG's
+    /// each read: a mix of their next distributions (in item order) after
+    /// their last new token, its best tokens with each view's log-prob at
+    /// them (and its tempered mass). PDD's, MOD's and MPG's
     /// per-step decisions without reading vocabularies back. `next` is
     /// unknown afterwards, as after `Score`.
     fn append_mixed(

@@ -29,7 +29,6 @@ pub(super) enum Kernel {
     Gather,
     TopK,
     GatherTop,
-    GatherAt,
     Combine,
 }
 
@@ -42,7 +41,7 @@ enum Access {
 use Access::{Read, Write};
 
 impl Kernel {
-    pub(super) const ALL: [Kernel; 17] = [
+    pub(super) const ALL: [Kernel; 16] = [
         Kernel::EmbedQ80,
         Kernel::EmbedQ41,
         Kernel::RmsNorm,
@@ -58,7 +57,6 @@ impl Kernel {
         Kernel::Gather,
         Kernel::TopK,
         Kernel::GatherTop,
-        Kernel::GatherAt,
         Kernel::Combine,
     ];
 
@@ -79,7 +77,6 @@ impl Kernel {
             Kernel::Gather => (include_str!("shaders/sparse_readout.wgsl"), "gather"),
             Kernel::TopK => (include_str!("shaders/sparse_readout.wgsl"), "top_k"),
             Kernel::GatherTop => (include_str!("shaders/sparse_readout.wgsl"), "gather_top"),
-            Kernel::GatherAt => (include_str!("shaders/sparse_readout.wgsl"), "gather_at"),
             Kernel::Combine => (include_str!("shaders/combine.wgsl"), "main"),
         }
     }
@@ -97,9 +94,7 @@ impl Kernel {
             Kernel::Swiglu => &[Read, Write],
             Kernel::Lora => &[Read, Read, Read, Write],
             Kernel::LogSoftmax => &[Write],
-            Kernel::Gather | Kernel::TopK | Kernel::GatherTop | Kernel::GatherAt => {
-                &[Read, Read, Write]
-            }
+            Kernel::Gather | Kernel::TopK | Kernel::GatherTop => &[Read, Read, Write],
             Kernel::Combine => &[Write],
         }
     }

@@ -43,82 +43,52 @@ pub(super) struct MixedAt {
 }
 
 /// Sparse words of one read over `rows` rows: the top `k` pairs, the
-/// tempered mass, every row at the top tokens, every row at `at`.
+/// tempered mass, every row at the top tokens.
 pub(super) fn read_words(r: &MixRead, rows: usize) -> usize {
-    2 * r.k + usize::from(r.temperature.is_some()) + rows * (r.k + r.at.len())
+    2 * r.k + usize::from(r.temperature.is_some()) + rows * r.k
 }
 
-/// The passes of a mixed call: the positions each read needs (every step's
-/// position `back` from its end) with the rows its mixes are combined into,
-/// packed into the logits buffer's `LOGIT_CHUNK` rows.
-pub(super) fn mixed_passes(steps: &[RowStep<'_>], reads: &[MixRead]) -> Result<Vec<Pass>> {
+/// The read-out pass of a mixed call: every step's last position, then a
+/// logits row for each read that combines rows (a `Mix::Row` read ranks its
+/// row where it is), all within the logits buffer's `LOGIT_CHUNK` rows.
+pub(super) fn mixed_pass(steps: &[RowStep<'_>], reads: &[MixRead]) -> Result<Pass> {
     let rows = steps.len();
-    let mut ends = Vec::with_capacity(rows);
-    let mut t0 = 0;
-    for s in steps {
-        t0 += s.tokens.len();
-        ends.push(t0 - 1);
+    let combined = reads
+        .iter()
+        .filter(|r| !matches!(r.mix, Mix::Row { .. }))
+        .count();
+    if rows + combined > LOGIT_CHUNK {
+        return Err(crate::Error::InvalidInput(format!(
+            "{rows} rows and {combined} mixes at one position exceed the {LOGIT_CHUNK} rows a read-out pass holds"
+        )));
     }
-    let mut offsets = Vec::with_capacity(reads.len());
-    let mut at = 0;
-    for r in reads {
-        offsets.push(at as u32);
-        at += read_words(r, rows);
-    }
-    let mut backs: Vec<usize> = reads.iter().map(|r| r.back).collect();
-    backs.sort_unstable();
-    backs.dedup();
-    let combined = |b: usize| {
-        reads
-            .iter()
-            .filter(|r| r.back == b && !matches!(r.mix, Mix::Row { .. }))
-            .count()
-    };
-    let mut passes: Vec<(Vec<usize>, usize)> = Vec::new();
-    for b in backs {
-        let need = rows + combined(b);
-        if need > LOGIT_CHUNK {
-            return Err(crate::Error::InvalidInput(format!(
-                "{rows} rows and {} mixes at one position exceed the {LOGIT_CHUNK} rows a read-out pass holds",
-                combined(b)
-            )));
-        }
-        match passes.last_mut() {
-            Some((bs, used)) if *used + need <= LOGIT_CHUNK => {
-                bs.push(b);
-                *used += need;
-            }
-            _ => passes.push((vec![b], need)),
-        }
-    }
-    Ok(passes
-        .into_iter()
-        .map(|(bs, _)| {
-            let positions = bs
-                .iter()
-                .flat_map(|&b| ends.iter().map(move |&e| ((e - b) as u32, Read::Keep)))
-                .collect::<Vec<_>>();
-            let mut out_row = positions.len() as u32;
-            let mut ats = Vec::new();
-            for (slot, &b) in bs.iter().enumerate() {
-                for (i, r) in reads.iter().enumerate().filter(|(_, r)| r.back == b) {
-                    ats.push(MixedAt {
-                        read: i,
-                        base: (slot * rows) as u32,
-                        out_row,
-                        out_off: offsets[i],
-                    });
-                    if !matches!(r.mix, Mix::Row { .. }) {
-                        out_row += 1;
-                    }
-                }
-            }
-            Pass {
-                positions,
-                reads: ats,
-            }
+    let mut end = 0;
+    let positions = steps
+        .iter()
+        .map(|s| {
+            end += s.tokens.len();
+            ((end - 1) as u32, Read::Keep)
         })
-        .collect())
+        .collect();
+    let (mut out_row, mut out_off) = (rows as u32, 0);
+    let reads = reads
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let at = MixedAt {
+                read: i,
+                base: 0,
+                out_row,
+                out_off,
+            };
+            if !matches!(r.mix, Mix::Row { .. }) {
+                out_row += 1;
+            }
+            out_off += read_words(r, rows) as u32;
+            at
+        })
+        .collect();
+    Ok(Pass { positions, reads })
 }
 
 /// Where a call's read-outs land in the staging buffer.
@@ -246,7 +216,7 @@ impl Layout {
         reads
             .iter()
             .map(|r| {
-                let (k, n) = (r.k, r.at.len());
+                let k = r.k;
                 let top = (0..k)
                     .map(|j| (word(bytes, o + 2 * j), f(o + 2 * j + 1)))
                     .collect();
@@ -255,15 +225,11 @@ impl Layout {
                     at += 1;
                     f(at - 1) as f64
                 });
-                let table = |at: usize, n: usize| -> Vec<Vec<f32>> {
-                    (0..rows)
-                        .map(|row| (0..n).map(|j| f(at + row * n + j)).collect())
-                        .collect()
-                };
                 let m = Mixed {
                     top,
-                    at_top: table(at, k),
-                    at_tokens: table(at + rows * k, n),
+                    at_top: (0..rows)
+                        .map(|row| (0..k).map(|j| f(at + row * k + j)).collect())
+                        .collect(),
                     mass,
                 };
                 o += read_words(r, rows);

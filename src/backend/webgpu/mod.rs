@@ -243,7 +243,7 @@ impl WebGpuBackend {
         steps: &[RowStep<'_>],
         reads: &[MixRead],
     ) -> Result<Vec<Mixed>> {
-        super::check_mixed(steps, reads, self.config.vocab)?;
+        super::check_mixed(steps, reads)?;
         let (_, bytes) = self.forward_bytes(steps, Some(reads)).await?;
         Ok(Layout::mixed(reads, steps.len(), &bytes))
     }

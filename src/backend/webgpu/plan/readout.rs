@@ -7,7 +7,7 @@
 use super::super::encode::{Op, B};
 use super::super::frame::{u, P};
 use super::super::kernels::{Kernel, MixKind};
-use super::super::layout::{mixed_passes, read_words, Layout, MixedAt, Pass, Read, LOGIT_CHUNK};
+use super::super::layout::{mixed_pass, read_words, Layout, MixedAt, Pass, Read, LOGIT_CHUNK};
 use super::super::weights::GpuWeights;
 use super::Planner;
 use crate::backend::{Mix, MixRead, RowStep, MAX_MIX_ROWS};
@@ -22,7 +22,7 @@ impl Planner<'_> {
         mixed: Option<&[MixRead]>,
     ) -> Result<()> {
         let passes: Vec<Pass> = match mixed {
-            Some(reads) => mixed_passes(steps, reads)?,
+            Some(reads) => vec![mixed_pass(steps, reads)?],
             None => Layout::reads(steps)
                 .chunks(LOGIT_CHUNK)
                 .map(|c| Pass {
@@ -172,32 +172,20 @@ impl Planner<'_> {
         ];
         let bufs = vec![B::Meta, B::Logits, B::Sparse];
         self.dispatch(Kernel::TopK, bufs, &param, [1, 1, 1]);
-        let named = (!read.at.is_empty()).then(|| self.fr.section(read.at.iter().copied()));
-        // Every row at n tokens: the top pairs (`targets`: their word offset
-        // in the sparse buffer) or tokens named in meta (`targets` there).
-        let mut every_row_at = |kernel: Kernel, n: usize, out_off: u32, targets: u32| {
-            let param = [
-                u(vocab),
-                u(n),
-                P::U(at.base),
-                P::U(out_off),
-                P::U(targets),
-                P::F(0.0),
-                u(rows),
-            ];
-            let bufs = vec![B::Meta, B::Logits, B::Sparse];
-            let groups = [(rows * n).div_ceil(64) as u32, 1, 1];
-            self.dispatch(kernel, bufs, &param, groups);
-        };
+        // Every row at the top tokens (`targets`: the pairs' word offset in
+        // the sparse buffer).
         let tops_at = at.out_off + (2 * k) as u32 + u32::from(read.temperature.is_some());
-        every_row_at(Kernel::GatherTop, k, tops_at, at.out_off);
-        if let Some(named) = named {
-            every_row_at(
-                Kernel::GatherAt,
-                read.at.len(),
-                tops_at + (rows * k) as u32,
-                named,
-            );
-        }
+        let param = [
+            u(vocab),
+            u(k),
+            P::U(at.base),
+            P::U(tops_at),
+            P::U(at.out_off),
+            P::F(0.0),
+            u(rows),
+        ];
+        let bufs = vec![B::Meta, B::Logits, B::Sparse];
+        let groups = [(rows * k).div_ceil(64) as u32, 1, 1];
+        self.dispatch(Kernel::GatherTop, bufs, &param, groups);
     }
 }

@@ -3,24 +3,23 @@
 // `gather` takes one given token's log-prob per row (teacher-forced
 // scoring); `top_k` the k best (token, log-prob) pairs of a row, best
 // first, ties toward the lower id (the CPU's `argmax` and `top_k` order);
-// `gather_top` every mixed row's log-prob at a mix's best tokens and
-// `gather_at` at tokens the caller names.
+// `gather_top` every mixed row's log-prob at a mix's best tokens.
 // Output words are u32: ids as is, log-probs by their bits.
 
 struct Params {
     vocab: u32,
-    // gather: rows; top_k, gather_top: k; gather_at: tokens
+    // gather: rows; top_k, gather_top: k
     n: u32,
     // first row of the logits buffer
     row0: u32,
     // word offset in `out`
     out_off: u32,
-    // gather, gather_at: tab offset of the target tokens; gather_top: word
+    // gather: tab offset of the target tokens; gather_top: word
     // offset in `out` of the (token, log-prob) pairs
     targets: u32,
     // top_k: > 0 also writes Σ exp((z − z_best)/temp) after the pairs
     temp: f32,
-    // gather_top, gather_at: rows from row0
+    // gather_top: rows from row0
     rows: u32,
 }
 
@@ -51,19 +50,6 @@ fn gather_top(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r = idx / k;
     let j = idx % k;
     out[p.out_off + idx] = bitcast<u32>(z[(p.row0 + r) * p.vocab + out[p.targets + 2u * j]]);
-}
-
-// Row r's log-prob of the j-th named token (tab[targets + j], n of them),
-// for rows row0..row0 + rows, at out_off + r * n + j.
-@compute @workgroup_size(64)
-fn gather_at(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let idx = gid.x;
-    if (idx >= p.rows * p.n) {
-        return;
-    }
-    let r = idx / p.n;
-    let j = idx % p.n;
-    out[p.out_off + idx] = bitcast<u32>(z[(p.row0 + r) * p.vocab + tab[p.targets + j]]);
 }
 
 const WG: u32 = 256u;
