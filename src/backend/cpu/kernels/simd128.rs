@@ -51,22 +51,6 @@ pub fn detect() -> Option<Kernels> {
     None
 }
 
-/// Each byte of `raw` split into its low and high nibbles, `(lo, hi)`.
-/// The high nibbles come from a 16-bit shift and the same mask: wasm has no
-/// 8-bit shift, and V8 lowers `i8x16.shr_u` on x86 to a 16-bit shift plus a
-/// mask it rebuilds from an immediate at every use (three more
-/// instructions, in the kernels' innermost loops; seen in a `perf
-/// annotate` of the page, tests/e2e/profile.mjs). The bytes are the same.
-#[cfg(target_feature = "simd128")]
-#[inline(always)]
-pub(super) fn nibbles(
-    raw: core::arch::wasm32::v128,
-) -> (core::arch::wasm32::v128, core::arch::wasm32::v128) {
-    use core::arch::wasm32::*;
-    let mask = u8x16_splat(0x0F);
-    (v128_and(raw, mask), v128_and(u16x8_shr(raw, 4), mask))
-}
-
 #[cfg(target_feature = "simd128")]
 mod imp {
     use super::super::Acts8;
@@ -93,7 +77,7 @@ mod imp {
         // SAFETY: `check` keeps the block's bytes in bounds.
         let (lo, hi) = unsafe {
             if Q4 {
-                super::nibbles(v128_load(qs.add(b * 16) as *const v128))
+                super::super::wasm_rows8::split_nibbles(v128_load(qs.add(b * 16) as *const v128))
             } else {
                 (
                     v128_load(qs.add(b * 32) as *const v128),
@@ -192,7 +176,7 @@ mod imp {
         }
         // SAFETY: as above.
         let raw = unsafe { v128_load(qs.add(b * 16) as *const v128) };
-        let (lo, hi) = super::nibbles(raw);
+        let (lo, hi) = super::super::wasm_rows8::split_nibbles(raw);
         if cfg!(target_feature = "relaxed-simd") {
             // Elements 0-15 and 16-31 as bytes, for `block_dot_relaxed`.
             return [lo, hi, lo, hi];

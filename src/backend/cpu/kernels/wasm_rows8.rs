@@ -143,10 +143,22 @@ fn splat_group(w: Rows8Args<'_>, t: usize, b: usize, g: usize) -> v128 {
 fn nibbles(w: Rows8Args<'_>, at: usize) -> [[v128; 2]; 2] {
     [0, 16].map(|o| {
         // SAFETY: the entry points' asserts keep the block's bytes in bounds.
-        let (lo, hi) =
-            super::simd128::nibbles(unsafe { v128_load(w.qs.add(at + o) as *const v128) });
+        let (lo, hi) = split_nibbles(unsafe { v128_load(w.qs.add(at + o) as *const v128) });
         [lo, hi]
     })
+}
+
+/// Each byte of `raw` split into its low and high nibbles, `(lo, hi)`
+/// (also the `simd128` module's Q4_1 unpacking).
+/// The high nibbles come from a 16-bit shift and the same mask: wasm has no
+/// 8-bit shift, and V8 lowers `i8x16.shr_u` on x86 to a 16-bit shift plus a
+/// mask it rebuilds from an immediate at every use (three more
+/// instructions, in the kernels' innermost loops; seen in a `perf
+/// annotate` of the page, tests/e2e/profile.mjs). The bytes are the same.
+#[inline(always)]
+pub(super) fn split_nibbles(raw: v128) -> (v128, v128) {
+    let mask = u8x16_splat(0x0F);
+    (v128_and(raw, mask), v128_and(u16x8_shr(raw, 4), mask))
 }
 
 #[cfg(not(target_feature = "relaxed-simd"))]
