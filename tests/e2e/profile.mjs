@@ -20,10 +20,11 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { DIST, INIT_SCRIPT, MODEL_PATH, PERSONA_BIN, ask, launchBrowser, parseStats, serve, setMaxTokens, waitReady } from "./lib.mjs";
+import { join, resolve } from "node:path";
+import { DIST, INIT_SCRIPT, MODEL_PATH, PERSONA_BIN, ROOT, ask, launchBrowser, parseStats, serve, setMaxTokens, waitReady } from "./lib.mjs";
 
 const PHASE = process.argv[2] || "decode";
+const BIN = resolve(ROOT, PERSONA_BIN);
 const THREADS = Number(process.env.THREADS || 1);
 const ROUNDS = Number(process.env.ROUNDS || 3);
 const TOP = Number(process.env.TOP || 25);
@@ -40,7 +41,7 @@ const { prompt, maxTokens } = {
 function perfRecord(out, command = null) {
   const clock = ANNOTATE ? ["-k", "mono"] : [];
   const args = ["record", "-F", "1999", ...clock, "-o", out, "-q", ...(command ? ["--", ...command] : ["-a"])];
-  const perf = spawn("perf", args, { stdio: ["ignore", "ignore", "pipe"] });
+  const perf = spawn("perf", args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   perf.stderr.on("data", (d) => { err += d; });
   const done = new Promise((res, rej) => perf.on("exit", (code, signal) =>
@@ -71,6 +72,9 @@ async function main() {
     throw new Error("dist/ is not built; run PERSONA_WASM_NAMES=1 tests/e2e/build.sh first");
   }
   const dir = mkdtempSync(join(tmpdir(), "persona-profile-"));
+  // Chromium's V8 writes its logs and jitdumps into the working folder:
+  // keep them with the perf data, out of the repository.
+  process.chdir(dir);
   const { server, port } = await serve(DIST);
   const jsFlags = ANNOTATE ? "--perf-prof --no-wasm-lazy-compilation" : "--perf-basic-prof --no-wasm-lazy-compilation";
   const browser = await launchBrowser([`--js-flags=${jsFlags}`]);
@@ -101,7 +105,7 @@ async function main() {
   console.log(`page rounds: decode ${rate("tokensPerSecond")} tok/s, prefill ${rate("prefillTokensPerSecond")} tok/s`);
 
   const args = ["generate", "--user", prompt, "--max-tokens", String(maxTokens), "--greedy", "--threads", String(THREADS)];
-  const loop = ["sh", "-c", `for i in $(seq ${ROUNDS}); do "$0" "$@" > /dev/null; done`, PERSONA_BIN, ...args];
+  const loop = ["sh", "-c", `for i in $(seq ${ROUNDS}); do "$0" "$@" > /dev/null; done`, BIN, ...args];
   const native = perfRecord(join(dir, "native.data"), loop);
   await native.done;
 
